@@ -1,0 +1,11 @@
+//! Pure-Rust BitNet b1.58 inference, bit-exact with bitnet.cpp.
+//!
+//! Table of contents, in the order data flows:
+//! - [`gguf`]: the container (strict reader, writer, type tables).
+//! - [`flavor`]: what a tensor's bytes really are (I2_S layouts, TQ2_0/TQ1_0, dense, foreign layouts).
+//! - [`kernels`]: scalar oracle and SIMD kernels, the dispatcher and its log of kernel IDs.
+//! - [`model`]: hyper-parameters, the BitNet forward pass, KV cache, numerics profiles.
+//! - [`tokenizer`], [`sampling`]: text in, tokens out.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod gguf;
