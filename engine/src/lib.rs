@@ -9,3 +9,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod gguf;
+pub mod flavor;
+pub mod kernels;
+pub mod model;
+pub mod sampling;
+pub mod tokenizer;

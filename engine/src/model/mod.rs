@@ -1,0 +1,1 @@
+//! Hyper-parameters, the BitNet forward pass, KV cache, numerics profiles.
