@@ -1,5 +1,6 @@
 //! GGUF container: strict zero-copy reader, writer, metadata values and the ggml type tables.
 
+mod dialect;
 mod error;
 mod reader;
 mod types;
@@ -7,7 +8,8 @@ mod value;
 mod writer;
 
 pub use error::{GgufError, LoadError};
-pub use reader::{decide_dialect, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH};
+pub use dialect::{decide_dialect, span_fits, DialectInput, FORK_ARCHITECTURES};
+pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME};
 pub use types::{align_up, Dialect, GgmlType, Storage};
 pub use value::{Value, ValueType};
-pub use writer::{GgufWriter, WriterTensor};
+pub use writer::{GgufWriter, Layout, WriterTensor};

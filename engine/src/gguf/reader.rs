@@ -2,7 +2,7 @@
 //!
 //! Checks run in the order the bytes arrive: header, metadata (every count is weighed against the bytes
 //! that remain before anything is allocated), tensor infos, then the data section (alignment, bounds,
-//! overlaps). Every failure is a [`GgufError`] naming the field or tensor and the byte offset.
+//! overlaps, dialect). Every failure is a [`GgufError`] naming the field or tensor and the byte offset.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,6 +10,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
+use super::dialect::{decide_dialect, DialectInput};
 use super::error::{GgufError, LoadError};
 use super::types::{align_up, Dialect, GgmlType, Storage};
 use super::value::{Value, ValueType};
@@ -18,6 +19,12 @@ use super::value::{Value, ValueType};
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// Deepest array nesting accepted (llama.cpp writes none; GGUF allows it).
 pub const MAX_ARRAY_DEPTH: u32 = 8;
+/// Most metadata values (array elements included) one file may hold. A decoded [`Value`] takes up to
+/// 32 bytes while a `u8` element takes one byte of file, so without a cap a small file could demand
+/// 32× its size in memory. The 2B-4T file needs about 0.7 M values; this allows 16.7 M.
+pub const MAX_METADATA_VALUES: u64 = 1 << 24;
+/// ggml's `GGML_MAX_NAME` is 64 including the NUL, so a tensor name has at most 63 bytes.
+pub const MAX_TENSOR_NAME: u64 = 63;
 
 /// The bytes of a GGUF file: memory-mapped, or owned (tests, fuzzing).
 enum Bytes {
@@ -38,7 +45,7 @@ impl Bytes {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
     pub name: String,
-    /// ggml `ne`: `dims[0]` is the fastest-varying axis (the row length K).
+    /// ggml `ne`: `dims[0]` is the fastest-varying axis (the row length K). Never empty, no zeros.
     pub dims: Vec<u64>,
     /// The raw type id as stored.
     pub type_id: u32,
@@ -55,13 +62,17 @@ pub struct TensorInfo {
     pub byte_size: u64,
     /// Bytes available before the next tensor (or the end of the file), padding included.
     pub span: u64,
+    /// True for the tensor with the highest offset (its span runs to the end of the file).
+    pub is_last: bool,
 }
 
 impl TensorInfo {
-    /// Rows (product of dims after the first).
+    /// Rows: the product of the dims after the first.
     pub fn n_rows(&self) -> u64 {
-        self.dims.iter().skip(1).product()
+        self.n_elements / self.row_len()
     }
+
+    /// Row length K (`ne[0]`).
     pub fn row_len(&self) -> u64 {
         self.dims[0]
     }
@@ -98,74 +109,89 @@ impl std::fmt::Debug for GgufFile {
     }
 }
 
+/// A bounds-checked little-endian reader over the file; `pos` never exceeds `buf.len()`.
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Metadata values decoded so far (against [`MAX_METADATA_VALUES`]).
+    values: u64,
 }
 
 impl<'a> Cursor<'a> {
+    fn at(&self) -> u64 {
+        self.pos as u64
+    }
+
     fn remaining(&self) -> u64 {
         (self.buf.len() - self.pos) as u64
     }
 
     fn take(&mut self, n: u64, what: &dyn Fn() -> String) -> Result<&'a [u8], GgufError> {
         if n > self.remaining() {
-            return Err(GgufError::Truncated {
-                what: what(),
-                offset: self.pos as u64,
-                need: n,
-                have: self.remaining(),
-            });
+            return Err(GgufError::Truncated { what: what(), offset: self.at(), need: n, have: self.remaining() });
         }
+        // n <= remaining <= usize::MAX, so the cast and the addition cannot overflow.
         let s = &self.buf[self.pos..self.pos + n as usize];
         self.pos += n as usize;
         Ok(s)
     }
 
+    fn array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], GgufError> {
+        let s = self.take(N as u64, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
     fn u32(&mut self, what: &dyn Fn() -> String) -> Result<u32, GgufError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()))
+        Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     fn u64(&mut self, what: &dyn Fn() -> String) -> Result<u64, GgufError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
+        Ok(u64::from_le_bytes(self.array(what)?))
     }
 
     fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
-        let at = self.pos as u64;
+        let at = self.at();
         let len = self.u64(what)?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::BadUtf8 { what: what(), offset: at })
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| GgufError::BadUtf8 { what: what(), offset: at })
+    }
+
+    fn count_value(&mut self, key: &str, n: u64) -> Result<(), GgufError> {
+        match self.values.checked_add(n).filter(|&v| v <= MAX_METADATA_VALUES) {
+            Some(v) => {
+                self.values = v;
+                Ok(())
+            }
+            None => Err(GgufError::TooManyValues { key: key.into(), offset: self.at(), limit: MAX_METADATA_VALUES }),
+        }
     }
 
     fn value(&mut self, ty: ValueType, key: &str, depth: u32) -> Result<Value, GgufError> {
         let what = || format!("value of {key:?}");
         Ok(match ty {
-            ValueType::U8 => Value::U8(self.take(1, &what)?[0]),
-            ValueType::I8 => Value::I8(self.take(1, &what)?[0] as i8),
-            ValueType::U16 => Value::U16(u16::from_le_bytes(self.take(2, &what)?.try_into().unwrap())),
-            ValueType::I16 => Value::I16(i16::from_le_bytes(self.take(2, &what)?.try_into().unwrap())),
+            ValueType::U8 => Value::U8(u8::from_le_bytes(self.array(&what)?)),
+            ValueType::I8 => Value::I8(i8::from_le_bytes(self.array(&what)?)),
+            ValueType::U16 => Value::U16(u16::from_le_bytes(self.array(&what)?)),
+            ValueType::I16 => Value::I16(i16::from_le_bytes(self.array(&what)?)),
             ValueType::U32 => Value::U32(self.u32(&what)?),
-            ValueType::I32 => Value::I32(self.u32(&what)? as i32),
-            ValueType::F32 => Value::F32(f32::from_bits(self.u32(&what)?)),
+            ValueType::I32 => Value::I32(i32::from_le_bytes(self.array(&what)?)),
+            ValueType::F32 => Value::F32(f32::from_le_bytes(self.array(&what)?)),
             ValueType::Bool => {
-                let at = self.pos as u64;
-                match self.take(1, &what)?[0] {
+                let at = self.at();
+                match self.array::<1>(&what)?[0] {
                     0 => Value::Bool(false),
                     1 => Value::Bool(true),
-                    b => {
-                        return Err(GgufError::Tensor {
-                            name: key.to_string(),
-                            reason: format!("bool at offset {at} holds {b}, not 0 or 1"),
-                        })
-                    }
+                    byte => return Err(GgufError::BadBool { key: key.into(), offset: at, byte }),
                 }
             }
             ValueType::U64 => Value::U64(self.u64(&what)?),
-            ValueType::I64 => Value::I64(self.u64(&what)? as i64),
-            ValueType::F64 => Value::F64(f64::from_bits(self.u64(&what)?)),
+            ValueType::I64 => Value::I64(i64::from_le_bytes(self.array(&what)?)),
+            ValueType::F64 => Value::F64(f64::from_le_bytes(self.array(&what)?)),
             ValueType::String => Value::String(self.string(&what)?),
             ValueType::Array => {
-                let at = self.pos as u64;
+                let at = self.at();
                 if depth >= MAX_ARRAY_DEPTH {
                     return Err(GgufError::NestingTooDeep { key: key.into(), offset: at, max: MAX_ARRAY_DEPTH });
                 }
@@ -175,11 +201,11 @@ impl<'a> Cursor<'a> {
                     offset: at,
                     type_id: elem_id,
                 })?;
-                let count_at = self.pos as u64;
+                let count_at = self.at();
                 let count = self.u64(&what)?;
-                // Strings need 8 bytes (their length), arrays 12, scalars their size.
+                // Strings need at least 8 bytes (their length), arrays 12 (type + count), scalars their size.
                 let min_each = elem.scalar_size().unwrap_or(if elem == ValueType::String { 8 } else { 12 });
-                if count.checked_mul(min_each).is_none_or(|b| b > self.remaining()) {
+                if count.checked_mul(min_each).map_or(true, |b| b > self.remaining()) {
                     return Err(GgufError::CountTooLarge {
                         what: format!("array {key:?}"),
                         offset: count_at,
@@ -188,6 +214,8 @@ impl<'a> Cursor<'a> {
                         min_each,
                     });
                 }
+                self.count_value(key, count)?;
+                // count * min_each <= remaining bytes, so this capacity is bounded by the file size.
                 let mut items = Vec::with_capacity(count as usize);
                 for _ in 0..count {
                     items.push(self.value(elem, key, depth + 1)?);
@@ -196,6 +224,16 @@ impl<'a> Cursor<'a> {
             }
         })
     }
+}
+
+/// A tensor-info record before the data section is known.
+struct RawInfo {
+    name: String,
+    dims: Vec<u64>,
+    type_id: u32,
+    offset: u64,
+    info_offset: u64,
+    n_elements: u64,
 }
 
 impl GgufFile {
@@ -223,23 +261,25 @@ impl GgufFile {
         if buf.len() < 24 {
             return Err(GgufError::TooShortForHeader { len: buf.len() as u64 });
         }
-        let mut c = Cursor { buf, pos: 0 };
-        let magic: [u8; 4] = buf[0..4].try_into().unwrap();
+        let mut c = Cursor { buf, pos: 0, values: 0 };
+        let magic: [u8; 4] = c.array(&|| "magic".into())?;
         if &magic != b"GGUF" {
             return Err(GgufError::BadMagic { found: magic });
         }
-        c.pos = 4;
         let version = c.u32(&|| "version".into())?;
         if version != 2 && version != 3 {
             return Err(GgufError::UnsupportedVersion { version });
         }
-        let n_tensors_at = c.pos as u64;
+        let n_tensors_at = c.at();
         let n_tensors = c.u64(&|| "tensor count".into())?;
-        let n_kv_at = c.pos as u64;
+        let n_kv_at = c.at();
         let n_kv = c.u64(&|| "metadata count".into())?;
-        // A KV needs at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at least 8 + 4 + 8 + 4 + 8.
-        for (what, at, count, min_each) in [("metadata", n_kv_at, n_kv, 13u64), ("tensor infos", n_tensors_at, n_tensors, 32)] {
-            if count.checked_mul(min_each).is_none_or(|b| b > c.remaining()) {
+        // A KV needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
+        // 8 + 4 + 8 + 4 + 8. Checked before anything is allocated from these counts.
+        for (what, at, count, min_each) in
+            [("metadata", n_kv_at, n_kv, 14u64), ("tensor infos", n_tensors_at, n_tensors, 32)]
+        {
+            if count.checked_mul(min_each).map_or(true, |b| b > c.remaining()) {
                 return Err(GgufError::CountTooLarge {
                     what: what.into(),
                     offset: at,
@@ -250,162 +290,54 @@ impl GgufFile {
             }
         }
 
-        let mut metadata = Vec::with_capacity(n_kv as usize);
-        let mut index = HashMap::with_capacity(n_kv as usize);
-        for i in 0..n_kv {
-            let at = c.pos as u64;
-            let key = c.string(&|| format!("key of metadata entry {i}"))?;
-            if key.is_empty() {
-                return Err(GgufError::EmptyKey { offset: at });
-            }
-            if index.contains_key(&key) {
-                return Err(GgufError::DuplicateKey { key, offset: at });
-            }
-            let type_at = c.pos as u64;
-            let type_id = c.u32(&|| format!("type of {key:?}"))?;
-            let ty = ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-                key: key.clone(),
-                offset: type_at,
-                type_id,
-            })?;
-            let value = c.value(ty, &key, 0)?;
-            index.insert(key.clone(), metadata.len());
-            metadata.push((key, value));
-        }
+        let (metadata, index) = read_metadata(&mut c, n_kv)?;
+        let alignment = read_alignment(&metadata, &index)?;
+        let (raw, tensor_index) = read_tensor_infos(&mut c, n_tensors)?;
 
-        let alignment = match index.get("general.alignment").map(|&i| &metadata[i].1) {
-            None => DEFAULT_ALIGNMENT,
-            Some(Value::U32(a)) if *a > 0 && a.is_power_of_two() => *a as u64,
-            Some(Value::U32(a)) => return Err(GgufError::BadAlignment { value: *a as u64 }),
-            Some(v) => {
-                return Err(GgufError::WrongValueType {
-                    key: "general.alignment".into(),
-                    found: v.value_type().name(),
-                    expected: "u32",
-                })
-            }
-        };
-
-        struct RawInfo {
-            name: String,
-            dims: Vec<u64>,
-            type_id: u32,
-            offset: u64,
-            info_offset: u64,
-            n_elements: u64,
-        }
-        let mut raw = Vec::with_capacity(n_tensors as usize);
-        let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
-        for i in 0..n_tensors {
-            let at = c.pos as u64;
-            let name = c.string(&|| format!("name of tensor info {i}"))?;
-            if tensor_index.contains_key(&name) {
-                return Err(GgufError::DuplicateTensor { name, offset: at });
-            }
-            let what = || format!("tensor info of {name:?}");
-            let n_dims = c.u32(&what)?;
-            if !(1..=4).contains(&n_dims) {
-                return Err(GgufError::BadDims { name, offset: at, n_dims });
-            }
-            let mut dims = Vec::with_capacity(n_dims as usize);
-            for _ in 0..n_dims {
-                dims.push(c.u64(&what)?);
-            }
-            if let Some(index) = dims.iter().position(|&d| d == 0) {
-                return Err(GgufError::ZeroDim { name, offset: at, index });
-            }
-            let n_elements = dims
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(d))
-                .filter(|&n| n <= i64::MAX as u64)
-                .ok_or_else(|| GgufError::DimsOverflow { name: name.clone(), offset: at, dims: dims.clone() })?;
-            let type_id = c.u32(&what)?;
-            let offset = c.u64(&what)?;
-            tensor_index.insert(name.clone(), raw.len());
-            raw.push(RawInfo { name, dims, type_id, offset, info_offset: at, n_elements });
-        }
-        let infos_end = c.pos as u64;
-        let data_offset = align_up(infos_end, alignment).ok_or(GgufError::DataOffsetOverflow { end: infos_end })?;
+        let infos_end = c.at();
+        let data_offset =
+            align_up(infos_end, alignment).ok_or(GgufError::DataOffsetOverflow { end: infos_end, alignment })?;
         let file_len = buf.len() as u64;
 
-        let arch = index.get("general.architecture").and_then(|&i| metadata[i].1.as_str()).unwrap_or("");
-        let (dialect, dialect_reason) = decide_dialect(arch, raw.iter().map(|r| (r.type_id, r.n_elements, r.dims[0])));
-
-        // Spans: bytes from each tensor's start to the next tensor's start (or EOF).
+        // Spans: bytes from each tensor's start to the next tensor's start (or EOF), in offset order.
         let mut order: Vec<usize> = (0..raw.len()).collect();
-        order.sort_by_key(|&i| raw[i].offset);
+        order.sort_by_key(|&i| (raw[i].offset, i));
         let mut spans = vec![0u64; raw.len()];
         for (k, &i) in order.iter().enumerate() {
             let start = data_offset.checked_add(raw[i].offset);
             let next = order.get(k + 1).map(|&j| data_offset.saturating_add(raw[j].offset)).unwrap_or(file_len);
-            spans[i] = match start {
-                Some(s) => next.saturating_sub(s),
-                None => 0,
-            };
+            spans[i] = start.map_or(0, |s| next.saturating_sub(s));
         }
+        let last = order.last().copied();
+
+        let arch = index.get("general.architecture").and_then(|&i| metadata[i].1.as_str()).unwrap_or("");
+        let (dialect, dialect_reason) = decide_dialect(
+            arch,
+            alignment,
+            raw.iter().enumerate().map(|(i, r)| DialectInput {
+                name: &r.name,
+                type_id: r.type_id,
+                dims: &r.dims,
+                span: spans[i],
+                is_last: Some(i) == last,
+            }),
+        )?;
 
         let mut tensors = Vec::with_capacity(raw.len());
         for (i, r) in raw.into_iter().enumerate() {
-            let ggml_type = GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
-                name: r.name.clone(),
-                offset: r.info_offset,
-                type_id: r.type_id,
-                dialect: dialect.name(),
-            })?;
-            if ggml_type == GgmlType::I8_S {
-                return Err(GgufError::ActivationTypeInFile { name: r.name, ty: ggml_type.name() });
-            }
-            let byte_size = ggml_type.byte_size(&r.dims).ok_or_else(|| GgufError::BadShapeForType {
-                name: r.name.clone(),
-                ty: ggml_type.name(),
-                dims: r.dims.clone(),
-                block: match ggml_type.storage() {
-                    Storage::Blocks { block, .. } => block,
-                    _ => 1,
-                },
-            })?;
-            if r.offset % alignment != 0 {
-                return Err(GgufError::MisalignedTensor { name: r.name, offset: r.offset, alignment });
-            }
-            let start = data_offset.checked_add(r.offset);
-            let end = start.and_then(|s| s.checked_add(byte_size));
-            // bitnet.cpp's tail-carrying types are checked against their span by flavor detection,
-            // which can say what a short span really holds; everything else must fit here.
-            let lenient = matches!(ggml_type.storage(), Storage::QuarterPlusTail | Storage::Tl2);
-            match (start, end) {
-                (Some(s), Some(e)) if e <= file_len || (lenient && s <= file_len) => {}
-                _ => {
-                    return Err(GgufError::TensorOutOfBounds {
-                        name: r.name,
-                        start: start.unwrap_or(u64::MAX),
-                        end: end.unwrap_or(u64::MAX),
-                        file_len,
-                    })
-                }
-            }
-            tensors.push(TensorInfo {
-                name: r.name,
-                dims: r.dims,
-                type_id: r.type_id,
-                ggml_type,
-                offset: r.offset,
-                file_offset: start.unwrap(),
-                info_offset: r.info_offset,
-                n_elements: r.n_elements,
-                byte_size,
-                span: spans[i],
-            });
+            tensors.push(validate_tensor(r, dialect, alignment, data_offset, file_len, spans[i], Some(i) == last)?);
         }
-        // Overlaps between strictly sized tensors.
+        // Overlaps between strictly sized tensors. bitnet.cpp's tail-carrying types (I2_S, TL1, TL2)
+        // are judged by flavor detection instead, which can say what a short span really holds;
+        // [`GgufFile::tensor_data`] still refuses to hand out their bytes past the span.
         for w in order.windows(2) {
             let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
-            let lenient = matches!(a.ggml_type.storage(), Storage::QuarterPlusTail | Storage::Tl2);
-            if !lenient && a.byte_size > a.span {
+            if !is_lenient(a.ggml_type) && a.byte_size > a.span {
                 return Err(GgufError::TensorOverlap {
                     name: a.name.clone(),
                     other: b.name.clone(),
                     start: a.file_offset,
-                    end: a.file_offset + a.byte_size,
+                    end: a.file_offset.saturating_add(a.byte_size),
                 });
             }
         }
@@ -451,50 +383,179 @@ impl GgufFile {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
-    /// A tensor's bytes (exactly `byte_size`), zero-copy. Errors if the span is too short.
+    /// A tensor's bytes (exactly `byte_size`), zero-copy. Errors if they run past the tensor's span
+    /// (into the next tensor or past the end of the file).
     pub fn tensor_data(&self, t: &TensorInfo) -> Result<&[u8], GgufError> {
+        self.span_bytes(t, t.byte_size)
+    }
+
+    /// The first `len` bytes of a tensor's span; `len` may differ from `byte_size` (flavor detection
+    /// reads foreign layouts this way) but never exceeds the span.
+    pub fn span_bytes(&self, t: &TensorInfo, len: u64) -> Result<&[u8], GgufError> {
         let start = t.file_offset;
-        let end = start.checked_add(t.byte_size).filter(|&e| e <= self.file_len()).ok_or_else(|| {
-            GgufError::TensorOutOfBounds {
-                name: t.name.clone(),
-                start,
-                end: start.saturating_add(t.byte_size),
-                file_len: self.file_len(),
-            }
-        })?;
+        let short = || GgufError::SpanTooShort { name: t.name.clone(), start, need: len, span: t.span };
+        if len > t.span {
+            return Err(short());
+        }
+        let end = start.checked_add(len).filter(|&e| e <= self.file_len()).ok_or_else(short)?;
+        // start <= end <= file_len, which fits in usize because the file is in memory.
         Ok(&self.bytes()[start as usize..end as usize])
     }
 
     /// A tensor's bytes by name.
     pub fn tensor_data_by_name(&self, name: &str) -> Result<&[u8], GgufError> {
-        let t = self
-            .tensor(name)
-            .ok_or_else(|| GgufError::Tensor { name: name.into(), reason: "no such tensor".into() })?;
+        let t = self.tensor(name).ok_or_else(|| GgufError::NoSuchTensor { name: name.into() })?;
         self.tensor_data(t)
     }
 }
 
-/// Pick the type-id table (spec §2, "Dialect detection"); `tensors` yields (type id, n elements, ne[0]).
-pub fn decide_dialect(arch: &str, tensors: impl Iterator<Item = (u32, u64, u64)>) -> (Dialect, String) {
-    if matches!(arch, "bitnet" | "bitnet-25" | "bitnet-b1.58") {
-        return (Dialect::BitnetFork, format!("architecture {arch:?} is a bitnet.cpp architecture"));
-    }
-    let mut saw39 = None;
-    for (id, n, k) in tensors {
-        match id {
-            31..=33 | 36..=38 => {
-                return (Dialect::BitnetFork, format!("type id {id} exists only in the bitnet.cpp fork table"))
-            }
-            39 => saw39 = Some((n, k)),
-            _ => {}
+/// Types whose real size is only known from the span (see the overlap check in `parse`).
+fn is_lenient(ty: GgmlType) -> bool {
+    matches!(ty.storage(), Storage::QuarterPlusTail | Storage::Tl2)
+}
+
+type MetadataIndex = HashMap<String, usize>;
+
+fn read_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<(Vec<(String, Value)>, MetadataIndex), GgufError> {
+    // n_kv * 14 <= remaining bytes (checked by the caller): bounded by the file size.
+    let mut metadata = Vec::with_capacity(n_kv as usize);
+    let mut index = HashMap::with_capacity(n_kv as usize);
+    for i in 0..n_kv {
+        let at = c.at();
+        let key = c.string(&|| format!("key of metadata entry {i}"))?;
+        if key.is_empty() {
+            return Err(GgufError::EmptyKey { offset: at });
         }
+        if index.contains_key(&key) {
+            return Err(GgufError::DuplicateKey { key, offset: at });
+        }
+        let type_at = c.at();
+        let type_id = c.u32(&|| format!("type of {key:?}"))?;
+        let ty = ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
+            key: key.clone(),
+            offset: type_at,
+            type_id,
+        })?;
+        c.count_value(&key, 1)?;
+        let value = c.value(ty, &key, 0)?;
+        index.insert(key.clone(), metadata.len());
+        metadata.push((key, value));
     }
-    match saw39 {
-        Some((n, k)) if k % 32 == 0 && GgmlType::TL2.byte_size(&[k, n / k]).is_some() && k > 256 => (
-            Dialect::Upstream,
-            format!("type id 39 with architecture {arch:?}: read as upstream MXFP4 (TL2 appears only in bitnet.cpp architectures)"),
-        ),
-        Some(_) => (Dialect::Upstream, "type id 39 read as upstream MXFP4".into()),
-        None => (Dialect::Upstream, format!("architecture {arch:?} and no fork-only type ids: upstream table")),
+    Ok((metadata, index))
+}
+
+/// `general.alignment`: must be a u32 power of two (gguf_get_val_u32); 32 when absent.
+fn read_alignment(metadata: &[(String, Value)], index: &MetadataIndex) -> Result<u64, GgufError> {
+    match index.get("general.alignment").map(|&i| &metadata[i].1) {
+        None => Ok(DEFAULT_ALIGNMENT),
+        Some(Value::U32(a)) if a.is_power_of_two() => Ok(u64::from(*a)),
+        Some(Value::U32(a)) => Err(GgufError::BadAlignment { value: u64::from(*a) }),
+        Some(v) => Err(GgufError::WrongValueType {
+            key: "general.alignment".into(),
+            found: v.value_type().name(),
+            expected: "u32",
+        }),
     }
+}
+
+fn read_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64) -> Result<(Vec<RawInfo>, MetadataIndex), GgufError> {
+    // n_tensors * 32 <= remaining bytes (checked by the caller): bounded by the file size.
+    let mut raw = Vec::with_capacity(n_tensors as usize);
+    let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
+    for i in 0..n_tensors {
+        let at = c.at();
+        let name = c.string(&|| format!("name of tensor info {i}"))?;
+        if name.len() as u64 > MAX_TENSOR_NAME {
+            return Err(GgufError::TensorNameTooLong { offset: at, len: name.len() as u64, max: MAX_TENSOR_NAME });
+        }
+        if tensor_index.contains_key(&name) {
+            return Err(GgufError::DuplicateTensor { name, offset: at });
+        }
+        let what = || format!("tensor info of {name:?}");
+        let n_dims = c.u32(&what)?;
+        if !(1..=4).contains(&n_dims) {
+            return Err(GgufError::BadDims { name, offset: at, n_dims });
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(c.u64(&what)?);
+        }
+        if let Some(index) = dims.iter().position(|&d| d == 0) {
+            return Err(GgufError::ZeroDim { name, offset: at, index });
+        }
+        // ggml keeps element counts in int64_t.
+        let n_elements = dims
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= i64::MAX as u64)
+            .ok_or_else(|| GgufError::DimsOverflow { name: name.clone(), offset: at, dims: dims.clone() })?;
+        let type_id = c.u32(&what)?;
+        let offset = c.u64(&what)?;
+        tensor_index.insert(name.clone(), raw.len());
+        raw.push(RawInfo { name, dims, type_id, offset, info_offset: at, n_elements });
+    }
+    Ok((raw, tensor_index))
+}
+
+/// Resolve the type and check shape, alignment and bounds of one tensor.
+fn validate_tensor(
+    r: RawInfo,
+    dialect: Dialect,
+    alignment: u64,
+    data_offset: u64,
+    file_len: u64,
+    span: u64,
+    is_last: bool,
+) -> Result<TensorInfo, GgufError> {
+    let ggml_type = GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
+        name: r.name.clone(),
+        offset: r.info_offset,
+        type_id: r.type_id,
+        dialect: dialect.name(),
+    })?;
+    if ggml_type == GgmlType::I8_S {
+        return Err(GgufError::ActivationTypeInFile { name: r.name, ty: ggml_type.name() });
+    }
+    let requirement = match ggml_type.storage() {
+        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => Some(format!("a multiple of {block}")),
+        Storage::Tl2 if r.dims[0] <= 256 => Some("longer than 256 (TL2 packs the last 256 columns apart)".into()),
+        _ => None,
+    };
+    if let Some(requirement) = requirement {
+        return Err(GgufError::BadShapeForType { name: r.name, ty: ggml_type.name(), dims: r.dims, requirement });
+    }
+    let byte_size = ggml_type.byte_size(&r.dims).ok_or_else(|| GgufError::DimsOverflow {
+        name: r.name.clone(),
+        offset: r.info_offset,
+        dims: r.dims.clone(),
+    })?;
+    if r.offset % alignment != 0 {
+        return Err(GgufError::MisalignedTensor { name: r.name, offset: r.offset, alignment });
+    }
+    let start = data_offset.checked_add(r.offset);
+    let end = start.and_then(|s| s.checked_add(byte_size));
+    let file_offset = match (start, end) {
+        (Some(s), Some(e)) if e <= file_len || (is_lenient(ggml_type) && s < file_len) => s,
+        _ => {
+            return Err(GgufError::TensorOutOfBounds {
+                name: r.name,
+                start: start.unwrap_or(u64::MAX),
+                end: end.unwrap_or(u64::MAX),
+                file_len,
+            })
+        }
+    };
+    Ok(TensorInfo {
+        name: r.name,
+        dims: r.dims,
+        type_id: r.type_id,
+        ggml_type,
+        offset: r.offset,
+        file_offset,
+        info_offset: r.info_offset,
+        n_elements: r.n_elements,
+        byte_size,
+        span,
+        is_last,
+    })
 }

@@ -1,11 +1,12 @@
-//! GGUF v3 writer: metadata in insertion order, tensors placed at aligned offsets with zero padding,
-//! each taking exactly its true byte size (spec §1.5), so files round-trip through [`super::GgufFile`].
+//! GGUF writer: metadata in insertion order, tensors placed at aligned offsets with zero padding,
+//! each taking exactly the bytes it was given (spec §1.5), so files round-trip through
+//! [`super::GgufFile`]. Tests build malformed files from its output plus byte surgery, using the
+//! [`Layout`] it reports.
 
 use std::io::Write;
 
-use super::types::align_up;
-use super::value::Value;
 use super::reader::DEFAULT_ALIGNMENT;
+use super::value::Value;
 
 /// A tensor to be written: raw bytes already in the target type's layout.
 #[derive(Clone, Debug)]
@@ -16,11 +17,36 @@ pub struct WriterTensor {
     pub data: Vec<u8>,
 }
 
+/// Where the writer put each part of the file (absolute byte offsets), for byte surgery in tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Start of each metadata entry (its key's length field).
+    pub kv_offsets: Vec<u64>,
+    /// Start of each metadata entry's value type field.
+    pub kv_type_offsets: Vec<u64>,
+    /// Start of each tensor-info record (its name's length field).
+    pub tensor_info_offsets: Vec<u64>,
+    /// End of the tensor-info records (before padding).
+    pub infos_end: u64,
+    /// Start of the data section.
+    pub data_offset: u64,
+    /// Each tensor's offset relative to the data section, as written in its info record.
+    pub tensor_offsets: Vec<u64>,
+}
+
 /// Builds a GGUF file in memory.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct GgufWriter {
+    /// GGUF version written in the header (2 and 3 share a layout).
+    pub version: u32,
     pub metadata: Vec<(String, Value)>,
     pub tensors: Vec<WriterTensor>,
+}
+
+impl Default for GgufWriter {
+    fn default() -> Self {
+        GgufWriter { version: 3, metadata: Vec::new(), tensors: Vec::new() }
+    }
 }
 
 impl GgufWriter {
@@ -42,47 +68,60 @@ impl GgufWriter {
         self
     }
 
-    fn alignment(&self) -> u64 {
+    /// The alignment used for placement: `general.alignment` when it is a u32 power of two, else 32.
+    /// An invalid declared value is still written as given (tests use that to build bad files).
+    pub fn alignment(&self) -> u64 {
         self.metadata
             .iter()
             .find(|(k, _)| k == "general.alignment")
-            .and_then(|(_, v)| if let Value::U32(a) = v { Some(*a as u64) } else { None })
+            .and_then(|(_, v)| if let Value::U32(a) = v { Some(u64::from(*a)) } else { None })
+            .filter(|a| a.is_power_of_two())
             .unwrap_or(DEFAULT_ALIGNMENT)
     }
 
     /// Serialize to bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let align = self.alignment();
+        self.to_bytes_with_layout().0
+    }
+
+    /// Serialize to bytes and report where each part went.
+    pub fn to_bytes_with_layout(&self) -> (Vec<u8>, Layout) {
+        let align = self.alignment() as usize;
+        let mut layout = Layout::default();
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
         out.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
         for (k, v) in &self.metadata {
+            layout.kv_offsets.push(out.len() as u64);
             write_str(&mut out, k);
+            layout.kv_type_offsets.push(out.len() as u64);
             out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
             write_value(&mut out, v);
         }
-        let mut offset = 0u64;
-        let mut offsets = Vec::with_capacity(self.tensors.len());
+        let mut offset = 0usize;
         for t in &self.tensors {
+            layout.tensor_info_offsets.push(out.len() as u64);
             write_str(&mut out, &t.name);
             out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
             for d in &t.dims {
                 out.extend_from_slice(&d.to_le_bytes());
             }
             out.extend_from_slice(&t.type_id.to_le_bytes());
-            out.extend_from_slice(&offset.to_le_bytes());
-            offsets.push(offset);
-            offset = align_up(offset + t.data.len() as u64, align).expect("tensor sizes fit in u64");
+            out.extend_from_slice(&(offset as u64).to_le_bytes());
+            layout.tensor_offsets.push(offset as u64);
+            offset = (offset + t.data.len()).div_ceil(align) * align;
         }
-        let data_start = align_up(out.len() as u64, align).expect("header fits") as usize;
+        layout.infos_end = out.len() as u64;
+        let data_start = out.len().div_ceil(align) * align;
+        layout.data_offset = data_start as u64;
         out.resize(data_start, 0);
-        for (t, off) in self.tensors.iter().zip(offsets) {
+        for (t, &off) in self.tensors.iter().zip(&layout.tensor_offsets) {
             out.resize(data_start + off as usize, 0);
             out.extend_from_slice(&t.data);
         }
-        out
+        (out, layout)
     }
 
     pub fn write_to(&self, mut w: impl Write) -> std::io::Result<()> {
@@ -98,13 +137,13 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 fn write_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::U8(x) => out.push(*x),
-        Value::I8(x) => out.push(*x as u8),
+        Value::I8(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::Bool(x) => out.push(*x as u8),
+        Value::Bool(x) => out.push(u8::from(*x)),
         Value::String(s) => write_str(out, s),
         Value::Array(t, items) => {
             out.extend_from_slice(&(*t as u32).to_le_bytes());
