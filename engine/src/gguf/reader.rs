@@ -327,17 +327,19 @@ impl GgufFile {
         for (i, r) in raw.into_iter().enumerate() {
             tensors.push(validate_tensor(r, dialect, alignment, data_offset, file_len, spans[i], Some(i) == last)?);
         }
-        // Overlaps between strictly sized tensors. bitnet.cpp's tail-carrying types (I2_S, TL1, TL2)
-        // are judged by flavor detection instead, which can say what a short span really holds;
-        // [`GgufFile::tensor_data`] still refuses to hand out their bytes past the span.
+        // Overlaps. A strictly sized tensor must fit its span. I2_S and TL1 are judged by flavor
+        // detection instead, which can say what a short span really holds (spec §8), but every layout
+        // that could be meant needs at least the n/4 code bytes; [`GgufFile::tensor_data`] still
+        // refuses to hand out bytes past the span.
         for w in order.windows(2) {
             let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
-            if !is_lenient(a.ggml_type) && a.byte_size > a.span {
+            let need = if is_lenient(a.ggml_type) { a.n_elements / 4 } else { a.byte_size };
+            if need > a.span || a.span == 0 {
                 return Err(GgufError::TensorOverlap {
                     name: a.name.clone(),
                     other: b.name.clone(),
                     start: a.file_offset,
-                    end: a.file_offset.saturating_add(a.byte_size),
+                    end: a.file_offset.saturating_add(need),
                 });
             }
         }
@@ -409,9 +411,9 @@ impl GgufFile {
     }
 }
 
-/// Types whose real size is only known from the span (see the overlap check in `parse`).
+/// Types whose bytes may be a foreign layout of another size (see the overlap check in `parse`).
 fn is_lenient(ty: GgmlType) -> bool {
-    matches!(ty.storage(), Storage::QuarterPlusTail | Storage::Tl2)
+    ty.storage() == Storage::QuarterPlusTail
 }
 
 type MetadataIndex = HashMap<String, usize>;
@@ -535,7 +537,8 @@ fn validate_tensor(
     let start = data_offset.checked_add(r.offset);
     let end = start.and_then(|s| s.checked_add(byte_size));
     let file_offset = match (start, end) {
-        (Some(s), Some(e)) if e <= file_len || (is_lenient(ggml_type) && s < file_len) => s,
+        (Some(s), Some(e)) if e <= file_len => s,
+        (Some(s), Some(_)) if is_lenient(ggml_type) && s.checked_add(r.n_elements / 4).is_some_and(|e| e <= file_len) => s,
         _ => {
             return Err(GgufError::TensorOutOfBounds {
                 name: r.name,
