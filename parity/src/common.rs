@@ -20,3 +20,87 @@ pub fn fixtures_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")))
 }
+
+use std::path::Path;
+
+use engine::kernels::{Dispatcher, KernelChoice};
+use engine::model::{Model, Numerics, Profile, Session, Switch};
+
+/// Options shared by every command that computes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Worker threads (results are bit-identical for any count).
+    #[arg(long, short = 't', default_value_t = default_threads())]
+    pub threads: usize,
+    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    #[arg(long, default_value = "auto")]
+    pub kernel: String,
+    /// Numerics profile: auto, bitnet.cpp-2025, bitnet.cpp-2026 (predicted) or llama.cpp.
+    #[arg(long, default_value = "auto")]
+    pub numerics: String,
+    /// Extra single switches on top of the profile, e.g. H1,H3.
+    #[arg(long, value_delimiter = ',')]
+    pub switch: Vec<String>,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// A loaded model with its dispatcher and numerics.
+pub struct EngineCtx {
+    pub model: Model,
+    pub disp: Dispatcher,
+    pub numerics: Numerics,
+}
+
+impl EngineArgs {
+    /// Set up threads, kernels, and load the model.
+    pub fn load(&self, path: &Path) -> Result<EngineCtx> {
+        // A second call (tests, in-process use) keeps the first pool; thread count never changes results.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(self.threads.max(1)).build_global();
+        let choice: KernelChoice = self.kernel.parse()?;
+        let disp = Dispatcher::new(choice)?;
+        let model = Model::open(path)?;
+        let numerics = self.numerics_for(&model)?;
+        Ok(EngineCtx { model, disp, numerics })
+    }
+
+    /// The numerics profile asked for (`auto` asks the model) plus single switches.
+    pub fn numerics_for(&self, model: &Model) -> Result<Numerics> {
+        let base = match self.numerics.as_str() {
+            "auto" => model.auto_numerics(),
+            p => Numerics::profile(p.parse::<Profile>().map_err(anyhow::Error::msg)?, "chosen with --numerics"),
+        };
+        let extra = self.switch.iter().map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+        Ok(base.with_switches(&extra))
+    }
+}
+
+impl EngineCtx {
+    pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
+        Ok(Session::new(&self.model, &self.disp, self.numerics.clone(), n_ctx))
+    }
+}
+
+/// Where a prompt's tokens come from.
+#[derive(clap::Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PromptArgs {
+    /// Token ids, comma-separated.
+    #[arg(long)]
+    pub tokens: Option<String>,
+    /// Text, tokenized with the model's tokenizer.
+    #[arg(long)]
+    pub prompt: Option<String>,
+}
+
+impl PromptArgs {
+    pub fn resolve(&self, _ctx: &EngineCtx) -> Result<Vec<u32>> {
+        match (&self.tokens, &self.prompt) {
+            (Some(t), _) => parse_ids(t),
+            (None, Some(_)) => bail!("--prompt needs the tokenizer, which is not wired in yet; use --tokens"),
+            (None, None) => bail!("give --tokens or --prompt"),
+        }
+    }
+}

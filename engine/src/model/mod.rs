@@ -1,1 +1,41 @@
-//! Hyper-parameters, the BitNet forward pass, KV cache, numerics profiles.
+//! Hyper-parameters, weights, the BitNet forward pass, KV cache and numerics profiles.
+
+mod bitnet;
+pub mod hparams;
+pub mod kv_cache;
+pub mod numerics;
+pub mod ops;
+pub mod weights;
+
+pub use bitnet::{Logits, Model, Session};
+pub use hparams::{Arch, HParams, HParamsError};
+pub use numerics::{Numerics, Profile, Switch};
+
+use crate::gguf::{GgufError, LoadError};
+
+/// Why a model cannot be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error(transparent)]
+    HParams(#[from] HParamsError),
+    #[error(transparent)]
+    Kernel(#[from] crate::kernels::KernelError),
+    #[error("tensor {0:?} is missing")]
+    MissingTensor(String),
+    #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]
+    BadShape { name: String, found: Vec<u64>, expected: Vec<u64> },
+    #[error("tensor {name:?} has type {ty}, which this engine cannot compute with")]
+    UnsupportedType { name: String, ty: &'static str },
+    #[error("{0}")]
+    UnexpectedTensor(String),
+    #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
+    TokenOutOfRange { id: u32, n_vocab: usize },
+    #[error("context full: position {pos} needs more than the {n_ctx} cells of the KV cache")]
+    ContextFull { pos: usize, n_ctx: usize },
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -1,11 +1,46 @@
-//! `parity logits` (not implemented yet).
+//! `parity logits`: all-position logits of a prompt as a float32 `.npy` array `[n_tokens, n_vocab]`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::common::{EngineArgs, PromptArgs};
 
 /// Arguments of `parity logits`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  parity logits model.gguf --tokens 1,2,3 --mode batch --out logits.npy\n  parity logits model.gguf --prompt 'def ' --mode seq --threads 2 --ctx 256 --out l.npy")]
+pub struct Args {
+    /// GGUF model file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// batch = one forward over the whole prompt; seq = one token at a time through the KV cache.
+    #[arg(long, default_value = "batch", value_parser = ["batch", "seq"])]
+    pub mode: String,
+    /// Context size (KV cache cells).
+    #[arg(long, default_value_t = 512)]
+    pub ctx: usize,
+    /// Output .npy file.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("parity logits is not implemented yet")
+pub fn main(a: Args) -> Result<ExitCode> {
+    let ctx = a.engine.load(&a.model)?;
+    let tokens = a.prompt.resolve(&ctx)?;
+    let mut session = ctx.session(a.ctx.max(tokens.len()))?;
+    let logits = session.eval_prompt(&tokens, a.mode == "batch")?;
+    crate::npy::write_f32(&a.out, &[tokens.len(), ctx.model.hparams.n_vocab], &logits)?;
+    eprintln!(
+        "parity logits: {} tokens × {} vocab, mode {}, numerics {}, kernels {}",
+        tokens.len(),
+        ctx.model.hparams.n_vocab,
+        a.mode,
+        session.numerics().label(),
+        ctx.disp.log().keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,196 @@
+//! Hyper-parameters read from GGUF metadata with bitnet.cpp's defaults (spec §6.1).
+
+use serde::Serialize;
+
+use crate::gguf::{GgufFile, Value};
+
+/// The BitNet architectures bitnet.cpp knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Arch {
+    /// `bitnet-b1.58` / `bitnet-25`: ReLU² FFN, sub-norms, GQA, tied F16 head (2B-4T family).
+    #[serde(rename = "bitnet-b1.58")]
+    BitnetB158,
+    /// `bitnet`: the older 1bitLLM layout, SiLU FFN, optional per-tensor `.scale` multipliers.
+    #[serde(rename = "bitnet")]
+    Bitnet,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::BitnetB158 => "bitnet-b1.58",
+            Arch::Bitnet => "bitnet",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum HParamsError {
+    #[error("general.architecture is missing")]
+    NoArchitecture,
+    #[error("architecture {0:?} is not a BitNet architecture (expected bitnet-b1.58, bitnet-25 or bitnet)")]
+    UnsupportedArch(String),
+    #[error("required metadata key {0:?} is missing")]
+    Missing(String),
+    #[error("metadata key {key:?} has an unusable value: {why}")]
+    Invalid { key: String, why: String },
+}
+
+/// Every hyper-parameter the forward pass uses. `defaulted` names the keys that were absent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HParams {
+    pub arch: Arch,
+    /// The architecture string as stored (`bitnet-25` and `bitnet-b1.58` share code).
+    pub arch_name: String,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+    pub n_rot: usize,
+    pub rope_freq_base: f32,
+    pub rope_freq_scale: f32,
+    pub rms_eps: f32,
+    /// Keys that were absent and took bitnet.cpp's default.
+    pub defaulted: Vec<String>,
+}
+
+struct Reader<'a> {
+    g: &'a GgufFile,
+    prefix: String,
+    defaulted: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.prefix)
+    }
+
+    fn raw(&self, k: &str) -> Option<&Value> {
+        self.g.get(&self.key(k))
+    }
+
+    /// A count: scalar, or an array whose entries must all be equal (per-layer arrays).
+    fn count(&mut self, k: &str, default: Option<usize>) -> Result<usize, HParamsError> {
+        let key = self.key(k);
+        let invalid = |why: &str| HParamsError::Invalid { key: key.clone(), why: why.into() };
+        match self.raw(k) {
+            None => match default {
+                Some(d) => {
+                    self.defaulted.push(key.clone());
+                    Ok(d)
+                }
+                None => Err(HParamsError::Missing(key.clone())),
+            },
+            Some(Value::Array(_, items)) => {
+                let vals: Option<Vec<u64>> = items.iter().map(Value::as_u64).collect();
+                let vals = vals.ok_or_else(|| invalid("array of non-integers"))?;
+                match vals.first() {
+                    Some(&v) if vals.iter().all(|&x| x == v) => usize::try_from(v).map_err(|_| invalid("too large")),
+                    Some(_) => Err(invalid("per-layer values differ (not supported)")),
+                    None => Err(invalid("empty array")),
+                }
+            }
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| invalid(&format!("expected an unsigned integer, found {}", v.value_type().name()))),
+        }
+    }
+
+    fn float(&mut self, k: &str, default: Option<f32>) -> Result<f32, HParamsError> {
+        let key = self.key(k);
+        match self.raw(k) {
+            None => match default {
+                Some(d) => {
+                    self.defaulted.push(key);
+                    Ok(d)
+                }
+                None => Err(HParamsError::Missing(key)),
+            },
+            Some(v) => v.as_f32().ok_or(HParamsError::Invalid { key, why: "expected a float".into() }),
+        }
+    }
+}
+
+impl HParams {
+    /// Read hyper-parameters the way `llm_load_hparams` does for the BitNet archs.
+    pub fn from_gguf(g: &GgufFile) -> Result<HParams, HParamsError> {
+        let arch_name = g.get_str("general.architecture").ok_or(HParamsError::NoArchitecture)?.to_string();
+        let arch = match arch_name.as_str() {
+            "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
+            "bitnet" => Arch::Bitnet,
+            other => return Err(HParamsError::UnsupportedArch(other.into())),
+        };
+        let mut r = Reader { g, prefix: arch_name.clone(), defaulted: Vec::new() };
+        let n_tokens = g.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(<[Value]>::len);
+        let n_vocab = match n_tokens {
+            Some(n) => r.count("vocab_size", Some(n))?,
+            None => r.count("vocab_size", None)?,
+        };
+        let n_ctx_train = r.count("context_length", None)?;
+        let n_embd = r.count("embedding_length", None)?;
+        let n_layer = r.count("block_count", None)?;
+        let n_ff = r.count("feed_forward_length", None)?;
+        let n_head = r.count("attention.head_count", None)?;
+        if n_head == 0 || n_embd % n_head != 0 {
+            return Err(HParamsError::Invalid {
+                key: r.key("attention.head_count"),
+                why: format!("{n_head} does not divide embedding_length {n_embd}"),
+            });
+        }
+        let n_head_kv = r.count("attention.head_count_kv", Some(n_head))?;
+        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(HParamsError::Invalid {
+                key: r.key("attention.head_count_kv"),
+                why: format!("{n_head_kv} does not divide head_count {n_head}"),
+            });
+        }
+        let head_dim = r.count("attention.key_length", Some(n_embd / n_head))?;
+        let head_dim_v = r.count("attention.value_length", Some(n_embd / n_head))?;
+        let n_rot = r.count("rope.dimension_count", Some(head_dim))?;
+        if n_rot != head_dim || head_dim % 2 != 0 || head_dim != head_dim_v {
+            return Err(HParamsError::Invalid {
+                key: r.key("rope.dimension_count"),
+                why: format!("rope dims {n_rot}, key length {head_dim}, value length {head_dim_v}: must be equal and even"),
+            });
+        }
+        let rope_freq_base = r.float("rope.freq_base", Some(10000.0))?;
+        let scale = match r.raw("rope.scaling.factor").or_else(|| r.raw("rope.scale_linear")) {
+            Some(v) => v.as_f32().unwrap_or(0.0),
+            None => 0.0,
+        };
+        let rope_freq_scale = if scale == 0.0 { 1.0 } else { 1.0 / scale };
+        let rms_eps = r.float("attention.layer_norm_rms_epsilon", None)?;
+        if n_vocab == 0 || n_ctx_train == 0 || n_layer == 0 || n_ff == 0 {
+            return Err(HParamsError::Invalid { key: arch_name, why: "a size is zero".into() });
+        }
+        Ok(HParams {
+            arch,
+            arch_name,
+            n_vocab,
+            n_ctx_train,
+            n_embd,
+            n_layer,
+            n_ff,
+            n_head,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            n_rot,
+            rope_freq_base,
+            rope_freq_scale,
+            rms_eps,
+            defaulted: r.defaulted,
+        })
+    }
+
+    /// Query heads per KV head.
+    pub fn gqa_group(&self) -> usize {
+        self.n_head / self.n_head_kv
+    }
+}

@@ -1,0 +1,160 @@
+//! Numerics profiles: which reference's arithmetic the forward pass reproduces.
+//!
+//! A profile is a small set of named switches, not a forked forward pass
+//! (../shared/spec/reference-generations.md). `bitnet.cpp-2026` is a prediction, never run here.
+
+use serde::Serialize;
+
+/// A reference generation whose numerics we can reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Profile {
+    /// microsoft/BitNet 404980e + llama.cpp fork 40ed0f29: verified against every golden.
+    #[serde(rename = "bitnet.cpp-2025")]
+    BitnetCpp2025,
+    /// microsoft/BitNet 16da220 + fork 390c3077: PREDICTED from source reading, unverified.
+    #[serde(rename = "bitnet.cpp-2026")]
+    BitnetCpp2026,
+    /// Upstream ggml-org/llama.cpp 0c1e57098 (TQ2_0/TQ1_0/F16, arch `bitnet`).
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::BitnetCpp2025 => "bitnet.cpp-2025",
+            Profile::BitnetCpp2026 => "bitnet.cpp-2026",
+            Profile::LlamaCpp => "llama.cpp",
+        }
+    }
+
+    /// Whether this profile's numerics were checked against a real build.
+    pub fn verified(self) -> bool {
+        self != Profile::BitnetCpp2026
+    }
+
+    pub fn all() -> [Profile; 3] {
+        [Profile::BitnetCpp2025, Profile::BitnetCpp2026, Profile::LlamaCpp]
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Profile, String> {
+        Profile::all()
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown numerics profile {s:?} (expected bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp or auto)"))
+    }
+}
+
+/// A single documented difference between reference generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Switch {
+    /// SiLU instead of ReLU² in the bitnet-b1.58 FFN (microsoft/BitNet #588).
+    H1,
+    /// I2_S epilogue `(f32(dot) − f32(sum)) · f32(w_scale / act_scale)`, int32 sums (no int16 wrap).
+    H2,
+    /// F16 matmuls of ≥ 2 rows round their activations to f16 (KQ, probs×V, LM head via tinyBLAS).
+    H3,
+    /// KV window padded to 256 cells.
+    H4,
+}
+
+impl Switch {
+    pub fn all() -> [Switch; 4] {
+        [Switch::H1, Switch::H2, Switch::H3, Switch::H4]
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Switch::H1 => "H1",
+            Switch::H2 => "H2",
+            Switch::H3 => "H3",
+            Switch::H4 => "H4",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Switch::H1 => "SiLU instead of ReLU² in the bitnet-b1.58 FFN",
+            Switch::H2 => "I2_S epilogue multiplies by w_scale/act_scale, int32 sums",
+            Switch::H3 => "f16-rounded activations in F16 matmuls of >= 2 rows",
+            Switch::H4 => "KV window padded to 256 cells",
+        }
+    }
+}
+
+impl std::str::FromStr for Switch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Switch, String> {
+        Switch::all()
+            .into_iter()
+            .find(|w| w.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown switch {s:?} (expected H1, H2, H3 or H4)"))
+    }
+}
+
+/// The arithmetic one forward pass follows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Numerics {
+    pub profile: Profile,
+    /// Switches in force (the profile's own plus any added by `--switch`).
+    pub switches: Vec<Switch>,
+    /// Why this profile was chosen (for `auto`), in words.
+    pub reason: String,
+}
+
+impl Numerics {
+    /// A profile with exactly its own switches.
+    pub fn profile(profile: Profile, reason: impl Into<String>) -> Numerics {
+        let switches = match profile {
+            Profile::BitnetCpp2026 => Switch::all().to_vec(),
+            Profile::BitnetCpp2025 | Profile::LlamaCpp => Vec::new(),
+        };
+        Numerics { profile, switches, reason: reason.into() }
+    }
+
+    pub fn bitnet_2025() -> Numerics {
+        Numerics::profile(Profile::BitnetCpp2025, "default")
+    }
+
+    /// Add single switches (for experiments and diagnosis).
+    pub fn with_switches(mut self, extra: &[Switch]) -> Numerics {
+        for s in extra {
+            if !self.switches.contains(s) {
+                self.switches.push(*s);
+            }
+        }
+        self.switches.sort();
+        self
+    }
+
+    pub fn has(&self, s: Switch) -> bool {
+        self.switches.contains(&s)
+    }
+
+    /// KV window granularity in cells.
+    pub fn kv_pad(&self) -> usize {
+        if self.has(Switch::H4) || self.profile == Profile::LlamaCpp {
+            256
+        } else {
+            32
+        }
+    }
+
+    /// A label such as `bitnet.cpp-2025` or `bitnet.cpp-2025+H1`, with "(predicted)" where unverified.
+    pub fn label(&self) -> String {
+        let own = Numerics::profile(self.profile, "").switches;
+        let extra: Vec<&str> = self.switches.iter().filter(|s| !own.contains(s)).map(|s| s.name()).collect();
+        let mut l = self.profile.name().to_string();
+        if !extra.is_empty() {
+            l.push('+');
+            l.push_str(&extra.join("+"));
+        }
+        if !self.profile.verified() {
+            l.push_str(" (predicted, unverified)");
+        }
+        l
+    }
+}

@@ -1,0 +1,123 @@
+//! Element-wise and row operations of the forward pass, with ggml's exact f32/f64 arithmetic.
+//!
+//! Each function names the ggml routine it reproduces; the comments say which rounding decides bits.
+
+use crate::kernels::scalar::tree16;
+
+/// `ggml_compute_forward_rms_norm_f32` then `ggml_mul` by the weight: squares summed in f64,
+/// `mean = f32(sum / n)`, `scale = 1 / sqrtf(mean + eps)`, `y = (x · scale) · w` in f32.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let mut sum = 0f64;
+    for &v in x {
+        sum += (v * v) as f64;
+    }
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0f32 / (mean + eps).sqrt();
+    for ((o, &v), &wv) in out.iter_mut().zip(x).zip(w) {
+        *o = (v * scale) * wv;
+    }
+}
+
+/// [`rms_norm`] over consecutive rows of `w.len()` values.
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+        rms_norm(xr, w, eps, or);
+    }
+    out
+}
+
+/// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
+#[inline]
+pub fn v_expf(x: f32) -> f32 {
+    const R: f32 = 12582912.0; // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
+    let n = z - R;
+    let b = (-n).mul_add(f32::from_bits(0x35bf_be8e), (-n).mul_add(f32::from_bits(0x3f31_7200), x)); // ln2 lo, hi
+    let u = b * b;
+    let c5 = f32::from_bits(0x3c07_2010); // 0x1.0e4020p-7
+    let c4 = f32::from_bits(0x3d2b_9f17); // 0x1.573e2ep-5
+    let c3 = f32::from_bits(0x3e2a_af33); // 0x1.555e66p-3
+    let c2 = f32::from_bits(0x3eff_fedb); // 0x1.fffdb6p-2
+    let c1 = f32::from_bits(0x3f7f_fff6); // 0x1.ffffecp-1
+    let j = c5.mul_add(b, c4).mul_add(u, c3.mul_add(b, c2)).mul_add(u, c1.mul_add(b, 1.0));
+    if n.abs() > 192.0 {
+        // Masked lanes (n is ±inf or huge): 0 below, +inf above.
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    // _mm512_scalef_ps(j, n): exact power-of-two scaling with one rounding.
+    (j as f64 * (n as f64).exp2()) as f32
+}
+
+/// `ggml_v_silu`: `x / (1 + v_expf(0 − x))`.
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + v_expf(0.0 - x))
+}
+
+/// `ggml_compute_forward_soft_max_f32` on one row of scores: `w = s·scale`, masked entries −∞,
+/// `e = v_expf(w − max)`, per-16 tree sums accumulated in f64, then `e · f32(1 / sum)`.
+/// `valid` is how many leading entries are unmasked; `s.len()` must be a multiple of 16.
+pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
+    let mut max = f32::NEG_INFINITY;
+    for (i, v) in s.iter_mut().enumerate() {
+        *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
+        max = max.max(*v);
+    }
+    let mut sum = 0f64;
+    for chunk in s.chunks_exact_mut(16) {
+        let mut lanes = [0f32; 16];
+        for (l, v) in chunk.iter_mut().enumerate() {
+            *v = v_expf(*v - max);
+            lanes[l] = *v;
+        }
+        sum += tree16(lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Per-position NEOX RoPE tables (`ggml_rope_cache_init` with ext_factor 0, attn_factor 1):
+/// `θ_0 = p`, `θ_{i+1} = θ_i · powf(base, −2/n_rot)` by repeated f32 multiplication, libm cosf/sinf.
+#[derive(Clone, Debug)]
+pub struct RopeCache {
+    half: usize,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl RopeCache {
+    pub fn new(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> RopeCache {
+        let half = n_rot / 2;
+        let theta_scale = base.powf(-2.0f32 / n_rot as f32);
+        let mut cos = vec![0f32; n_pos * half];
+        let mut sin = vec![0f32; n_pos * half];
+        for p in 0..n_pos {
+            let mut theta = p as f32;
+            for i in 0..half {
+                let t = freq_scale * theta;
+                cos[p * half + i] = t.cos();
+                sin[p * half + i] = t.sin();
+                theta *= theta_scale;
+            }
+        }
+        RopeCache { half, cos, sin }
+    }
+
+    pub fn n_pos(&self) -> usize {
+        self.cos.len() / self.half.max(1)
+    }
+
+    /// Rotate one head (`x.len() == 2·half`) at position `pos`: pairs `(x[i], x[i + half])`, with the
+    /// products contracted into FMAs as clang does (`x0·cos − x1·sin`, `x0·sin + x1·cos`).
+    pub fn apply(&self, x: &mut [f32], pos: usize) {
+        let (c, s) = (&self.cos[pos * self.half..], &self.sin[pos * self.half..]);
+        for i in 0..self.half {
+            let (x0, x1) = (x[i], x[i + self.half]);
+            x[i] = x0.mul_add(c[i], -(x1 * s[i]));
+            x[i + self.half] = x0.mul_add(s[i], x1 * c[i]);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The model's tensors, looked up by llama.cpp's names and checked against the hyper-parameters.
+//!
+//! Ternary and f16 weights stay in the memory map (ranges into the file); only norms, biases and
+//! scale multipliers (a few KB) are copied out as f32.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use half::f16;
+
+use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+use crate::kernels::{F16Matrix, I2sMatrix};
+
+use super::hparams::{Arch, HParams};
+use super::ModelError;
+
+/// Where a weight's bytes live.
+#[derive(Clone, Debug)]
+pub enum WeightBytes {
+    /// A range of the memory-mapped file.
+    Mapped(Range<usize>),
+    /// A copy (f16 data at an odd address, or a repacked layout).
+    Owned(Vec<u8>),
+}
+
+/// A linear layer's weight, `rows` outputs of `k` inputs.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub name: String,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub k: usize,
+    pub bytes: WeightBytes,
+    /// I2_S per-tensor scale (byte n/4 of the tensor).
+    pub i2s_scale: f32,
+    /// Legacy `bitnet` arch: `blk.N.<name>.scale`, multiplied after the matmul.
+    pub out_scale: Option<f32>,
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    pub fn data<'a>(&'a self, file: &'a GgufFile) -> &'a [u8] {
+        match &self.bytes {
+            WeightBytes::Mapped(r) => &file.bytes()[r.clone()],
+            WeightBytes::Owned(v) => v,
+        }
+    }
+
+    pub fn as_i2s<'a>(&'a self, file: &'a GgufFile) -> I2sMatrix<'a> {
+        I2sMatrix { codes: &self.data(file)[..self.rows * self.k / 4], scale: self.i2s_scale, rows: self.rows, k: self.k }
+    }
+
+    pub fn as_f16<'a>(&'a self, file: &'a GgufFile) -> F16Matrix<'a> {
+        F16Matrix { data: f16_slice(self.data(file)), rows: self.rows, k: self.k }
+    }
+}
+
+/// View little-endian f16 bytes as `&[f16]` (callers guarantee 2-byte alignment; see [`load_linear`]).
+fn f16_slice(b: &[u8]) -> &[f16] {
+    assert_eq!(b.as_ptr() as usize % 2, 0, "f16 data must be 2-byte aligned");
+    // SAFETY: f16 is a plain 2-byte value with no invalid bit patterns; length and alignment checked.
+    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f16, b.len() / 2) }
+}
+
+/// One transformer block.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub attn_norm: Vec<f32>,
+    pub wq: Linear,
+    pub wk: Linear,
+    pub wv: Linear,
+    pub wo: Linear,
+    pub attn_sub_norm: Vec<f32>,
+    pub ffn_norm: Vec<f32>,
+    pub ffn_gate: Linear,
+    pub ffn_up: Linear,
+    pub ffn_down: Linear,
+    pub ffn_sub_norm: Vec<f32>,
+}
+
+/// All weights of a BitNet model.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    /// `token_embd.weight`: embeddings and (tied) LM head, `n_vocab` rows of `n_embd`.
+    pub token_embd: Linear,
+    pub output_norm: Vec<f32>,
+    pub layers: Vec<Layer>,
+    /// Whether the file also has `output.weight`, which bitnet.cpp ignores (spec §6.6).
+    pub has_output_weight: bool,
+}
+
+fn tensor<'a>(g: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
+    g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+}
+
+fn expect_dims(t: &TensorInfo, want: &[u64]) -> Result<(), ModelError> {
+    if t.dims != want {
+        return Err(ModelError::BadShape { name: t.name.clone(), found: t.dims.clone(), expected: want.to_vec() });
+    }
+    Ok(())
+}
+
+/// An F32 vector tensor (norm weight, bias, scale) of `len` values.
+fn f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+    let t = tensor(g, name)?;
+    expect_dims(t, &[len as u64])?;
+    if t.ggml_type != GgmlType::F32 {
+        return Err(ModelError::UnsupportedType { name: name.into(), ty: t.ggml_type.name() });
+    }
+    let b = g.tensor_data(t)?;
+    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+}
+
+fn optional_f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
+    if g.tensor(name).is_none() {
+        return Ok(None);
+    }
+    f32_vec(g, name, len).map(Some)
+}
+
+/// Load a linear weight `name` of shape `[k, rows]`, with its optional `.bias` and `.scale`.
+fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize) -> Result<Linear, ModelError> {
+    let name = format!("{base}.weight");
+    let t = tensor(g, &name)?;
+    expect_dims(t, &[k as u64, rows as u64])?;
+    let data = g.tensor_data(t)?;
+    let start = t.file_offset as usize;
+    let mut bytes = WeightBytes::Mapped(start..start + data.len());
+    let mut i2s_scale = 1.0;
+    match t.ggml_type {
+        GgmlType::I2_S => {
+            if k % 128 != 0 {
+                return Err(ModelError::BadShape { name, found: t.dims.clone(), expected: vec![k.next_multiple_of(128) as u64, rows as u64] });
+            }
+            let n4 = rows * k / 4;
+            i2s_scale = f32::from_le_bytes(data[n4..n4 + 4].try_into().unwrap());
+        }
+        GgmlType::F16 => {
+            if data.as_ptr() as usize % 2 != 0 {
+                bytes = WeightBytes::Owned(data.to_vec());
+            }
+        }
+        other => return Err(ModelError::UnsupportedType { name, ty: other.name() }),
+    }
+    let out_scale = optional_f32_vec(g, &format!("{base}.scale"), 1)?.map(|v| v[0]);
+    let bias = optional_f32_vec(g, &format!("{base}.bias"), rows)?;
+    Ok(Linear { name, ty: t.ggml_type, rows, k, bytes, i2s_scale, out_scale, bias })
+}
+
+impl Weights {
+    pub fn load(g: &Arc<GgufFile>, hp: &HParams) -> Result<Weights, ModelError> {
+        let (e, f) = (hp.n_embd, hp.n_ff);
+        let q_dim = hp.n_head * hp.head_dim;
+        let kv_dim = hp.n_head_kv * hp.head_dim;
+        let token_embd = load_linear(g, "token_embd", e, hp.n_vocab)?;
+        if token_embd.ty != GgmlType::F16 {
+            return Err(ModelError::UnsupportedType { name: token_embd.name, ty: token_embd.ty.name() });
+        }
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for i in 0..hp.n_layer {
+            let b = |s: &str| format!("blk.{i}.{s}");
+            layers.push(Layer {
+                attn_norm: f32_vec(g, &b("attn_norm.weight"), e)?,
+                wq: load_linear(g, &b("attn_q"), e, q_dim)?,
+                wk: load_linear(g, &b("attn_k"), e, kv_dim)?,
+                wv: load_linear(g, &b("attn_v"), e, kv_dim)?,
+                wo: load_linear(g, &b("attn_output"), q_dim, e)?,
+                attn_sub_norm: f32_vec(g, &b("attn_sub_norm.weight"), q_dim)?,
+                ffn_norm: f32_vec(g, &b("ffn_norm.weight"), e)?,
+                ffn_gate: load_linear(g, &b("ffn_gate"), e, f)?,
+                ffn_up: load_linear(g, &b("ffn_up"), e, f)?,
+                ffn_down: load_linear(g, &b("ffn_down"), f, e)?,
+                ffn_sub_norm: f32_vec(g, &b("ffn_sub_norm.weight"), f)?,
+            });
+        }
+        if hp.arch == Arch::BitnetB158 {
+            for l in &layers {
+                if let Some(lin) = [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down].into_iter().find(|l| l.out_scale.is_some()) {
+                    return Err(ModelError::UnexpectedTensor(format!("{} has a .scale tensor, which bitnet-b1.58 never loads", lin.name)));
+                }
+            }
+        }
+        Ok(Weights {
+            token_embd,
+            output_norm: f32_vec(g, "output_norm.weight", e)?,
+            layers,
+            has_output_weight: g.tensor("output.weight").is_some(),
+        })
+    }
+}
