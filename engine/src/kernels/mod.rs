@@ -7,6 +7,7 @@
 //! in its own log — that log is what receipts report.
 
 pub mod scalar;
+pub mod tq;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

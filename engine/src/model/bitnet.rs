@@ -204,7 +204,7 @@ impl<'m> Session<'m> {
     fn f16_path(&self, rows: usize) -> F16Path {
         match rows {
             1 => F16Path::VecDot,
-            _ if self.numerics.has(Switch::H3) => F16Path::TinyBlasF16Act,
+            _ if self.numerics.f16_rounded_activations() => F16Path::TinyBlasF16Act,
             _ => F16Path::TinyBlas,
         }
     }
@@ -219,6 +219,7 @@ impl<'m> Session<'m> {
                 self.disp.i2s_matmul(&w.as_i2s(file), x, n, epi, &mut y);
             }
             GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), &mut y),
+            GgmlType::TQ2_0 | GgmlType::TQ1_0 => self.disp.tq_matmul(&w.as_tq(file), x, n, &mut y),
             other => unreachable!("weights of type {} are rejected at load", other.name()),
         }
         if let Some(s) = w.out_scale {
@@ -238,7 +239,7 @@ impl<'m> Session<'m> {
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
-        let kq_tinyblas = n >= 2 && self.numerics.has(Switch::H3);
+        let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
         let pv_path = self.f16_path(n);
         let dot = self.disp.f16_dot();
         let gemm = self.disp.tinyblas();

@@ -134,6 +134,11 @@ impl Numerics {
         self.switches.contains(&s)
     }
 
+    /// Whether F16 matmuls of >= 2 rows round their f32 operand to f16 (H3; always so upstream).
+    pub fn f16_rounded_activations(&self) -> bool {
+        self.has(Switch::H3) || self.profile == Profile::LlamaCpp
+    }
+
     /// KV window granularity in cells.
     pub fn kv_pad(&self) -> usize {
         if self.has(Switch::H4) || self.profile == Profile::LlamaCpp {

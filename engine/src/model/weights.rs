@@ -9,6 +9,7 @@ use std::sync::Arc;
 use half::f16;
 
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+use crate::kernels::tq::{TqMatrix, TqType};
 use crate::kernels::{F16Matrix, I2sMatrix};
 
 use super::hparams::{Arch, HParams};
@@ -48,6 +49,11 @@ impl Linear {
 
     pub fn as_i2s<'a>(&'a self, file: &'a GgufFile) -> I2sMatrix<'a> {
         I2sMatrix { codes: &self.data(file)[..self.rows * self.k / 4], scale: self.i2s_scale, rows: self.rows, k: self.k }
+    }
+
+    pub fn as_tq<'a>(&'a self, file: &'a GgufFile) -> TqMatrix<'a> {
+        let ty = if self.ty == GgmlType::TQ1_0 { TqType::Tq1_0 } else { TqType::Tq2_0 };
+        TqMatrix { data: self.data(file), ty, rows: self.rows, k: self.k }
     }
 
     pub fn as_f16<'a>(&'a self, file: &'a GgufFile) -> F16Matrix<'a> {
@@ -140,6 +146,7 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize) -> Result<Linear
                 bytes = WeightBytes::Owned(data.to_vec());
             }
         }
+        GgmlType::TQ2_0 | GgmlType::TQ1_0 => {}
         other => return Err(ModelError::UnsupportedType { name, ty: other.name() }),
     }
     let out_scale = optional_f32_vec(g, &format!("{base}.scale"), 1)?.map(|v| v[0]);
