@@ -61,8 +61,15 @@ impl Model {
     }
 }
 
+/// Receives named intermediate tensors of the forward pass (see [`crate::model::trace`]).
+pub trait TraceSink: Send {
+    /// Whether tensors of this layer (`None` = after the last layer) are wanted.
+    fn wants(&self, layer: Option<usize>) -> bool;
+    /// One tensor: `rows` × `cols` f32 values, row-major, after the op named `name`.
+    fn record(&mut self, name: &'static str, layer: Option<usize>, rows: usize, cols: usize, data: &[f32]);
+}
+
 /// One sequence being evaluated: KV cache, position, numerics and the kernel dispatcher.
-#[derive(Debug)]
 pub struct Session<'m> {
     model: &'m Model,
     disp: &'m Dispatcher,
@@ -70,6 +77,13 @@ pub struct Session<'m> {
     kv: KvCache,
     rope: RopeCache,
     n_past: usize,
+    trace: Option<Box<dyn TraceSink + 'm>>,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("numerics", &self.numerics).field("n_past", &self.n_past).field("n_ctx", &self.kv.size).finish()
+    }
 }
 
 impl<'m> Session<'m> {
@@ -83,7 +97,25 @@ impl<'m> Session<'m> {
         }
         let kv = KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, size);
         let rope = RopeCache::new(hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, size);
-        Session { model, disp, numerics, kv, rope, n_past: 0 }
+        Session { model, disp, numerics, kv, rope, n_past: 0, trace: None }
+    }
+
+    /// Send intermediate tensors to `sink` from now on (`None` turns tracing off).
+    pub fn set_trace(&mut self, sink: Option<Box<dyn TraceSink + 'm>>) {
+        self.trace = sink;
+    }
+
+    /// Take the trace sink back (to read what it collected).
+    pub fn take_trace(&mut self) -> Option<Box<dyn TraceSink + 'm>> {
+        self.trace.take()
+    }
+
+    fn tr(&mut self, name: &'static str, layer: Option<usize>, cols: usize, data: &[f32]) {
+        if let Some(t) = self.trace.as_mut() {
+            if t.wants(layer) && cols > 0 {
+                t.record(name, layer, data.len() / cols, cols, data);
+            }
+        }
     }
 
     pub fn numerics(&self) -> &Numerics {
@@ -143,11 +175,16 @@ impl<'m> Session<'m> {
         let n_kv = self.kv.size.min(pad.max((p0 + n).next_multiple_of(pad)));
         let relu2 = hp.arch == Arch::BitnetB158 && !self.numerics.has(Switch::H1);
         for (il, layer) in m.weights.layers.iter().enumerate() {
+            let l = Some(il);
             let h = rms_norm_rows(&x, &layer.attn_norm, hp.rms_eps);
+            self.tr("attn_norm", l, e, &h);
             let mut q = self.mm(&h, n, &layer.wq);
             let mut k = self.mm(&h, n, &layer.wk);
             let v = self.mm(&h, n, &layer.wv);
             let hd = hp.head_dim;
+            self.tr("Qcur", l, hp.n_head * hd, &q);
+            self.tr("Kcur", l, hp.n_head_kv * hd, &k);
+            self.tr("Vcur", l, hp.n_head_kv * hd, &v);
             for t in 0..n {
                 for head in q[t * hp.n_head * hd..(t + 1) * hp.n_head * hd].chunks_exact_mut(hd) {
                     self.rope.apply(head, p0 + t);
@@ -160,35 +197,54 @@ impl<'m> Session<'m> {
                     self.kv.store(il, kh, p0 + t, &k[r.clone()], &v[r]);
                 }
             }
-            let o = self.attention(il, &q, n, p0, n_kv);
+            self.tr("Qcur_rope", l, hp.n_head * hd, &q);
+            self.tr("Kcur_rope", l, hp.n_head_kv * hd, &k);
+            let capture = self.trace.as_ref().is_some_and(|t| t.wants(l));
+            let (o, probs) = self.attention(il, &q, n, p0, n_kv, capture);
+            if let Some((kq, sm)) = probs {
+                self.tr("kq", l, n_kv, &kq);
+                self.tr("kq_soft_max", l, n_kv, &sm);
+            }
+            self.tr("kqv_out", l, hp.n_head * hd, &o);
             let o = rms_norm_rows(&o, &layer.attn_sub_norm, hp.rms_eps);
+            self.tr("attn_sub_norm", l, hp.n_head * hd, &o);
             let o = self.mm(&o, n, &layer.wo);
+            self.tr("attn_out", l, e, &o);
             for (xv, ov) in x.iter_mut().zip(&o) {
                 *xv = ov + *xv;
             }
+            self.tr("ffn_inp", l, e, &x);
             let h = rms_norm_rows(&x, &layer.ffn_norm, hp.rms_eps);
+            self.tr("ffn_norm", l, e, &h);
             let up = self.mm(&h, n, &layer.ffn_up);
+            self.tr("ffn_up", l, hp.n_ff, &up);
             let gate = self.mm(&h, n, &layer.ffn_gate);
+            self.tr("ffn_gate", l, hp.n_ff, &gate);
             let act: Vec<f32> = gate
                 .iter()
-                .zip(&up)
-                .map(|(&g, &u)| {
-                    let a = if relu2 {
+                .map(|&g| {
+                    if relu2 {
                         let r = if g > 0.0 { g } else { 0.0 };
                         r * r
                     } else {
                         silu(g)
-                    };
-                    a * u
+                    }
                 })
                 .collect();
+            self.tr("ffn_act", l, hp.n_ff, &act);
+            let act: Vec<f32> = act.iter().zip(&up).map(|(a, u)| a * u).collect();
+            self.tr("ffn_out", l, hp.n_ff, &act);
             let f = rms_norm_rows(&act, &layer.ffn_sub_norm, hp.rms_eps);
+            self.tr("ffn_sub_norm", l, hp.n_ff, &f);
             let d = self.mm(&f, n, &layer.ffn_down);
+            self.tr("ffn_down", l, e, &d);
             for (xv, dv) in x.iter_mut().zip(&d) {
                 *xv = dv + *xv;
             }
+            self.tr("l_out", l, e, &x);
         }
         let x = rms_norm_rows(&x, &m.weights.output_norm, hp.rms_eps);
+        self.tr("result_norm", None, e, &x);
         self.n_past += n;
         let (rows, xs) = match want {
             Logits::All => (n, &x[..]),
@@ -197,6 +253,7 @@ impl<'m> Session<'m> {
         let path = self.f16_path(rows);
         let mut logits = vec![0f32; rows * hp.n_vocab];
         self.disp.f16_matmul(&emb, xs, rows, path, &mut logits);
+        self.tr("result_output", None, hp.n_vocab, &logits);
         Ok(logits)
     }
 
@@ -234,7 +291,8 @@ impl<'m> Session<'m> {
     }
 
     /// Multi-head attention over the cache for `n` queries at positions `p0..p0+n` (spec §6.5).
-    fn attention(&self, il: usize, q: &[f32], n: usize, p0: usize, n_kv: usize) -> Vec<f32> {
+    /// With `capture`, also returns the raw scores and the probabilities, `[head][query][n_kv]`.
+    fn attention(&self, il: usize, q: &[f32], n: usize, p0: usize, n_kv: usize, capture: bool) -> (Vec<f32>, Option<(Vec<f32>, Vec<f32>)>) {
         let hp = &self.model.hparams;
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
@@ -244,11 +302,12 @@ impl<'m> Session<'m> {
         let dot = self.disp.f16_dot();
         let gemm = self.disp.tinyblas();
         let kv = &self.kv;
-        let heads: Vec<Vec<f32>> = (0..nh)
+        let heads: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..nh)
             .into_par_iter()
             .map(|h| {
                 let kh = h / group;
                 let mut out = vec![0f32; n * hd];
+                let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
                 let mut s = vec![0f32; n_kv];
                 for t in 0..n {
                     let q16: Vec<f16> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd].iter().map(|&v| f16::from_f32(v)).collect();
@@ -257,7 +316,13 @@ impl<'m> Session<'m> {
                         let kr = kv.k_row(il, kh, j);
                         *sj = if kq_tinyblas { gemm(kr, &q16f) } else { dot(&q16, kr) };
                     }
+                    if capture {
+                        kq_all.extend_from_slice(&s);
+                    }
                     softmax_masked(&mut s, kq_scale, p0 + t + 1);
+                    if capture {
+                        sm_all.extend_from_slice(&s);
+                    }
                     let o = &mut out[t * hd..(t + 1) * hd];
                     match pv_path {
                         F16Path::VecDot => {
@@ -278,15 +343,20 @@ impl<'m> Session<'m> {
                         }
                     }
                 }
-                out
+                (out, kq_all, sm_all)
             })
             .collect();
         let mut o = vec![0f32; n * nh * hd];
-        for (h, ho) in heads.iter().enumerate() {
+        for (h, (ho, _, _)) in heads.iter().enumerate() {
             for t in 0..n {
                 o[(t * nh + h) * hd..(t * nh + h + 1) * hd].copy_from_slice(&ho[t * hd..(t + 1) * hd]);
             }
         }
-        o
+        let probs = capture.then(|| {
+            let kq = heads.iter().flat_map(|h| h.1.iter().copied()).collect();
+            let sm = heads.iter().flat_map(|h| h.2.iter().copied()).collect();
+            (kq, sm)
+        });
+        (o, probs)
     }
 }

@@ -7,7 +7,7 @@ pub mod numerics;
 pub mod ops;
 pub mod weights;
 
-pub use bitnet::{Logits, Model, Session};
+pub use bitnet::{Logits, Model, Session, TraceSink};
 pub use hparams::{Arch, HParams, HParamsError};
 pub use numerics::{Numerics, Profile, Switch};
 
