@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod common;
+mod bench;
 mod npy;
 
 /// Prove a BitNet b1.58 engine correct against bitnet.cpp: logits parity, receipts, benchmarks.

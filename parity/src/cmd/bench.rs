@@ -1,11 +1,97 @@
-//! `parity bench` (not implemented yet).
+//! `parity bench`: prompt processing and generation throughput with llama-bench's definitions
+//! (spec §9), optionally side by side with bitnet.cpp's own llama-bench, interleaved.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::bench::{reference, run_test, BenchRow, TestKind};
+use crate::common::EngineArgs;
 
 /// Arguments of `parity bench`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  parity bench model.gguf -p 128 -n 128 -r 5 --threads 1,2\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --json")]
+pub struct Args {
+    /// GGUF model file.
+    pub model: PathBuf,
+    /// Prompt lengths to test (pp tests; 0 disables).
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "128")]
+    pub n_prompt: Vec<usize>,
+    /// Generation lengths to test (tg tests; 0 disables).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    pub n_gen: Vec<usize>,
+    /// Repetitions per test (after one warm-up run).
+    #[arg(short = 'r', long, default_value_t = 5)]
+    pub reps: usize,
+    /// Thread counts to test, comma-separated.
+    #[arg(long = "threads", value_delimiter = ',', default_value = "2")]
+    pub thread_list: Vec<usize>,
+    /// Also measure bitnet.cpp's llama-bench from BITNET_CPP_DIR, interleaved with ours.
+    #[arg(long, value_parser = ["ffi"])]
+    pub reference: Option<String>,
+    /// Print rows as JSON with llama-bench's field names.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a bench receipt here.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    #[arg(long, default_value = "auto")]
+    pub kernel: String,
+    /// Numerics profile (auto, bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp).
+    #[arg(long, default_value = "auto")]
+    pub numerics: String,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("parity bench is not implemented yet")
+pub fn main(a: Args) -> Result<ExitCode> {
+    if a.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let engine = EngineArgs { threads: 1, kernel: a.kernel.clone(), numerics: a.numerics.clone(), switch: Vec::new() };
+    let ctx = engine.load(&a.model)?;
+    let llama_bench = match a.reference.as_deref() {
+        Some(_) => Some(reference::find_llama_bench()?),
+        None => None,
+    };
+    let mut tests = Vec::new();
+    for &t in &a.thread_list {
+        for &p in a.n_prompt.iter().filter(|&&p| p > 0) {
+            tests.push((TestKind::Prompt(p), t));
+        }
+        for &n in a.n_gen.iter().filter(|&&n| n > 0) {
+            tests.push((TestKind::Gen(n), t));
+        }
+    }
+    let bar = ProgressBar::new(tests.len() as u64 * if llama_bench.is_some() { 2 } else { 1 });
+    bar.set_style(ProgressStyle::with_template("{spinner} bench [{bar:30}] {pos}/{len} {msg}").context("progress style")?);
+    let mut rows: Vec<BenchRow> = Vec::new();
+    for (kind, threads) in tests {
+        bar.set_message(format!("ours {} t{threads}", kind.name()));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().context("thread pool")?;
+        let row = pool.install(|| run_test(&ctx, &a.model, kind, threads, a.reps))?;
+        bar.inc(1);
+        if let Some(lb) = &llama_bench {
+            bar.set_message(format!("bitnet.cpp {} t{threads}", kind.name()));
+            let theirs = reference::run_llama_bench(lb, &a.model, kind, threads, a.reps)?;
+            bar.inc(1);
+            rows.push(row);
+            rows.push(theirs);
+        } else {
+            rows.push(row);
+        }
+    }
+    bar.finish_and_clear();
+    let rss = crate::bench::peak_rss_bytes();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        crate::bench::print_table(&rows, rss);
+    }
+    if let Some(path) = &a.receipt {
+        crate::bench::write_receipt(path, &ctx, &a.model, &rows, rss)?;
+        eprintln!("bench receipt written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

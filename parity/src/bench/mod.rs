@@ -1,0 +1,202 @@
+//! Benchmark measurement with llama-bench's definitions (spec §9): pp = one ubatch of `p` tokens with
+//! logits for the last one only; tg = `n` single-token decodes; t/s per repetition, then mean and
+//! sample standard deviation; one warm-up run excluded; the KV cache cleared before every repetition.
+
+pub mod reference;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use engine::model::Logits;
+
+use crate::common::EngineCtx;
+
+/// A llama-bench test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestKind {
+    /// Prompt processing of `p` tokens in one batch.
+    Prompt(usize),
+    /// Generation of `n` tokens one at a time.
+    Gen(usize),
+}
+
+impl TestKind {
+    pub fn name(self) -> String {
+        match self {
+            TestKind::Prompt(p) => format!("pp{p}"),
+            TestKind::Gen(n) => format!("tg{n}"),
+        }
+    }
+
+    pub fn n_prompt(self) -> usize {
+        if let TestKind::Prompt(p) = self { p } else { 0 }
+    }
+
+    pub fn n_gen(self) -> usize {
+        if let TestKind::Gen(n) = self { n } else { 0 }
+    }
+}
+
+/// One result row; field names follow llama-bench's JSON output where it has them.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// `parity` (this engine) or `bitnet.cpp`.
+    pub engine: String,
+    pub build_commit: String,
+    pub cpu_info: String,
+    pub model_filename: String,
+    pub model_type: String,
+    pub model_size: u64,
+    pub model_n_params: u64,
+    pub n_batch: usize,
+    pub n_ubatch: usize,
+    pub n_threads: usize,
+    pub type_k: String,
+    pub type_v: String,
+    pub n_prompt: usize,
+    pub n_gen: usize,
+    pub test: String,
+    pub kernels: Vec<String>,
+    pub avg_ns: u64,
+    pub stddev_ns: u64,
+    pub avg_ts: f64,
+    pub stddev_ts: f64,
+    pub samples_ns: Vec<u64>,
+    pub samples_ts: Vec<f64>,
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Deterministic token ids in `0..n_vocab` (llama-bench uses `std::rand() % n_vocab`).
+pub fn random_tokens(n: usize, n_vocab: usize, first: Option<u32>, seed: u64) -> Vec<u32> {
+    let mut s = seed;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        out.push(match (i, first) {
+            (0, Some(b)) => b,
+            _ => (z % n_vocab as u64) as u32,
+        });
+    }
+    out
+}
+
+/// Run one test of our engine in the current rayon pool.
+pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, reps: usize) -> Result<BenchRow> {
+    let hp = &ctx.model.hparams;
+    let n_tokens = kind.n_prompt() + kind.n_gen();
+    let mut session = ctx.session(n_tokens.max(1))?;
+    let bos = engine::tokenizer::Tokenizer::from_gguf(&ctx.model.file).ok().and_then(|t| if t.add_bos() { t.bos() } else { None });
+    let tokens = random_tokens(n_tokens, hp.n_vocab, bos, 0x5eed);
+    let once = |session: &mut engine::model::Session, warm: bool| -> Result<()> {
+        session.clear();
+        match kind {
+            TestKind::Prompt(p) => {
+                session.decode(&tokens[..p], Logits::Last)?;
+            }
+            TestKind::Gen(n) => {
+                for &t in &tokens[..if warm { 1 } else { n }] {
+                    session.decode(&[t], Logits::Last)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    once(&mut session, true)?;
+    ctx.disp.clear_log();
+    let mut samples_ns = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        once(&mut session, false)?;
+        samples_ns.push(t0.elapsed().as_nanos() as u64);
+    }
+    let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| 1e9 * n_tokens as f64 / ns as f64).collect();
+    let (avg_ts, stddev_ts) = mean_sd(&samples_ts);
+    let (avg_ns, sd_ns) = mean_sd(&samples_ns.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    Ok(BenchRow {
+        engine: "parity".into(),
+        build_commit: option_env!("PARITY_GIT_COMMIT").unwrap_or("unknown").into(),
+        cpu_info: cpu_model(),
+        model_filename: model.display().to_string(),
+        model_type: format!("{} {}", hp.arch.name(), ctx.model.weights.layers[0].wq.ty.name()),
+        model_size: ctx.model.file.file_len(),
+        model_n_params: ctx.model.file.tensors.iter().map(|t| t.n_elements).sum(),
+        n_batch: kind.n_prompt().max(1),
+        n_ubatch: kind.n_prompt().max(1),
+        n_threads: threads,
+        type_k: "f16".into(),
+        type_v: "f16".into(),
+        n_prompt: kind.n_prompt(),
+        n_gen: kind.n_gen(),
+        test: kind.name(),
+        kernels: ctx.disp.log().into_keys().collect(),
+        avg_ns: avg_ns as u64,
+        stddev_ns: sd_ns as u64,
+        avg_ts,
+        stddev_ts,
+        samples_ns,
+        samples_ts,
+    })
+}
+
+/// The CPU model from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// Peak resident set size of this process (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+/// A llama-bench-like table, with the ratio ours / bitnet.cpp where both were measured.
+pub fn print_table(rows: &[BenchRow], rss: Option<u64>) {
+    println!("| engine     | model | threads | test  |              t/s | ratio |");
+    println!("|------------|-------|--------:|-------|-----------------:|------:|");
+    for (i, r) in rows.iter().enumerate() {
+        let ratio = match (r.engine.as_str(), rows.get(i + 1)) {
+            ("parity", Some(next)) if next.engine != "parity" && next.test == r.test && next.n_threads == r.n_threads => {
+                format!("{:.2}", r.avg_ts / next.avg_ts)
+            }
+            _ => String::new(),
+        };
+        println!(
+            "| {:<10} | {:>5} | {:>7} | {:<5} | {:>8.2} ± {:>5.2} | {:>5} |",
+            r.engine,
+            format!("{:.0}M", r.model_size as f64 / 1e6),
+            r.n_threads,
+            r.test,
+            r.avg_ts,
+            r.stddev_ts,
+            ratio
+        );
+    }
+    if let Some(b) = rss {
+        println!("peak RSS: {:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    }
+}
+
+/// Write a bench receipt (validated against schemas/ before writing).
+pub fn write_receipt(path: &Path, _ctx: &EngineCtx, _model: &Path, rows: &[BenchRow], rss: Option<u64>) -> Result<()> {
+    let doc = serde_json::json!({ "rows": rows, "peak_rss_bytes": rss });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}
