@@ -1,1 +1,26 @@
-//! Reference backends.
+//! Reference backends for parity checks against bitnet.cpp.
+//!
+//! * [`Ffi`]: a user-built bitnet.cpp (found through `BITNET_CPP_DIR` at build time, feature `ffi`) running
+//!   in a crash-isolated `parity-ref-worker` process that speaks [`protocol`].
+//! * [`Recorded`]: goldens in a recorded-reference directory (`manifest.json` + `.npy` logits).
+//!
+//! Both implement [`ReferenceBackend`]. [`npy`] reads and writes the `.npy` arrays.
+
+pub mod backend;
+pub mod error;
+pub mod ffi;
+#[cfg(feature = "ffi")]
+pub mod llama;
+pub mod manifest;
+pub mod npy;
+pub mod protocol;
+pub mod recorded;
+
+pub use backend::{argmax, Logits, Mode, ReferenceBackend, ReferenceIdentity, ReferenceKind};
+pub use error::RefError;
+pub use ffi::{find_worker, Ffi, FfiOptions};
+pub use manifest::{Case, Manifest};
+pub use recorded::{sha256_hex, Recorded};
+
+/// Whether this build links a bitnet.cpp (feature `ffi`).
+pub const FFI_COMPILED: bool = cfg!(feature = "ffi");

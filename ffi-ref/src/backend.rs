@@ -1,0 +1,144 @@
+//! The reference-backend interface shared by the live worker and recorded goldens.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RefError;
+
+/// How a prompt is fed to `llama_decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The whole prompt in one decode (one ubatch, all logits requested).
+    Batch,
+    /// One token per decode.
+    Seq,
+}
+
+impl Mode {
+    /// `batch` or `seq`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Batch => "batch",
+            Mode::Seq => "seq",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, RefError> {
+        match s {
+            "batch" => Ok(Mode::Batch),
+            "seq" => Ok(Mode::Seq),
+            other => Err(RefError::Invalid(format!(
+                "mode must be batch or seq, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// All-position logits: row `i` follows token `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logits {
+    /// Rows.
+    pub n_tokens: usize,
+    /// Columns.
+    pub n_vocab: usize,
+    /// `n_tokens * n_vocab` values, row-major.
+    pub data: Vec<f32>,
+}
+
+impl Logits {
+    /// Row `i`, if it exists.
+    pub fn row(&self, i: usize) -> Option<&[f32]> {
+        (i < self.n_tokens).then(|| &self.data[i * self.n_vocab..(i + 1) * self.n_vocab])
+    }
+}
+
+/// Index of the largest value; the lowest index wins ties (bitnet.cpp's greedy rule). NaNs never win.
+pub fn argmax(row: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in row.iter().enumerate() {
+        let better = match best {
+            None => !v.is_nan(),
+            Some((_, b)) => v > b,
+        };
+        if better {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Where reference numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceKind {
+    /// A live bitnet.cpp in a worker process.
+    Ffi,
+    /// A recorded-reference directory.
+    Recorded,
+}
+
+/// Provenance of a reference, for receipts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceIdentity {
+    /// Live or recorded.
+    pub kind: ReferenceKind,
+    /// bitnet.cpp commit (live: `git rev-parse HEAD`; recorded: the manifest's provenance line).
+    pub commit: Option<String>,
+    /// BITNET_CPP_DIR, or the recorded directory.
+    pub dir: Option<String>,
+    /// sha256 of `manifest.json` (recorded only).
+    pub manifest_sha256: Option<String>,
+    /// llama.h API generation per symbol family (live), or `recorded`.
+    pub generation: Option<String>,
+    /// Build flags (live) or kernel description (recorded).
+    pub build: Option<String>,
+}
+
+/// A source of reference tokenization, logits and greedy continuations.
+pub trait ReferenceBackend {
+    /// Text to ids.
+    fn tokenize(
+        &mut self,
+        text: &str,
+        add_bos: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, RefError>;
+    /// All-position logits of `ids`, starting from an empty KV cache.
+    fn eval_logits(&mut self, ids: &[u32], mode: Mode) -> Result<Logits, RefError>;
+    /// Decode `ids` as `mode` says, then `n` greedy tokens, one per decode.
+    fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, RefError>;
+    /// Where the numbers come from.
+    fn identity(&self) -> ReferenceIdentity;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_lowest_index_wins_ties_and_skips_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), Some(1));
+        assert_eq!(argmax(&[f32::NAN, -1.0, -1.0]), Some(1));
+        assert_eq!(argmax(&[]), None);
+        assert_eq!(argmax(&[f32::NEG_INFINITY]), Some(0));
+    }
+
+    #[test]
+    fn mode_parses_and_prints() {
+        assert_eq!("seq".parse::<Mode>().unwrap(), Mode::Seq);
+        assert_eq!(Mode::Batch.to_string(), "batch");
+        assert!("both".parse::<Mode>().is_err());
+    }
+}

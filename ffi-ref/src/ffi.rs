@@ -1,0 +1,433 @@
+//! [`Ffi`]: a live bitnet.cpp reference running in a `parity-ref-worker` subprocess.
+//!
+//! bitnet.cpp aborts on a failed `GGML_ASSERT` and may segfault on a bad model; running it in a child
+//! process turns both into [`RefError::WorkerDied`] (with the signal and the last stderr lines) and a
+//! hang into [`RefError::Timeout`], while the harness carries on.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::backend::{Logits, Mode, ReferenceBackend, ReferenceIdentity, ReferenceKind};
+use crate::error::RefError;
+use crate::protocol::{self, Frame, Request, Response, SystemInfo};
+
+/// Environment variable naming the worker executable.
+pub const WORKER_ENV: &str = "PARITY_REF_WORKER";
+/// The worker's file name.
+pub const WORKER_NAME: &str = "parity-ref-worker";
+const STDERR_KEEP: usize = 40;
+const STDERR_REPORT: usize = 20;
+
+/// How to start the worker and what to load.
+#[derive(Debug, Clone)]
+pub struct FfiOptions {
+    /// GGUF to load.
+    pub model: PathBuf,
+    /// Context length (also n_batch and n_ubatch).
+    pub n_ctx: u32,
+    /// Threads.
+    pub threads: u32,
+    /// Worker executable; else `PARITY_REF_WORKER`, else next to the current executable (`ffi` builds).
+    pub worker: Option<PathBuf>,
+    /// Limit for loading the model.
+    pub load_timeout: Duration,
+    /// Limit for any other request.
+    pub timeout: Duration,
+}
+
+impl FfiOptions {
+    /// Options with 10-minute limits for loading and for each request.
+    pub fn new(model: impl Into<PathBuf>, n_ctx: u32, threads: u32) -> Self {
+        FfiOptions {
+            model: model.into(),
+            n_ctx,
+            threads,
+            worker: None,
+            load_timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+type FrameResult = std::io::Result<Option<Frame<Response>>>;
+
+/// A running worker with one model loaded.
+pub struct Ffi {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    frames: Receiver<FrameResult>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr_thread: Option<JoinHandle<()>>,
+    info: SystemInfo,
+    n_vocab: usize,
+    n_ctx: u32,
+    timeout: Duration,
+    dead: Option<(Option<i32>, Option<i32>)>,
+}
+
+impl std::fmt::Debug for Ffi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ffi")
+            .field("pid", &self.child.id())
+            .field("n_vocab", &self.n_vocab)
+            .finish()
+    }
+}
+
+/// The worker to run: explicit, `PARITY_REF_WORKER`, or (in `ffi` builds) beside the current executable
+/// or its parent directory (test binaries live in `target/*/deps`).
+pub fn find_worker(explicit: Option<&Path>) -> Result<PathBuf, RefError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(WORKER_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if !cfg!(feature = "ffi") {
+        return Err(RefError::NotCompiled);
+    }
+    let exe = std::env::current_exe().map_err(|e| RefError::io("current executable", e))?;
+    let tried: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join(WORKER_NAME))
+        .collect();
+    tried
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(RefError::WorkerNotFound { tried })
+}
+
+impl Ffi {
+    /// Start the worker, read its build info, load the model.
+    ///
+    /// Without the `ffi` feature this returns [`RefError::NotCompiled`] unless a worker is named explicitly
+    /// or through `PARITY_REF_WORKER` (a worker built elsewhere works just as well).
+    pub fn spawn(opts: &FfiOptions) -> Result<Self, RefError> {
+        let path = find_worker(opts.worker.as_deref())?;
+        let mut child = Command::new(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| RefError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let (Some(stdin), Some(mut stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            return Err(RefError::Protocol("worker pipes unavailable".into()));
+        };
+        let (tx, frames) = mpsc::channel();
+        thread::spawn(move || loop {
+            let r = protocol::read_frame::<Response>(&mut stdout);
+            let stop = !matches!(r, Ok(Some(_)));
+            if tx.send(r).is_err() || stop {
+                break;
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let sink = Arc::clone(&tail);
+        let stderr_thread = thread::spawn(move || {
+            for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                if let Ok(mut t) = sink.lock() {
+                    if t.len() == STDERR_KEEP {
+                        t.pop_front();
+                    }
+                    t.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
+                }
+            }
+        });
+        let placeholder = SystemInfo {
+            system_info: String::new(),
+            dir: String::new(),
+            commit: String::new(),
+            llama_commit: String::new(),
+            api: String::new(),
+            build_flags: String::new(),
+        };
+        let mut ffi = Ffi {
+            child,
+            stdin: Some(stdin),
+            frames,
+            stderr: tail,
+            stderr_thread: Some(stderr_thread),
+            info: placeholder,
+            n_vocab: 0,
+            n_ctx: opts.n_ctx,
+            timeout: opts.timeout,
+            dead: None,
+        };
+        ffi.info = match ffi.call(&Request::SystemInfo, opts.timeout)?.header {
+            Response::SystemInfo(info) => info,
+            other => return Err(unexpected("system_info", &other)),
+        };
+        let load = Request::Load {
+            model: opts.model.display().to_string(),
+            n_ctx: opts.n_ctx,
+            threads: opts.threads,
+        };
+        match ffi.call(&load, opts.load_timeout)?.header {
+            Response::Loaded { n_vocab, .. } => ffi.n_vocab = n_vocab as usize,
+            other => return Err(unexpected("load", &other)),
+        }
+        Ok(ffi)
+    }
+
+    /// What the worker was built from.
+    pub fn system_info(&self) -> &SystemInfo {
+        &self.info
+    }
+
+    /// Vocabulary size of the loaded model.
+    pub fn n_vocab(&self) -> usize {
+        self.n_vocab
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Ids to text.
+    pub fn detokenize(&mut self, ids: &[u32]) -> Result<String, RefError> {
+        match self
+            .call(&Request::Detokenize { ids: ids.to_vec() }, self.timeout)?
+            .header
+        {
+            Response::Text { text } => Ok(text),
+            other => Err(unexpected("detokenize", &other)),
+        }
+    }
+
+    /// Send one request and wait for its answer; any failure of the process is fatal for this handle.
+    fn call(&mut self, req: &Request, limit: Duration) -> Result<Frame<Response>, RefError> {
+        if let Some((exit_code, signal)) = self.dead {
+            return Err(RefError::WorkerDied {
+                exit_code,
+                signal,
+                stderr_tail: self.stderr_tail(),
+            });
+        }
+        let sent = match self.stdin.as_mut() {
+            Some(w) => protocol::write_frame(w, req, &[]).is_ok(),
+            None => false,
+        };
+        let answer = if sent {
+            self.frames.recv_timeout(limit)
+        } else {
+            Err(RecvTimeoutError::Disconnected)
+        };
+        match answer {
+            Ok(Ok(Some(frame))) => match frame.header {
+                Response::Error { message } => Err(RefError::Worker(message)),
+                _ => Ok(frame),
+            },
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.kill();
+                Err(RefError::Protocol(format!(
+                    "bad frame from worker on {}: {e}",
+                    req.name()
+                )))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                Err(RefError::Timeout {
+                    request: req.name().into(),
+                    secs: limit.as_secs_f64(),
+                    stderr_tail: self.stderr_tail(),
+                })
+            }
+            Ok(Ok(None)) | Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                let status = self.reap(Duration::from_secs(5));
+                let (exit_code, signal) = (
+                    status.and_then(|s| s.code()),
+                    status.and_then(|s| s.signal()),
+                );
+                self.dead = Some((exit_code, signal));
+                Err(RefError::WorkerDied {
+                    exit_code,
+                    signal,
+                    stderr_tail: self.stderr_tail(),
+                })
+            }
+        }
+    }
+
+    /// Wait up to `grace` for the worker to exit (killing it after that), then drain its stderr.
+    fn reap(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.stdin = None;
+        let start = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if start.elapsed() < grace => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    break self.child.wait().ok();
+                }
+                Err(_) => break None,
+            }
+        };
+        if let Some(h) = self.stderr_thread.take() {
+            let start = Instant::now();
+            while !h.is_finished() && start.elapsed() < Duration::from_secs(2) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+        status
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let status = self.reap(Duration::from_secs(5));
+        self.dead = Some((
+            status.and_then(|s| s.code()),
+            status.and_then(|s| s.signal()),
+        ));
+    }
+
+    fn stderr_tail(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .map(|t| {
+                t.iter()
+                    .skip(t.len().saturating_sub(STDERR_REPORT))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<(), RefError> {
+        if ids.is_empty() {
+            return Err(RefError::Invalid("empty token list".into()));
+        }
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.n_vocab) {
+            return Err(RefError::Invalid(format!(
+                "token id {bad} >= n_vocab {}",
+                self.n_vocab
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ffi {
+    fn drop(&mut self) {
+        if self.dead.is_none() {
+            // Closing stdin asks the worker to exit; it is killed if it does not.
+            self.reap(Duration::from_secs(2));
+        }
+    }
+}
+
+fn unexpected(req: &str, got: &Response) -> RefError {
+    RefError::Protocol(format!("unexpected answer to {req}: {got:?}"))
+}
+
+impl ReferenceBackend for Ffi {
+    fn tokenize(
+        &mut self,
+        text: &str,
+        add_bos: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, RefError> {
+        let req = Request::Tokenize {
+            text: text.into(),
+            add_bos,
+            parse_special,
+        };
+        match self.call(&req, self.timeout)?.header {
+            Response::Ids { ids } => Ok(ids),
+            other => Err(unexpected("tokenize", &other)),
+        }
+    }
+
+    fn eval_logits(&mut self, ids: &[u32], mode: Mode) -> Result<Logits, RefError> {
+        self.check_ids(ids)?;
+        if ids.len() > self.n_ctx as usize {
+            return Err(RefError::Invalid(format!(
+                "{} ids exceed n_ctx {}",
+                ids.len(),
+                self.n_ctx
+            )));
+        }
+        let frame = self.call(
+            &Request::EvalLogits {
+                ids: ids.to_vec(),
+                mode,
+            },
+            self.timeout,
+        )?;
+        let Response::Logits { n_tokens, n_vocab } = frame.header else {
+            return Err(unexpected("eval_logits", &frame.header));
+        };
+        let (n_tokens, n_vocab) = (n_tokens as usize, n_vocab as usize);
+        let data = protocol::bytes_to_f32(&frame.payload)
+            .filter(|d| n_tokens == ids.len() && d.len() == n_tokens * n_vocab)
+            .ok_or_else(|| {
+                RefError::Protocol(format!(
+                    "logits payload of {} bytes for {n_tokens}x{n_vocab} ({} ids)",
+                    frame.payload.len(),
+                    ids.len()
+                ))
+            })?;
+        Ok(Logits {
+            n_tokens,
+            n_vocab,
+            data,
+        })
+    }
+
+    fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, RefError> {
+        self.check_ids(ids)?;
+        if ids.len() + n > self.n_ctx as usize {
+            return Err(RefError::Invalid(format!(
+                "{} ids + {n} new exceed n_ctx {}",
+                ids.len(),
+                self.n_ctx
+            )));
+        }
+        let n32 = u32::try_from(n).map_err(|_| RefError::Invalid(format!("n = {n} too large")))?;
+        match self
+            .call(
+                &Request::Greedy {
+                    ids: ids.to_vec(),
+                    mode,
+                    n: n32,
+                },
+                self.timeout,
+            )?
+            .header
+        {
+            Response::Ids { ids } if ids.len() == n => Ok(ids),
+            other => Err(unexpected("greedy", &other)),
+        }
+    }
+
+    fn identity(&self) -> ReferenceIdentity {
+        ReferenceIdentity {
+            kind: ReferenceKind::Ffi,
+            commit: Some(self.info.commit.clone()),
+            dir: Some(self.info.dir.clone()),
+            manifest_sha256: None,
+            generation: Some(self.info.api.clone()),
+            build: Some(self.info.build_flags.clone()),
+        }
+    }
+}

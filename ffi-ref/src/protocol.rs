@@ -1,0 +1,268 @@
+//! The worker protocol: one request frame in, one response frame out, over the worker's stdin/stdout.
+//!
+//! A frame is `u32` header length, `u64` payload length (both little-endian), the JSON header, then the
+//! payload: raw little-endian `f32`s for [`Response::Logits`], empty otherwise.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Mode;
+
+/// Largest JSON header accepted (16 MiB).
+pub const MAX_HEADER: usize = 16 << 20;
+/// Largest payload accepted (8 GiB).
+pub const MAX_PAYLOAD: u64 = 8 << 30;
+
+/// What the harness asks of the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Build information; valid before `Load`.
+    SystemInfo,
+    /// Load a GGUF and create one context (`n_batch = n_ubatch = n_ctx`, f16 KV cache, no flash-attn).
+    Load {
+        /// GGUF path.
+        model: String,
+        /// Context length.
+        n_ctx: u32,
+        /// Threads for both single-token and batch decodes.
+        threads: u32,
+    },
+    /// Text to ids (`llama_tokenize`; `add_bos` is its `add_special`).
+    Tokenize {
+        /// The text.
+        text: String,
+        /// Let the model's config add BOS/EOS.
+        add_bos: bool,
+        /// Parse special-token strings such as `<|begin_of_text|>`.
+        parse_special: bool,
+    },
+    /// Ids to text (`llama_detokenize`, specials rendered, none removed).
+    Detokenize {
+        /// Token ids.
+        ids: Vec<u32>,
+    },
+    /// All-position logits of one sequence starting from an empty KV cache.
+    EvalLogits {
+        /// Prompt ids.
+        ids: Vec<u32>,
+        /// One decode for all ids, or one per id.
+        mode: Mode,
+    },
+    /// Evaluate `ids` as `mode` says, then generate `n` tokens greedily, one per decode.
+    Greedy {
+        /// Prompt ids.
+        ids: Vec<u32>,
+        /// How the prompt is decoded.
+        mode: Mode,
+        /// Tokens to generate.
+        n: u32,
+    },
+}
+
+impl Request {
+    /// The request's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::SystemInfo => "system_info",
+            Request::Load { .. } => "load",
+            Request::Tokenize { .. } => "tokenize",
+            Request::Detokenize { .. } => "detokenize",
+            Request::EvalLogits { .. } => "eval_logits",
+            Request::Greedy { .. } => "greedy",
+        }
+    }
+}
+
+/// What the worker answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::SystemInfo`].
+    SystemInfo(SystemInfo),
+    /// Answer to [`Request::Load`].
+    Loaded {
+        /// Vocabulary size (logit row length).
+        n_vocab: u32,
+        /// Context length actually allocated.
+        n_ctx: u32,
+    },
+    /// Answer to [`Request::Tokenize`] and [`Request::Greedy`].
+    Ids {
+        /// Token ids.
+        ids: Vec<u32>,
+    },
+    /// Answer to [`Request::Detokenize`].
+    Text {
+        /// The text (lossy UTF-8 if the pieces were not valid UTF-8).
+        text: String,
+    },
+    /// Answer to [`Request::EvalLogits`]; the payload holds `n_tokens * n_vocab` f32s, row-major.
+    Logits {
+        /// Rows.
+        n_tokens: u32,
+        /// Columns.
+        n_vocab: u32,
+    },
+    /// The request failed; the worker stays usable.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Build facts the worker was compiled with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// `llama_print_system_info()`.
+    pub system_info: String,
+    /// BITNET_CPP_DIR at build time.
+    pub dir: String,
+    /// `git rev-parse HEAD` of that directory, or `unknown`.
+    pub commit: String,
+    /// Same for its llama.cpp (3rdparty/llama.cpp), or `unknown`.
+    pub llama_commit: String,
+    /// Per symbol family: `load=old,context=old,free=old,vocab=old,memory=kv_cache`.
+    pub api: String,
+    /// Numerics-relevant CMake cache entries, `KEY=VALUE;...`.
+    pub build_flags: String,
+}
+
+/// A decoded frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<T> {
+    /// The JSON header.
+    pub header: T,
+    /// The raw payload.
+    pub payload: Vec<u8>,
+}
+
+/// Write one frame and flush.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, header: &T, payload: &[u8]) -> io::Result<()> {
+    let json = serde_json::to_vec(header).map_err(io::Error::other)?;
+    let hlen = u32::try_from(json.len()).map_err(|_| io::Error::other("header too large"))?;
+    w.write_all(&hlen.to_le_bytes())?;
+    w.write_all(&(payload.len() as u64).to_le_bytes())?;
+    w.write_all(&json)?;
+    w.write_all(payload)?;
+    w.flush()
+}
+
+/// Read one frame. `Ok(None)` on a clean end of stream before the first byte.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result<Option<Frame<T>>> {
+    let mut lens = [0u8; 12];
+    let mut got = 0;
+    while got < lens.len() {
+        match r.read(&mut lens[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let hlen = u32::from_le_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
+    let plen = u64::from_le_bytes([
+        lens[4], lens[5], lens[6], lens[7], lens[8], lens[9], lens[10], lens[11],
+    ]);
+    if hlen > MAX_HEADER || plen > MAX_PAYLOAD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame too large: header {hlen}, payload {plen}"),
+        ));
+    }
+    let mut json = vec![0u8; hlen];
+    r.read_exact(&mut json)?;
+    let header =
+        serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut payload = vec![0u8; plen as usize];
+    r.read_exact(&mut payload)?;
+    Ok(Some(Frame { header, payload }))
+}
+
+/// f32s as little-endian bytes.
+pub fn f32_to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes as f32s; `None` unless the length is a multiple of 4.
+pub fn bytes_to_f32(b: &[u8]) -> Option<Vec<f32>> {
+    (b.len() % 4 == 0).then(|| {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = Vec::new();
+        let req = Request::EvalLogits {
+            ids: vec![1, 2, 3],
+            mode: Mode::Seq,
+        };
+        write_frame(&mut buf, &req, &[]).unwrap();
+        let logits = [1.5f32, -0.0, f32::MIN_POSITIVE];
+        write_frame(
+            &mut buf,
+            &Response::Logits {
+                n_tokens: 1,
+                n_vocab: 3,
+            },
+            &f32_to_bytes(&logits),
+        )
+        .unwrap();
+        let mut r = buf.as_slice();
+        let f: Frame<Request> = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(f.header, req);
+        let f: Frame<Response> = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(
+            f.header,
+            Response::Logits {
+                n_tokens: 1,
+                n_vocab: 3
+            }
+        );
+        let back = bytes_to_f32(&f.payload).unwrap();
+        assert_eq!(
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            logits.map(f32::to_bits)
+        );
+        assert!(read_frame::<Response>(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn header_is_tagged_json() {
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Request::Load {
+                model: "m.gguf".into(),
+                n_ctx: 128,
+                threads: 2,
+            },
+            &[],
+        )
+        .unwrap();
+        let json = std::str::from_utf8(&buf[12..]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"op":"load","model":"m.gguf","n_ctx":128,"threads":2}"#
+        );
+    }
+
+    #[test]
+    fn truncated_and_oversized_frames_are_errors() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::SystemInfo, &[]).unwrap();
+        assert!(read_frame::<Request>(&mut &buf[..buf.len() - 1]).is_err());
+        let mut huge = (u32::MAX).to_le_bytes().to_vec();
+        huge.extend_from_slice(&0u64.to_le_bytes());
+        assert!(read_frame::<Request>(&mut huge.as_slice()).is_err());
+    }
+}
