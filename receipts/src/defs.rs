@@ -1,0 +1,315 @@
+//! Types of the shared `defs` schema: tool, host, model, kernel log, metrics, KL statistics.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Kernel ID → number of times the dispatcher handed it out.
+pub type KernelLog = BTreeMap<String, u64>;
+
+/// Which C++ reference produced the reference logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Generation {
+    /// microsoft/BitNet 404980e + llama.cpp fork 40ed0f29 (ReLU² FFN; the bundled goldens).
+    #[serde(rename = "bitnet.cpp-2025")]
+    BitnetCpp2025,
+    /// microsoft/BitNet 16da220 + fork 390c3077 (SiLU FFN bug, new epilogues).
+    #[serde(rename = "bitnet.cpp-2026")]
+    BitnetCpp2026,
+    /// Upstream ggml-org/llama.cpp.
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+}
+
+impl Generation {
+    /// The name used in receipts and manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BitnetCpp2025 => "bitnet.cpp-2025",
+            Self::BitnetCpp2026 => "bitnet.cpp-2026",
+            Self::LlamaCpp => "llama.cpp",
+        }
+    }
+}
+
+/// Prompt-processing mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The whole prompt in one decode call.
+    Batch,
+    /// One token per decode call.
+    Seq,
+}
+
+impl Mode {
+    /// `batch` or `seq`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Batch => "batch",
+            Self::Seq => "seq",
+        }
+    }
+}
+
+/// The program that wrote a receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// Program name (`parity`).
+    pub name: String,
+    /// Program version.
+    pub version: String,
+    /// Commit it was built from, or `unknown`.
+    pub git_commit: String,
+}
+
+/// The machine a run happened on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// CPU model string (`/proc/cpuinfo` "model name").
+    pub cpu_model: String,
+    /// `std::env::consts::ARCH`.
+    pub arch: String,
+    /// `std::env::consts::OS`.
+    pub os: String,
+    /// Features detected at run time, lower case (`avx2`, `avx512vnni`, `neon`, ...).
+    pub isa_features: Vec<String>,
+    /// Devices the run could use (`cuda:<name>`); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerators: Option<Vec<String>>,
+    /// Worker threads used.
+    pub threads: u32,
+}
+
+impl Host {
+    /// Describe this machine, with `threads` worker threads.
+    pub fn detect(threads: u32) -> Self {
+        Self {
+            cpu_model: cpu_model(),
+            arch: std::env::consts::ARCH.to_owned(),
+            os: std::env::consts::OS.to_owned(),
+            isa_features: isa_features(),
+            accelerators: None,
+            threads,
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(target_arch = "x86_64")]
+fn isa_features() -> Vec<String> {
+    let mut f = Vec::new();
+    macro_rules! probe {
+        ($($name:tt),*) => {$( if std::is_x86_feature_detected!($name) { f.push($name.to_owned()); } )*};
+    }
+    probe!("sse4.1", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avxvnni");
+    f.iter_mut().for_each(|s| *s = s.replace('.', "_"));
+    f
+}
+
+#[cfg(target_arch = "aarch64")]
+fn isa_features() -> Vec<String> {
+    let mut f = Vec::new();
+    macro_rules! probe {
+        ($($name:tt),*) => {$( if std::arch::is_aarch64_feature_detected!($name) { f.push($name.to_owned()); } )*};
+    }
+    probe!("neon", "dotprod", "i8mm", "sve");
+    f
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn isa_features() -> Vec<String> {
+    Vec::new()
+}
+
+/// The model file that was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Path as given by the user.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Tensor count per storage flavor (`I2_S`, `TQ2_0`, `F16`, ...).
+    pub flavor_summary: BTreeMap<String, u64>,
+}
+
+/// Comparison of one logits row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionMetrics {
+    /// Row index (token position).
+    pub position: u64,
+    /// Cosine similarity (f64 accumulation).
+    pub cosine: f64,
+    /// max |ours − reference|.
+    pub max_abs_diff: f64,
+    /// mean |ours − reference|.
+    pub mean_abs_diff: f64,
+    /// ‖ours − reference‖₂ / ‖reference‖₂.
+    pub rel_l2: f64,
+    /// argmax of ours (lowest id wins ties).
+    pub top1_ours: u32,
+    /// argmax of the reference.
+    pub top1_reference: u32,
+    /// `top1_ours == top1_reference`.
+    pub top1_match: bool,
+    /// |top-5(ours) ∩ top-5(reference)|.
+    pub top5_overlap: u8,
+    /// KL(P_reference ‖ P_ours) of the softmaxes, nats.
+    pub kl_divergence: f64,
+}
+
+/// Aggregate of a run of [`PositionMetrics`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSummary {
+    /// Rows compared.
+    pub n_positions: u64,
+    /// Minimum cosine.
+    pub min_cosine: f64,
+    /// Fraction of rows whose argmax agrees.
+    pub top1_match_rate: f64,
+    /// Largest |diff| over all rows.
+    pub max_abs_diff: f64,
+    /// Largest per-row KL divergence.
+    pub max_kl_divergence: f64,
+    /// First row that is not bit-identical (`null` when none).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub first_diff_position: Option<u64>,
+    /// Every row bit-identical.
+    pub bit_exact: bool,
+}
+
+/// A value with llama.cpp's "±" uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueUncertainty {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error (0 when llama.cpp would print 0).
+    pub uncertainty: f64,
+}
+
+/// llama-perplexity's "KL divergence statistics" block (nats).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct KldDistribution {
+    pub mean: ValueUncertainty,
+    pub maximum: f64,
+    pub p99_9: f64,
+    pub p99: f64,
+    pub p95: f64,
+    pub p90: f64,
+    pub median: f64,
+    pub p10: f64,
+    pub p5: f64,
+    pub p1: f64,
+    pub p0_1: f64,
+    pub minimum: f64,
+}
+
+/// llama-perplexity's "Token probability statistics" block, as fractions (llama.cpp prints %).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct DeltaPDistribution {
+    pub mean: ValueUncertainty,
+    pub maximum: f64,
+    pub p99_9: f64,
+    pub p99: f64,
+    pub p95: f64,
+    pub p90: f64,
+    pub p75: f64,
+    pub median: f64,
+    pub p25: f64,
+    pub p10: f64,
+    pub p5: f64,
+    pub p1: f64,
+    pub p0_1: f64,
+    pub minimum: f64,
+    /// RMS Δp ± uncertainty.
+    pub rms: ValueUncertainty,
+}
+
+/// llama.cpp-compatible KL statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KlStatsRecord {
+    /// Rows the statistics cover.
+    pub count: u64,
+    /// KLD distribution.
+    pub kld: KldDistribution,
+    /// Δp distribution.
+    pub delta_p: DeltaPDistribution,
+    /// "Same top p" ± uncertainty.
+    pub same_top_p: ValueUncertainty,
+}
+
+/// ed25519 signature over the 32 raw bytes of the digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// Hex public key (32 bytes).
+    pub public_key: String,
+    /// Hex signature (64 bytes).
+    pub signature: String,
+}
+
+/// Top-level field → SHA-256 of its canonical JSON.
+pub type SectionDigests = BTreeMap<String, String>;
+
+/// Current time as RFC 3339 UTC with second precision (`2025-01-31T12:00:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339_from_unix(secs)
+}
+
+/// RFC 3339 UTC text of a Unix time in seconds.
+pub fn rfc3339_from_unix(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(1_735_689_599), "2024-12-31T23:59:59Z");
+    }
+}

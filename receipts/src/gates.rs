@@ -1,0 +1,234 @@
+//! Summaries and gates of a parity receipt. `parity run` uses these to fill a receipt and
+//! `parity verify` re-runs them on a receipt it reads, so both sides apply the same rules.
+
+use crate::defs::{Host, MetricsSummary, Model, PositionMetrics};
+use crate::parity::{first_divergence, Gate, ParityReceipt};
+
+/// Aggregate per-row metrics. An empty slice gives `n_positions = 0`, which no schema accepts.
+pub fn summarize(rows: &[PositionMetrics]) -> MetricsSummary {
+    let matches = rows.iter().filter(|r| r.top1_match).count();
+    MetricsSummary {
+        n_positions: rows.len() as u64,
+        min_cosine: rows.iter().map(|r| r.cosine).fold(1.0, f64::min),
+        top1_match_rate: if rows.is_empty() { 0.0 } else { matches as f64 / rows.len() as f64 },
+        max_abs_diff: rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max),
+        max_kl_divergence: rows.iter().map(|r| r.kl_divergence).fold(0.0, f64::max),
+        first_diff_position: rows.iter().find(|r| r.max_abs_diff != 0.0).map(|r| r.position),
+        bit_exact: rows.iter().all(|r| r.max_abs_diff == 0.0),
+    }
+}
+
+/// Aggregate several summaries (rates weighted by row count; first diff = smallest position).
+pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>) -> MetricsSummary {
+    let mut out = MetricsSummary {
+        n_positions: 0,
+        min_cosine: 1.0,
+        top1_match_rate: 0.0,
+        max_abs_diff: 0.0,
+        max_kl_divergence: 0.0,
+        first_diff_position: None,
+        bit_exact: true,
+    };
+    let mut matches = 0.0;
+    for s in parts {
+        out.n_positions += s.n_positions;
+        out.min_cosine = out.min_cosine.min(s.min_cosine);
+        matches += s.top1_match_rate * s.n_positions as f64;
+        out.max_abs_diff = out.max_abs_diff.max(s.max_abs_diff);
+        out.max_kl_divergence = out.max_kl_divergence.max(s.max_kl_divergence);
+        out.first_diff_position = match (out.first_diff_position, s.first_diff_position) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        out.bit_exact &= s.bit_exact;
+    }
+    if out.n_positions > 0 {
+        out.top1_match_rate = matches / out.n_positions as f64;
+    }
+    out
+}
+
+fn gate(name: &str, passed: bool, reason: impl Into<String>) -> Gate {
+    Gate { name: name.to_owned(), passed, reason: reason.into() }
+}
+
+/// Normalised form used to match flavors with kernel-ID segments: lower case, no `_`/`-`.
+fn norm(s: &str) -> String {
+    s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// Ternary flavors that must be computed by a flavor-specific kernel (normalised names).
+const TERNARY: [&str; 5] = ["i2s", "tq1", "tq2", "tl1", "tl2"];
+
+/// ISA names a kernel-ID segment may carry, and how a host reports them (normalised).
+const ISA_SEGMENTS: [&str; 14] = [
+    "sse41", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni",
+    "avxvnni", "neon", "dotprod", "i8mm",
+];
+
+/// Kernel-ID segments that name an ISA this host does not report.
+pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
+    let have: Vec<String> = host.isa_features.iter().map(|f| norm(f)).collect();
+    let mut missing = Vec::new();
+    for seg in kernel.split('.') {
+        let n = norm(seg);
+        if n == "cuda" {
+            if host.accelerators.as_ref().map_or(true, |a| a.is_empty()) {
+                missing.push("cuda (no accelerator recorded)".to_owned());
+            }
+        } else if ISA_SEGMENTS.contains(&n.as_str()) && !have.contains(&n) {
+            missing.push(seg.to_owned());
+        }
+    }
+    missing
+}
+
+/// Ternary flavors of `model` with tensors but no kernel whose ID names them.
+pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a str> {
+    model
+        .flavor_summary
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(f, _)| f.as_str())
+        .filter(|f| {
+            let nf = norm(f);
+            TERNARY.iter().any(|t| nf.starts_with(t))
+                && !kernels.clone().any(|k| k.split('.').any(|seg| norm(seg).starts_with(&nf)))
+        })
+        .collect()
+}
+
+/// Every gate of `r`, recomputed from its facts (ignores `r.gates` and `r.pass`).
+pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
+    let mut gates = Vec::new();
+    let kernel_total: u64 = r.kernels.values().sum();
+    gates.push(gate(
+        "kernels.dispatched",
+        !r.kernels.is_empty(),
+        if r.kernels.is_empty() {
+            "the dispatcher log is empty: nothing shows the engine computed anything".to_owned()
+        } else {
+            format!("{} kernel IDs, {kernel_total} calls", r.kernels.len())
+        },
+    ));
+    let missing = flavors_without_kernel(&r.model, r.kernels.keys());
+    gates.push(gate(
+        "kernels.flavor",
+        missing.is_empty(),
+        if missing.is_empty() {
+            "every ternary flavor of the model has a matching kernel".to_owned()
+        } else {
+            format!("model has {} tensors but no kernel names that flavor", missing.join(", "))
+        },
+    ));
+    let bad_isa: Vec<String> = r
+        .kernels
+        .keys()
+        .filter_map(|k| {
+            let m = unsupported_isa(k, &r.host);
+            (!m.is_empty()).then(|| format!("{k} needs {}", m.join("+")))
+        })
+        .collect();
+    gates.push(gate(
+        "kernels.isa",
+        bad_isa.is_empty(),
+        if bad_isa.is_empty() { "every kernel's ISA is among the host's features".to_owned() } else { bad_isa.join("; ") },
+    ));
+    gates.push(consistency_gate(r));
+    gates.push(logits_gate(r));
+    let t = &r.thresholds;
+    let s = &r.summary;
+    gates.push(gate(
+        "metrics.cosine",
+        s.min_cosine >= t.min_cosine,
+        format!("min cosine {} vs threshold {}", s.min_cosine, t.min_cosine),
+    ));
+    gates.push(gate(
+        "metrics.max_abs_diff",
+        s.max_abs_diff <= t.max_abs_diff,
+        format!("max |diff| {} vs threshold {}", s.max_abs_diff, t.max_abs_diff),
+    ));
+    gates.push(gate(
+        "metrics.top1",
+        s.top1_match_rate >= t.min_top1_match_rate,
+        format!("top-1 agreement {} vs threshold {}", s.top1_match_rate, t.min_top1_match_rate),
+    ));
+    if let Some(max_kld) = t.max_mean_kld {
+        let worst = r.modes.iter().map(|m| m.kl.as_ref().map(|k| k.kld.mean.value)).collect::<Option<Vec<_>>>();
+        let (passed, reason) = match worst {
+            None => (false, "a KLD threshold is set but a mode has no KL statistics".to_owned()),
+            Some(v) => {
+                let worst = v.into_iter().fold(0.0, f64::max);
+                (worst <= max_kld, format!("worst mean KLD {worst} vs threshold {max_kld}"))
+            }
+        };
+        gates.push(gate("metrics.kld", passed, reason));
+    }
+    if t.require_bit_exact {
+        let differing: Vec<String> = r
+            .modes
+            .iter()
+            .filter(|m| m.logits_sha256.ours != m.logits_sha256.reference)
+            .map(|m| format!("{} t{}", m.mode.as_str(), m.threads))
+            .collect();
+        gates.push(gate(
+            "metrics.bit_exact",
+            differing.is_empty(),
+            if differing.is_empty() {
+                "every mode's logits are byte-identical to the reference's".to_owned()
+            } else {
+                format!("logits bytes differ in {}", differing.join(", "))
+            },
+        ));
+    }
+    gates
+}
+
+/// Summaries must be exactly what the rows say; rows numbered 0..n; top-1 flags and greedy
+/// divergence consistent with the ids they summarise.
+fn consistency_gate(r: &ParityReceipt) -> Gate {
+    let mut problems = Vec::new();
+    for (i, m) in r.modes.iter().enumerate() {
+        if summarize(&m.positions) != m.summary {
+            problems.push(format!("modes[{i}].summary does not match modes[{i}].positions"));
+        }
+        if let Some(p) = m.positions.iter().enumerate().find(|(j, p)| p.position != *j as u64) {
+            problems.push(format!("modes[{i}].positions[{}] has position {}", p.0, p.1.position));
+        }
+        if let Some(p) = m.positions.iter().find(|p| p.top1_match != (p.top1_ours == p.top1_reference)) {
+            problems.push(format!("modes[{i}] position {} top1_match disagrees with its ids", p.position));
+        }
+        if let Some(p) = m.positions.iter().find(|p| p.top1_ours as u64 >= m.n_vocab || p.top1_reference as u64 >= m.n_vocab) {
+            problems.push(format!("modes[{i}] position {} names a token beyond n_vocab", p.position));
+        }
+        if let Some(g) = &m.greedy {
+            if first_divergence(&g.ours, &g.reference) != g.first_divergence {
+                problems.push(format!("modes[{i}].greedy.first_divergence disagrees with the ids"));
+            }
+        }
+    }
+    if combine_summaries(r.modes.iter().map(|m| &m.summary)) != r.summary {
+        problems.push("summary does not match the modes' summaries".to_owned());
+    }
+    gate(
+        "metrics.consistent",
+        problems.is_empty(),
+        if problems.is_empty() { "summaries agree with the per-position rows".to_owned() } else { problems.join("; ") },
+    )
+}
+
+/// Byte-identical logits must be reported as bit-exact (a receipt cannot hide its own evidence).
+fn logits_gate(r: &ParityReceipt) -> Gate {
+    let bad: Vec<String> = r
+        .modes
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.logits_sha256.ours == m.logits_sha256.reference && !m.summary.bit_exact)
+        .map(|(i, _)| format!("modes[{i}]: identical logits digests but summary says not bit-exact"))
+        .collect();
+    gate(
+        "logits.digests",
+        bad.is_empty(),
+        if bad.is_empty() { "logits digests recorded for every mode and consistent".to_owned() } else { bad.join("; ") },
+    )
+}
