@@ -85,11 +85,7 @@ impl Tokenizer {
     /// special ids and add_bos/add_eos; without it the pre-tokenizer is DEFAULT (what bitnet.cpp uses for a
     /// GGUF without `tokenizer.ggml.pre`) and BOS/EOS are found by their usual texts.
     pub fn from_json_file(path: &Path, meta: Option<&GgufFile>) -> Result<Self, TokenizerError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TokenizerError::Io { path: shown.clone(), msg: e.to_string() })?;
-        let json: Json =
-            serde_json::from_str(&text).map_err(|e| TokenizerError::Json { path: shown.clone(), msg: e.to_string() })?;
-        let mut v = vocab_from_json(&json, &shown)?;
+        let mut v = read_tokenizer_json(path)?;
         if let Some(g) = meta {
             let file = g.path.clone().unwrap_or_else(|| "<gguf>".into());
             v.pre = pre_from_meta(g, &file)?;
@@ -172,6 +168,14 @@ fn apply_meta_overrides(v: &mut VocabData, g: &GgufFile, file: &str) -> Result<(
         v.chat_template = Some(t.to_string());
     }
     Ok(())
+}
+
+/// Read an HF BPE tokenizer.json into [`VocabData`] (pre-tokenizer DEFAULT, BOS/EOS by usual texts).
+pub fn read_tokenizer_json(path: &Path) -> Result<VocabData, TokenizerError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| TokenizerError::Io { path: shown.clone(), msg: e.to_string() })?;
+    let json: Json = serde_json::from_str(&text).map_err(|e| TokenizerError::Json { path: shown.clone(), msg: e.to_string() })?;
+    vocab_from_json(&json, &shown)
 }
 
 /// The vocabulary of an HF BPE tokenizer.json, mapped as `make_vocab_gguf.py` maps it: model vocab
