@@ -247,6 +247,11 @@ impl Tokenizer {
     pub fn eom(&self) -> Option<u32> {
         self.eom
     }
+    /// llama.cpp's `linefeed_id` for BPE vocabularies: the first token of tokenizing the text "Ċ"
+    /// (U+010A, as llama.cpp literally does), used by the repeat penalty's `penalize_nl = false`.
+    pub fn linefeed_id(&self) -> Option<u32> {
+        self.encode("\u{010A}", false, false).ok()?.first().copied()
+    }
     /// End-of-generation ids: eos, eot, eom and every token whose text is an auto-detected EOT text.
     pub fn eog_ids(&self) -> &[u32] {
         &self.eog
