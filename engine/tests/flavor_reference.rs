@@ -43,7 +43,7 @@ fn b158_models_are_i2s_x86_with_f16_embeddings() {
         assert_eq!(f.get("token_embd.weight"), Some(&Flavor::F16));
         let d = f.i2s_layout.as_ref().expect("I2_S present ⇒ a layout decision");
         assert_eq!(d.layout, I2sLayout::X86Act128);
-        assert!(d.assumed && d.reason.contains("assumed"), "{}", d.reason);
+        assert!(d.assumed && d.reason.contains("identical sizes"), "{}", d.reason);
         for tf in &f.tensors {
             if let Flavor::I2s { layout, layout_assumed, scale } = &tf.flavor {
                 assert_eq!((*layout, *layout_assumed), (I2sLayout::X86Act128, true));

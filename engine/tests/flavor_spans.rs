@@ -231,3 +231,10 @@ fn tq1_0_block_follows_ggml_trit_order() {
     }
     assert_eq!(b.d.to_f32(), 2.0);
 }
+
+#[test]
+fn layout_json_names_match_the_cli_names() {
+    for l in I2sLayout::ALL {
+        assert_eq!(serde_json::to_value(l).unwrap(), l.name());
+    }
+}

@@ -17,22 +17,24 @@ pub const fn i2s_bytes(n: u64) -> u64 {
 
 /// How the 2-bit codes of an I2_S tensor are arranged (spec §3.3–§3.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum I2sLayout {
     /// x86 with `ACT_PARALLEL` (every build before BitNet `112f853`, and every Python-converted
     /// file): 128-weight blocks of 32 bytes over the flattened tensor, byte `p` holds weights
     /// `p, 32+p, 64+p, 96+p` from the high bits down.
+    #[serde(rename = "x86-act128")]
     X86Act128,
     /// ARM builds since BitNet `112f853`: the same scheme with 64-weight blocks of 16 bytes.
+    #[serde(rename = "arm64")]
     Arm64,
     /// x86 with `ACT_PARALLEL` undefined: four rows interleaved per byte, needs `rows % 4 == 0`.
+    #[serde(rename = "x86-1x4")]
     X86NoActParallel1x4,
 }
 
 impl I2sLayout {
     pub const ALL: [I2sLayout; 3] = [I2sLayout::X86Act128, I2sLayout::Arm64, I2sLayout::X86NoActParallel1x4];
 
-    /// Stable short name (CLI values and JSON).
+    /// Stable short name (CLI values and JSON; the serde names are the same).
     pub fn name(self) -> &'static str {
         match self {
             I2sLayout::X86Act128 => "x86-act128",

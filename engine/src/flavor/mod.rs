@@ -60,7 +60,7 @@ impl Flavor {
                 let how = if *layout_assumed { " (assumed)" } else { "" };
                 format!("i2_s {}{how} scale={scale}", layout.name())
             }
-            Flavor::SiblingScale { of, value } => format!("scale of {of} = {value}"),
+            Flavor::SiblingScale { value, .. } => format!("sibling scale x{value}"),
             Flavor::Unsupported { ggml_type } => format!("unsupported ({ggml_type})"),
             other => other.name().to_string(),
         }
@@ -137,8 +137,8 @@ impl FlavorOptions {
             None => I2sLayoutDecision {
                 layout: I2sLayout::X86Act128,
                 assumed: true,
-                reason: "assumed x86-act128: the x86, ARM and 1x4 packings have identical sizes and no metadata key \
-                         records the layout; x86-act128 is what the official file and every Python converter write"
+                reason: "default: the x86, ARM and 1x4 packings have identical sizes and no metadata key records the \
+                         layout; x86-act128 is what the official file and every Python converter write"
                     .into(),
             },
         }

@@ -1,11 +1,254 @@
-//! `parity inspect` (not implemented yet).
+//! `parity inspect MODEL.gguf [--json] [--i2s-layout x86|arm|x86-1x4]`: what a GGUF file holds and
+//! how the engine would read it — version, type-id dialect and why, hyper-parameters with defaults
+//! marked, tokenizer summary, LM-head choice, I2_S layout decision, and every tensor with its flavor.
+//!
+//! The JSON shape (`--json`) is stable and documented in `docs/inspect-json.md`. A file the reader or
+//! flavor detection refuses is an input error: exit 2 with the typed error.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use serde_json::{json, Value as Json};
+
+use engine::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
+use engine::gguf::{Dialect, GgufFile, Value};
+use engine::model::HParams;
+
+/// Version tag of the JSON document; bump on any incompatible change.
+pub const SCHEMA: &str = "parity-inspect/1";
 
 /// Arguments of `parity inspect`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The GGUF file.
+    pub model: PathBuf,
+    /// Print the stable JSON document instead of the human table.
+    #[arg(long)]
+    pub json: bool,
+    /// Read I2_S tensors in this packing instead of assuming x86 (metadata cannot tell them apart).
+    #[arg(long, value_enum)]
+    pub i2s_layout: Option<LayoutArg>,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("parity inspect is not implemented yet")
+/// CLI names of the I2_S packings (spec §3.3–§3.5).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LayoutArg {
+    /// x86 ACT_PARALLEL, 128-weight blocks (default).
+    X86,
+    /// ARM since BitNet 112f853, 64-weight blocks.
+    Arm,
+    /// x86 without ACT_PARALLEL, four rows interleaved.
+    #[value(name = "x86-1x4")]
+    X86_1x4,
+}
+
+impl From<LayoutArg> for I2sLayout {
+    fn from(a: LayoutArg) -> Self {
+        match a {
+            LayoutArg::X86 => I2sLayout::X86Act128,
+            LayoutArg::Arm => I2sLayout::Arm64,
+            LayoutArg::X86_1x4 => I2sLayout::X86NoActParallel1x4,
+        }
+    }
+}
+
+/// HParams field, the metadata key it comes from (after `{arch}.`), and a one-line meaning.
+const HPARAM_FIELDS: [(&str, &str); 13] = [
+    ("n_vocab", "vocab_size"),
+    ("n_ctx_train", "context_length"),
+    ("n_embd", "embedding_length"),
+    ("n_layer", "block_count"),
+    ("n_ff", "feed_forward_length"),
+    ("n_head", "attention.head_count"),
+    ("n_head_kv", "attention.head_count_kv"),
+    ("head_dim", "attention.key_length"),
+    ("head_dim_v", "attention.value_length"),
+    ("n_rot", "rope.dimension_count"),
+    ("rope_freq_base", "rope.freq_base"),
+    ("rope_freq_scale", "rope.scaling.factor"),
+    ("rms_eps", "attention.layer_norm_rms_epsilon"),
+];
+
+pub fn main(args: Args) -> Result<ExitCode> {
+    let g = GgufFile::open(&args.model)?;
+    let opts = FlavorOptions { i2s_layout: args.i2s_layout.map(I2sLayout::from) };
+    let flavors = ModelFlavors::classify(&g, &opts).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let doc = document(&g, &flavors);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", human(&doc));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dialect_id(d: Dialect) -> &'static str {
+    match d {
+        Dialect::BitnetFork => "bitnet-fork",
+        Dialect::Upstream => "upstream",
+    }
+}
+
+/// Hyper-parameters as the engine reads them; `default` is true when the key is absent from the file.
+fn hparams(g: &GgufFile) -> Json {
+    let hp = match HParams::from_gguf(g) {
+        Ok(hp) => hp,
+        Err(e) => return json!({ "error": e.to_string(), "fields": [] }),
+    };
+    let values = serde_json::to_value(&hp).unwrap_or(Json::Null);
+    let arch = g.architecture();
+    let fields: Vec<Json> = HPARAM_FIELDS
+        .iter()
+        .map(|(field, key)| {
+            let full = format!("{arch}.{key}");
+            let present = g.get(&full).is_some()
+                || (*field == "rope_freq_scale" && g.get(&format!("{arch}.rope.scale_linear")).is_some());
+            json!({ "field": field, "key": full, "value": values.get(field).cloned().unwrap_or(Json::Null), "default": !present })
+        })
+        .collect();
+    json!({ "error": null, "fields": fields })
+}
+
+fn tokenizer(g: &GgufFile) -> Json {
+    let len = |k: &str| g.get(k).and_then(Value::as_array).map(<[Value]>::len);
+    let id = |k: &str| g.get(k).and_then(Value::as_u64);
+    let pre = g.get_str("tokenizer.ggml.pre");
+    json!({
+        "model": g.get_str("tokenizer.ggml.model"),
+        "n_tokens": len("tokenizer.ggml.tokens"),
+        "n_merges": len("tokenizer.ggml.merges"),
+        "bos_token_id": id("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": id("tokenizer.ggml.eos_token_id"),
+        "add_bos_token": g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool),
+        "pre": pre,
+        "pre_shown": pre.map_or_else(|| "absent (llama.cpp default)".to_string(), str::to_string),
+        "chat_template_present": g.get("tokenizer.chat_template").is_some(),
+    })
+}
+
+/// bitnet.cpp multiplies by `token_embd` for the LM head in all three archs (spec §6.6, pitfall 9).
+fn lm_head(g: &GgufFile) -> Json {
+    let ty = g.tensor("token_embd.weight").map(|t| t.ggml_type.name());
+    let output_present = g.tensor("output.weight").is_some();
+    let shown = format!(
+        "token_embd.weight ({}) — bitnet.cpp ignores output.weight even when present{}",
+        ty.unwrap_or("missing").to_uppercase(),
+        if output_present { " (it is present here)" } else { "" }
+    );
+    json!({ "tensor": "token_embd.weight", "type": ty, "output_weight_present": output_present, "shown": shown })
+}
+
+/// The whole inspect document (shape documented in docs/inspect-json.md).
+pub fn document(g: &GgufFile, flavors: &ModelFlavors) -> Json {
+    let tensors: Vec<Json> = g
+        .tensors
+        .iter()
+        .zip(&flavors.tensors)
+        .map(|(t, f)| {
+            json!({
+                "name": t.name,
+                "type": t.ggml_type.name(),
+                "type_id": t.type_id,
+                "table": dialect_id(g.dialect),
+                "flavor": f.flavor.name(),
+                "flavor_detail": f.flavor.describe(),
+                "shape": t.dims,
+                "n_elements": t.n_elements,
+                "byte_size": t.byte_size,
+                "span": t.span,
+                "offset": t.offset,
+                "file_offset": t.file_offset,
+            })
+        })
+        .collect();
+    json!({
+        "schema": SCHEMA,
+        "file": g.path,
+        "file_size": g.file_len(),
+        "gguf_version": g.version,
+        "alignment": g.alignment,
+        "data_offset": g.data_offset,
+        "n_kv": g.metadata.len(),
+        "n_tensors": g.tensors.len(),
+        "dialect": { "table": dialect_id(g.dialect), "name": g.dialect.name(), "reason": g.dialect_reason },
+        "architecture": g.get_str("general.architecture"),
+        "name": g.get_str("general.name"),
+        "hparams": hparams(g),
+        "tokenizer": tokenizer(g),
+        "lm_head": lm_head(g),
+        "i2s_layout": flavors.i2s_layout,
+        "flavor_counts": flavors.counts,
+        "tensors": tensors,
+    })
+}
+
+/// Render a JSON scalar without quotes around strings.
+fn plain(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The human table: the same facts as the JSON, one section each.
+fn human(d: &Json) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let p = |k: &str| plain(&d[k]);
+    let _ = writeln!(o, "file          {} ({} bytes)", p("file"), p("file_size"));
+    let _ = writeln!(o, "gguf          v{}, alignment {}, data at {}", p("gguf_version"), p("alignment"), p("data_offset"));
+    let _ = writeln!(o, "dialect       {}: {}", plain(&d["dialect"]["name"]), plain(&d["dialect"]["reason"]));
+    let _ = writeln!(o, "architecture  {} ({})", p("architecture"), p("name"));
+    let _ = writeln!(o, "\nhyper-parameters");
+    match d["hparams"]["error"].as_str() {
+        Some(e) => {
+            let _ = writeln!(o, "  unavailable: {e}");
+        }
+        None => {
+            for f in d["hparams"]["fields"].as_array().into_iter().flatten() {
+                let mark = if f["default"] == true { "  (default)" } else { "" };
+                let _ = writeln!(o, "  {:<16} {:<14} {}{mark}", plain(&f["field"]), plain(&f["value"]), plain(&f["key"]));
+            }
+        }
+    }
+    let t = &d["tokenizer"];
+    let _ = writeln!(o, "\ntokenizer");
+    let _ = writeln!(o, "  model {}, {} tokens, {} merges", plain(&t["model"]), plain(&t["n_tokens"]), plain(&t["n_merges"]));
+    let _ = writeln!(o, "  bos {}, eos {}, add_bos {}", plain(&t["bos_token_id"]), plain(&t["eos_token_id"]), plain(&t["add_bos_token"]));
+    let _ = writeln!(o, "  pre-tokenizer {}", plain(&t["pre_shown"]));
+    let _ = writeln!(o, "  chat template {}", if t["chat_template_present"] == true { "present" } else { "absent" });
+    let _ = writeln!(o, "\nlm head       {}", plain(&d["lm_head"]["shown"]));
+    match d["i2s_layout"].as_object() {
+        Some(l) => {
+            let assumed = if l.get("assumed") == Some(&Json::Bool(true)) { " (assumed)" } else { "" };
+            let reason = l.get("reason").map(plain).unwrap_or_default();
+            let layout = l.get("layout").map(plain).unwrap_or_default();
+            let _ = writeln!(o, "i2_s layout   {layout}{assumed}: {reason}");
+        }
+        None => {
+            let _ = writeln!(o, "i2_s layout   - (no I2_S tensors)");
+        }
+    }
+    let counts: Vec<String> =
+        d["flavor_counts"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(o, "flavors       {}", counts.join(", "));
+    let _ = writeln!(o, "\n{:<36} {:<12} {:<34} {:<16} {:>10} {:>10}", "tensor", "type (id)", "flavor", "shape", "bytes", "offset");
+    for t in d["tensors"].as_array().into_iter().flatten() {
+        let shape: Vec<String> = t["shape"].as_array().into_iter().flatten().map(Json::to_string).collect();
+        let ty = format!("{} ({})", plain(&t["type"]), plain(&t["type_id"]));
+        let _ = writeln!(
+            o,
+            "{:<36} {:<12} {:<34} {:<16} {:>10} {:>10}",
+            plain(&t["name"]),
+            ty,
+            plain(&t["flavor_detail"]),
+            format!("[{}]", shape.join(", ")),
+            plain(&t["byte_size"]),
+            plain(&t["offset"])
+        );
+    }
+    o
 }
