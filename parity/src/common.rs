@@ -78,6 +78,13 @@ impl EngineArgs {
 }
 
 impl EngineCtx {
+    /// The model's tokenizer: an explicit tokenizer.json, else the GGUF's vocabulary, else a sibling
+    /// tokenizer.json.
+    pub fn tokenizer(&self, json: Option<&Path>) -> Result<engine::tokenizer::Tokenizer> {
+        let path = self.model.file.path.as_deref().map(Path::new).unwrap_or(Path::new(""));
+        Ok(engine::tokenizer::Tokenizer::load(path, json)?)
+    }
+
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
         Ok(Session::new(&self.model, &self.disp, self.numerics.clone(), n_ctx))
     }
@@ -90,16 +97,26 @@ pub struct PromptArgs {
     /// Token ids, comma-separated.
     #[arg(long)]
     pub tokens: Option<String>,
-    /// Text, tokenized with the model's tokenizer.
+    /// Text, tokenized with the model's tokenizer (BOS as the model says; special tokens parsed).
     #[arg(long)]
     pub prompt: Option<String>,
+    /// Use this tokenizer.json instead of the GGUF's embedded vocabulary.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl PromptArgs {
-    pub fn resolve(&self, _ctx: &EngineCtx) -> Result<Vec<u32>> {
+    pub fn resolve(&self, ctx: &EngineCtx) -> Result<Vec<u32>> {
         match (&self.tokens, &self.prompt) {
             (Some(t), _) => parse_ids(t),
-            (None, Some(_)) => bail!("--prompt needs the tokenizer, which is not wired in yet; use --tokens"),
+            (None, Some(text)) => {
+                let tok = ctx.tokenizer(self.tokenizer.as_deref())?;
+                let ids = tok.encode(text, true, true)?;
+                if ids.is_empty() {
+                    bail!("the prompt tokenizes to no tokens");
+                }
+                Ok(ids)
+            }
             (None, None) => bail!("give --tokens or --prompt"),
         }
     }
