@@ -1,7 +1,7 @@
 //! Summaries and gates of a parity receipt. `parity run` uses these to fill a receipt and
 //! `parity verify` re-runs them on a receipt it reads, so both sides apply the same rules.
 
-use crate::defs::{Host, MetricsSummary, Model, PositionMetrics};
+use crate::defs::{Host, KernelLog, MetricsSummary, Model, PositionMetrics};
 use crate::parity::{first_divergence, Gate, ParityReceipt};
 
 /// Aggregate per-row metrics. An empty slice gives `n_positions = 0`, which no schema accepts.
@@ -98,20 +98,20 @@ pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item 
         .collect()
 }
 
-/// Every gate of `r`, recomputed from its facts (ignores `r.gates` and `r.pass`).
-pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
+/// The compute-path gates (`kernels.*`), shared by every receipt that carries a kernel log.
+pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate> {
     let mut gates = Vec::new();
-    let kernel_total: u64 = r.kernels.values().sum();
+    let kernel_total: u64 = kernels.values().sum();
     gates.push(gate(
         "kernels.dispatched",
-        !r.kernels.is_empty(),
-        if r.kernels.is_empty() {
+        !kernels.is_empty(),
+        if kernels.is_empty() {
             "the dispatcher log is empty: nothing shows the engine computed anything".to_owned()
         } else {
-            format!("{} kernel IDs, {kernel_total} calls", r.kernels.len())
+            format!("{} kernel IDs, {kernel_total} calls", kernels.len())
         },
     ));
-    let missing = flavors_without_kernel(&r.model, r.kernels.keys());
+    let missing = flavors_without_kernel(model, kernels.keys());
     gates.push(gate(
         "kernels.flavor",
         missing.is_empty(),
@@ -121,11 +121,10 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
             format!("model has {} tensors but no kernel names that flavor", missing.join(", "))
         },
     ));
-    let bad_isa: Vec<String> = r
-        .kernels
+    let bad_isa: Vec<String> = kernels
         .keys()
         .filter_map(|k| {
-            let m = unsupported_isa(k, &r.host);
+            let m = unsupported_isa(k, host);
             (!m.is_empty()).then(|| format!("{k} needs {}", m.join("+")))
         })
         .collect();
@@ -134,6 +133,12 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
         bad_isa.is_empty(),
         if bad_isa.is_empty() { "every kernel's ISA is among the host's features".to_owned() } else { bad_isa.join("; ") },
     ));
+    gates
+}
+
+/// Every gate of `r`, recomputed from its facts (ignores `r.gates` and `r.pass`).
+pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
+    let mut gates = kernel_gates(&r.host, &r.model, &r.kernels);
     gates.push(consistency_gate(r));
     gates.push(logits_gate(r));
     let t = &r.thresholds;
