@@ -4,15 +4,19 @@
 use std::path::PathBuf;
 
 use engine::flavor::{
-    i2s_code, i2s_decode_row, tq1_0_blocks, tq2_0_blocks, Flavor, FlavorOptions, I2sLayout, ModelFlavors,
+    i2s_code, i2s_decode_row, tq1_0_blocks, tq2_0_blocks, Flavor, FlavorOptions, I2sLayout,
+    ModelFlavors,
 };
 use engine::gguf::{Dialect, GgmlType, GgufFile};
 
 fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-    });
-    let candidates = [root.join("reference").join(rel), PathBuf::from("/work/shared/reference").join(rel)];
+    let root = std::env::var_os("PARITY_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let candidates = [
+        root.join("reference").join(rel),
+        PathBuf::from("/work/shared/reference").join(rel),
+    ];
     let found = candidates.into_iter().find(|p| p.exists());
     if found.is_none() {
         eprintln!("SKIP: reference model {rel} not found (set PARITY_SHARED)");
@@ -22,7 +26,8 @@ fn reference(rel: &str) -> Option<PathBuf> {
 
 fn load(rel: &str) -> Option<(GgufFile, ModelFlavors)> {
     let g = GgufFile::open(reference(rel)?).unwrap();
-    let f = ModelFlavors::classify(&g, &FlavorOptions::default()).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let f = ModelFlavors::classify(&g, &FlavorOptions::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
     Some((g, f))
 }
 
@@ -33,7 +38,11 @@ fn count(f: &ModelFlavors, name: &str) -> usize {
 #[test]
 fn b158_models_are_i2s_x86_with_f16_embeddings() {
     // (file, layers, I2_S per layer = 7, F32 norms = 1 + 4 per layer)
-    for (rel, layers) in [("tiny-b158-gqa.i2_s.gguf", 3), ("tiny-b158-nopre.i2_s.gguf", 3), ("trained/tiny-trained-b158.i2_s.gguf", 4)] {
+    for (rel, layers) in [
+        ("tiny-b158-gqa.i2_s.gguf", 3),
+        ("tiny-b158-nopre.i2_s.gguf", 3),
+        ("trained/tiny-trained-b158.i2_s.gguf", 4),
+    ] {
         let Some((g, f)) = load(rel) else { continue };
         assert_eq!(g.dialect, Dialect::BitnetFork, "{rel}");
         assert_eq!(count(&f, "i2_s"), 7 * layers, "{rel}");
@@ -41,13 +50,29 @@ fn b158_models_are_i2s_x86_with_f16_embeddings() {
         assert_eq!(count(&f, "f16"), 1, "{rel}");
         assert_eq!(f.tensors.len(), g.tensors.len());
         assert_eq!(f.get("token_embd.weight"), Some(&Flavor::F16));
-        let d = f.i2s_layout.as_ref().expect("I2_S present ⇒ a layout decision");
+        let d = f
+            .i2s_layout
+            .as_ref()
+            .expect("I2_S present ⇒ a layout decision");
         assert_eq!(d.layout, I2sLayout::X86Act128);
-        assert!(d.assumed && d.reason.contains("identical sizes"), "{}", d.reason);
+        assert!(
+            d.assumed && d.reason.contains("identical sizes"),
+            "{}",
+            d.reason
+        );
         for tf in &f.tensors {
-            if let Flavor::I2s { layout, layout_assumed, scale } = &tf.flavor {
+            if let Flavor::I2s {
+                layout,
+                layout_assumed,
+                scale,
+            } = &tf.flavor
+            {
                 assert_eq!((*layout, *layout_assumed), (I2sLayout::X86Act128, true));
-                assert!(scale.is_finite() && *scale != 0.0, "{rel} {}: scale {scale}", tf.name);
+                assert!(
+                    scale.is_finite() && *scale != 0.0,
+                    "{rel} {}: scale {scale}",
+                    tf.name
+                );
             }
         }
     }
@@ -56,7 +81,9 @@ fn b158_models_are_i2s_x86_with_f16_embeddings() {
 #[test]
 fn i2s_reference_codes_are_ternary() {
     // make_tiny_model.py never writes code 3; reading every weight also exercises i2s_code bounds.
-    let Some((g, _)) = load("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some((g, _)) = load("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let t = g.tensor("blk.0.attn_k.weight").unwrap();
     let data = g.tensor_data(t).unwrap();
     let (k, rows) = (t.row_len() as usize, t.n_rows() as usize);
@@ -75,7 +102,9 @@ fn i2s_reference_codes_are_ternary() {
 
 #[test]
 fn legacy_bitnet_has_sibling_scales() {
-    let Some((g, f)) = load("tiny-bitnet-legacy.i2_s.gguf") else { return };
+    let Some((g, f)) = load("tiny-bitnet-legacy.i2_s.gguf") else {
+        return;
+    };
     assert_eq!(g.architecture(), "bitnet");
     assert_eq!(count(&f, "i2_s"), 14);
     assert_eq!(count(&f, "sibling_scale"), 14);
@@ -90,7 +119,9 @@ fn legacy_bitnet_has_sibling_scales() {
         other => panic!("blk.0.attn_q.scale is {other:?}"),
     }
     // README: the I2_S inner scale of the legacy model is 1.0.
-    assert!(matches!(f.get("blk.0.attn_q.weight"), Some(Flavor::I2s { scale, .. }) if *scale == 1.0));
+    assert!(
+        matches!(f.get("blk.0.attn_q.weight"), Some(Flavor::I2s { scale, .. }) if *scale == 1.0)
+    );
 }
 
 #[test]
@@ -137,9 +168,17 @@ fn tq2_0_and_tq1_0_decode_to_the_f16_weights() {
     ) else {
         return;
     };
-    let (tq2, tq1, f16) = (GgufFile::open(tq2).unwrap(), GgufFile::open(tq1).unwrap(), GgufFile::open(f16).unwrap());
+    let (tq2, tq1, f16) = (
+        GgufFile::open(tq2).unwrap(),
+        GgufFile::open(tq1).unwrap(),
+        GgufFile::open(f16).unwrap(),
+    );
     let mut checked = 0;
-    for t in tq2.tensors.iter().filter(|t| t.ggml_type == GgmlType::TQ2_0) {
+    for t in tq2
+        .tensors
+        .iter()
+        .filter(|t| t.ggml_type == GgmlType::TQ2_0)
+    {
         let a = tq_values(&tq2, &t.name);
         let b = tq_values(&tq1, &t.name);
         let dense: Vec<f32> = f16
@@ -151,7 +190,11 @@ fn tq2_0_and_tq1_0_decode_to_the_f16_weights() {
         assert_eq!(a.len(), dense.len());
         assert!(a.iter().any(|&v| v != 0.0));
         for (i, ((x, y), z)) in a.iter().zip(&b).zip(&dense).enumerate() {
-            assert!(x == z && y == z, "{} weight {i}: tq2 {x} tq1 {y} f16 {z}", t.name);
+            assert!(
+                x == z && y == z,
+                "{} weight {i}: tq2 {x} tq1 {y} f16 {z}",
+                t.name
+            );
         }
         checked += 1;
     }

@@ -2,8 +2,8 @@
 //! spans nothing explains; I2_S layouts (pack, decode, repack, overrides) and TQ block decoding.
 
 use engine::flavor::{
-    classify, i2s_bytes, i2s_code, i2s_pack, i2s_repack_to_x86, BlockTq1_0, BlockTq2_0, Flavor, FlavorError,
-    FlavorOptions, ForeignReading, I2sLayout, ModelFlavors,
+    classify, i2s_bytes, i2s_code, i2s_pack, i2s_repack_to_x86, BlockTq1_0, BlockTq2_0, Flavor,
+    FlavorError, FlavorOptions, ForeignReading, I2sLayout, ModelFlavors,
 };
 use engine::gguf::{GgufFile, GgufWriter, Value};
 
@@ -48,7 +48,14 @@ fn real_i2s_classifies_and_keeps_a_negative_scale() {
     for last in [false, true] {
         let g = file_with(&[256, 4], data.clone(), last, None);
         let f = classify_w(&g, FlavorOptions::default()).unwrap();
-        assert_eq!(f, Flavor::I2s { layout: I2sLayout::X86Act128, layout_assumed: true, scale: -0.125 });
+        assert_eq!(
+            f,
+            Flavor::I2s {
+                layout: I2sLayout::X86Act128,
+                layout_assumed: true,
+                scale: -0.125
+            }
+        );
     }
 }
 
@@ -58,7 +65,9 @@ fn last_tensor_may_end_without_padding() {
     let data = i2s_pack(&codes(256, 2), I2sLayout::X86Act128, 2, 128, 0.5);
     let g = file_with(&[128, 2], data, true, Some(64));
     assert_eq!(g.tensor("w").unwrap().span, 96);
-    assert!(matches!(classify_w(&g, FlavorOptions::default()), Ok(Flavor::I2s { scale, .. }) if scale == 0.5));
+    assert!(
+        matches!(classify_w(&g, FlavorOptions::default()), Ok(Flavor::I2s { scale, .. }) if scale == 0.5)
+    );
 }
 
 #[test]
@@ -67,11 +76,28 @@ fn split32_and_qk256_coincide_for_multiples_of_256() {
     let g = file_with(&[256, 4], vec![0x55; 256], false, None);
     match classify_w(&g, FlavorOptions::default()) {
         Err(e @ FlavorError::ForeignLayout { .. }) => {
-            let FlavorError::ForeignLayout { ref readings, span, expected, .. } = e else { unreachable!() };
-            assert_eq!(readings, &[ForeignReading::Split32WithSibling, ForeignReading::GgmlQk256NoScale]);
+            let FlavorError::ForeignLayout {
+                ref readings,
+                span,
+                expected,
+                ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                readings,
+                &[
+                    ForeignReading::Split32WithSibling,
+                    ForeignReading::GgmlQk256NoScale
+                ]
+            );
             assert_eq!((span, expected), (256, 288));
             let msg = e.to_string();
-            assert!(msg.contains("Split32WithSibling") && msg.contains("GgmlQk256NoScale"), "{msg}");
+            assert!(
+                msg.contains("Split32WithSibling") && msg.contains("GgmlQk256NoScale"),
+                "{msg}"
+            );
             assert!(msg.contains("scale"), "{msg}");
         }
         other => panic!("{other:?}"),
@@ -112,7 +138,17 @@ fn qk256_alone_needs_an_odd_tensor_and_no_padding() {
 fn unexplained_spans_are_their_own_error() {
     let g = file_with(&[256, 4], vec![0; 340], false, None);
     let e = classify_w(&g, FlavorOptions::default()).unwrap_err();
-    assert!(matches!(e, FlavorError::UnexplainedSpan { span: 352, expected: 288, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            FlavorError::UnexplainedSpan {
+                span: 352,
+                expected: 288,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // A whole-model classification fails on the first such tensor.
     assert!(ModelFlavors::classify(&g, &FlavorOptions::default()).is_err());
 }
@@ -121,7 +157,10 @@ fn unexplained_spans_are_their_own_error() {
 fn non_finite_scale_is_refused() {
     let data = i2s_pack(&codes(512, 3), I2sLayout::X86Act128, 4, 128, f32::NAN);
     let g = file_with(&[128, 4], data, false, None);
-    assert!(matches!(classify_w(&g, FlavorOptions::default()), Err(FlavorError::NonFiniteScale { offset: 128, .. })));
+    assert!(matches!(
+        classify_w(&g, FlavorOptions::default()),
+        Err(FlavorError::NonFiniteScale { offset: 128, .. })
+    ));
 }
 
 #[test]
@@ -131,15 +170,39 @@ fn layout_override_and_its_shape_rules() {
     let g = file_with(&[64, 4], data, false, None);
     assert!(matches!(
         classify_w(&g, FlavorOptions::default()),
-        Err(FlavorError::RowNotMultiple { k: 64, block: 128, .. })
+        Err(FlavorError::RowNotMultiple {
+            k: 64,
+            block: 128,
+            ..
+        })
     ));
-    let arm = FlavorOptions { i2s_layout: Some(I2sLayout::Arm64) };
-    assert_eq!(classify_w(&g, arm).unwrap(), Flavor::I2s { layout: I2sLayout::Arm64, layout_assumed: false, scale: 1.0 });
+    let arm = FlavorOptions {
+        i2s_layout: Some(I2sLayout::Arm64),
+    };
+    assert_eq!(
+        classify_w(&g, arm).unwrap(),
+        Flavor::I2s {
+            layout: I2sLayout::Arm64,
+            layout_assumed: false,
+            scale: 1.0
+        }
+    );
     // 1x4 needs rows % 4 == 0.
-    let g = file_with(&[128, 3], i2s_pack(&codes(384, 5), I2sLayout::X86Act128, 3, 128, 1.0), false, None);
-    let x1x4 = FlavorOptions { i2s_layout: Some(I2sLayout::X86NoActParallel1x4) };
-    assert!(matches!(classify_w(&g, x1x4), Err(FlavorError::RowsNotMultipleOf4 { rows: 3, .. })));
-    let summary = ModelFlavors::classify(&file_with(&[128, 4], vec![0; 160], false, None), &x1x4).unwrap();
+    let g = file_with(
+        &[128, 3],
+        i2s_pack(&codes(384, 5), I2sLayout::X86Act128, 3, 128, 1.0),
+        false,
+        None,
+    );
+    let x1x4 = FlavorOptions {
+        i2s_layout: Some(I2sLayout::X86NoActParallel1x4),
+    };
+    assert!(matches!(
+        classify_w(&g, x1x4),
+        Err(FlavorError::RowsNotMultipleOf4 { rows: 3, .. })
+    ));
+    let summary =
+        ModelFlavors::classify(&file_with(&[128, 4], vec![0; 160], false, None), &x1x4).unwrap();
     let d = summary.i2s_layout.unwrap();
     assert!(!d.assumed && d.layout == I2sLayout::X86NoActParallel1x4);
 }
@@ -175,13 +238,25 @@ fn every_layout_decodes_what_it_packed_and_repacks_to_x86() {
     let x86 = i2s_pack(&want, I2sLayout::X86Act128, rows, k, 0.25);
     for layout in I2sLayout::ALL {
         let packed = i2s_pack(&want, layout, rows, k, 0.25);
-        assert_eq!(packed.len(), i2s_bytes((rows * k) as u64) as usize, "{layout:?}");
+        assert_eq!(
+            packed.len(),
+            i2s_bytes((rows * k) as u64) as usize,
+            "{layout:?}"
+        );
         for r in 0..rows {
             for col in 0..k {
-                assert_eq!(i2s_code(&packed, layout, k, r, col), want[r * k + col], "{layout:?} ({r}, {col})");
+                assert_eq!(
+                    i2s_code(&packed, layout, k, r, col),
+                    want[r * k + col],
+                    "{layout:?} ({r}, {col})"
+                );
             }
         }
-        assert_eq!(i2s_repack_to_x86(&packed, layout, rows, k), x86, "{layout:?}");
+        assert_eq!(
+            i2s_repack_to_x86(&packed, layout, rows, k),
+            x86,
+            "{layout:?}"
+        );
     }
     // The layouts really differ (else the override would be meaningless).
     assert_ne!(i2s_pack(&want, I2sLayout::Arm64, rows, k, 0.25), x86);

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use engine::gguf::{GgufError, GgufFile, GgufWriter, Layout, Value, ValueType, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES};
+use engine::gguf::{
+    GgufError, GgufFile, GgufWriter, Layout, Value, ValueType, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES,
+};
 
 /// A small valid file: two KVs (architecture, one u32) and two tensors (I2_S [128, 2], then F32 [8]).
 fn base() -> GgufWriter {
@@ -44,10 +46,19 @@ fn info_fields(bytes: &[u8], layout: &Layout, i: usize) -> InfoFields {
     let at = layout.tensor_info_offsets[i];
     let name_len = u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap());
     let n_dims_at = at + 8 + name_len;
-    let n_dims = u32::from_le_bytes(bytes[n_dims_at as usize..n_dims_at as usize + 4].try_into().unwrap()) as u64;
+    let n_dims = u32::from_le_bytes(
+        bytes[n_dims_at as usize..n_dims_at as usize + 4]
+            .try_into()
+            .unwrap(),
+    ) as u64;
     let dim0 = n_dims_at + 4;
     let type_id = dim0 + 8 * n_dims;
-    InfoFields { n_dims: n_dims_at, dim0, type_id, offset: type_id + 4 }
+    InfoFields {
+        n_dims: n_dims_at,
+        dim0,
+        type_id,
+        offset: type_id + 4,
+    }
 }
 
 fn parse(bytes: Vec<u8>) -> GgufError {
@@ -70,15 +81,23 @@ fn corpus() -> Vec<(&'static str, GgufError)> {
     case("file shorter than the header", &|b| b.truncate(20));
     case("bad magic", &|b| b[0..4].copy_from_slice(b"GGML"));
     case("version 1", &|b| put_u32(b, 4, 1));
-    case("first key longer than the file", &|b| put_u64(b, lay.kv_offsets[0], 1 << 40));
-    case("truncated inside the tensor table", &|b| b.truncate(lay.tensor_info_offsets[1] as usize + 10));
+    case("first key longer than the file", &|b| {
+        put_u64(b, lay.kv_offsets[0], 1 << 40)
+    });
+    case("truncated inside the tensor table", &|b| {
+        b.truncate(lay.tensor_info_offsets[1] as usize + 10)
+    });
     case("huge metadata count", &|b| put_u64(b, 16, u64::MAX / 2));
-    case("unknown value type 13", &|b| put_u32(b, lay.kv_type_offsets[1], 13));
+    case("unknown value type 13", &|b| {
+        put_u32(b, lay.kv_type_offsets[1], 13)
+    });
     case("bool byte 2", &|b| {
         put_u32(b, lay.kv_type_offsets[1], ValueType::Bool as u32);
         b[lay.kv_type_offsets[1] as usize + 4] = 2;
     });
-    case("key is not UTF-8", &|b| b[lay.kv_offsets[1] as usize + 8] = 0xff);
+    case("key is not UTF-8", &|b| {
+        b[lay.kv_offsets[1] as usize + 8] = 0xff
+    });
     case("duplicate key", &|b| {
         // Replace key 1 ("x.count": 8-byte length + 7 bytes) with a copy of key 0.
         let (k0, k1) = (lay.kv_offsets[0] as usize, lay.kv_offsets[1] as usize);
@@ -168,7 +187,9 @@ fn corpus() -> Vec<(&'static str, GgufError)> {
         let f = info_fields(b, &lay, 1);
         put_u64(b, f.offset, 0);
     });
-    case("truncated data", &|b| b.truncate(lay.data_offset as usize + 16));
+    case("truncated data", &|b| {
+        b.truncate(lay.data_offset as usize + 16)
+    });
     case("offset far past the end", &|b| {
         let f = info_fields(b, &lay, 0);
         put_u64(b, f.offset, u64::MAX - 31);
@@ -193,40 +214,120 @@ type Check = fn(&GgufError) -> bool;
 #[test]
 fn every_case_fails_with_its_own_variant() {
     let expect: &[(&str, Check)] = &[
-        ("file shorter than the header", |e| matches!(e, GgufError::TooShortForHeader { len: 20 })),
-        ("bad magic", |e| matches!(e, GgufError::BadMagic { found } if found == b"GGML")),
-        ("version 1", |e| matches!(e, GgufError::UnsupportedVersion { version: 1 })),
-        ("first key longer than the file", |e| matches!(e, GgufError::Truncated { need: 1099511627776, .. })),
-        ("truncated inside the tensor table", |e| matches!(e, GgufError::Truncated { .. })),
-        ("huge metadata count", |e| matches!(e, GgufError::CountTooLarge { offset: 16, .. })),
-        ("unknown value type 13", |e| matches!(e, GgufError::UnknownValueType { type_id: 13, .. })),
-        ("bool byte 2", |e| matches!(e, GgufError::BadBool { byte: 2, .. })),
-        ("key is not UTF-8", |e| matches!(e, GgufError::BadUtf8 { .. })),
-        ("duplicate key", |e| matches!(e, GgufError::DuplicateKey { key, .. } if key == "general.architecture")),
-        ("empty key", |e| matches!(e, GgufError::EmptyKey { .. })),
-        ("general.alignment of type u64", |e| matches!(e, GgufError::WrongValueType { found: "u64", .. })),
-        ("general.alignment 48", |e| matches!(e, GgufError::BadAlignment { value: 48 })),
-        ("arrays nested 9 deep", |e| matches!(e, GgufError::NestingTooDeep { key, .. } if key == "x.deep")),
-        ("more metadata values than the cap", |e| matches!(e, GgufError::TooManyValues { .. })),
-        ("tensor name of 64 bytes", |e| matches!(e, GgufError::TensorNameTooLong { len: 64, .. })),
-        ("n_dims 0", |e| matches!(e, GgufError::BadDims { n_dims: 0, .. })),
-        ("zero dimension", |e| matches!(e, GgufError::ZeroDim { index: 0, .. })),
-        ("dims overflow u64", |e| matches!(e, GgufError::DimsOverflow { name, .. } if name == "big")),
-        ("duplicate tensor name", |e| matches!(e, GgufError::DuplicateTensor { name, .. } if name == "norm.weight")),
-        ("unknown tensor type 100", |e| matches!(e, GgufError::UnknownTensorType { type_id: 100, .. })),
-        ("Q8_0 row of 33", |e| matches!(e, GgufError::BadShapeForType { ty: "q8_0", .. })),
-        ("I8_S in a file", |e| matches!(e, GgufError::ActivationTypeInFile { .. })),
-        ("type 39 whose span fits neither MXFP4 nor TL2", |e| {
-            matches!(e, GgufError::Type39Undecided { span: 100, mxfp4: Some(1088), tl2: Some(512), .. })
+        ("file shorter than the header", |e| {
+            matches!(e, GgufError::TooShortForHeader { len: 20 })
         }),
-        ("misaligned tensor offset", |e| matches!(e, GgufError::MisalignedTensor { .. })),
-        ("two tensors at one offset", |e| matches!(e, GgufError::TensorOverlap { .. })),
-        ("truncated data", |e| matches!(e, GgufError::TensorOutOfBounds { .. })),
-        ("offset far past the end", |e| matches!(e, GgufError::TensorOutOfBounds { .. })),
-        ("overlapping tensors", |e| matches!(e, GgufError::TensorOverlap { name, other, .. } if name == "blk.0.attn_q.weight" && other == "norm.weight")),
-        ("huge tensor count", |e| matches!(e, GgufError::CountTooLarge { offset: 8, .. })),
-        ("n_dims 5", |e| matches!(e, GgufError::BadDims { n_dims: 5, .. })),
-        ("truncated header counts", |e| matches!(e, GgufError::TooShortForHeader { len: 23 })),
+        (
+            "bad magic",
+            |e| matches!(e, GgufError::BadMagic { found } if found == b"GGML"),
+        ),
+        ("version 1", |e| {
+            matches!(e, GgufError::UnsupportedVersion { version: 1 })
+        }),
+        ("first key longer than the file", |e| {
+            matches!(
+                e,
+                GgufError::Truncated {
+                    need: 1099511627776,
+                    ..
+                }
+            )
+        }),
+        ("truncated inside the tensor table", |e| {
+            matches!(e, GgufError::Truncated { .. })
+        }),
+        ("huge metadata count", |e| {
+            matches!(e, GgufError::CountTooLarge { offset: 16, .. })
+        }),
+        ("unknown value type 13", |e| {
+            matches!(e, GgufError::UnknownValueType { type_id: 13, .. })
+        }),
+        ("bool byte 2", |e| {
+            matches!(e, GgufError::BadBool { byte: 2, .. })
+        }),
+        ("key is not UTF-8", |e| {
+            matches!(e, GgufError::BadUtf8 { .. })
+        }),
+        (
+            "duplicate key",
+            |e| matches!(e, GgufError::DuplicateKey { key, .. } if key == "general.architecture"),
+        ),
+        ("empty key", |e| matches!(e, GgufError::EmptyKey { .. })),
+        ("general.alignment of type u64", |e| {
+            matches!(e, GgufError::WrongValueType { found: "u64", .. })
+        }),
+        ("general.alignment 48", |e| {
+            matches!(e, GgufError::BadAlignment { value: 48 })
+        }),
+        (
+            "arrays nested 9 deep",
+            |e| matches!(e, GgufError::NestingTooDeep { key, .. } if key == "x.deep"),
+        ),
+        ("more metadata values than the cap", |e| {
+            matches!(e, GgufError::TooManyValues { .. })
+        }),
+        ("tensor name of 64 bytes", |e| {
+            matches!(e, GgufError::TensorNameTooLong { len: 64, .. })
+        }),
+        ("n_dims 0", |e| {
+            matches!(e, GgufError::BadDims { n_dims: 0, .. })
+        }),
+        ("zero dimension", |e| {
+            matches!(e, GgufError::ZeroDim { index: 0, .. })
+        }),
+        (
+            "dims overflow u64",
+            |e| matches!(e, GgufError::DimsOverflow { name, .. } if name == "big"),
+        ),
+        (
+            "duplicate tensor name",
+            |e| matches!(e, GgufError::DuplicateTensor { name, .. } if name == "norm.weight"),
+        ),
+        ("unknown tensor type 100", |e| {
+            matches!(e, GgufError::UnknownTensorType { type_id: 100, .. })
+        }),
+        ("Q8_0 row of 33", |e| {
+            matches!(e, GgufError::BadShapeForType { ty: "q8_0", .. })
+        }),
+        ("I8_S in a file", |e| {
+            matches!(e, GgufError::ActivationTypeInFile { .. })
+        }),
+        ("type 39 whose span fits neither MXFP4 nor TL2", |e| {
+            matches!(
+                e,
+                GgufError::Type39Undecided {
+                    span: 100,
+                    mxfp4: Some(1088),
+                    tl2: Some(512),
+                    ..
+                }
+            )
+        }),
+        ("misaligned tensor offset", |e| {
+            matches!(e, GgufError::MisalignedTensor { .. })
+        }),
+        ("two tensors at one offset", |e| {
+            matches!(e, GgufError::TensorOverlap { .. })
+        }),
+        ("truncated data", |e| {
+            matches!(e, GgufError::TensorOutOfBounds { .. })
+        }),
+        ("offset far past the end", |e| {
+            matches!(e, GgufError::TensorOutOfBounds { .. })
+        }),
+        (
+            "overlapping tensors",
+            |e| matches!(e, GgufError::TensorOverlap { name, other, .. } if name == "blk.0.attn_q.weight" && other == "norm.weight"),
+        ),
+        ("huge tensor count", |e| {
+            matches!(e, GgufError::CountTooLarge { offset: 8, .. })
+        }),
+        ("n_dims 5", |e| {
+            matches!(e, GgufError::BadDims { n_dims: 5, .. })
+        }),
+        ("truncated header counts", |e| {
+            matches!(e, GgufError::TooShortForHeader { len: 23 })
+        }),
     ];
     let corpus = corpus();
     assert_eq!(corpus.len(), expect.len());
@@ -237,7 +338,11 @@ fn every_case_fails_with_its_own_variant() {
         assert!(!err.to_string().is_empty());
         variants.insert(format!("{:?}", std::mem::discriminant(err)));
     }
-    assert!(variants.len() >= 25, "only {} distinct variants", variants.len());
+    assert!(
+        variants.len() >= 25,
+        "only {} distinct variants",
+        variants.len()
+    );
 }
 
 #[test]
@@ -250,7 +355,17 @@ fn span_too_short_and_io_have_their_own_variants() {
     w.tensor("n", &[8], 0, vec![0; 32]);
     let g = GgufFile::from_bytes(w.to_bytes()).unwrap();
     let e = g.tensor_data_by_name("w").unwrap_err();
-    assert!(matches!(e, GgufError::SpanTooShort { need: 288, span: 256, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            GgufError::SpanTooShort {
+                need: 288,
+                span: 256,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = GgufFile::open("/nonexistent/model.gguf").unwrap_err();
     assert!(matches!(e.source, GgufError::Io(_)));
 }
@@ -260,7 +375,10 @@ fn every_prefix_of_a_valid_file_is_an_error_not_a_panic() {
     let (good, _) = build(&base());
     assert!(GgufFile::from_bytes(good.clone()).is_ok());
     for len in 0..good.len() {
-        assert!(GgufFile::from_bytes(good[..len].to_vec()).is_err(), "prefix of {len} bytes parsed");
+        assert!(
+            GgufFile::from_bytes(good[..len].to_vec()).is_err(),
+            "prefix of {len} bytes parsed"
+        );
     }
 }
 

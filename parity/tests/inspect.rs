@@ -20,8 +20,16 @@ fn reference_dir() -> Option<PathBuf> {
 }
 
 fn inspect(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity")).arg("inspect").args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
+        .arg("inspect")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn inspect_json(path: &Path, extra: &[&str]) -> Json {
@@ -105,7 +113,14 @@ fn walk(path: &Path) -> Header {
         let nd = u32_(&b, &mut pos) as usize;
         pos += nd * 8 + 4 + 8;
     }
-    Header { version, n_tensors, n_kv, u32s, strings, tensor_names }
+    Header {
+        version,
+        n_tensors,
+        n_kv,
+        u32s,
+        strings,
+        tensor_names,
+    }
 }
 
 const MODELS: [&str; 7] = [
@@ -130,25 +145,51 @@ fn json_matches_each_reference_models_metadata() {
         assert_eq!(d["n_kv"], h.n_kv, "{rel}");
         assert_eq!(d["n_tensors"], h.n_tensors, "{rel}");
         assert_eq!(d["file_size"], std::fs::metadata(&path).unwrap().len());
-        let names: Vec<&str> = d["tensors"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = d["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, h.tensor_names, "{rel}: tensors in file order");
-        let s = |k: &str| h.strings.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let s = |k: &str| {
+            h.strings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         let u = |k: &str| h.u32s.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
         let arch = s("general.architecture").unwrap();
         assert_eq!(d["architecture"], arch);
-        assert_eq!(d["dialect"]["table"], "bitnet-fork", "{rel}: all reference arches are bitnet.cpp ones");
+        assert_eq!(
+            d["dialect"]["table"], "bitnet-fork",
+            "{rel}: all reference arches are bitnet.cpp ones"
+        );
         // Hyper-parameters: every u32 key under the arch prefix appears with its value, not as a default.
-        let fields = d["hparams"]["fields"].as_array().unwrap_or_else(|| panic!("{rel}: {}", d["hparams"]));
+        let fields = d["hparams"]["fields"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{rel}: {}", d["hparams"]));
         assert_eq!(fields.len(), 13);
-        for (key, value) in h.u32s.iter().filter(|(k, _)| k.starts_with(&format!("{arch}."))) {
+        for (key, value) in h
+            .u32s
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{arch}.")))
+        {
             if let Some(f) = fields.iter().find(|f| f["key"] == key.as_str()) {
                 assert_eq!(f["value"], *value, "{rel}: {key}");
                 assert_eq!(f["default"], false, "{rel}: {key}");
             }
         }
         let by_field = |name: &str| fields.iter().find(|f| f["field"] == name).unwrap();
-        assert_eq!(by_field("n_layer")["value"], u(&format!("{arch}.block_count")).unwrap());
-        assert_eq!(by_field("head_dim")["default"], true, "{rel}: key_length is absent in every reference");
+        assert_eq!(
+            by_field("n_layer")["value"],
+            u(&format!("{arch}.block_count")).unwrap()
+        );
+        assert_eq!(
+            by_field("head_dim")["default"],
+            true,
+            "{rel}: key_length is absent in every reference"
+        );
         // Tokenizer.
         let t = &d["tokenizer"];
         assert_eq!(t["model"], s("tokenizer.ggml.model").unwrap());
@@ -163,7 +204,12 @@ fn json_matches_each_reference_models_metadata() {
         assert_eq!(d["lm_head"]["type"], "f16");
         assert_eq!(d["lm_head"]["output_weight_present"], false);
         // Flavors: counts add up to the tensor count, and I2_S files carry an assumed x86 layout.
-        let total: u64 = d["flavor_counts"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        let total: u64 = d["flavor_counts"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         assert_eq!(total, h.n_tensors);
         if rel.contains("i2_s") {
             assert_eq!(d["i2s_layout"]["layout"], "x86-act128");
@@ -191,7 +237,12 @@ fn layout_override_is_reported_and_its_shape_rule_enforced() {
     assert_eq!(d["i2s_layout"]["assumed"], false);
     let d = inspect_json(&path, &["--i2s-layout", "x86-1x4"]);
     assert_eq!(d["i2s_layout"]["layout"], "x86-1x4");
-    let q = d["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "blk.0.attn_q.weight").unwrap();
+    let q = d["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "blk.0.attn_q.weight")
+        .unwrap();
     assert_eq!(q["flavor"], "i2_s");
     assert_eq!(q["byte_size"], 512 * 512 / 4 + 32);
 }
@@ -221,16 +272,25 @@ fn bad_files_exit_2_with_the_typed_error() {
     std::fs::write(&bad, b"GGML\x03\0\0\0 and then some more bytes").unwrap();
     let (code, _, err) = inspect(&[bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("bad magic") && err.contains("bad.gguf"), "{err}");
+    assert!(
+        err.contains("bad magic") && err.contains("bad.gguf"),
+        "{err}"
+    );
 
     // A type-36 tensor holding only its n/4 codes: a foreign layout, refused by flavor detection.
     let mut w = engine::gguf::GgufWriter::new();
-    w.kv("general.architecture", engine::gguf::Value::String("bitnet-b1.58".into()));
+    w.kv(
+        "general.architecture",
+        engine::gguf::Value::String("bitnet-b1.58".into()),
+    );
     w.tensor("blk.0.attn_q.weight", &[256, 4], 36, vec![0x55; 256]);
     w.tensor("output_norm.weight", &[4], 0, vec![0; 16]);
     let foreign = dir.path().join("foreign.gguf");
     std::fs::write(&foreign, w.to_bytes()).unwrap();
     let (code, _, err) = inspect(&[foreign.to_str().unwrap(), "--json"]);
     assert_eq!(code, 2);
-    assert!(err.contains("Split32WithSibling") && err.contains("GgmlQk256NoScale"), "{err}");
+    assert!(
+        err.contains("Split32WithSibling") && err.contains("GgmlQk256NoScale"),
+        "{err}"
+    );
 }

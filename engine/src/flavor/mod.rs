@@ -15,7 +15,10 @@ use thiserror::Error;
 
 use crate::gguf::{align_up, span_fits, GgmlType, GgufError, GgufFile, TensorInfo};
 
-pub use i2s::{i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout, I2S_TAIL};
+pub use i2s::{
+    i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout,
+    I2S_TAIL,
+};
 pub use tq::{tq1_0_blocks, tq2_0_blocks, BlockTq1_0, BlockTq2_0, QK_K};
 
 /// What a tensor's bytes are.
@@ -23,7 +26,11 @@ pub use tq::{tq1_0_blocks, tq2_0_blocks, BlockTq1_0, BlockTq2_0, QK_K};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Flavor {
     /// bitnet.cpp I2_S: codes in `layout`, per-tensor `scale` read at byte n/4.
-    I2s { layout: I2sLayout, layout_assumed: bool, scale: f32 },
+    I2s {
+        layout: I2sLayout,
+        layout_assumed: bool,
+        scale: f32,
+    },
     /// Upstream TQ2_0 blocks (66 B / 256 weights).
     Tq2_0,
     /// Upstream TQ1_0 blocks (54 B / 256 weights).
@@ -32,9 +39,14 @@ pub enum Flavor {
     Bf16,
     F32,
     /// The legacy `bitnet` architecture's `blk.N.<proj>.scale` F32[1] multiplier for tensor `of`.
-    SiblingScale { of: String, value: f32 },
+    SiblingScale {
+        of: String,
+        value: f32,
+    },
     /// A ggml type this engine recognises but does not run.
-    Unsupported { ggml_type: &'static str },
+    Unsupported {
+        ggml_type: &'static str,
+    },
 }
 
 impl Flavor {
@@ -56,7 +68,11 @@ impl Flavor {
     /// One human line: e.g. `i2_s x86-act128 (assumed) scale=0.0123`.
     pub fn describe(&self) -> String {
         match self {
-            Flavor::I2s { layout, layout_assumed, scale } => {
+            Flavor::I2s {
+                layout,
+                layout_assumed,
+                scale,
+            } => {
                 let how = if *layout_assumed { " (assumed)" } else { "" };
                 format!("i2_s {}{how} scale={scale}", layout.name())
             }
@@ -79,8 +95,11 @@ pub enum ForeignReading {
 }
 
 impl ForeignReading {
-    pub const ALL: [ForeignReading; 3] =
-        [ForeignReading::BitNet32F16, ForeignReading::Split32WithSibling, ForeignReading::GgmlQk256NoScale];
+    pub const ALL: [ForeignReading; 3] = [
+        ForeignReading::BitNet32F16,
+        ForeignReading::Split32WithSibling,
+        ForeignReading::GgmlQk256NoScale,
+    ];
 
     /// Unpadded bytes this reading needs for `n` weights (`None` on overflow).
     pub fn raw_bytes(self, n: u64) -> Option<u64> {
@@ -153,24 +172,50 @@ pub enum FlavorError {
          The span fits a foreign layout: {}. Refusing to guess: real I2_S carries its scale in a 32-byte tail",
         readings.iter().map(|r| r.explain()).collect::<Vec<_>>().join("; or ")
     )]
-    ForeignLayout { name: String, n: u64, span: u64, expected: u64, readings: Vec<ForeignReading> },
+    ForeignLayout {
+        name: String,
+        n: u64,
+        span: u64,
+        expected: u64,
+        readings: Vec<ForeignReading>,
+    },
     #[error(
         "tensor {name:?} (type {ty}, {n} weights) has a {span}-byte span that no known layout explains \
          (real {ty} needs {expected} bytes plus padding to {alignment})"
     )]
-    UnexplainedSpan { name: String, ty: &'static str, n: u64, span: u64, expected: u64, alignment: u64 },
+    UnexplainedSpan {
+        name: String,
+        ty: &'static str,
+        n: u64,
+        span: u64,
+        expected: u64,
+        alignment: u64,
+    },
     #[error("tensor {name:?}: I2_S layout {layout} needs a row length that is a multiple of {block}, got {k}")]
-    RowNotMultiple { name: String, layout: &'static str, k: u64, block: u64 },
+    RowNotMultiple {
+        name: String,
+        layout: &'static str,
+        k: u64,
+        block: u64,
+    },
     #[error("tensor {name:?}: I2_S layout x86-1x4 interleaves four rows per byte and needs rows % 4 == 0, got {rows}")]
     RowsNotMultipleOf4 { name: String, rows: u64 },
     #[error("tensor {name:?}: I2_S scale at byte {offset} of the tensor is {value}, not a finite number")]
-    NonFiniteScale { name: String, offset: u64, value: f32 },
+    NonFiniteScale {
+        name: String,
+        offset: u64,
+        value: f32,
+    },
     #[error(transparent)]
     Gguf(#[from] GgufError),
 }
 
 /// Classify one tensor of `file`.
-pub fn classify(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result<Flavor, FlavorError> {
+pub fn classify(
+    file: &GgufFile,
+    t: &TensorInfo,
+    opts: &FlavorOptions,
+) -> Result<Flavor, FlavorError> {
     Ok(match t.ggml_type {
         GgmlType::I2_S => classify_i2s(file, t, opts)?,
         GgmlType::TQ2_0 => Flavor::Tq2_0,
@@ -180,11 +225,16 @@ pub fn classify(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result
         GgmlType::F32 => match sibling_of(file, t) {
             Some(of) => {
                 let b = file.tensor_data(t)?;
-                Flavor::SiblingScale { of, value: f32::from_le_bytes([b[0], b[1], b[2], b[3]]) }
+                Flavor::SiblingScale {
+                    of,
+                    value: f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                }
             }
             None => Flavor::F32,
         },
-        other => Flavor::Unsupported { ggml_type: other.name() },
+        other => Flavor::Unsupported {
+            ggml_type: other.name(),
+        },
     })
 }
 
@@ -199,7 +249,11 @@ fn sibling_of(file: &GgufFile, t: &TensorInfo) -> Option<String> {
     file.tensor(&weight).map(|_| weight)
 }
 
-fn classify_i2s(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result<Flavor, FlavorError> {
+fn classify_i2s(
+    file: &GgufFile,
+    t: &TensorInfo,
+    opts: &FlavorOptions,
+) -> Result<Flavor, FlavorError> {
     let n = t.n_elements;
     let a = file.alignment;
     let need = i2s_bytes(n);
@@ -210,18 +264,41 @@ fn classify_i2s(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result
             .collect();
         let expected = align_up(need, a).unwrap_or(u64::MAX);
         return Err(if readings.is_empty() {
-            FlavorError::UnexplainedSpan { name: t.name.clone(), ty: "i2_s", n, span: t.span, expected: need, alignment: a }
+            FlavorError::UnexplainedSpan {
+                name: t.name.clone(),
+                ty: "i2_s",
+                n,
+                span: t.span,
+                expected: need,
+                alignment: a,
+            }
         } else {
-            FlavorError::ForeignLayout { name: t.name.clone(), n, span: t.span, expected, readings }
+            FlavorError::ForeignLayout {
+                name: t.name.clone(),
+                n,
+                span: t.span,
+                expected,
+                readings,
+            }
         });
     }
     let decision = opts.layout_decision();
     let (k, rows) = (t.row_len(), t.n_rows());
     match decision.layout.block() {
         Some(block) if k % block != 0 => {
-            return Err(FlavorError::RowNotMultiple { name: t.name.clone(), layout: decision.layout.name(), k, block })
+            return Err(FlavorError::RowNotMultiple {
+                name: t.name.clone(),
+                layout: decision.layout.name(),
+                k,
+                block,
+            })
         }
-        None if rows % 4 != 0 => return Err(FlavorError::RowsNotMultipleOf4 { name: t.name.clone(), rows }),
+        None if rows % 4 != 0 => {
+            return Err(FlavorError::RowsNotMultipleOf4 {
+                name: t.name.clone(),
+                rows,
+            })
+        }
         _ => {}
     }
     let data = file.tensor_data(t)?;
@@ -232,9 +309,17 @@ fn classify_i2s(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result
         span: t.span,
     })?;
     if !scale.is_finite() {
-        return Err(FlavorError::NonFiniteScale { name: t.name.clone(), offset: n / 4, value: scale });
+        return Err(FlavorError::NonFiniteScale {
+            name: t.name.clone(),
+            offset: n / 4,
+            value: scale,
+        });
     }
-    Ok(Flavor::I2s { layout: decision.layout, layout_assumed: decision.assumed, scale })
+    Ok(Flavor::I2s {
+        layout: decision.layout,
+        layout_assumed: decision.assumed,
+        scale,
+    })
 }
 
 /// One tensor's classification.
@@ -261,19 +346,31 @@ impl ModelFlavors {
         for t in &file.tensors {
             let flavor = classify(file, t, opts)?;
             *counts.entry(flavor.name()).or_insert(0) += 1;
-            tensors.push(TensorFlavor { name: t.name.clone(), flavor });
+            tensors.push(TensorFlavor {
+                name: t.name.clone(),
+                flavor,
+            });
         }
         let i2s_layout = counts.contains_key("i2_s").then(|| opts.layout_decision());
-        Ok(ModelFlavors { tensors, counts, i2s_layout })
+        Ok(ModelFlavors {
+            tensors,
+            counts,
+            i2s_layout,
+        })
     }
 
     /// The flavor of a tensor by name.
     pub fn get(&self, name: &str) -> Option<&Flavor> {
-        self.tensors.iter().find(|t| t.name == name).map(|t| &t.flavor)
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| &t.flavor)
     }
 
     /// Names of tensors whose flavor the engine cannot run.
     pub fn unsupported(&self) -> impl Iterator<Item = &TensorFlavor> {
-        self.tensors.iter().filter(|t| matches!(t.flavor, Flavor::Unsupported { .. }))
+        self.tensors
+            .iter()
+            .filter(|t| matches!(t.flavor, Flavor::Unsupported { .. }))
     }
 }

@@ -35,7 +35,10 @@ impl BlockTq2_0 {
     pub fn from_bytes(b: &[u8; Self::BYTES]) -> Self {
         let mut qs = [0u8; 64];
         qs.copy_from_slice(&b[..64]);
-        BlockTq2_0 { qs, d: f16::from_le_bytes([b[64], b[65]]) }
+        BlockTq2_0 {
+            qs,
+            d: f16::from_le_bytes([b[64], b[65]]),
+        }
     }
 
     /// The block's 256 ternary values (−1, 0, +1; a never-written trit 3 gives +2).
@@ -45,7 +48,8 @@ impl BlockTq2_0 {
         for half in 0..2 {
             for l in 0..4 {
                 for m in 0..32 {
-                    out[half * 128 + l * 32 + m] = ((self.qs[half * 32 + m] >> (2 * l)) & 3) as i8 - 1;
+                    out[half * 128 + l * 32 + m] =
+                        ((self.qs[half * 32 + m] >> (2 * l)) & 3) as i8 - 1;
                 }
             }
         }
@@ -70,7 +74,11 @@ impl BlockTq1_0 {
         qs.copy_from_slice(&b[..48]);
         let mut qh = [0u8; 4];
         qh.copy_from_slice(&b[48..52]);
-        BlockTq1_0 { qs, qh, d: f16::from_le_bytes([b[52], b[53]]) }
+        BlockTq1_0 {
+            qs,
+            qh,
+            d: f16::from_le_bytes([b[52], b[53]]),
+        }
     }
 
     /// The block's 256 ternary values, in ggml's `dequantize_row_tq1_0` order: qs bytes 0..31 hold

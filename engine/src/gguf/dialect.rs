@@ -36,16 +36,18 @@ pub fn decide_dialect<'a>(
     tensors: impl Iterator<Item = DialectInput<'a>>,
 ) -> Result<(Dialect, String), GgufError> {
     if FORK_ARCHITECTURES.contains(&arch) {
-        return Ok((Dialect::BitnetFork, format!("architecture {arch:?} is a bitnet.cpp architecture (spec §2 rule 1)")));
+        return Ok((
+            Dialect::BitnetFork,
+            format!("architecture {arch:?} is a bitnet.cpp architecture (spec §2 rule 1)"),
+        ));
     }
     let mut verdict39: Option<(Dialect, String)> = None;
     for t in tensors {
         match t.type_id {
             31..=33 | 36..=38 => {
-                return Ok((
-                    Dialect::BitnetFork,
-                    format!("tensor {:?} has type id {}, which exists only in the bitnet.cpp fork table", t.name, t.type_id),
-                ))
+                let (name, id) = (t.name, t.type_id);
+                let reason = format!("tensor {name:?} has type id {id}, which exists only in the bitnet.cpp fork table");
+                return Ok((Dialect::BitnetFork, reason));
             }
             39 => {
                 let mxfp4 = GgmlType::MXFP4.byte_size(t.dims);
@@ -64,7 +66,12 @@ pub fn decide_dialect<'a>(
                 };
                 match &verdict39 {
                     Some((d, _)) if *d != this.0 => {
-                        return Err(GgufError::Type39Undecided { name: t.name.into(), span: t.span, mxfp4, tl2 })
+                        return Err(GgufError::Type39Undecided {
+                            name: t.name.into(),
+                            span: t.span,
+                            mxfp4,
+                            tl2,
+                        })
                     }
                     Some(_) => {}
                     None => verdict39 = Some(this),

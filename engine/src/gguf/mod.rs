@@ -7,9 +7,11 @@ mod types;
 mod value;
 mod writer;
 
-pub use error::{GgufError, LoadError};
 pub use dialect::{decide_dialect, span_fits, DialectInput, FORK_ARCHITECTURES};
-pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME};
+pub use error::{GgufError, LoadError};
+pub use reader::{
+    GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME,
+};
 pub use types::{align_up, Dialect, GgmlType, Storage};
 pub use value::{Value, ValueType};
 pub use writer::{GgufWriter, Layout, WriterTensor};

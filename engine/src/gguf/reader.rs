@@ -128,7 +128,12 @@ impl<'a> Cursor<'a> {
 
     fn take(&mut self, n: u64, what: &dyn Fn() -> String) -> Result<&'a [u8], GgufError> {
         if n > self.remaining() {
-            return Err(GgufError::Truncated { what: what(), offset: self.at(), need: n, have: self.remaining() });
+            return Err(GgufError::Truncated {
+                what: what(),
+                offset: self.at(),
+                need: n,
+                have: self.remaining(),
+            });
         }
         // n <= remaining <= usize::MAX, so the cast and the addition cannot overflow.
         let s = &self.buf[self.pos..self.pos + n as usize];
@@ -155,16 +160,29 @@ impl<'a> Cursor<'a> {
         let at = self.at();
         let len = self.u64(what)?;
         let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| GgufError::BadUtf8 { what: what(), offset: at })
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| GgufError::BadUtf8 {
+                what: what(),
+                offset: at,
+            })
     }
 
     fn count_value(&mut self, key: &str, n: u64) -> Result<(), GgufError> {
-        match self.values.checked_add(n).filter(|&v| v <= MAX_METADATA_VALUES) {
+        match self
+            .values
+            .checked_add(n)
+            .filter(|&v| v <= MAX_METADATA_VALUES)
+        {
             Some(v) => {
                 self.values = v;
                 Ok(())
             }
-            None => Err(GgufError::TooManyValues { key: key.into(), offset: self.at(), limit: MAX_METADATA_VALUES }),
+            None => Err(GgufError::TooManyValues {
+                key: key.into(),
+                offset: self.at(),
+                limit: MAX_METADATA_VALUES,
+            }),
         }
     }
 
@@ -183,7 +201,13 @@ impl<'a> Cursor<'a> {
                 match self.array::<1>(&what)?[0] {
                     0 => Value::Bool(false),
                     1 => Value::Bool(true),
-                    byte => return Err(GgufError::BadBool { key: key.into(), offset: at, byte }),
+                    byte => {
+                        return Err(GgufError::BadBool {
+                            key: key.into(),
+                            offset: at,
+                            byte,
+                        })
+                    }
                 }
             }
             ValueType::U64 => Value::U64(self.u64(&what)?),
@@ -193,7 +217,11 @@ impl<'a> Cursor<'a> {
             ValueType::Array => {
                 let at = self.at();
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(GgufError::NestingTooDeep { key: key.into(), offset: at, max: MAX_ARRAY_DEPTH });
+                    return Err(GgufError::NestingTooDeep {
+                        key: key.into(),
+                        offset: at,
+                        max: MAX_ARRAY_DEPTH,
+                    });
                 }
                 let elem_id = self.u32(&what)?;
                 let elem = ValueType::from_id(elem_id).ok_or(GgufError::UnknownValueType {
@@ -204,8 +232,13 @@ impl<'a> Cursor<'a> {
                 let count_at = self.at();
                 let count = self.u64(&what)?;
                 // Strings need at least 8 bytes (their length), arrays 12 (type + count), scalars their size.
-                let min_each = elem.scalar_size().unwrap_or(if elem == ValueType::String { 8 } else { 12 });
-                if count.checked_mul(min_each).map_or(true, |b| b > self.remaining()) {
+                let min_each =
+                    elem.scalar_size()
+                        .unwrap_or(if elem == ValueType::String { 8 } else { 12 });
+                if count
+                    .checked_mul(min_each)
+                    .map_or(true, |b| b > self.remaining())
+                {
                     return Err(GgufError::CountTooLarge {
                         what: format!("array {key:?}"),
                         offset: count_at,
@@ -241,7 +274,10 @@ impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, LoadError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let err = |source| LoadError { path: shown.clone(), source };
+        let err = |source| LoadError {
+            path: shown.clone(),
+            source,
+        };
         let file = File::open(path).map_err(|e| err(GgufError::Io(e.to_string())))?;
         // SAFETY: the mapping is read-only; the file is opened read-only. A concurrent truncation
         // by another process is outside what any mmap-based loader (llama.cpp included) can guard.
@@ -259,9 +295,15 @@ impl GgufFile {
     fn parse(bytes: Bytes) -> Result<GgufFile, GgufError> {
         let buf = bytes.as_slice();
         if buf.len() < 24 {
-            return Err(GgufError::TooShortForHeader { len: buf.len() as u64 });
+            return Err(GgufError::TooShortForHeader {
+                len: buf.len() as u64,
+            });
         }
-        let mut c = Cursor { buf, pos: 0, values: 0 };
+        let mut c = Cursor {
+            buf,
+            pos: 0,
+            values: 0,
+        };
         let magic: [u8; 4] = c.array(&|| "magic".into())?;
         if &magic != b"GGUF" {
             return Err(GgufError::BadMagic { found: magic });
@@ -276,10 +318,14 @@ impl GgufFile {
         let n_kv = c.u64(&|| "metadata count".into())?;
         // A KV needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
         // 8 + 4 + 8 + 4 + 8. Checked before anything is allocated from these counts.
-        for (what, at, count, min_each) in
-            [("metadata", n_kv_at, n_kv, 14u64), ("tensor infos", n_tensors_at, n_tensors, 32)]
-        {
-            if count.checked_mul(min_each).map_or(true, |b| b > c.remaining()) {
+        for (what, at, count, min_each) in [
+            ("metadata", n_kv_at, n_kv, 14u64),
+            ("tensor infos", n_tensors_at, n_tensors, 32),
+        ] {
+            if count
+                .checked_mul(min_each)
+                .map_or(true, |b| b > c.remaining())
+            {
                 return Err(GgufError::CountTooLarge {
                     what: what.into(),
                     offset: at,
@@ -295,8 +341,10 @@ impl GgufFile {
         let (raw, tensor_index) = read_tensor_infos(&mut c, n_tensors)?;
 
         let infos_end = c.at();
-        let data_offset =
-            align_up(infos_end, alignment).ok_or(GgufError::DataOffsetOverflow { end: infos_end, alignment })?;
+        let data_offset = align_up(infos_end, alignment).ok_or(GgufError::DataOffsetOverflow {
+            end: infos_end,
+            alignment,
+        })?;
         let file_len = buf.len() as u64;
 
         // Spans: bytes from each tensor's start to the next tensor's start (or EOF), in offset order.
@@ -305,12 +353,18 @@ impl GgufFile {
         let mut spans = vec![0u64; raw.len()];
         for (k, &i) in order.iter().enumerate() {
             let start = data_offset.checked_add(raw[i].offset);
-            let next = order.get(k + 1).map(|&j| data_offset.saturating_add(raw[j].offset)).unwrap_or(file_len);
+            let next = order
+                .get(k + 1)
+                .map(|&j| data_offset.saturating_add(raw[j].offset))
+                .unwrap_or(file_len);
             spans[i] = start.map_or(0, |s| next.saturating_sub(s));
         }
         let last = order.last().copied();
 
-        let arch = index.get("general.architecture").and_then(|&i| metadata[i].1.as_str()).unwrap_or("");
+        let arch = index
+            .get("general.architecture")
+            .and_then(|&i| metadata[i].1.as_str())
+            .unwrap_or("");
         let (dialect, dialect_reason) = decide_dialect(
             arch,
             alignment,
@@ -325,7 +379,15 @@ impl GgufFile {
 
         let mut tensors = Vec::with_capacity(raw.len());
         for (i, r) in raw.into_iter().enumerate() {
-            tensors.push(validate_tensor(r, dialect, alignment, data_offset, file_len, spans[i], Some(i) == last)?);
+            tensors.push(validate_tensor(
+                r,
+                dialect,
+                alignment,
+                data_offset,
+                file_len,
+                spans[i],
+                Some(i) == last,
+            )?);
         }
         // Overlaps. A strictly sized tensor must fit its span. I2_S and TL1 are judged by flavor
         // detection instead, which can say what a short span really holds (spec §8), but every layout
@@ -333,7 +395,11 @@ impl GgufFile {
         // refuses to hand out bytes past the span.
         for w in order.windows(2) {
             let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
-            let need = if is_lenient(a.ggml_type) { a.n_elements / 4 } else { a.byte_size };
+            let need = if is_lenient(a.ggml_type) {
+                a.n_elements / 4
+            } else {
+                a.byte_size
+            };
             if need > a.span || a.span == 0 {
                 return Err(GgufError::TensorOverlap {
                     name: a.name.clone(),
@@ -395,18 +461,28 @@ impl GgufFile {
     /// reads foreign layouts this way) but never exceeds the span.
     pub fn span_bytes(&self, t: &TensorInfo, len: u64) -> Result<&[u8], GgufError> {
         let start = t.file_offset;
-        let short = || GgufError::SpanTooShort { name: t.name.clone(), start, need: len, span: t.span };
+        let short = || GgufError::SpanTooShort {
+            name: t.name.clone(),
+            start,
+            need: len,
+            span: t.span,
+        };
         if len > t.span {
             return Err(short());
         }
-        let end = start.checked_add(len).filter(|&e| e <= self.file_len()).ok_or_else(short)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= self.file_len())
+            .ok_or_else(short)?;
         // start <= end <= file_len, which fits in usize because the file is in memory.
         Ok(&self.bytes()[start as usize..end as usize])
     }
 
     /// A tensor's bytes by name.
     pub fn tensor_data_by_name(&self, name: &str) -> Result<&[u8], GgufError> {
-        let t = self.tensor(name).ok_or_else(|| GgufError::NoSuchTensor { name: name.into() })?;
+        let t = self
+            .tensor(name)
+            .ok_or_else(|| GgufError::NoSuchTensor { name: name.into() })?;
         self.tensor_data(t)
     }
 }
@@ -418,7 +494,10 @@ fn is_lenient(ty: GgmlType) -> bool {
 
 type MetadataIndex = HashMap<String, usize>;
 
-fn read_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<(Vec<(String, Value)>, MetadataIndex), GgufError> {
+fn read_metadata(
+    c: &mut Cursor<'_>,
+    n_kv: u64,
+) -> Result<(Vec<(String, Value)>, MetadataIndex), GgufError> {
     // n_kv * 14 <= remaining bytes (checked by the caller): bounded by the file size.
     let mut metadata = Vec::with_capacity(n_kv as usize);
     let mut index = HashMap::with_capacity(n_kv as usize);
@@ -451,7 +530,9 @@ fn read_alignment(metadata: &[(String, Value)], index: &MetadataIndex) -> Result
     match index.get("general.alignment").map(|&i| &metadata[i].1) {
         None => Ok(DEFAULT_ALIGNMENT),
         Some(Value::U32(a)) if a.is_power_of_two() => Ok(u64::from(*a)),
-        Some(Value::U32(a)) => Err(GgufError::BadAlignment { value: u64::from(*a) }),
+        Some(Value::U32(a)) => Err(GgufError::BadAlignment {
+            value: u64::from(*a),
+        }),
         Some(v) => Err(GgufError::WrongValueType {
             key: "general.alignment".into(),
             found: v.value_type().name(),
@@ -460,7 +541,10 @@ fn read_alignment(metadata: &[(String, Value)], index: &MetadataIndex) -> Result
     }
 }
 
-fn read_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64) -> Result<(Vec<RawInfo>, MetadataIndex), GgufError> {
+fn read_tensor_infos(
+    c: &mut Cursor<'_>,
+    n_tensors: u64,
+) -> Result<(Vec<RawInfo>, MetadataIndex), GgufError> {
     // n_tensors * 32 <= remaining bytes (checked by the caller): bounded by the file size.
     let mut raw = Vec::with_capacity(n_tensors as usize);
     let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
@@ -468,7 +552,11 @@ fn read_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64) -> Result<(Vec<RawInfo>
         let at = c.at();
         let name = c.string(&|| format!("name of tensor info {i}"))?;
         if name.len() as u64 > MAX_TENSOR_NAME {
-            return Err(GgufError::TensorNameTooLong { offset: at, len: name.len() as u64, max: MAX_TENSOR_NAME });
+            return Err(GgufError::TensorNameTooLong {
+                offset: at,
+                len: name.len() as u64,
+                max: MAX_TENSOR_NAME,
+            });
         }
         if tensor_index.contains_key(&name) {
             return Err(GgufError::DuplicateTensor { name, offset: at });
@@ -476,25 +564,44 @@ fn read_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64) -> Result<(Vec<RawInfo>
         let what = || format!("tensor info of {name:?}");
         let n_dims = c.u32(&what)?;
         if !(1..=4).contains(&n_dims) {
-            return Err(GgufError::BadDims { name, offset: at, n_dims });
+            return Err(GgufError::BadDims {
+                name,
+                offset: at,
+                n_dims,
+            });
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
             dims.push(c.u64(&what)?);
         }
         if let Some(index) = dims.iter().position(|&d| d == 0) {
-            return Err(GgufError::ZeroDim { name, offset: at, index });
+            return Err(GgufError::ZeroDim {
+                name,
+                offset: at,
+                index,
+            });
         }
         // ggml keeps element counts in int64_t.
         let n_elements = dims
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .filter(|&n| n <= i64::MAX as u64)
-            .ok_or_else(|| GgufError::DimsOverflow { name: name.clone(), offset: at, dims: dims.clone() })?;
+            .ok_or_else(|| GgufError::DimsOverflow {
+                name: name.clone(),
+                offset: at,
+                dims: dims.clone(),
+            })?;
         let type_id = c.u32(&what)?;
         let offset = c.u64(&what)?;
         tensor_index.insert(name.clone(), raw.len());
-        raw.push(RawInfo { name, dims, type_id, offset, info_offset: at, n_elements });
+        raw.push(RawInfo {
+            name,
+            dims,
+            type_id,
+            offset,
+            info_offset: at,
+            n_elements,
+        });
     }
     Ok((raw, tensor_index))
 }
@@ -509,36 +616,61 @@ fn validate_tensor(
     span: u64,
     is_last: bool,
 ) -> Result<TensorInfo, GgufError> {
-    let ggml_type = GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
-        name: r.name.clone(),
-        offset: r.info_offset,
-        type_id: r.type_id,
-        dialect: dialect.name(),
-    })?;
+    let ggml_type =
+        GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
+            name: r.name.clone(),
+            offset: r.info_offset,
+            type_id: r.type_id,
+            dialect: dialect.name(),
+        })?;
     if ggml_type == GgmlType::I8_S {
-        return Err(GgufError::ActivationTypeInFile { name: r.name, ty: ggml_type.name() });
+        return Err(GgufError::ActivationTypeInFile {
+            name: r.name,
+            ty: ggml_type.name(),
+        });
     }
     let requirement = match ggml_type.storage() {
-        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => Some(format!("a multiple of {block}")),
-        Storage::Tl2 if r.dims[0] <= 256 => Some("longer than 256 (TL2 packs the last 256 columns apart)".into()),
+        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => {
+            Some(format!("a multiple of {block}"))
+        }
+        Storage::Tl2 if r.dims[0] <= 256 => {
+            Some("longer than 256 (TL2 packs the last 256 columns apart)".into())
+        }
         _ => None,
     };
     if let Some(requirement) = requirement {
-        return Err(GgufError::BadShapeForType { name: r.name, ty: ggml_type.name(), dims: r.dims, requirement });
+        return Err(GgufError::BadShapeForType {
+            name: r.name,
+            ty: ggml_type.name(),
+            dims: r.dims,
+            requirement,
+        });
     }
-    let byte_size = ggml_type.byte_size(&r.dims).ok_or_else(|| GgufError::DimsOverflow {
-        name: r.name.clone(),
-        offset: r.info_offset,
-        dims: r.dims.clone(),
-    })?;
+    let byte_size = ggml_type
+        .byte_size(&r.dims)
+        .ok_or_else(|| GgufError::DimsOverflow {
+            name: r.name.clone(),
+            offset: r.info_offset,
+            dims: r.dims.clone(),
+        })?;
     if r.offset % alignment != 0 {
-        return Err(GgufError::MisalignedTensor { name: r.name, offset: r.offset, alignment });
+        return Err(GgufError::MisalignedTensor {
+            name: r.name,
+            offset: r.offset,
+            alignment,
+        });
     }
     let start = data_offset.checked_add(r.offset);
     let end = start.and_then(|s| s.checked_add(byte_size));
     let file_offset = match (start, end) {
         (Some(s), Some(e)) if e <= file_len => s,
-        (Some(s), Some(_)) if is_lenient(ggml_type) && s.checked_add(r.n_elements / 4).is_some_and(|e| e <= file_len) => s,
+        (Some(s), Some(_))
+            if is_lenient(ggml_type)
+                && s.checked_add(r.n_elements / 4)
+                    .is_some_and(|e| e <= file_len) =>
+        {
+            s
+        }
         _ => {
             return Err(GgufError::TensorOutOfBounds {
                 name: r.name,

@@ -45,7 +45,11 @@ pub struct GgufWriter {
 
 impl Default for GgufWriter {
     fn default() -> Self {
-        GgufWriter { version: 3, metadata: Vec::new(), tensors: Vec::new() }
+        GgufWriter {
+            version: 3,
+            metadata: Vec::new(),
+            tensors: Vec::new(),
+        }
     }
 }
 
@@ -64,7 +68,12 @@ impl GgufWriter {
     }
 
     pub fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: Vec<u8>) -> &mut Self {
-        self.tensors.push(WriterTensor { name: name.into(), dims: dims.to_vec(), type_id, data });
+        self.tensors.push(WriterTensor {
+            name: name.into(),
+            dims: dims.to_vec(),
+            type_id,
+            data,
+        });
         self
     }
 
@@ -74,7 +83,13 @@ impl GgufWriter {
         self.metadata
             .iter()
             .find(|(k, _)| k == "general.alignment")
-            .and_then(|(_, v)| if let Value::U32(a) = v { Some(u64::from(*a)) } else { None })
+            .and_then(|(_, v)| {
+                if let Value::U32(a) = v {
+                    Some(u64::from(*a))
+                } else {
+                    None
+                }
+            })
             .filter(|a| a.is_power_of_two())
             .unwrap_or(DEFAULT_ALIGNMENT)
     }

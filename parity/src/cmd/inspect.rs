@@ -73,8 +73,11 @@ const HPARAM_FIELDS: [(&str, &str); 13] = [
 
 pub fn main(args: Args) -> Result<ExitCode> {
     let g = GgufFile::open(&args.model)?;
-    let opts = FlavorOptions { i2s_layout: args.i2s_layout.map(I2sLayout::from) };
-    let flavors = ModelFlavors::classify(&g, &opts).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let opts = FlavorOptions {
+        i2s_layout: args.i2s_layout.map(I2sLayout::from),
+    };
+    let flavors = ModelFlavors::classify(&g, &opts)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let doc = document(&g, &flavors);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -135,7 +138,11 @@ fn lm_head(g: &GgufFile) -> Json {
     let shown = format!(
         "token_embd.weight ({}) — bitnet.cpp ignores output.weight even when present{}",
         ty.unwrap_or("missing").to_uppercase(),
-        if output_present { " (it is present here)" } else { "" }
+        if output_present {
+            " (it is present here)"
+        } else {
+            ""
+        }
     );
     json!({ "tensor": "token_embd.weight", "type": ty, "output_weight_present": output_present, "shown": shown })
 }
@@ -199,8 +206,19 @@ fn human(d: &Json) -> String {
     let mut o = String::new();
     let p = |k: &str| plain(&d[k]);
     let _ = writeln!(o, "file          {} ({} bytes)", p("file"), p("file_size"));
-    let _ = writeln!(o, "gguf          v{}, alignment {}, data at {}", p("gguf_version"), p("alignment"), p("data_offset"));
-    let _ = writeln!(o, "dialect       {}: {}", plain(&d["dialect"]["name"]), plain(&d["dialect"]["reason"]));
+    let _ = writeln!(
+        o,
+        "gguf          v{}, alignment {}, data at {}",
+        p("gguf_version"),
+        p("alignment"),
+        p("data_offset")
+    );
+    let _ = writeln!(
+        o,
+        "dialect       {}: {}",
+        plain(&d["dialect"]["name"]),
+        plain(&d["dialect"]["reason"])
+    );
     let _ = writeln!(o, "architecture  {} ({})", p("architecture"), p("name"));
     let _ = writeln!(o, "\nhyper-parameters");
     match d["hparams"]["error"].as_str() {
@@ -209,21 +227,55 @@ fn human(d: &Json) -> String {
         }
         None => {
             for f in d["hparams"]["fields"].as_array().into_iter().flatten() {
-                let mark = if f["default"] == true { "  (default)" } else { "" };
-                let _ = writeln!(o, "  {:<16} {:<14} {}{mark}", plain(&f["field"]), plain(&f["value"]), plain(&f["key"]));
+                let mark = if f["default"] == true {
+                    "  (default)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    o,
+                    "  {:<16} {:<14} {}{mark}",
+                    plain(&f["field"]),
+                    plain(&f["value"]),
+                    plain(&f["key"])
+                );
             }
         }
     }
     let t = &d["tokenizer"];
     let _ = writeln!(o, "\ntokenizer");
-    let _ = writeln!(o, "  model {}, {} tokens, {} merges", plain(&t["model"]), plain(&t["n_tokens"]), plain(&t["n_merges"]));
-    let _ = writeln!(o, "  bos {}, eos {}, add_bos {}", plain(&t["bos_token_id"]), plain(&t["eos_token_id"]), plain(&t["add_bos_token"]));
+    let _ = writeln!(
+        o,
+        "  model {}, {} tokens, {} merges",
+        plain(&t["model"]),
+        plain(&t["n_tokens"]),
+        plain(&t["n_merges"])
+    );
+    let _ = writeln!(
+        o,
+        "  bos {}, eos {}, add_bos {}",
+        plain(&t["bos_token_id"]),
+        plain(&t["eos_token_id"]),
+        plain(&t["add_bos_token"])
+    );
     let _ = writeln!(o, "  pre-tokenizer {}", plain(&t["pre_shown"]));
-    let _ = writeln!(o, "  chat template {}", if t["chat_template_present"] == true { "present" } else { "absent" });
+    let _ = writeln!(
+        o,
+        "  chat template {}",
+        if t["chat_template_present"] == true {
+            "present"
+        } else {
+            "absent"
+        }
+    );
     let _ = writeln!(o, "\nlm head       {}", plain(&d["lm_head"]["shown"]));
     match d["i2s_layout"].as_object() {
         Some(l) => {
-            let assumed = if l.get("assumed") == Some(&Json::Bool(true)) { " (assumed)" } else { "" };
+            let assumed = if l.get("assumed") == Some(&Json::Bool(true)) {
+                " (assumed)"
+            } else {
+                ""
+            };
             let reason = l.get("reason").map(plain).unwrap_or_default();
             let layout = l.get("layout").map(plain).unwrap_or_default();
             let _ = writeln!(o, "i2_s layout   {layout}{assumed}: {reason}");
@@ -232,12 +284,25 @@ fn human(d: &Json) -> String {
             let _ = writeln!(o, "i2_s layout   - (no I2_S tensors)");
         }
     }
-    let counts: Vec<String> =
-        d["flavor_counts"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {v}")).collect();
+    let counts: Vec<String> = d["flavor_counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(o, "flavors       {}", counts.join(", "));
-    let _ = writeln!(o, "\n{:<36} {:<12} {:<34} {:<16} {:>10} {:>10}", "tensor", "type (id)", "flavor", "shape", "bytes", "offset");
+    let _ = writeln!(
+        o,
+        "\n{:<36} {:<12} {:<34} {:<16} {:>10} {:>10}",
+        "tensor", "type (id)", "flavor", "shape", "bytes", "offset"
+    );
     for t in d["tensors"].as_array().into_iter().flatten() {
-        let shape: Vec<String> = t["shape"].as_array().into_iter().flatten().map(Json::to_string).collect();
+        let shape: Vec<String> = t["shape"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(Json::to_string)
+            .collect();
         let ty = format!("{} ({})", plain(&t["type"]), plain(&t["type_id"]));
         let _ = writeln!(
             o,
