@@ -6,8 +6,9 @@ use crate::gguf::LoadError;
 
 #[derive(Debug, Error)]
 pub enum TokenizerError {
-    #[error(transparent)]
-    Gguf(#[from] LoadError),
+    /// The model file could not be read (its Display already includes the cause, so no `source`).
+    #[error("{0}")]
+    Gguf(LoadError),
     #[error("{path}: {msg}")]
     Io { path: String, msg: String },
     #[error("{path}: not valid tokenizer JSON: {msg}")]
@@ -41,4 +42,10 @@ pub enum TokenizerError {
     BadTokenId { id: u32, n_vocab: usize },
     #[error("pre-tokenizer: {0}")]
     PreTokenizer(String),
+}
+
+impl From<LoadError> for TokenizerError {
+    fn from(e: LoadError) -> Self {
+        TokenizerError::Gguf(e)
+    }
 }
