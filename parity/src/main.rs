@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod common;
+mod harness;
 mod bench;
 mod npy;
 
