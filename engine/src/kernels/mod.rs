@@ -4,11 +4,20 @@
 //! instruction-set module holds only intrinsics with the same signatures. [`Dispatcher`] is the one
 //! place that chooses among them. It is built once per run from a [`KernelChoice`], hands out the chosen
 //! implementation, and records the stable name (`KernelId`) of every kernel it hands out, with call counts,
-//! in its own log — that log is what receipts report.
+//! in its own log — that log is what receipts report. The per-family kernel tables live in [`registry`];
+//! docs/kernels.md lists the IDs, the dispatch policy and the reduction orders.
 
 pub mod scalar;
 pub mod tq;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod registry;
+mod tiling;
+
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -36,12 +45,37 @@ impl Family {
         }
     }
 
-    /// Whether this CPU can run the family (and this build has it).
+    /// Whether this CPU can run the family (and this build has it): AVX2 needs AVX2 + FMA + F16C, AVX-512 needs
+    /// those and AVX-512 F + BW + VL (VNNI is optional: see [`has_avx512_vnni`]).
     pub fn available(self) -> bool {
         match self {
             Family::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Family::Avx2 => {
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Family::Avx512 => {
+                Family::Avx2.available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
             Family::Avx2 | Family::Avx512 => false,
         }
+    }
+}
+
+/// Whether the AVX-512 family's I2_S kernel can use `vpdpbusd` (AVX512-VNNI); otherwise it uses `vpmaddubsw`.
+pub fn has_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -114,16 +148,69 @@ pub struct F16Matrix<'a> {
 pub type F16DotFn = fn(&[f16], &[f16]) -> f32;
 /// Signature of one tinyBLAS F16×F32 output.
 pub type TinyBlasFn = fn(&[f16], &[f32]) -> f32;
+/// `quantize_row_i8_s` of one row: returns `(act_scale, act_sum)` (spec §5.1).
+pub type QuantizeFn = fn(&[f32], &mut [i8]) -> (f32, i32);
+/// Exact I2_S dots of every row of `codes` (rows of `k/4` bytes, x86 layout) × `n` int8 token rows of length
+/// `k`, into `out[r·n + t]`.
+pub type I2sRowsFn = fn(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]);
+/// `out[r] = vec_dot_f16(w_r, x)` for every row of `w` (rows of `k`).
+pub type F16RowsFn = fn(w: &[f16], k: usize, x: &[f16], out: &mut [f32]);
+/// tinyBLAS F16×F32 for every row of `w` × `n` f32 token rows, into `out[r·n + t]`.
+pub type TinyBlasRowsFn = fn(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]);
+
+pub use registry::{I2sKernel, Kernel, KernelTable, I2S_WRAP16};
+
+/// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
+/// Chunks only partition output rows; no result depends on them (or on the thread count).
+const CHUNK_BYTES: usize = 128 << 10;
+
+/// Rows per parallel task for rows of `row_bytes`: a multiple of 8 (the widest row tile).
+fn row_chunk(row_bytes: usize) -> usize {
+    (CHUNK_BYTES / row_bytes.max(1)).max(8) & !7
+}
+
+/// Per-token quantization facts for one I2_S matmul.
+#[derive(Clone, Copy, Debug)]
+struct TokenQuant {
+    scale: f32,
+    sum: i32,
+    /// bitnet.cpp's int16 lanes may wrap for this token (`scalar::i2s_lane_bound` ≥ 32768).
+    wrap: bool,
+}
+
+/// Buffers reused across matmul calls on one thread (no allocation per call once warm).
+#[derive(Default)]
+struct Scratch {
+    q: Vec<i8>,
+    tokens: Vec<TokenQuant>,
+    sums: Vec<i32>,
+    f: Vec<f32>,
+    xs: Vec<f32>,
+    h: Vec<f16>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Run `f` with this thread's scratch, or a fresh one if it is in use (a re-entrant call from a rayon job).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
 
 /// Chooses kernels and logs what it chose.
 #[derive(Debug)]
 pub struct Dispatcher {
-    family: Family,
+    table: &'static KernelTable,
     log: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Dispatcher {
-    /// Build from an explicit choice; `Auto` consults [`KERNEL_ENV`] first, then the CPU.
+    /// Build from an explicit choice; `Auto` consults [`KERNEL_ENV`] first, then the CPU (best available family).
+    /// A forced family this CPU or build cannot run is an error, never a silent fallback.
     pub fn new(choice: KernelChoice) -> Result<Dispatcher, KernelError> {
         let choice = match choice {
             KernelChoice::Auto => match std::env::var(KERNEL_ENV) {
@@ -137,10 +224,10 @@ impl Dispatcher {
                 .into_iter()
                 .find(|f| f.available())
                 .unwrap_or(Family::Scalar),
-            KernelChoice::Force(f) if f.available() => f,
-            KernelChoice::Force(f) => return Err(KernelError::Unavailable(f.name(), Self::available_names())),
+            KernelChoice::Force(f) => f,
         };
-        Ok(Dispatcher { family, log: Mutex::new(BTreeMap::new()) })
+        let table = KernelTable::get(family).ok_or_else(|| KernelError::Unavailable(family.name(), Self::available_names()))?;
+        Ok(Dispatcher { table, log: Mutex::new(BTreeMap::new()) })
     }
 
     /// Names of the families this CPU and build can run.
@@ -154,7 +241,12 @@ impl Dispatcher {
     }
 
     pub fn family(&self) -> Family {
-        self.family
+        self.table.family
+    }
+
+    /// The kernel table this dispatcher hands out from.
+    pub fn table(&self) -> &'static KernelTable {
+        self.table
     }
 
     /// Record that kernel `id` ran `calls` more times.
@@ -173,88 +265,147 @@ impl Dispatcher {
 
     /// The f16 dot kernel (attention inner products), recorded once per call of this method.
     pub fn f16_dot(&self) -> F16DotFn {
-        self.record("f16.scalar.vec_dot", 1);
-        scalar::f16_dot
+        self.record(self.table.f16_dot.id, 1);
+        self.table.f16_dot.run
     }
 
     /// The tinyBLAS F16×F32 kernel, recorded once per call of this method.
     pub fn tinyblas(&self) -> TinyBlasFn {
-        self.record("f16.scalar.tinyblas", 1);
-        scalar::tinyblas_f16_f32
+        self.record(self.table.tinyblas.id, 1);
+        self.table.tinyblas.run
+    }
+
+    /// `quantize_row_i8_s` of one row into `out`, returning `(act_scale, act_sum)`; recorded per call.
+    pub fn quantize_i8_s(&self, x: &[f32], out: &mut [i8]) -> (f32, i32) {
+        self.record(self.table.quantize.id, 1);
+        (self.table.quantize.run)(x, out)
+    }
+
+    /// Exact integer dots `out[r·n + t] = Σ code·q` of every row of `w` × `n` int8 token rows (no wrap
+    /// emulation), parallel over rows; recorded per call as the table's `gemv` (n = 1) or `gemm` ID.
+    pub fn i2s_sums(&self, w: &I2sMatrix, q: &[i8], n: usize, out: &mut [i32]) {
+        let (k, rows) = (w.k, w.rows);
+        assert!(k % scalar::I2S_BLOCK == 0 && q.len() >= n * k && out.len() >= rows * n && w.codes.len() >= rows * k / 4);
+        if n == 0 || rows == 0 {
+            return;
+        }
+        self.record(if n == 1 { self.table.i2s.gemv } else { self.table.i2s.gemm }, 1);
+        let run = self.table.i2s.run;
+        let chunk = row_chunk(k / 4);
+        out[..rows * n].par_chunks_mut(chunk * n).enumerate().for_each(|(c, o)| {
+            let r0 = c * chunk;
+            run(&w.codes[r0 * k / 4..(r0 + o.len() / n) * k / 4], k, &q[..n * k], n, o);
+        });
     }
 
     /// `y[t·rows + r] = W_r · x_t` for `n` activation rows of length `w.k` (spec §5).
+    ///
+    /// Per token: quantize (§5.1); with the `Divide` epilogue (bitnet.cpp 2025, int16 lanes) a token whose
+    /// `scalar::i2s_lane_bound` reaches 32768 may wrap a lane, so its outputs use the exact emulation
+    /// `scalar::i2s_dot_wrap16` ([`I2S_WRAP16`]); every other token uses the table's exact int32 kernel, which
+    /// is then bit-identical. Rows are split into fixed chunks across rayon; results do not depend on threads.
     pub fn i2s_matmul(&self, w: &I2sMatrix, x: &[f32], n: usize, epi: I2sEpilogue, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
+        assert!(k % scalar::I2S_BLOCK == 0 && k > 0, "I2_S needs K a positive multiple of 128, got {k}");
         assert!(x.len() >= n * k && y.len() >= n * rows && w.codes.len() >= rows * k / 4);
-        let mut q = vec![0i8; n * k];
-        let mut meta = Vec::with_capacity(n);
-        for t in 0..n {
-            let (s, sum) = scalar::quantize_i8_s(&x[t * k..(t + 1) * k], &mut q[t * k..(t + 1) * k]);
-            let wrap = epi == I2sEpilogue::Divide && scalar::i2s_lane_bound(&q[t * k..(t + 1) * k]) >= 32768;
-            meta.push((s, sum, wrap));
+        if n == 0 || rows == 0 {
+            return;
         }
-        self.record("i8s.scalar.quantize", 1);
-        let any_wrap = meta.iter().any(|m| m.2);
-        self.record(if any_wrap { "i2s.x86.scalar.gemv-wrap16" } else { "i2s.x86.scalar.gemv" }, 1);
-        let mut yt = vec![0f32; rows * n];
-        yt.par_chunks_mut(n).enumerate().for_each(|(r, out)| {
-            let codes = &w.codes[r * k / 4..(r + 1) * k / 4];
-            for (t, o) in out.iter_mut().enumerate() {
-                let qt = &q[t * k..(t + 1) * k];
-                let (s, sum, wrap) = meta[t];
-                let sumi = if wrap { scalar::i2s_dot_wrap16(codes, qt) } else { scalar::i2s_dot(codes, qt) };
-                *o = match epi {
-                    I2sEpilogue::Divide => ((sumi as f32 - sum as f32) / s) * w.scale,
-                    I2sEpilogue::MultiplyRatio => (sumi as f32 - sum as f32) * (w.scale / s),
-                };
+        let table = self.table;
+        with_scratch(|s| {
+            let Scratch { q, tokens, sums, .. } = s;
+            q.clear();
+            q.resize(n * k, 0);
+            tokens.clear();
+            for (xt, qt) in x.chunks_exact(k).zip(q.chunks_exact_mut(k)) {
+                let (scale, sum) = (table.quantize.run)(xt, qt);
+                let wrap = epi == I2sEpilogue::Divide && scalar::i2s_lane_bound(qt) >= 32768;
+                tokens.push(TokenQuant { scale, sum, wrap });
             }
+            self.record(table.quantize.id, 1);
+            let n_wrap = tokens.iter().filter(|t| t.wrap).count();
+            if n_wrap > 0 {
+                self.record(I2S_WRAP16, 1);
+            }
+            if n_wrap < n {
+                self.record(if n == 1 { table.i2s.gemv } else { table.i2s.gemm }, 1);
+            }
+            sums.clear();
+            sums.resize(rows * n, 0);
+            let (q, tokens) = (&q[..], &tokens[..]);
+            let chunk = row_chunk(k / 4);
+            sums.par_chunks_mut(chunk * n).enumerate().for_each(|(c, out)| {
+                let r0 = c * chunk;
+                let codes = &w.codes[r0 * k / 4..(r0 + out.len() / n) * k / 4];
+                if n_wrap < n {
+                    (table.i2s.run)(codes, k, q, n, out);
+                }
+                for (t, _) in tokens.iter().enumerate().filter(|(_, tq)| tq.wrap) {
+                    for (row, o) in codes.chunks_exact(k / 4).zip(out.chunks_exact_mut(n)) {
+                        o[t] = scalar::i2s_dot_wrap16(row, &q[t * k..(t + 1) * k]);
+                    }
+                }
+            });
+            let sums = &sums[..];
+            y[..n * rows].par_chunks_mut(rows).zip(tokens).enumerate().for_each(|(t, (yt, tq))| {
+                let (sum, s) = (tq.sum as f32, tq.scale);
+                for (r, v) in yt.iter_mut().enumerate() {
+                    let sumi = sums[r * n + t] as f32;
+                    *v = match epi {
+                        I2sEpilogue::Divide => ((sumi - sum) / s) * w.scale,
+                        I2sEpilogue::MultiplyRatio => (sumi - sum) * (w.scale / s),
+                    };
+                }
+            });
         });
-        for r in 0..rows {
-            for t in 0..n {
-                y[t * rows + r] = yt[r * n + t];
-            }
-        }
     }
 
     /// `y[t·rows + r] = W_r · x_t` for an f16 weight matrix along the chosen [`F16Path`].
     pub fn f16_matmul(&self, w: &F16Matrix, x: &[f32], n: usize, path: F16Path, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
-        assert!(x.len() >= n * k && y.len() >= n * rows && w.data.len() >= rows * k);
-        match path {
+        assert!(k > 0 && x.len() >= n * k && y.len() >= n * rows && w.data.len() >= rows * k);
+        if n == 0 || rows == 0 {
+            return;
+        }
+        let table = self.table;
+        let chunk = row_chunk(k * 2);
+        with_scratch(|s| match path {
             F16Path::VecDot => {
-                let dot = self.f16_dot();
-                let x16: Vec<f16> = x[..n * k].iter().map(|&v| f16::from_f32(v)).collect();
-                y[..n * rows].par_chunks_mut(rows).enumerate().for_each(|(t, out)| {
+                self.record(table.f16_gemv.id, 1);
+                s.h.clear();
+                s.h.extend(x[..n * k].iter().map(|&v| f16::from_f32(v)));
+                let x16 = &s.h[..];
+                for (t, yt) in y[..n * rows].chunks_exact_mut(rows).enumerate() {
                     let xt = &x16[t * k..(t + 1) * k];
-                    out.par_chunks_mut(256).enumerate().for_each(|(c, o)| {
-                        for (i, v) in o.iter_mut().enumerate() {
-                            let r = c * 256 + i;
-                            *v = dot(&w.data[r * k..(r + 1) * k], xt);
-                        }
+                    yt.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+                        let r0 = c * chunk;
+                        (table.f16_gemv.run)(&w.data[r0 * k..(r0 + o.len()) * k], k, xt, o);
                     });
-                });
-            }
-            F16Path::TinyBlas | F16Path::TinyBlasF16Act => {
-                let gemm = self.tinyblas();
-                let xs: Vec<f32> = if path == F16Path::TinyBlasF16Act {
-                    x[..n * k].iter().map(|&v| f16::from_f32(v).to_f32()).collect()
-                } else {
-                    x[..n * k].to_vec()
-                };
-                let mut yt = vec![0f32; rows * n];
-                yt.par_chunks_mut(n).enumerate().for_each(|(r, out)| {
-                    let wr = &w.data[r * k..(r + 1) * k];
-                    for (t, o) in out.iter_mut().enumerate() {
-                        *o = gemm(wr, &xs[t * k..(t + 1) * k]);
-                    }
-                });
-                for r in 0..rows {
-                    for t in 0..n {
-                        y[t * rows + r] = yt[r * n + t];
-                    }
                 }
             }
-        }
+            F16Path::TinyBlas | F16Path::TinyBlasF16Act => {
+                self.record(table.tinyblas_gemm.id, 1);
+                let Scratch { f, xs, .. } = s;
+                let xs: &[f32] = if path == F16Path::TinyBlasF16Act {
+                    xs.clear();
+                    xs.extend(x[..n * k].iter().map(|&v| f16::from_f32(v).to_f32()));
+                    xs
+                } else {
+                    &x[..n * k]
+                };
+                f.clear();
+                f.resize(rows * n, 0.0);
+                f.par_chunks_mut(chunk * n).enumerate().for_each(|(c, o)| {
+                    let r0 = c * chunk;
+                    (table.tinyblas_gemm.run)(&w.data[r0 * k..(r0 + o.len() / n) * k], k, xs, n, o);
+                });
+                let f = &f[..];
+                y[..n * rows].par_chunks_mut(rows).enumerate().for_each(|(t, yt)| {
+                    for (r, v) in yt.iter_mut().enumerate() {
+                        *v = f[r * n + t];
+                    }
+                });
+            }
+        });
     }
 }

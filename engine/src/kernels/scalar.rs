@@ -130,3 +130,29 @@ pub fn tinyblas_f16_f32(a: &[f16], b: &[f32]) -> f32 {
     }
     tree16(acc)
 }
+
+/// Generic slot of [`super::I2sRowsFn`]: exact dots of every row of `codes` (rows of `k/4` bytes) against
+/// `n` token rows of `q`, into `out[r·n + t]`.
+pub fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+    for (row, o) in codes.chunks_exact(k / 4).zip(out.chunks_exact_mut(n)) {
+        for (t, v) in o.iter_mut().enumerate() {
+            *v = i2s_dot(row, &q[t * k..(t + 1) * k]);
+        }
+    }
+}
+
+/// Generic slot of [`super::F16RowsFn`]: `out[r] = f16_dot(w_r, x)` for every row of `w` (rows of `k`).
+pub fn f16_dot_rows(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
+    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
+        *o = f16_dot(row, x);
+    }
+}
+
+/// Generic slot of [`super::TinyBlasRowsFn`]: `out[r·n + t] = tinyblas_f16_f32(w_r, x_t)`.
+pub fn tinyblas_rows(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for (t, v) in o.iter_mut().enumerate() {
+            *v = tinyblas_f16_f32(row, &x[t * k..(t + 1) * k]);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! AVX-512 kernels (F + BW + VL; `vpdpbusd` from AVX512-VNNI where present): intrinsics only, each entry point
+//! with its [`super::scalar`] counterpart's signature and bit-for-bit result.
+//!
+//! The `pub(super)` functions are safe wrappers around `#[target_feature]` bodies. They are sound only on a CPU
+//! with the features named in their doc; the registry (`super::registry`) installs them only after
+//! `is_x86_feature_detected!` confirmed those features, and this module is private to `kernels`.
+
+use std::arch::x86_64::*;
+
+use half::f16;
+
+use super::tiling::{i2s_driver, tinyblas_driver};
+
+/// `_mm512_reduce_add_ps` in ggml's order, spelled out: halving tree i+8, i+4, i+2, i+1 (= `scalar::tree16`).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn tree16(v: __m512) -> f32 {
+    let lo = _mm512_castps512_ps256(v);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+    let a = _mm256_add_ps(lo, hi);
+    let b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+    let c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps::<0b01>(c, c)))
+}
+
+/// 16 f16 at `p`, widened to f32 (exact).
+///
+/// # Safety
+/// `p..p+16` must be readable; AVX-512F present.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load_h(p: *const f16) -> __m512 {
+    // SAFETY: the caller guarantees 16 readable f16 (32 bytes); unaligned load.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(p.cast()) })
+}
+
+/// `f16_dot` tail: exact f32 products accumulated in f64, in order.
+#[inline(always)]
+fn tail_f64(x: &[f16], y: &[f16], from: usize, to: usize, mut sumf: f64) -> f32 {
+    for i in from..to {
+        sumf += (x[i].to_f32() * y[i].to_f32()) as f64;
+    }
+    sumf as f32
+}
+
+/// Reduce ggml's four 16-lane accumulators: (a0+a2) + (a1+a3), then [`tree16`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn reduce4(a: [__m512; 4]) -> f32 {
+    tree16(_mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3])))
+}
+
+/// `ggml_vec_dot_f16`, AVX-512 order (`f16.avx512.vec_dot`). Requires AVX-512F.
+pub(super) fn f16_dot(x: &[f16], y: &[f16]) -> f32 {
+    // SAFETY: installed by the registry only after AVX-512F was detected.
+    unsafe { f16_dot_impl(x, y) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn f16_dot_impl(x: &[f16], y: &[f16]) -> f32 {
+    let n = x.len().min(y.len());
+    let np = n & !63;
+    if np == 0 {
+        return tail_f64(x, y, 0, n, 0.0);
+    }
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for c in (0..np).step_by(64) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            let i = c + 16 * j;
+            // SAFETY: i + 16 <= np <= len of x and y.
+            let (xv, yv) = unsafe { (load_h(x.as_ptr().add(i)), load_h(y.as_ptr().add(i))) };
+            *a = _mm512_fmadd_ps(xv, yv, *a);
+        }
+    }
+    tail_f64(x, y, np, n, reduce4(acc) as f64)
+}
+
+/// `out[r] = f16_dot(w_r, x)` for every row of `w`, four rows per pass over `x` (`f16.avx512.vec_dot.gemv`).
+/// Requires AVX-512F.
+pub(super) fn f16_dot_rows(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
+    // SAFETY: installed by the registry only after AVX-512F was detected.
+    unsafe { f16_dot_rows_impl(w, k, x, out) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn f16_dot_rows_impl(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
+    assert!(k > 0 && x.len() >= k);
+    let rows = out.len().min(w.len() / k);
+    let np = k & !63;
+    let x = &x[..k];
+    let mut r = 0;
+    while r + 4 <= rows {
+        let ws: [&[f16]; 4] = std::array::from_fn(|i| &w[(r + i) * k..(r + i + 1) * k]);
+        let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+        for c in (0..np).step_by(64) {
+            for j in 0..4 {
+                let i = c + 16 * j;
+                // SAFETY: i + 16 <= np <= k = len of x and of every ws row.
+                let xv = unsafe { load_h(x.as_ptr().add(i)) };
+                for (a, wr) in acc.iter_mut().zip(&ws) {
+                    // SAFETY: as above.
+                    a[j] = _mm512_fmadd_ps(xv, unsafe { load_h(wr.as_ptr().add(i)) }, a[j]);
+                }
+            }
+        }
+        for (i, (a, wr)) in acc.into_iter().zip(&ws).enumerate() {
+            out[r + i] = if np == 0 { tail_f64(x, wr, 0, k, 0.0) } else { tail_f64(x, wr, np, k, reduce4(a) as f64) };
+        }
+        r += 4;
+    }
+    for r in r..rows {
+        out[r] = f16_dot_impl(x, &w[r * k..(r + 1) * k]);
+    }
+}
+
+/// One tinyBLAS F16×F32 output (`f16.avx512.tinyblas`): 16-lane FMA chain, then [`tree16`]. Requires AVX-512F.
+pub(super) fn tinyblas(a: &[f16], b: &[f32]) -> f32 {
+    // SAFETY: installed by the registry only after AVX-512F was detected.
+    unsafe { tinyblas_impl(a, b) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn tinyblas_impl(a: &[f16], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len()) & !15;
+    let mut acc = _mm512_setzero_ps();
+    for c in (0..n).step_by(16) {
+        // SAFETY: c + 16 <= n <= len of a and b.
+        let (av, bv) = unsafe { (load_h(a.as_ptr().add(c)), _mm512_loadu_ps(b.as_ptr().add(c))) };
+        acc = _mm512_fmadd_ps(av, bv, acc);
+    }
+    tree16(acc)
+}
+
+/// An `R × T` tile of tinyBLAS outputs over `k16` chunks of 16.
+///
+/// # Safety
+/// Every pointer must have `16·k16` readable elements; AVX-512F present.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tinyblas_tile<const R: usize, const T: usize>(
+    w: [*const f16; R],
+    x: [*const f32; T],
+    k16: usize,
+) -> [[f32; T]; R] {
+    let mut acc = [[_mm512_setzero_ps(); T]; R];
+    for c in 0..k16 {
+        // SAFETY: 16·c + 16 <= 16·k16 elements readable behind every pointer (caller).
+        let wv: [__m512; R] = std::array::from_fn(|i| unsafe { load_h(w[i].add(16 * c)) });
+        for t in 0..T {
+            // SAFETY: as above.
+            let xv = unsafe { _mm512_loadu_ps(x[t].add(16 * c)) };
+            for i in 0..R {
+                acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+            }
+        }
+    }
+    acc.map(|a| a.map(|v| tree16(v)))
+}
+
+tinyblas_driver!(tinyblas_rows_impl, "avx512f", tinyblas_tile, (4, 4));
+
+/// tinyBLAS F16×F32 over rows × tokens (`f16.avx512.tinyblas.gemm`). Requires AVX-512F.
+pub(super) fn tinyblas_rows(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: installed by the registry only after AVX-512F was detected.
+    unsafe { tinyblas_rows_impl(w, k, x, n, out) }
+}
+
+/// The 128 codes of one x86 I2_S block (32 bytes at `p`) as two 64-byte vectors aligned with the block's
+/// activations 0..64 and 64..128: the block is broadcast to both halves and each 64-bit lane shifted by
+/// `6 − 2g` for its bit-group `g`, then masked to 2 bits.
+///
+/// # Safety
+/// `p..p+32` must be readable; AVX-512F present.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn decode(p: *const u8) -> (__m512i, __m512i) {
+    // SAFETY: the caller guarantees 32 readable bytes; unaligned load.
+    let c = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(p.cast()) });
+    let m = _mm512_set1_epi8(3);
+    let lo = _mm512_and_si512(_mm512_srlv_epi64(c, _mm512_set_epi64(4, 4, 4, 4, 6, 6, 6, 6)), m);
+    let hi = _mm512_and_si512(_mm512_srlv_epi64(c, _mm512_set_epi64(0, 0, 0, 0, 2, 2, 2, 2)), m);
+    (lo, hi)
+}
+
+/// Defines an `R × T` I2_S tile whose per-block step is `$step(acc, codes_lo, q_lo, codes_hi, q_hi)`.
+macro_rules! i2s_tile {
+    ($name:ident, $features:literal, $step:ident) => {
+        /// Exact int32 dots of `R` rows × `T` tokens over `nb` blocks.
+        ///
+        /// # Safety
+        /// Every row pointer needs `32·nb` readable bytes and every token pointer `128·nb`; the CPU must support
+        /// the enabled features.
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const R: usize, const T: usize>(
+            rows: [*const u8; R],
+            toks: [*const i8; T],
+            nb: usize,
+        ) -> [[i32; T]; R] {
+            let mut acc = [[_mm512_setzero_si512(); T]; R];
+            for b in 0..nb {
+                // SAFETY: block b lies within the 32·nb bytes of every row (caller).
+                let codes: [(__m512i, __m512i); R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
+                for t in 0..T {
+                    // SAFETY: bytes 128·b .. 128·b+128 lie within every token row (caller).
+                    let (q0, q1) = unsafe {
+                        let p = toks[t].add(128 * b);
+                        (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(64).cast()))
+                    };
+                    for i in 0..R {
+                        acc[i][t] = $step(acc[i][t], codes[i].0, q0, codes[i].1, q1);
+                    }
+                }
+            }
+            acc.map(|a| a.map(|v| _mm512_reduce_add_epi32(v)))
+        }
+    };
+}
+
+/// `acc += Σ codes·q` with two `vpdpbusd` (u8 × i8 → i32, exact).
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn step_vnni(acc: __m512i, c0: __m512i, q0: __m512i, c1: __m512i, q1: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, c0, q0), c1, q1)
+}
+
+/// `acc += Σ codes·q` with `vpmaddubsw` (pairs, |·| ≤ 768, no saturation), one int16 add (|·| ≤ 1536),
+/// then `vpmaddwd` by 1 into int32: exact.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn step_bw(acc: __m512i, c0: __m512i, q0: __m512i, c1: __m512i, q1: __m512i) -> __m512i {
+    let p = _mm512_add_epi16(_mm512_maddubs_epi16(c0, q0), _mm512_maddubs_epi16(c1, q1));
+    _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_set1_epi16(1)))
+}
+
+i2s_tile!(i2s_tile_vnni, "avx512f,avx512bw,avx512vnni", step_vnni);
+i2s_tile!(i2s_tile_bw, "avx512f,avx512bw", step_bw);
+i2s_driver!(i2s_rows_vnni_impl, "avx512f,avx512bw,avx512vnni", i2s_tile_vnni, gemv_rows = 8, gemm = (4, 4));
+i2s_driver!(i2s_rows_bw_impl, "avx512f,avx512bw", i2s_tile_bw, gemv_rows = 8, gemm = (4, 4));
+
+/// Exact I2_S dots with `vpdpbusd` (`i2s.x86.avx512vnni.*`). Requires AVX-512F, BW and VNNI.
+pub(super) fn i2s_rows_vnni(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+    // SAFETY: installed by the registry only after AVX-512F, BW and VNNI were detected.
+    unsafe { i2s_rows_vnni_impl(codes, k, q, n, out) }
+}
+
+/// Exact I2_S dots with `vpmaddubsw` (`i2s.x86.avx512bw.*`). Requires AVX-512F and BW.
+pub(super) fn i2s_rows_bw(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+    // SAFETY: installed by the registry only after AVX-512F and BW were detected.
+    unsafe { i2s_rows_bw_impl(codes, k, q, n, out) }
+}
+
+/// `quantize_row_i8_s` (`i8s.avx512.quantize`), bit-identical to `scalar::quantize_i8_s` for every input
+/// (NaN lanes quantize to 0, ±∞ clamp, as the scalar casts do). Requires AVX-512F.
+pub(super) fn quantize_i8_s(x: &[f32], out: &mut [i8]) -> (f32, i32) {
+    // SAFETY: installed by the registry only after AVX-512F was detected.
+    unsafe { quantize_impl(x, out) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn quantize_impl(x: &[f32], out: &mut [i8]) -> (f32, i32) {
+    // |x| max in f32 equals the f64 max of |x as f64| (widening is exact and monotonic); `max_ps(v, m)`
+    // returns m for a NaN v, as f64::max ignores NaN.
+    let n16 = x.len() & !15;
+    let mut m = _mm512_setzero_ps();
+    for c in (0..n16).step_by(16) {
+        // SAFETY: c + 16 <= n16 <= x.len().
+        m = _mm512_max_ps(_mm512_abs_ps(unsafe { _mm512_loadu_ps(x.as_ptr().add(c)) }), m);
+    }
+    let mut amax = 1e-5f64.max(_mm512_reduce_max_ps(m) as f64);
+    for &v in &x[n16..] {
+        amax = amax.max((v as f64).abs());
+    }
+    let s = (127.0 / amax) as f32;
+    let nq = x.len().min(out.len());
+    let nq16 = nq & !15;
+    let (sv, lo, hi) = (_mm512_set1_ps(s), _mm512_set1_ps(-128.0), _mm512_set1_ps(127.0));
+    let mut sums = _mm512_setzero_si512();
+    for c in (0..nq16).step_by(16) {
+        // SAFETY: c + 16 <= nq16 <= x.len().
+        let p = _mm512_mul_ps(unsafe { _mm512_loadu_ps(x.as_ptr().add(c)) }, sv);
+        let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p);
+        let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(p, p);
+        let v = _mm512_maskz_cvttps_epi32(ordered, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+        sums = _mm512_add_epi32(sums, v);
+        // SAFETY: c + 16 <= nq16 <= out.len(); 16 bytes stored unaligned.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(c).cast(), _mm512_cvtepi32_epi8(v)) };
+    }
+    let mut sum = _mm512_reduce_add_epi32(sums);
+    for (o, &v) in out[nq16..nq].iter_mut().zip(&x[nq16..nq]) {
+        let q = (v * s).round_ties_even().clamp(-128.0, 127.0) as i32;
+        *o = q as i8;
+        sum += q;
+    }
+    (s, sum)
+}

@@ -1,0 +1,322 @@
+//! Every kernel family against the scalar oracle, bit for bit: one suite (`suite::*`), stamped out per family
+//! by `kernel_suite!`. A family this CPU lacks prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated)
+//! turns that skip into a failure.
+
+use engine::kernels::{
+    scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice, KernelError, I2S_WRAP16,
+};
+use half::f16;
+
+/// Deterministic xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    /// Values spread over many binades, so that summation order shows in the low bits.
+    fn wide(&mut self) -> f32 {
+        self.unit() * 2f32.powi(self.below(12) as i32 - 6)
+    }
+    fn f16s(&mut self, n: usize) -> Vec<f16> {
+        (0..n).map(|_| f16::from_f32(self.wide())).collect()
+    }
+    fn f32s(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.wide()).collect()
+    }
+    /// Packed I2_S codes, each 0..=2 (the quantizer never writes 3).
+    fn codes(&mut self, n_weights: usize) -> Vec<u8> {
+        (0..n_weights / 4)
+            .map(|_| (0..4).fold(0u8, |b, _| (b << 2) | self.below(3) as u8))
+            .collect()
+    }
+    fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.next() as i8).collect()
+    }
+}
+
+/// The dispatcher forced to `family`, or `None` (after a SKIP line) when this CPU lacks it.
+fn forced(family: Family) -> Option<Dispatcher> {
+    if family.available() {
+        return Some(Dispatcher::new(KernelChoice::Force(family)).expect("available family must build"));
+    }
+    let expected = std::env::var("EXPECT_ISA").unwrap_or_default();
+    if expected.split(',').any(|s| s.trim() == family.name()) {
+        panic!("EXPECT_ISA={expected} but kernel family {} is not available on this CPU", family.name());
+    }
+    eprintln!("SKIP: kernel family {} not available on this CPU", family.name());
+    None
+}
+
+fn oracle() -> Dispatcher {
+    Dispatcher::new(KernelChoice::Force(Family::Scalar)).unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Run `f` on a fresh rayon pool of `threads` threads.
+fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+}
+
+/// `Σ code·q` over all weights of a constant all-+1 K=4096 row against q = 127: every int16 lane collects
+/// 256 products of 254 = 65 024, so bitnet.cpp's lanes wrap.
+fn wrap_case(rows: usize) -> (Vec<u8>, Vec<f32>, usize) {
+    let k = 4096;
+    (vec![0b1010_1010; rows * k / 4], vec![0.75; k], k)
+}
+
+mod suite {
+    use super::*;
+
+    pub fn quantize(d: &Dispatcher) {
+        let mut rng = Rng(1);
+        let mut cases: Vec<Vec<f32>> = (0..40).map(|i| rng.f32s(1 + i * 7)).collect();
+        cases.push(vec![0.0; 100]);
+        cases.push((0..64).map(|i| (i as f32 - 32.0) * 0.5).collect()); // ties after scaling
+        cases.push(vec![1e30, -1e30, 3.0, f32::MIN_POSITIVE, -0.0, 0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 1e-7, 1e-6, 7.0, 8.0, 9.0, 10.0]);
+        cases.push([f32::NAN, 1.0, -2.0, 3.0].repeat(9));
+        cases.push([f32::INFINITY, 1.0, f32::NEG_INFINITY, 0.0, f32::NAN].repeat(7));
+        for x in &cases {
+            let (mut a, mut b) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+            let (sa, ma) = scalar::quantize_i8_s(x, &mut a);
+            let (sb, mb) = d.quantize_i8_s(x, &mut b);
+            assert_eq!((sa.to_bits(), ma, &a), (sb.to_bits(), mb, &b), "len {}", x.len());
+        }
+    }
+
+    pub fn i2s_sums(d: &Dispatcher) {
+        let mut rng = Rng(2);
+        for &(rows, k, n) in &[(1, 128, 1), (3, 128, 2), (7, 256, 5), (8, 384, 4), (9, 640, 1), (17, 128, 9), (33, 2560, 3), (13, 4224, 6)] {
+            let codes = rng.codes(rows * k);
+            let q = rng.i8s(n * k);
+            let mut out = vec![0i32; rows * n];
+            d.i2s_sums(&I2sMatrix { codes: &codes, scale: 1.0, rows, k }, &q, n, &mut out);
+            for r in 0..rows {
+                for t in 0..n {
+                    let want = scalar::i2s_dot(&codes[r * k / 4..(r + 1) * k / 4], &q[t * k..(t + 1) * k]);
+                    assert_eq!(out[r * n + t], want, "rows {rows} k {k} n {n}: row {r} token {t}");
+                }
+            }
+        }
+    }
+
+    pub fn i2s_matmul(d: &Dispatcher) {
+        let (o, mut rng) = (oracle(), Rng(3));
+        // 1100 rows of K=1024 span several row chunks.
+        for &(rows, k, n) in &[(1, 128, 1), (5, 128, 3), (31, 256, 1), (64, 512, 4), (65, 1280, 7), (1100, 1024, 2)] {
+            let codes = rng.codes(rows * k);
+            let x = rng.f32s(n * k);
+            let w = I2sMatrix { codes: &codes, scale: 0.37, rows, k };
+            for epi in [I2sEpilogue::Divide, I2sEpilogue::MultiplyRatio] {
+                let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+                o.i2s_matmul(&w, &x, n, epi, &mut a);
+                d.i2s_matmul(&w, &x, n, epi, &mut b);
+                assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n} {epi:?}");
+            }
+        }
+        let log = d.log();
+        let t = d.table();
+        for id in [t.quantize.id, t.i2s.gemv, t.i2s.gemm] {
+            assert!(log.contains_key(id), "{id} not in {log:?}");
+        }
+        assert!(!log.contains_key(I2S_WRAP16), "random activations must not take the wrap path: {log:?}");
+    }
+
+    /// Crafted int16-lane overflow (spec §5.2): the wrap path is taken, equals the emulation, differs from the
+    /// exact sum; a token without overflow in the same batch stays on the exact kernel.
+    pub fn i2s_wrap16(d: &Dispatcher) {
+        let (rows, mut rng) = (3, Rng(4));
+        let (codes, xw, k) = wrap_case(rows);
+        let mut x = rng.f32s(k);
+        x.extend_from_slice(&xw);
+        let w = I2sMatrix { codes: &codes, scale: 1.5, rows, k };
+        let mut q = vec![0i8; k];
+        let (s, sum) = scalar::quantize_i8_s(&xw, &mut q);
+        assert!(scalar::i2s_lane_bound(&q) >= 32768);
+        let (wrapped, exact) = (scalar::i2s_dot_wrap16(&codes[..k / 4], &q), scalar::i2s_dot(&codes[..k / 4], &q));
+        assert_ne!(wrapped, exact);
+        let epi = |sumi: i32| ((sumi as f32 - sum as f32) / s) * w.scale;
+
+        d.clear_log();
+        let mut y = vec![0f32; 2 * rows];
+        d.i2s_matmul(&w, &x, 2, I2sEpilogue::Divide, &mut y);
+        for r in 0..rows {
+            assert_eq!(y[rows + r].to_bits(), epi(wrapped).to_bits(), "row {r}");
+            assert_ne!(y[rows + r].to_bits(), epi(exact).to_bits(), "row {r}");
+        }
+        let log = d.log();
+        assert!(log.contains_key(I2S_WRAP16) && log.contains_key(d.table().i2s.gemm), "{log:?}");
+        let mut want = vec![0f32; 2 * rows];
+        oracle().i2s_matmul(&w, &x, 2, I2sEpilogue::Divide, &mut want);
+        assert_eq!(bits(&y), bits(&want));
+
+        // The 2026 epilogue has int32 lanes: the same activations take the exact kernel.
+        d.clear_log();
+        d.i2s_matmul(&w, &x[k..], 1, I2sEpilogue::MultiplyRatio, &mut y[..rows]);
+        assert!(!d.log().contains_key(I2S_WRAP16));
+        assert_eq!(y[0].to_bits(), ((exact as f32 - sum as f32) * (w.scale / s)).to_bits());
+    }
+
+    pub fn f16_dot(d: &Dispatcher) {
+        let (dot, mut rng) = (d.f16_dot(), Rng(5));
+        let mut order_visible = 0;
+        for n in [0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567] {
+            for _ in 0..4 {
+                let (x, y) = (rng.f16s(n), rng.f16s(n));
+                let want = scalar::f16_dot(&x, &y);
+                assert_eq!(dot(&x, &y).to_bits(), want.to_bits(), "n {n}");
+                let sequential = x.iter().zip(&y).fold(0f32, |s, (a, b)| s + a.to_f32() * b.to_f32());
+                order_visible += usize::from(sequential.to_bits() != want.to_bits());
+            }
+        }
+        assert!(order_visible > 10, "test data too tame: summation order barely changes results");
+    }
+
+    pub fn tinyblas(d: &Dispatcher) {
+        let (gemm, mut rng) = (d.tinyblas(), Rng(6));
+        for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
+            for _ in 0..4 {
+                let (a, b) = (rng.f16s(n), rng.f32s(n));
+                assert_eq!(gemm(&a, &b).to_bits(), scalar::tinyblas_f16_f32(&a, &b).to_bits(), "n {n}");
+            }
+        }
+        // An f16-rounded activation must not be mistaken for the f32 one (the product is inexact in f32).
+        let (a, b) = (rng.f16s(2560), rng.f32s(2560));
+        let b16: Vec<f32> = b.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+        assert_ne!(gemm(&a, &b).to_bits(), gemm(&a, &b16).to_bits());
+    }
+
+    pub fn f16_matmul(d: &Dispatcher) {
+        let (o, mut rng) = (oracle(), Rng(7));
+        for &(rows, k, n, path) in &[
+            (1, 64, 1, F16Path::VecDot),
+            (5, 96, 1, F16Path::VecDot),
+            (13, 200, 2, F16Path::VecDot),
+            (70, 2560, 1, F16Path::VecDot),
+            (1, 32, 2, F16Path::TinyBlas),
+            (5, 64, 3, F16Path::TinyBlas),
+            (13, 128, 5, F16Path::TinyBlas),
+            (4, 96, 8, F16Path::TinyBlasF16Act),
+            (70, 160, 9, F16Path::TinyBlasF16Act),
+        ] {
+            let wdata = rng.f16s(rows * k);
+            let x = rng.f32s(n * k);
+            let w = F16Matrix { data: &wdata, rows, k };
+            let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+            o.f16_matmul(&w, &x, n, path, &mut a);
+            d.f16_matmul(&w, &x, n, path, &mut b);
+            assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n} {path:?}");
+        }
+    }
+
+    /// Identical bits on 1 and 2 threads, with shapes that span several row chunks.
+    pub fn threads(d: &Dispatcher) {
+        let mut rng = Rng(8);
+        let (rows, k, n) = (2100, 640, 3);
+        let codes = rng.codes(rows * k);
+        let wdata = rng.f16s(rows * k);
+        let x = rng.f32s(n * k);
+        let run = |threads| {
+            with_threads(threads, || {
+                let mut outs = Vec::new();
+                for (epi, m) in [(I2sEpilogue::Divide, n), (I2sEpilogue::MultiplyRatio, 1)] {
+                    let mut y = vec![0f32; rows * m];
+                    d.i2s_matmul(&I2sMatrix { codes: &codes, scale: 0.5, rows, k }, &x, m, epi, &mut y);
+                    outs.push(bits(&y));
+                }
+                for (path, m) in [(F16Path::VecDot, 1), (F16Path::TinyBlas, n)] {
+                    let mut y = vec![0f32; rows * m];
+                    d.f16_matmul(&F16Matrix { data: &wdata, rows, k }, &x, m, path, &mut y);
+                    outs.push(bits(&y));
+                }
+                outs
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
+}
+
+macro_rules! kernel_suite {
+    ($module:ident, $family:expr) => {
+        mod $module {
+            use super::*;
+
+            fn disp() -> Option<Dispatcher> {
+                let d = forced($family)?;
+                assert_eq!(d.family(), $family);
+                Some(d)
+            }
+
+            #[test]
+            fn quantize_i8_s_matches_scalar() {
+                disp().map(|d| suite::quantize(&d));
+            }
+            #[test]
+            fn i2s_sums_match_scalar() {
+                disp().map(|d| suite::i2s_sums(&d));
+            }
+            #[test]
+            fn i2s_matmul_matches_scalar() {
+                disp().map(|d| suite::i2s_matmul(&d));
+            }
+            #[test]
+            fn i2s_int16_wrap_takes_emulation() {
+                disp().map(|d| suite::i2s_wrap16(&d));
+            }
+            #[test]
+            fn f16_dot_matches_scalar() {
+                disp().map(|d| suite::f16_dot(&d));
+            }
+            #[test]
+            fn tinyblas_matches_scalar() {
+                disp().map(|d| suite::tinyblas(&d));
+            }
+            #[test]
+            fn f16_matmul_matches_scalar() {
+                disp().map(|d| suite::f16_matmul(&d));
+            }
+            #[test]
+            fn one_and_two_threads_agree() {
+                disp().map(|d| suite::threads(&d));
+            }
+        }
+    };
+}
+
+kernel_suite!(scalar_family, Family::Scalar);
+kernel_suite!(avx2_family, Family::Avx2);
+kernel_suite!(avx512_family, Family::Avx512);
+
+#[test]
+fn unknown_or_unavailable_family_is_an_error() {
+    assert!(matches!("avx9".parse::<KernelChoice>(), Err(KernelError::UnknownFamily(_))));
+    for f in [Family::Avx2, Family::Avx512] {
+        match Dispatcher::new(KernelChoice::Force(f)) {
+            Ok(d) => assert!(f.available() && d.family() == f),
+            Err(e) => assert!(!f.available() && matches!(e, KernelError::Unavailable(..)), "{e}"),
+        }
+    }
+}
+
+#[test]
+fn auto_picks_the_best_available_family() {
+    if std::env::var_os("PARITY_KERNEL").is_some() {
+        eprintln!("SKIP: PARITY_KERNEL is set");
+        return;
+    }
+    let best = [Family::Avx512, Family::Avx2, Family::Scalar].into_iter().find(|f| f.available()).unwrap();
+    assert_eq!(Dispatcher::new(KernelChoice::Auto).unwrap().family(), best);
+}
