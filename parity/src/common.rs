@@ -23,6 +23,7 @@ pub fn fixtures_dir() -> PathBuf {
 
 use std::path::Path;
 
+use engine::flavor::{FlavorOptions, I2sLayout};
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
 
@@ -41,6 +42,19 @@ pub struct EngineArgs {
     /// Extra single switches on top of the profile, e.g. H1,H3.
     #[arg(long, value_delimiter = ',')]
     pub switch: Vec<String>,
+    /// I2_S packing: x86 (default, assumed), arm, or x86-1x4 — sizes are identical, files do not say.
+    #[arg(long)]
+    pub i2s_layout: Option<String>,
+}
+
+/// Parse an `--i2s-layout` value (`x86`/`x86-act128`, `arm`/`arm64`, `x86-1x4`).
+pub fn parse_i2s_layout(s: &str) -> Result<I2sLayout> {
+    Ok(match s {
+        "x86" | "x86-act128" => I2sLayout::X86Act128,
+        "arm" | "arm64" => I2sLayout::Arm64,
+        "x86-1x4" => I2sLayout::X86NoActParallel1x4,
+        other => bail!("unknown I2_S layout {other:?} (expected x86, arm or x86-1x4)"),
+    })
 }
 
 fn default_threads() -> usize {
@@ -61,7 +75,8 @@ impl EngineArgs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(self.threads.max(1)).build_global();
         let choice: KernelChoice = self.kernel.parse()?;
         let disp = Dispatcher::new(choice)?;
-        let model = Model::open(path)?;
+        let opts = FlavorOptions { i2s_layout: self.i2s_layout.as_deref().map(parse_i2s_layout).transpose()? };
+        let model = Model::open_with(path, &opts)?;
         let numerics = self.numerics_for(&model)?;
         Ok(EngineCtx { model, disp, numerics })
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use half::f16;
 use rayon::prelude::*;
 
+use crate::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use crate::gguf::{GgmlType, GgufFile};
 use crate::kernels::{Dispatcher, F16Path, I2sEpilogue};
 
@@ -17,11 +18,13 @@ use super::ops::{rms_norm_rows, silu, softmax_masked, RopeCache};
 use super::weights::{Linear, Weights};
 use super::ModelError;
 
-/// A loaded model: the memory-mapped file, its hyper-parameters and weight views. Immutable.
+/// A loaded model: the memory-mapped file, its hyper-parameters, flavors and weight views. Immutable.
 #[derive(Debug)]
 pub struct Model {
     pub file: Arc<GgufFile>,
     pub hparams: HParams,
+    /// What every tensor's bytes are (foreign layouts were refused before we got here).
+    pub flavors: ModelFlavors,
     pub weights: Weights,
 }
 
@@ -36,13 +39,20 @@ pub enum Logits {
 
 impl Model {
     pub fn open(path: impl AsRef<Path>) -> Result<Model, ModelError> {
-        Model::from_file(Arc::new(GgufFile::open(path)?))
+        Model::open_with(path, &FlavorOptions::default())
     }
 
-    pub fn from_file(file: Arc<GgufFile>) -> Result<Model, ModelError> {
+    /// Open with flavor choices (e.g. a forced I2_S layout).
+    pub fn open_with(path: impl AsRef<Path>, opts: &FlavorOptions) -> Result<Model, ModelError> {
+        Model::from_file(Arc::new(GgufFile::open(path)?), opts)
+    }
+
+    pub fn from_file(file: Arc<GgufFile>, opts: &FlavorOptions) -> Result<Model, ModelError> {
         let hparams = HParams::from_gguf(&file)?;
-        let weights = Weights::load(&file, &hparams)?;
-        Ok(Model { file, hparams, weights })
+        let flavors = ModelFlavors::classify(&file, opts)?;
+        let layout = flavors.i2s_layout.as_ref().map(|d| d.layout).unwrap_or(I2sLayout::X86Act128);
+        let weights = Weights::load(&file, &hparams, layout)?;
+        Ok(Model { file, hparams, flavors, weights })
     }
 
     /// The numerics profile `auto` picks for this model, with the reason.

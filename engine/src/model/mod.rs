@@ -25,6 +25,8 @@ pub enum ModelError {
     HParams(#[from] HParamsError),
     #[error(transparent)]
     Kernel(#[from] crate::kernels::KernelError),
+    #[error(transparent)]
+    Flavor(#[from] crate::flavor::FlavorError),
     #[error("tensor {0:?} is missing")]
     MissingTensor(String),
     #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]

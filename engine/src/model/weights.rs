@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use half::f16;
 
+use crate::flavor::{i2s_repack_to_x86, I2sLayout};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::kernels::tq::{TqMatrix, TqType};
 use crate::kernels::{F16Matrix, I2sMatrix};
@@ -125,7 +126,8 @@ fn optional_f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Option<Vec<f
 }
 
 /// Load a linear weight `name` of shape `[k, rows]`, with its optional `.bias` and `.scale`.
-fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize) -> Result<Linear, ModelError> {
+/// I2_S in a layout other than x86-act128 is repacked into it (a copy of n/4 bytes per tensor).
+fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayout) -> Result<Linear, ModelError> {
     let name = format!("{base}.weight");
     let t = tensor(g, &name)?;
     expect_dims(t, &[k as u64, rows as u64])?;
@@ -140,6 +142,9 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize) -> Result<Linear
             }
             let n4 = rows * k / 4;
             i2s_scale = f32::from_le_bytes(data[n4..n4 + 4].try_into().unwrap());
+            if layout != I2sLayout::X86Act128 {
+                bytes = WeightBytes::Owned(i2s_repack_to_x86(data, layout, rows, k));
+            }
         }
         GgmlType::F16 => {
             if data.as_ptr() as usize % 2 != 0 {
@@ -155,11 +160,12 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize) -> Result<Linear
 }
 
 impl Weights {
-    pub fn load(g: &Arc<GgufFile>, hp: &HParams) -> Result<Weights, ModelError> {
+    /// Look up and check every tensor; `layout` is how I2_S codes are packed in this file.
+    pub fn load(g: &Arc<GgufFile>, hp: &HParams, layout: I2sLayout) -> Result<Weights, ModelError> {
         let (e, f) = (hp.n_embd, hp.n_ff);
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;
-        let token_embd = load_linear(g, "token_embd", e, hp.n_vocab)?;
+        let token_embd = load_linear(g, "token_embd", e, hp.n_vocab, layout)?;
         if token_embd.ty != GgmlType::F16 {
             return Err(ModelError::UnsupportedType { name: token_embd.name, ty: token_embd.ty.name() });
         }
@@ -168,15 +174,15 @@ impl Weights {
             let b = |s: &str| format!("blk.{i}.{s}");
             layers.push(Layer {
                 attn_norm: f32_vec(g, &b("attn_norm.weight"), e)?,
-                wq: load_linear(g, &b("attn_q"), e, q_dim)?,
-                wk: load_linear(g, &b("attn_k"), e, kv_dim)?,
-                wv: load_linear(g, &b("attn_v"), e, kv_dim)?,
-                wo: load_linear(g, &b("attn_output"), q_dim, e)?,
+                wq: load_linear(g, &b("attn_q"), e, q_dim, layout)?,
+                wk: load_linear(g, &b("attn_k"), e, kv_dim, layout)?,
+                wv: load_linear(g, &b("attn_v"), e, kv_dim, layout)?,
+                wo: load_linear(g, &b("attn_output"), q_dim, e, layout)?,
                 attn_sub_norm: f32_vec(g, &b("attn_sub_norm.weight"), q_dim)?,
                 ffn_norm: f32_vec(g, &b("ffn_norm.weight"), e)?,
-                ffn_gate: load_linear(g, &b("ffn_gate"), e, f)?,
-                ffn_up: load_linear(g, &b("ffn_up"), e, f)?,
-                ffn_down: load_linear(g, &b("ffn_down"), f, e)?,
+                ffn_gate: load_linear(g, &b("ffn_gate"), e, f, layout)?,
+                ffn_up: load_linear(g, &b("ffn_up"), e, f, layout)?,
+                ffn_down: load_linear(g, &b("ffn_down"), f, e, layout)?,
                 ffn_sub_norm: f32_vec(g, &b("ffn_sub_norm.weight"), f)?,
             });
         }

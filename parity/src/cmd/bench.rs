@@ -49,7 +49,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }
-    let engine = EngineArgs { threads: 1, kernel: a.kernel.clone(), numerics: a.numerics.clone(), switch: Vec::new() };
+    let engine = EngineArgs { threads: 1, kernel: a.kernel.clone(), numerics: a.numerics.clone(), switch: Vec::new(), i2s_layout: None };
     let ctx = engine.load(&a.model)?;
     let llama_bench = match a.reference.as_deref() {
         Some(_) => Some(reference::find_llama_bench()?),
