@@ -11,8 +11,9 @@ use crate::error::RefError;
 /// The index of a recorded-reference directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Free-form provenance strings (`bitnet_cpp`, `llama_cpp`, `kernel`, ...).
-    pub provenance: BTreeMap<String, serde_json::Value>,
+    /// Provenance: usually an object of strings (`bitnet_cpp`, `llama_cpp`, `kernel`, ...), sometimes a note.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
     /// Prompts by length, as strings (`"8"`, `"32"`, ...).
     #[serde(default)]
     pub prompts: BTreeMap<String, Vec<u32>>,
@@ -39,10 +40,12 @@ pub struct Case {
     pub threads: u32,
     /// Context length.
     pub n_ctx: u32,
-    /// Logical batch (= n_ctx).
-    pub n_batch: u32,
-    /// Physical batch (= n_ctx).
-    pub n_ubatch: u32,
+    /// Logical batch (= n_ctx when recorded by this crate; absent in some manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_batch: Option<u32>,
+    /// Physical batch (same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_ubatch: Option<u32>,
     /// Logits file name (`.npy`, float32 `[prompt_len, n_vocab]`).
     pub logits: String,
     /// Its shape.
@@ -54,6 +57,11 @@ pub struct Case {
 }
 
 impl Manifest {
+    /// A provenance string by key, when provenance is an object.
+    pub fn provenance_str(&self, key: &str) -> Option<&str> {
+        self.provenance.get(key).and_then(|v| v.as_str())
+    }
+
     /// Parse `manifest.json` bytes and check each case is self-consistent.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, RefError> {
         let bad = |msg: String| RefError::Recorded {
