@@ -1,7 +1,7 @@
 //! `parity trace` on the trained reference model: a switch's first divergence is where the spec says,
 //! identical settings report none, and the exit status says which.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value as Json;
@@ -27,7 +27,7 @@ fn trace(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-fn trace_json(model: &PathBuf, extra: &[&str]) -> (i32, Json) {
+fn trace_json(model: &Path, extra: &[&str]) -> (i32, Json) {
     let mut args = vec![model.to_str().unwrap(), "--tokens", P16, "--json", "--threads", "2"];
     args.extend_from_slice(extra);
     let (code, out, err) = trace(&args);

@@ -218,7 +218,8 @@ impl TensorDiff {
     /// Whether NMSE exceeds `threshold` (a tensor that is not bit-exact and has an undefined NMSE,
     /// or is missing on one side, counts as exceeding).
     pub fn exceeds(&self, threshold: f64) -> bool {
-        !self.bit_exact && !(self.nmse <= threshold)
+        use std::cmp::Ordering::{Equal, Less};
+        !self.bit_exact && !matches!(self.nmse.partial_cmp(&threshold), Some(Less | Equal))
     }
 }
 

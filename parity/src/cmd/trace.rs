@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use engine::model::trace::{trace_prompt, LayerFilter, TraceComparison, DEFAULT_NMSE_THRESHOLD};
+use engine::model::trace::{trace_prompt, LayerFilter, TensorDiff, TraceComparison, DEFAULT_NMSE_THRESHOLD};
 use engine::model::{Numerics, Profile, Switch};
 use serde::Serialize;
 
@@ -59,10 +59,12 @@ struct Report<'a> {
     ours_label: String,
     theirs: &'a Numerics,
     theirs_label: String,
+    /// Label of the first tensor that is not bit-exact.
     first_divergence: Option<&'a str>,
+    /// Label of the first tensor whose NMSE exceeds `nmse_threshold`.
     first_over_threshold: Option<&'a str>,
-    #[serde(flatten)]
-    comparison: &'a TraceComparison,
+    nmse_threshold: f64,
+    diffs: &'a [TensorDiff],
 }
 
 fn against_numerics(a: &Args, model: &engine::model::Model) -> Result<Numerics> {
@@ -156,7 +158,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
             theirs_label: theirs.label(),
             first_divergence: c.first_divergent().map(|d| d.label.as_str()),
             first_over_threshold: c.first_exceeding().map(|d| d.label.as_str()),
-            comparison: &c,
+            nmse_threshold: c.threshold,
+            diffs: &c.diffs,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
