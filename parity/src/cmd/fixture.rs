@@ -107,7 +107,12 @@ pub fn spec_from_args(args: &Args) -> FixtureSpec {
         FlavorArg::F16 => Flavor::F16,
     };
     let mut s = match args.shape {
-        Some(ShapeArg::TwoB4T) => FixtureSpec { arch, flavor, seed: args.seed, ..FixtureSpec::shape_2b4t() },
+        Some(ShapeArg::TwoB4T) => FixtureSpec {
+            arch,
+            flavor,
+            seed: args.seed,
+            ..FixtureSpec::shape_2b4t()
+        },
         None => FixtureSpec::tiny(arch, flavor, args.seed),
     };
     let set = |slot: &mut usize, v: Option<usize>| {
@@ -133,7 +138,8 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let what = format!(
         "arch={} flavor={} seed={} hidden={} ffn={} layers={} heads={}/{} vocab={} ctx={}",
         spec.arch,
-        args.foreign.map_or(spec.flavor.name(), |f| foreign(f).name()),
+        args.foreign
+            .map_or(spec.flavor.name(), |f| foreign(f).name()),
         spec.seed,
         spec.hidden,
         spec.ffn,
@@ -146,7 +152,8 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let bytes = match args.foreign {
         Some(f) => {
             let data = fixtures::foreign_fixture(&spec, foreign(f))?;
-            std::fs::write(&args.out, &data).with_context(|| format!("writing {}", args.out.display()))?;
+            std::fs::write(&args.out, &data)
+                .with_context(|| format!("writing {}", args.out.display()))?;
             data.len() as u64
         }
         None => {
@@ -157,7 +164,15 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 }
                 let pct = p.written * 100 / p.total.max(1);
                 if last_pct.map_or(true, |l| pct >= l + 5) {
-                    eprintln!("[{:>3}%] {}/{} {} ({} / {} MB)", pct, p.index + 1, p.count, p.name, p.written >> 20, p.total >> 20);
+                    eprintln!(
+                        "[{:>3}%] {}/{} {} ({} / {} MB)",
+                        pct,
+                        p.index + 1,
+                        p.count,
+                        p.name,
+                        p.written >> 20,
+                        p.total >> 20
+                    );
                     last_pct = Some(pct);
                 }
             };
