@@ -48,7 +48,6 @@ pub struct VocabData {
 }
 
 /// A loaded tokenizer. Cheap to share by reference; encoding takes `&self`.
-#[derive(Debug)]
 pub struct Tokenizer {
     source: String,
     tokens: Vec<String>,
@@ -70,6 +69,21 @@ pub struct Tokenizer {
     char_to_byte: HashMap<char, u8>,
     chat_template: Option<String>,
     sha256: String,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("source", &self.source)
+            .field("n_vocab", &self.tokens.len())
+            .field("pre", &self.pre)
+            .field("add_bos", &self.add_bos)
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("eot", &self.eot)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tokenizer {
