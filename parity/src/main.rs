@@ -12,6 +12,7 @@ mod common;
 mod harness;
 mod bench;
 mod npy;
+mod run;
 
 /// Prove a BitNet b1.58 engine correct against bitnet.cpp: logits parity, receipts, benchmarks.
 #[derive(Parser, Debug)]

@@ -158,6 +158,21 @@ impl<'m> Session<'m> {
         Ok(out)
     }
 
+    /// Greedy continuation: `n` tokens, the first the argmax of `last_logits` (lowest id wins ties),
+    /// each later one from a one-token decode — how the references record their greedy ids.
+    pub fn greedy(&mut self, last_logits: &[f32], n: usize) -> Result<Vec<u32>, ModelError> {
+        let mut out = Vec::with_capacity(n);
+        let mut next = super::ops::argmax(last_logits) as u32;
+        for i in 0..n {
+            out.push(next);
+            if i + 1 == n || self.n_past + 1 > self.kv.size {
+                break;
+            }
+            next = super::ops::argmax(&self.decode(&[next], Logits::Last)?) as u32;
+        }
+        Ok(out)
+    }
+
     /// Evaluate one ubatch at the next positions; returns logits for the requested rows.
     pub fn decode(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, ModelError> {
         let m = self.model;

@@ -121,3 +121,14 @@ impl RopeCache {
         }
     }
 }
+
+/// Index of the largest logit; the lowest index wins ties and NaN never wins (llama.cpp's greedy pick).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] || row[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}

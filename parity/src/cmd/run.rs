@@ -1,11 +1,149 @@
-//! `parity run` (not implemented yet).
+//! `parity run`: our engine against a reference on the same tokens, up the comparison ladder
+//! (tokenizer → position 0 → all positions → greedy decode), gated, with a receipt.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use ffi_ref::{Mode, Recorded, ReferenceBackend};
+
+use crate::common::{fixtures_dir, parse_ids, EngineArgs, EngineCtx};
+use crate::run::{ladder, output, reference, Options};
 
 /// Arguments of `parity run`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  parity run                                   # bundled trained model vs its recorded bitnet.cpp logits\n  parity run model.gguf --reference recorded:goldens/ --mode both --receipt r.json\n  BITNET_CPP_DIR=~/BitNet parity run model.gguf --reference ffi --prompt 'def ' --steps 32\n\nExit status: 0 every gate passed, 1 a gate failed, 2 usage or input error.")]
+pub struct Args {
+    /// GGUF model (default: the bundled trained fixture).
+    pub model: Option<PathBuf>,
+    /// Token ids, comma-separated (default: the recorded reference's prompt for this model).
+    #[arg(long, conflicts_with = "prompt")]
+    pub tokens: Option<String>,
+    /// Text to tokenize on both sides (checks the tokenizer rung too).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// `ffi` (a live bitnet.cpp, needs the ffi feature) or `recorded:DIR` (default: the model's fixture dir).
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Which prompt-processing mode(s) to compare.
+    #[arg(long, default_value = "both", value_parser = ["batch", "seq", "both"])]
+    pub mode: String,
+    /// Greedy decode steps to compare after the prompt (default: all the reference recorded, else 32).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Context size (default: the recorded case's n_ctx, else prompt + steps).
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    /// Write the receipt here (validated against schemas/ first).
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+    /// Minimum per-position cosine (default 1.0 when bit-exactness is required, else 0.99999).
+    #[arg(long)]
+    pub cosine_min: Option<f64>,
+    /// Maximum |Δlogit| (default 0 when bit-exactness is required, else unbounded).
+    #[arg(long)]
+    pub max_abs: Option<f64>,
+    /// Minimum fraction of positions whose top-1 agrees (default 1.0).
+    #[arg(long)]
+    pub top1_min: Option<f64>,
+    /// Maximum llama.cpp mean KLD (default: not gated).
+    #[arg(long)]
+    pub max_kld: Option<f64>,
+    /// Require (or with --exact=false, do not require) bit-identical logits. Default: required when the
+    /// reference's generation is the numerics profile we run, which it is unless you chose another.
+    #[arg(long)]
+    pub exact: Option<bool>,
+    /// Do not diagnose a failing gate.
+    #[arg(long)]
+    pub no_diagnose: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("parity run is not implemented yet")
+/// The bundled default: the trained model and its recorded bitnet.cpp 2025 logits.
+fn bundled() -> (PathBuf, PathBuf) {
+    let dir = fixtures_dir().join("reference/trained");
+    (dir.join("tiny-trained-b158.i2_s.gguf"), dir)
+}
+
+pub fn main(a: Args) -> Result<ExitCode> {
+    let (model_path, default_dir) = match &a.model {
+        Some(m) => (m.clone(), m.parent().map(Path::to_path_buf).unwrap_or_default()),
+        None => bundled(),
+    };
+    let ctx = a.engine.load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
+    let modes: Vec<Mode> = match a.mode.as_str() {
+        "batch" => vec![Mode::Batch],
+        "seq" => vec![Mode::Seq],
+        _ => vec![Mode::Batch, Mode::Seq],
+    };
+    let tokens = match (&a.tokens, &a.prompt) {
+        (Some(t), _) => parse_ids(t)?,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => default_tokens(backend.recorded(), modes[0])?,
+    };
+    let opts = Options {
+        modes,
+        steps: a.steps,
+        ctx: a.ctx,
+        prompt: a.prompt.clone(),
+        exact: a.exact,
+        cosine_min: a.cosine_min,
+        max_abs: a.max_abs,
+        top1_min: a.top1_min,
+        max_kld: a.max_kld,
+        diagnose: !a.no_diagnose,
+        threads: a.engine.threads,
+    };
+    let outcome = ladder::run(&ctx, &mut backend, &model_path, tokens, &opts)?;
+    output::print(&outcome);
+    if let Some(path) = &a.receipt {
+        receipts::write_receipt(path, &outcome.receipt).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("receipt written to {}", path.display());
+    }
+    Ok(if outcome.receipt.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The longest recorded prompt for this model (that is the most demanding case).
+fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
+    let Some(r) = recorded else { bail!("give --tokens or --prompt (a live reference has no recorded prompts)") };
+    let case = r
+        .manifest()
+        .cases
+        .iter()
+        .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
+        .max_by_key(|c| c.prompt_ids.len())
+        .context("the recorded reference has no case for this model (sha256 differs?)")?;
+    Ok(case.prompt_ids.clone())
+}
+
+impl EngineCtx {
+    /// SHA-256 of the model file.
+    pub fn model_sha256(&self) -> String {
+        ffi_ref::sha256_hex(self.model.file.bytes())
+    }
+}
+
+/// A backend of either kind, keeping access to the recorded one's manifest.
+pub enum AnyBackend {
+    Recorded(Recorded),
+    Live(Box<dyn ReferenceBackend>),
+}
+
+impl AnyBackend {
+    pub fn recorded(&self) -> Option<&Recorded> {
+        match self {
+            AnyBackend::Recorded(r) => Some(r),
+            AnyBackend::Live(_) => None,
+        }
+    }
+
+    pub fn as_backend(&mut self) -> &mut dyn ReferenceBackend {
+        match self {
+            AnyBackend::Recorded(r) => r,
+            AnyBackend::Live(b) => b.as_mut(),
+        }
+    }
 }

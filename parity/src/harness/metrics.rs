@@ -115,7 +115,9 @@ pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMe
     let cosine = match (n_o == 0.0, n_r == 0.0) {
         (true, true) => 1.0,
         (true, false) | (false, true) => 0.0,
-        (false, false) => (dot / (n_o.sqrt() * n_r.sqrt())).clamp(-1.0, 1.0),
+        // sqrt(a·b), not sqrt(a)·sqrt(b): for identical rows a·b = a² and IEEE sqrt(a²) = a exactly,
+        // so bit-identical logits give a cosine of exactly 1.
+        (false, false) => (dot / (n_o * n_r).sqrt()).clamp(-1.0, 1.0),
     };
     // With an all-zero reference the relative error is undefined; report the absolute L2 instead.
     let rel_l2 = if n_r == 0.0 { n_d.sqrt() } else { n_d.sqrt() / n_r.sqrt() };

@@ -1,0 +1,21 @@
+//! The parity harness behind `parity run`: opening a reference, the comparison ladder, the summary.
+
+pub mod ladder;
+pub mod output;
+pub mod reference;
+
+/// What the user asked `parity run` for (thresholds left `None` take the documented defaults).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub modes: Vec<ffi_ref::Mode>,
+    pub steps: Option<usize>,
+    pub ctx: Option<usize>,
+    pub prompt: Option<String>,
+    pub exact: Option<bool>,
+    pub cosine_min: Option<f64>,
+    pub max_abs: Option<f64>,
+    pub top1_min: Option<f64>,
+    pub max_kld: Option<f64>,
+    pub diagnose: bool,
+    pub threads: usize,
+}
