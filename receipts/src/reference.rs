@@ -51,7 +51,7 @@ pub enum Provenance {
     /// e.g. "see README.md".
     Text(String),
     /// Structured fields.
-    Fields(ProvenanceFields),
+    Fields(Box<ProvenanceFields>),
 }
 
 /// Structured provenance.
