@@ -1,11 +1,254 @@
-//! `parity record` (not implemented yet).
+//! `parity record MODEL --tokens 1,2,3 [--mode batch|seq|both] [--threads N[,N]] [--ctx N] [--greedy N]
+//! --out DIR`: record a reference directory from a live bitnet.cpp.
+//!
+//! The directory has `shared/reference`'s layout (`manifest.json`, one `<model>_p<N>_<mode>_t<T>.logits.npy`
+//! per case, greedy ids in the manifest) and provenance from the worker: BitNet and llama.cpp commits,
+//! llama.h API generation, CMake flags and `llama_print_system_info`. Recording into a directory that
+//! already has a manifest from the same build adds or replaces cases. Needs the `ffi` feature (or a
+//! `parity-ref-worker` named by `--worker` / `PARITY_REF_WORKER`); otherwise exit 2.
 
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use serde_json::json;
+
+use ffi_ref::{npy, sha256_hex, Case, Ffi, FfiOptions, Manifest, Mode, ReferenceBackend};
+
+use crate::common::parse_ids;
 
 /// Arguments of `parity record`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The GGUF model bitnet.cpp loads.
+    pub model: PathBuf,
+    /// Prompt token ids, comma-separated; repeat the flag for several prompts (distinct lengths).
+    #[arg(long = "tokens", required = true)]
+    pub tokens: Vec<String>,
+    /// Decode the prompt in one batch, one token at a time, or both.
+    #[arg(long, value_enum, default_value_t = ModeArg::Both)]
+    pub mode: ModeArg,
+    /// Thread counts, comma-separated (one worker each).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub threads: Vec<u32>,
+    /// Context length (also n_batch and n_ubatch).
+    #[arg(long, default_value_t = 128)]
+    pub ctx: u32,
+    /// Greedy tokens to record after each prompt.
+    #[arg(long, default_value_t = 32)]
+    pub greedy: usize,
+    /// Output directory (created; an existing manifest from the same build is extended).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Case-name prefix (default: the model file name without `.gguf`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Copy the model into the output directory too.
+    #[arg(long)]
+    pub copy_model: bool,
+    /// The worker executable (default: next to this binary).
+    #[arg(long, env = "PARITY_REF_WORKER")]
+    pub worker: Option<PathBuf>,
+    /// Seconds allowed per request (and for loading the model).
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("parity record is not implemented yet")
+/// `--mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One decode for the whole prompt.
+    Batch,
+    /// One decode per token.
+    Seq,
+    /// Both, as in shared/reference.
+    Both,
+}
+
+impl ModeArg {
+    fn modes(self) -> &'static [Mode] {
+        match self {
+            ModeArg::Batch => &[Mode::Batch],
+            ModeArg::Seq => &[Mode::Seq],
+            ModeArg::Both => &[Mode::Batch, Mode::Seq],
+        }
+    }
+}
+
+pub fn main(args: Args) -> Result<ExitCode> {
+    if !ffi_ref::FFI_COMPILED && args.worker.is_none() {
+        eprintln!(
+            "error: parity record needs a live bitnet.cpp: rebuild with `cargo build --features ffi` and \
+             BITNET_CPP_DIR set to a built bitnet.cpp checkout (see docs/ffi-ref.md), or name a \
+             parity-ref-worker with --worker / PARITY_REF_WORKER"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let prompts = args
+        .tokens
+        .iter()
+        .map(|t| parse_ids(t))
+        .collect::<Result<Vec<_>>>()?;
+    check_prompts(&prompts, args.ctx, args.greedy)?;
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        bail!("--threads needs positive counts");
+    }
+    let model_bytes =
+        fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let model_sha256 = sha256_hex(&model_bytes);
+    let model_name = args
+        .model
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("model path has no UTF-8 file name")?
+        .to_string();
+    let stem = match &args.name {
+        Some(n) if n.is_empty() || n.contains('/') => {
+            bail!("--name must be a plain non-empty name")
+        }
+        Some(n) => n.clone(),
+        None => model_name
+            .strip_suffix(".gguf")
+            .unwrap_or(&model_name)
+            .to_string(),
+    };
+    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    let mut cases = Vec::new();
+    let mut provenance = None;
+    for &threads in &args.threads {
+        let opts = FfiOptions {
+            worker: args.worker.clone(),
+            timeout: Duration::from_secs(args.timeout),
+            load_timeout: Duration::from_secs(args.timeout),
+            ..FfiOptions::new(&args.model, args.ctx, threads)
+        };
+        let mut ffi = Ffi::spawn(&opts)?;
+        provenance.get_or_insert_with(|| provenance_of(&ffi));
+        for ids in &prompts {
+            for &mode in args.mode.modes() {
+                let id = format!("{stem}_p{}_{mode}_t{threads}", ids.len());
+                eprintln!("recording {id}");
+                let logits = ffi
+                    .eval_logits(ids, mode)
+                    .with_context(|| format!("case {id}"))?;
+                let greedy_ids = ffi
+                    .greedy(ids, mode, args.greedy)
+                    .with_context(|| format!("case {id}"))?;
+                let file = format!("{id}.logits.npy");
+                let shape = [logits.n_tokens, logits.n_vocab];
+                npy::write_f32(args.out.join(&file), &shape, &logits.data)?;
+                cases.push(Case {
+                    id,
+                    model: model_name.clone(),
+                    model_sha256: model_sha256.clone(),
+                    prompt_len: ids.len(),
+                    prompt_ids: ids.clone(),
+                    mode,
+                    threads,
+                    n_ctx: args.ctx,
+                    n_batch: Some(args.ctx),
+                    n_ubatch: Some(args.ctx),
+                    logits: file,
+                    logits_shape: shape.to_vec(),
+                    greedy_n: greedy_ids.len(),
+                    greedy_ids,
+                });
+            }
+        }
+    }
+    let provenance = provenance.context("no worker was started")?;
+    let manifest = merge(&args.out, provenance, &prompts, cases)?;
+    let path = args.out.join("manifest.json");
+    fs::write(&path, manifest.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    if args.copy_model {
+        let dest = args.out.join(&model_name);
+        if dest != args.model {
+            fs::write(&dest, &model_bytes)
+                .with_context(|| format!("writing {}", dest.display()))?;
+        }
+    }
+    println!("{}: {} cases", path.display(), manifest.cases.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_prompts(prompts: &[Vec<u32>], ctx: u32, greedy: usize) -> Result<()> {
+    let mut lens = BTreeMap::new();
+    for p in prompts {
+        if p.len() + greedy > ctx as usize {
+            bail!(
+                "{} prompt ids + {greedy} greedy exceed --ctx {ctx}",
+                p.len()
+            );
+        }
+        if lens.insert(p.len(), p).is_some_and(|q| q != p) {
+            bail!(
+                "two different prompts of length {}: case names would collide",
+                p.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn provenance_of(ffi: &Ffi) -> serde_json::Value {
+    let info = ffi.system_info();
+    json!({
+        "bitnet_cpp": format!("microsoft/BitNet {}", info.commit),
+        "llama_cpp": format!("bitnet.cpp llama.cpp {}", info.llama_commit),
+        "bitnet_cpp_dir": info.dir,
+        "llama_h_api": info.api,
+        "build_flags": info.build_flags,
+        "system_info": info.system_info,
+        "kernel": "CPU backend, no flash-attn, f16 KV cache, n_batch = n_ubatch = n_ctx",
+        "recorder": format!("parity record {}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// Combine with an existing manifest in `dir` (same bitnet.cpp commit required); new cases replace old
+/// ones of the same id.
+fn merge(
+    dir: &Path,
+    provenance: serde_json::Value,
+    prompts: &[Vec<u32>],
+    cases: Vec<Case>,
+) -> Result<Manifest> {
+    let path = dir.join("manifest.json");
+    let mut m = match fs::read(&path) {
+        Ok(bytes) => {
+            let old = Manifest::parse(&bytes, &path)?;
+            let (a, b) = (
+                old.provenance_str("bitnet_cpp"),
+                provenance.get("bitnet_cpp").and_then(|v| v.as_str()),
+            );
+            if a != b {
+                bail!(
+                    "{} was recorded from {a:?}, this build is {b:?}: use another --out",
+                    path.display()
+                );
+            }
+            old
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest {
+            provenance: serde_json::Value::Null,
+            prompts: BTreeMap::new(),
+            cases: Vec::new(),
+        },
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    m.provenance = provenance;
+    for p in prompts {
+        m.prompts.insert(p.len().to_string(), p.clone());
+    }
+    for c in cases {
+        match m.cases.iter_mut().find(|old| old.id == c.id) {
+            Some(old) => *old = c,
+            None => m.cases.push(c),
+        }
+    }
+    Ok(m)
 }
