@@ -169,6 +169,25 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
         };
         gates.push(gate("metrics.kld", passed, reason));
     }
+    let diverged: Vec<String> = r
+        .modes
+        .iter()
+        .filter_map(|m| {
+            let g = m.greedy.as_ref()?;
+            let same = g.first_divergence.is_none() && g.ours.len() == g.reference.len();
+            (!same).then(|| match g.first_divergence {
+                Some(i) => format!("{} t{} diverges at step {i}", m.mode.as_str(), m.threads),
+                None => format!("{} t{} lengths {} vs {}", m.mode.as_str(), m.threads, g.ours.len(), g.reference.len()),
+            })
+        })
+        .collect();
+    if r.modes.iter().any(|m| m.greedy.is_some()) {
+        gates.push(gate(
+            "greedy.match",
+            diverged.is_empty(),
+            if diverged.is_empty() { "greedy continuations identical in every compared mode".to_owned() } else { diverged.join("; ") },
+        ));
+    }
     if t.require_bit_exact {
         let differing: Vec<String> = r
             .modes
