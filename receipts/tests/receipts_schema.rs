@@ -69,7 +69,8 @@ fn bundled_golden_manifests_validate_unchanged() {
     }
 }
 
-type Mutation = (&'static str, SchemaKind, fn(&mut Value));
+type Edit = fn(&mut Value);
+type Mutation = (&'static str, SchemaKind, Edit);
 
 fn obj(v: &mut Value) -> &mut serde_json::Map<String, Value> {
     v.as_object_mut().expect("object")
@@ -82,7 +83,7 @@ const MUTATIONS: &[Mutation] = &[
     ("missing tool", SchemaKind::ParityReceipt, |d| { obj(d).remove("tool"); }),
     ("wrong schema_version", SchemaKind::ParityReceipt, |d| d["schema_version"] = json!("parity-receipt/v2")),
     ("unknown host field", SchemaKind::ParityReceipt, |d| d["host"]["gpu"] = json!("x")),
-    ("threads zero is fine for serde, not schema: string", SchemaKind::ParityReceipt, |d| d["host"]["threads"] = json!("2")),
+    ("threads as string", SchemaKind::ParityReceipt, |d| d["host"]["threads"] = json!("2")),
     ("negative token id", SchemaKind::ParityReceipt, |d| d["token_ids"][0] = json!(-1)),
     ("token id beyond u32", SchemaKind::ParityReceipt, |d| d["token_ids"][0] = json!(4_294_967_296u64)),
     ("unknown generation", SchemaKind::ParityReceipt, |d| d["reference"]["generation"] = json!("bitnet.cpp-2024")),
@@ -141,7 +142,7 @@ fn mutated_documents_are_rejected_by_schema_and_struct_alike() {
 fn optional_fields_are_accepted_by_both() {
     let all = docs();
     let base = &all[0].1;
-    let additions: [(&str, fn(&mut Value)); 4] = [
+    let additions: [(&str, Edit); 4] = [
         ("diagnosis", |d| d["diagnosis"] = json!({"verdict": "matches bitnet.cpp-2025", "best_profile": "bitnet.cpp-2025"})),
         ("trace", |d| d["trace"] = json!({"metric": "max_abs_diff", "layers": ["0"], "tensors": ["attn_q"], "values": [[0.5, null]]})),
         ("accelerators", |d| d["host"]["accelerators"] = json!(["cuda:NVIDIA H100"])),
