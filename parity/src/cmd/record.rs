@@ -252,3 +252,51 @@ fn merge(
     }
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str) -> Case {
+        Case {
+            id: id.into(),
+            model: "m.gguf".into(),
+            model_sha256: "0".repeat(64),
+            prompt_len: 1,
+            prompt_ids: vec![1],
+            mode: Mode::Batch,
+            threads: 1,
+            n_ctx: 8,
+            n_batch: Some(8),
+            n_ubatch: Some(8),
+            logits: format!("{id}.logits.npy"),
+            logits_shape: vec![1, 2],
+            greedy_n: 1,
+            greedy_ids: vec![0],
+        }
+    }
+
+    #[test]
+    fn prompts_must_fit_and_not_collide() {
+        assert!(check_prompts(&[vec![1, 2], vec![3]], 8, 4).is_ok());
+        assert!(check_prompts(&[vec![1, 2], vec![1, 2]], 8, 4).is_ok());
+        assert!(check_prompts(&[vec![1, 2], vec![2, 1]], 8, 4).is_err());
+        assert!(check_prompts(&[vec![1; 5]], 8, 4).is_err());
+    }
+
+    #[test]
+    fn merge_replaces_same_ids_and_refuses_another_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let prov = json!({"bitnet_cpp": "microsoft/BitNet abc"});
+        let m = merge(dir.path(), prov.clone(), &[vec![1]], vec![case("a")]).unwrap();
+        fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
+        let mut b = case("a");
+        b.greedy_ids = vec![1];
+        let m = merge(dir.path(), prov, &[vec![1]], vec![b.clone(), case("c")]).unwrap();
+        assert_eq!(m.cases.len(), 2);
+        assert_eq!(m.cases[0], b);
+        assert_eq!(m.prompts["1"], [1]);
+        let other = json!({"bitnet_cpp": "microsoft/BitNet def"});
+        assert!(merge(dir.path(), other, &[vec![1]], vec![case("a")]).is_err());
+    }
+}
