@@ -48,7 +48,7 @@ fn editing_any_field_fails_verify_and_names_it() {
         ("pass", "/pass", json!(false)),
         ("summary", "/summary/min_cosine", json!(0.5)),
         ("modes", "/modes/0/positions/3/cosine", json!(0.25)),
-        ("kernels", "/kernels/gemv.i2s_x86_128.avx2", json!(1)),
+        ("kernels", "/kernels/i2s.x86.avx2.gemv", json!(1)),
         ("host", "/host/cpu_model", json!("Other CPU")),
         ("model", "/model/sha256", json!("00".repeat(32))),
         ("thresholds", "/thresholds/max_abs_diff", json!(10.0)),
@@ -72,8 +72,8 @@ fn resealed_lies_fail_the_gates_by_name() {
     type Lie = (&'static str, fn(&mut ParityReceipt));
     let lies: [Lie; 6] = [
         ("kernels.dispatched", |r| r.kernels.clear()),
-        ("kernels.flavor", |r| r.kernels = [("matmul.f16.scalar".to_owned(), 3)].into()),
-        ("kernels.isa", |r| { r.kernels.insert("gemv.i2s_x86_128.avx512vnni".into(), 1); }),
+        ("kernels.flavor", |r| r.kernels = [("f16.scalar.vec_dot.gemv".to_owned(), 3)].into()),
+        ("kernels.isa", |r| { r.kernels.insert("i2s.x86.avx512vnni.gemv".into(), 1); }),
         ("metrics.consistent", |r| r.summary.min_cosine = 0.9999),
         ("metrics.bit_exact", |r| r.modes[0].logits_sha256.ours = "11".repeat(32)),
         ("pass", |r| { r.thresholds.min_cosine = 1.0; r.modes[1].positions[0].cosine = 0.5; r.modes[1].summary = receipts::gates::summarize(&r.modes[1].positions); r.summary = receipts::gates::combine_summaries(r.modes.iter().map(|m| &m.summary)); }),

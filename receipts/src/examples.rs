@@ -37,7 +37,7 @@ pub fn model() -> Model {
         path: "fixtures/tiny-b158-gqa.i2_s.gguf".into(),
         sha256: "c3b7d641c9bbc59a84cd0a7434ad06feb84f76be85389aeb0352c2027123dce6".into(),
         architecture: "bitnet-b1.58".into(),
-        flavor_summary: BTreeMap::from([("I2_S".into(), 21), ("F16".into(), 1), ("F32".into(), 13)]),
+        flavor_summary: BTreeMap::from([("i2_s".into(), 21), ("f16".into(), 1), ("f32".into(), 13)]),
     }
 }
 
@@ -104,9 +104,9 @@ pub fn parity_builder(n: u64, diverge_at: u64, thresholds: Thresholds) -> Parity
             case_ids: vec!["tiny-b158-gqa_p8_batch_t2".into(), "tiny-b158-gqa_p8_seq_t2".into()],
         },
         kernels: BTreeMap::from([
-            ("gemv.i2s_x86_128.avx2".into(), 96),
-            ("gemm.i2s_x86_128.avx2".into(), 24),
-            ("matmul.f16.scalar".into(), 16),
+            ("i2s.x86.avx2.gemv".into(), 96),
+            ("i2s.x86.avx2.gemm".into(), 24),
+            ("f16.scalar.vec_dot.gemv".into(), 16),
         ]),
         modes,
         thresholds,
@@ -138,7 +138,7 @@ pub fn bench_receipt(tg_ts: f64) -> Result<BenchReceipt> {
         created_at: T0.into(),
         host: host(),
         model: model(),
-        kernels: BTreeMap::from([("gemv.i2s_x86_128.avx2".into(), 4096)]),
+        kernels: BTreeMap::from([("i2s.x86.avx2.gemv".into(), 4096)]),
         rows: vec![row("pp128", 128, 0, 900.0), row("tg128", 0, 128, tg_ts)],
         peak_rss_bytes: 50_000_000,
         reference: vec![ReferenceRow {
@@ -166,7 +166,7 @@ pub fn inference_receipt() -> Result<InferenceReceipt> {
         model: model(),
         tokenizer_sha256: "ab".repeat(32),
         numerics_profile: "bitnet.cpp-2025".into(),
-        kernels: BTreeMap::from([("gemv.i2s_x86_128.avx2".into(), 64)]),
+        kernels: BTreeMap::from([("i2s.x86.avx2.gemv".into(), 64)]),
         prompt_ids: vec![1022, 5, 6],
         generated_ids: vec![7, 8],
         sampling: Sampling { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 42 },

@@ -60,7 +60,8 @@ fn norm(s: &str) -> String {
 /// Ternary flavors that must be computed by a flavor-specific kernel (normalised names).
 const TERNARY: [&str; 5] = ["i2s", "tq1", "tq2", "tl1", "tl2"];
 
-/// ISA names a kernel-ID segment may carry, and how a host reports them (normalised).
+/// ISA names a kernel-ID segment may carry, and how a host reports them (normalised). A bare
+/// `avx512` segment needs `avx512f`; `x86` needs an x86 host; `cuda` needs a recorded accelerator.
 const ISA_SEGMENTS: [&str; 14] = [
     "sse41", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni",
     "avxvnni", "neon", "dotprod", "i8mm",
@@ -72,11 +73,24 @@ pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
     let mut missing = Vec::new();
     for seg in kernel.split('.') {
         let n = norm(seg);
-        if n == "cuda" {
-            if host.accelerators.as_ref().map_or(true, |a| a.is_empty()) {
-                missing.push("cuda (no accelerator recorded)".to_owned());
+        let needs = match n.as_str() {
+            "cuda" => {
+                if host.accelerators.as_ref().map_or(true, |a| a.is_empty()) {
+                    missing.push("cuda (no accelerator recorded)".to_owned());
+                }
+                continue;
             }
-        } else if ISA_SEGMENTS.contains(&n.as_str()) && !have.contains(&n) {
+            "x86" | "x8664" => {
+                if !host.arch.starts_with("x86") {
+                    missing.push(format!("x86 (host arch is {})", host.arch));
+                }
+                continue;
+            }
+            "avx512" => "avx512f".to_owned(),
+            s if ISA_SEGMENTS.contains(&s) => n.clone(),
+            _ => continue,
+        };
+        if !have.contains(&needs) {
             missing.push(seg.to_owned());
         }
     }
@@ -255,4 +269,38 @@ fn logits_gate(r: &ParityReceipt) -> Gate {
         bad.is_empty(),
         if bad.is_empty() { "logits digests recorded for every mode and consistent".to_owned() } else { bad.join("; ") },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    fn names_failing(kernels: &[&str], host: &Host) -> Vec<String> {
+        let log: KernelLog = kernels.iter().map(|k| ((*k).to_owned(), 1)).collect();
+        kernel_gates(host, &examples::model(), &log).into_iter().filter(|g| !g.passed).map(|g| g.name).collect()
+    }
+
+    #[test]
+    fn engine_style_ids_satisfy_the_flavor_and_isa_gates() {
+        let host = examples::host();
+        assert!(names_failing(&["i2s.x86.avx2.gemv", "f16.avx2.vec_dot.gemv"], &host).is_empty());
+        assert_eq!(names_failing(&["f16.avx2.vec_dot.gemv"], &host), ["kernels.flavor"]);
+        assert_eq!(names_failing(&[], &host), ["kernels.dispatched", "kernels.flavor"]);
+        assert_eq!(names_failing(&["i2s.x86.avx512vnni.gemv"], &host), ["kernels.isa"]);
+        assert_eq!(names_failing(&["i2s.x86.scalar.gemv", "f16.avx512.tinyblas.gemm"], &host), ["kernels.isa"]);
+        let arm = Host { arch: "aarch64".into(), isa_features: vec!["neon".into()], ..host };
+        assert_eq!(names_failing(&["i2s.x86.scalar.gemv"], &arm), ["kernels.isa"]);
+        assert!(names_failing(&["i2s.arm.neon.gemv"], &arm).is_empty());
+    }
+
+    #[test]
+    fn tq_flavors_need_their_own_kernels() {
+        let mut model = examples::model();
+        model.flavor_summary = [("tq2_0".to_owned(), 4), ("f16".to_owned(), 1)].into();
+        let ids = ["i2s.x86.avx2.gemv".to_owned()];
+        assert_eq!(flavors_without_kernel(&model, ids.iter()), ["tq2_0"]);
+        let ids = ["tq2_0.scalar.gemv".to_owned()];
+        assert!(flavors_without_kernel(&model, ids.iter()).is_empty());
+    }
 }
