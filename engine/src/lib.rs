@@ -8,6 +8,7 @@
 //! - [`tokenizer`], [`sampling`]: text in, tokens out.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod generate;
 pub mod gguf;
 pub mod flavor;
 pub mod kernels;
