@@ -173,16 +173,27 @@ unsafe fn decode(p: *const u8) -> [__m256i; 4] {
 }
 
 /// Exact int32 dots of `R` rows × `T` tokens over `nb` blocks: `vpmaddubsw` pairs (|·| ≤ 768), four summed
-/// in int16 (|·| ≤ 3072, no wrap), widened by `vpmaddwd` with 1 and accumulated in int32.
+/// in int16 (|·| ≤ 3072, no wrap), widened by `vpmaddwd` with 1 and accumulated in int32. For one token it
+/// prefetches the next row tile (`next`, never dereferenced) as the AVX-512 tile does.
 ///
 /// # Safety
 /// Every row pointer needs `32·nb` readable bytes and every token pointer `128·nb`; AVX2 present.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn i2s_tile<const R: usize, const T: usize>(rows: [*const u8; R], toks: [*const i8; T], nb: usize) -> [[i32; T]; R] {
+unsafe fn i2s_tile<const R: usize, const T: usize>(
+    rows: [*const u8; R],
+    toks: [*const i8; T],
+    nb: usize,
+    next: *const u8,
+) -> [[i32; T]; R] {
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_si256(); T]; R];
     for b in 0..nb {
+        if T == 1 {
+            for l in 0..R.div_ceil(2) {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * R * 32 + 64 * l).cast());
+            }
+        }
         // SAFETY: block b lies within the 32·nb bytes of every row (caller).
         let codes: [[__m256i; 4]; R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
         for t in 0..T {

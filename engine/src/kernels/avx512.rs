@@ -92,7 +92,12 @@ fn f16_dot_rows_impl(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
     while r + 4 <= rows {
         let ws: [&[f16]; 4] = std::array::from_fn(|i| &w[(r + i) * k..(r + i + 1) * k]);
         let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+        // Prefetch the next four rows (contiguous 8·k bytes) at the rate these four are consumed.
+        let next = w.as_ptr().wrapping_add((r + 4) * k).cast::<u8>();
         for c in (0..np).step_by(64) {
+            for l in 0..8 {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(8 * c + 64 * l).cast());
+            }
             for j in 0..4 {
                 let i = c + 16 * j;
                 // SAFETY: i + 16 <= np <= k = len of x and of every ws row.
@@ -185,7 +190,9 @@ unsafe fn decode(p: *const u8) -> (__m512i, __m512i) {
 /// Defines an `R × T` I2_S tile whose per-block step is `$step(acc, codes_lo, q_lo, codes_hi, q_hi)`.
 macro_rules! i2s_tile {
     ($name:ident, $features:literal, $step:ident) => {
-        /// Exact int32 dots of `R` rows × `T` tokens over `nb` blocks.
+        /// Exact int32 dots of `R` rows × `T` tokens over `nb` blocks. For one token (bandwidth-bound gemv) it
+        /// also prefetches the next row tile (`next`, contiguous `R·32·nb` bytes) at the rate it consumes its own:
+        /// short rows make many short streams that the hardware prefetchers barely ramp up on.
         ///
         /// # Safety
         /// Every row pointer needs `32·nb` readable bytes and every token pointer `128·nb`; the CPU must support
@@ -196,9 +203,15 @@ macro_rules! i2s_tile {
             rows: [*const u8; R],
             toks: [*const i8; T],
             nb: usize,
+            next: *const u8,
         ) -> [[i32; T]; R] {
             let mut acc = [[_mm512_setzero_si512(); T]; R];
             for b in 0..nb {
+                if T == 1 {
+                    for l in 0..R.div_ceil(2) {
+                        _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * R * 32 + 64 * l).cast());
+                    }
+                }
                 // SAFETY: block b lies within the 32·nb bytes of every row (caller).
                 let codes: [(__m512i, __m512i); R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
                 for t in 0..T {

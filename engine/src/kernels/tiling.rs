@@ -3,7 +3,8 @@
 //! depend on which other rows or tokens share the tile, so tiling never changes a bit.
 
 /// Defines `$name(codes, k, q, n, out)` (an [`super::I2sRowsFn`] body, `unsafe`, with `$features`) over the
-/// tile function `$tile::<R, T>(rows, tokens, blocks) -> [[i32; T]; R]`. Tokens go in the outer loop
+/// tile function `$tile::<R, T>(rows, tokens, blocks, next) -> [[i32; T]; R]`, where `next` is where the
+/// following row tile starts (a prefetch hint; it may point past the matrix and is never dereferenced). Tokens go in the outer loop
 /// (`$tm` at a time, so a token tile stays in L1 while the row chunk streams past); single tokens use
 /// `$rg`-row tiles.
 macro_rules! i2s_driver {
@@ -19,6 +20,7 @@ macro_rules! i2s_driver {
             let rows = codes.len() / kb;
             assert!(q.len() >= n * k && out.len() >= rows * n);
             let row = |r: usize| codes[r * kb..(r + 1) * kb].as_ptr();
+            let next = |r: usize| codes.as_ptr().wrapping_add(r * kb);
             let tok = |t: usize| q[t * k..(t + 1) * k].as_ptr();
             let mut t = 0;
             while t < n {
@@ -28,7 +30,7 @@ macro_rules! i2s_driver {
                     while r + $rm <= rows {
                         // SAFETY: every pointer starts a full row / token slice (bounds-checked above),
                         // and the caller guarantees the target features.
-                        let s = unsafe { $tile::<$rm, $tm>(std::array::from_fn(|i| row(r + i)), qs, nb) };
+                        let s = unsafe { $tile::<$rm, $tm>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rm)) };
                         for (i, si) in s.iter().enumerate() {
                             out[(r + i) * n + t..(r + i) * n + t + $tm].copy_from_slice(si);
                         }
@@ -36,7 +38,7 @@ macro_rules! i2s_driver {
                     }
                     for r in r..rows {
                         // SAFETY: as above.
-                        let s = unsafe { $tile::<1, $tm>([row(r)], qs, nb) };
+                        let s = unsafe { $tile::<1, $tm>([row(r)], qs, nb, next(r + 1)) };
                         out[r * n + t..r * n + t + $tm].copy_from_slice(&s[0]);
                     }
                     t += $tm;
@@ -45,7 +47,7 @@ macro_rules! i2s_driver {
                     let mut r = 0;
                     while r + $rg <= rows {
                         // SAFETY: as above.
-                        let s = unsafe { $tile::<$rg, 1>(std::array::from_fn(|i| row(r + i)), qs, nb) };
+                        let s = unsafe { $tile::<$rg, 1>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rg)) };
                         for (i, si) in s.iter().enumerate() {
                             out[(r + i) * n + t] = si[0];
                         }
@@ -53,7 +55,7 @@ macro_rules! i2s_driver {
                     }
                     for r in r..rows {
                         // SAFETY: as above.
-                        out[r * n + t] = unsafe { $tile::<1, 1>([row(r)], qs, nb) }[0][0];
+                        out[r * n + t] = unsafe { $tile::<1, 1>([row(r)], qs, nb, next(r + 1)) }[0][0];
                     }
                     t += 1;
                 }
