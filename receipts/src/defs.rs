@@ -115,7 +115,19 @@ fn isa_features() -> Vec<String> {
     macro_rules! probe {
         ($($name:tt),*) => {$( if std::is_x86_feature_detected!($name) { f.push($name.to_owned()); } )*};
     }
-    probe!("sse4.1", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avxvnni");
+    probe!(
+        "sse4.1",
+        "ssse3",
+        "fma",
+        "f16c",
+        "avx",
+        "avx2",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512vnni",
+        "avxvnni"
+    );
     f.iter_mut().for_each(|s| *s = s.replace('.', "_"));
     f
 }
@@ -299,7 +311,12 @@ pub fn rfc3339_from_unix(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use crate::bench::{BenchReceipt, BenchRow, ReferenceRow};
 use crate::defs::{Generation, Host, Mode, Model, PositionMetrics, SectionDigests, Tool};
 use crate::error::{ReceiptError, Result};
 use crate::inference::{InferenceReceipt, Sampling, Timings};
-use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds};
+use crate::parity::{
+    GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity,
+    Thresholds,
+};
 use crate::reference::RecordedReference;
 use crate::schema::SchemaKind;
 use crate::seal::seal;
@@ -16,7 +19,11 @@ const T0: &str = "2025-06-01T12:00:00Z";
 
 /// Example tool identity.
 pub fn tool() -> Tool {
-    Tool { name: "parity".into(), version: "0.1.0".into(), git_commit: "0123456789abcdef0123456789abcdef01234567".into() }
+    Tool {
+        name: "parity".into(),
+        version: "0.1.0".into(),
+        git_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+    }
 }
 
 /// Example AVX2 host.
@@ -37,7 +44,11 @@ pub fn model() -> Model {
         path: "fixtures/tiny-b158-gqa.i2_s.gguf".into(),
         sha256: "c3b7d641c9bbc59a84cd0a7434ad06feb84f76be85389aeb0352c2027123dce6".into(),
         architecture: "bitnet-b1.58".into(),
-        flavor_summary: BTreeMap::from([("i2_s".into(), 21), ("f16".into(), 1), ("f32".into(), 13)]),
+        flavor_summary: BTreeMap::from([
+            ("i2_s".into(), 21),
+            ("f16".into(), 1),
+            ("f32".into(), 13),
+        ]),
     }
 }
 
@@ -45,9 +56,17 @@ pub fn model() -> Model {
 pub fn positions(n: u64, diverge_at: u64) -> Vec<PositionMetrics> {
     (0..n)
         .map(|i| {
-            let d = if i >= diverge_at { (i - diverge_at + 1) as f64 * 0.01 } else { 0.0 };
+            let d = if i >= diverge_at {
+                (i - diverge_at + 1) as f64 * 0.01
+            } else {
+                0.0
+            };
             let top1_ref = ((i * 37) % 1024) as u32;
-            let top1_ours = if i >= diverge_at && i % 5 == 4 { (top1_ref + 1) % 1024 } else { top1_ref };
+            let top1_ours = if i >= diverge_at && i % 5 == 4 {
+                (top1_ref + 1) % 1024
+            } else {
+                top1_ref
+            };
             PositionMetrics {
                 position: i,
                 cosine: 1.0 - d * d * 0.01,
@@ -71,7 +90,13 @@ pub fn parity_receipt() -> Result<ParityReceipt> {
 
 /// A parity receipt with drift from position 3 held to loose thresholds (passes) — for plots.
 pub fn parity_receipt_drifting() -> Result<ParityReceipt> {
-    let t = Thresholds { min_cosine: 0.99, max_abs_diff: 0.5, min_top1_match_rate: 0.5, max_mean_kld: None, require_bit_exact: false };
+    let t = Thresholds {
+        min_cosine: 0.99,
+        max_abs_diff: 0.5,
+        min_top1_match_rate: 0.5,
+        max_mean_kld: None,
+        require_bit_exact: false,
+    };
     parity_builder(32, 3, t).build(None)
 }
 
@@ -101,7 +126,10 @@ pub fn parity_builder(n: u64, diverge_at: u64, thresholds: Thresholds) -> Parity
             numerics_profile: "bitnet.cpp-2025".into(),
             dir: "/work/shared/reference".into(),
             manifest_sha256: "cd".repeat(32),
-            case_ids: vec!["tiny-b158-gqa_p8_batch_t2".into(), "tiny-b158-gqa_p8_seq_t2".into()],
+            case_ids: vec![
+                "tiny-b158-gqa_p8_batch_t2".into(),
+                "tiny-b158-gqa_p8_seq_t2".into(),
+            ],
         },
         kernels: BTreeMap::from([
             ("i2s.x86.avx2.gemv".into(), 96),
@@ -169,8 +197,18 @@ pub fn inference_receipt() -> Result<InferenceReceipt> {
         kernels: BTreeMap::from([("i2s.x86.avx2.gemv".into(), 64)]),
         prompt_ids: vec![1022, 5, 6],
         generated_ids: vec![7, 8],
-        sampling: Sampling { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 42 },
-        timings: Timings { prompt_ms: 1.5, gen_ms: 3.0, prompt_tps: 2000.0, gen_tps: 666.7 },
+        sampling: Sampling {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 42,
+        },
+        timings: Timings {
+            prompt_ms: 1.5,
+            gen_ms: 3.0,
+            prompt_tps: 2000.0,
+            gen_tps: 666.7,
+        },
         section_digests: SectionDigests::new(),
         digest: String::new(),
         signature: None,

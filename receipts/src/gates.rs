@@ -10,16 +10,25 @@ pub fn summarize(rows: &[PositionMetrics]) -> MetricsSummary {
     MetricsSummary {
         n_positions: rows.len() as u64,
         min_cosine: rows.iter().map(|r| r.cosine).fold(1.0, f64::min),
-        top1_match_rate: if rows.is_empty() { 0.0 } else { matches as f64 / rows.len() as f64 },
+        top1_match_rate: if rows.is_empty() {
+            0.0
+        } else {
+            matches as f64 / rows.len() as f64
+        },
         max_abs_diff: rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max),
         max_kl_divergence: rows.iter().map(|r| r.kl_divergence).fold(0.0, f64::max),
-        first_diff_position: rows.iter().find(|r| r.max_abs_diff != 0.0).map(|r| r.position),
+        first_diff_position: rows
+            .iter()
+            .find(|r| r.max_abs_diff != 0.0)
+            .map(|r| r.position),
         bit_exact: rows.iter().all(|r| r.max_abs_diff == 0.0),
     }
 }
 
 /// Aggregate several summaries (rates weighted by row count; first diff = smallest position).
-pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>) -> MetricsSummary {
+pub fn combine_summaries<'a>(
+    parts: impl IntoIterator<Item = &'a MetricsSummary>,
+) -> MetricsSummary {
     let mut out = MetricsSummary {
         n_positions: 0,
         min_cosine: 1.0,
@@ -49,12 +58,19 @@ pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>
 }
 
 fn gate(name: &str, passed: bool, reason: impl Into<String>) -> Gate {
-    Gate { name: name.to_owned(), passed, reason: reason.into() }
+    Gate {
+        name: name.to_owned(),
+        passed,
+        reason: reason.into(),
+    }
 }
 
 /// Normalised form used to match flavors with kernel-ID segments: lower case, no `_`/`-`.
 fn norm(s: &str) -> String {
-    s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+    s.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Ternary flavors that must be computed by a flavor-specific kernel (normalised names).
@@ -63,8 +79,20 @@ const TERNARY: [&str; 5] = ["i2s", "tq1", "tq2", "tl1", "tl2"];
 /// ISA names a kernel-ID segment may carry, and how a host reports them (normalised). A bare
 /// `avx512` segment needs `avx512f`; `x86` needs an x86 host; `cuda` needs a recorded accelerator.
 const ISA_SEGMENTS: [&str; 14] = [
-    "sse41", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni",
-    "avxvnni", "neon", "dotprod", "i8mm",
+    "sse41",
+    "ssse3",
+    "fma",
+    "f16c",
+    "avx",
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512vnni",
+    "avxvnni",
+    "neon",
+    "dotprod",
+    "i8mm",
 ];
 
 /// Kernel-ID segments that name an ISA this host does not report.
@@ -98,7 +126,10 @@ pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
 }
 
 /// Ternary flavors of `model` with tensors but no kernel whose ID names them.
-pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a str> {
+pub fn flavors_without_kernel<'a>(
+    model: &'a Model,
+    kernels: impl Iterator<Item = &'a String> + Clone,
+) -> Vec<&'a str> {
     model
         .flavor_summary
         .iter()
@@ -107,7 +138,9 @@ pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item 
         .filter(|f| {
             let nf = norm(f);
             TERNARY.iter().any(|t| nf.starts_with(t))
-                && !kernels.clone().any(|k| k.split('.').any(|seg| norm(seg).starts_with(&nf)))
+                && !kernels
+                    .clone()
+                    .any(|k| k.split('.').any(|seg| norm(seg).starts_with(&nf)))
         })
         .collect()
 }
@@ -132,7 +165,10 @@ pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate
         if missing.is_empty() {
             "every ternary flavor of the model has a matching kernel".to_owned()
         } else {
-            format!("model has {} tensors but no kernel names that flavor", missing.join(", "))
+            format!(
+                "model has {} tensors but no kernel names that flavor",
+                missing.join(", ")
+            )
         },
     ));
     let bad_isa: Vec<String> = kernels
@@ -145,7 +181,11 @@ pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate
     gates.push(gate(
         "kernels.isa",
         bad_isa.is_empty(),
-        if bad_isa.is_empty() { "every kernel's ISA is among the host's features".to_owned() } else { bad_isa.join("; ") },
+        if bad_isa.is_empty() {
+            "every kernel's ISA is among the host's features".to_owned()
+        } else {
+            bad_isa.join("; ")
+        },
     ));
     gates
 }
@@ -165,20 +205,36 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
     gates.push(gate(
         "metrics.max_abs_diff",
         s.max_abs_diff <= t.max_abs_diff,
-        format!("max |diff| {} vs threshold {}", s.max_abs_diff, t.max_abs_diff),
+        format!(
+            "max |diff| {} vs threshold {}",
+            s.max_abs_diff, t.max_abs_diff
+        ),
     ));
     gates.push(gate(
         "metrics.top1",
         s.top1_match_rate >= t.min_top1_match_rate,
-        format!("top-1 agreement {} vs threshold {}", s.top1_match_rate, t.min_top1_match_rate),
+        format!(
+            "top-1 agreement {} vs threshold {}",
+            s.top1_match_rate, t.min_top1_match_rate
+        ),
     ));
     if let Some(max_kld) = t.max_mean_kld {
-        let worst = r.modes.iter().map(|m| m.kl.as_ref().map(|k| k.kld.mean.value)).collect::<Option<Vec<_>>>();
+        let worst = r
+            .modes
+            .iter()
+            .map(|m| m.kl.as_ref().map(|k| k.kld.mean.value))
+            .collect::<Option<Vec<_>>>();
         let (passed, reason) = match worst {
-            None => (false, "a KLD threshold is set but a mode has no KL statistics".to_owned()),
+            None => (
+                false,
+                "a KLD threshold is set but a mode has no KL statistics".to_owned(),
+            ),
             Some(v) => {
                 let worst = v.into_iter().fold(0.0, f64::max);
-                (worst <= max_kld, format!("worst mean KLD {worst} vs threshold {max_kld}"))
+                (
+                    worst <= max_kld,
+                    format!("worst mean KLD {worst} vs threshold {max_kld}"),
+                )
             }
         };
         gates.push(gate("metrics.kld", passed, reason));
@@ -191,7 +247,13 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
             let same = g.first_divergence.is_none() && g.ours.len() == g.reference.len();
             (!same).then(|| match g.first_divergence {
                 Some(i) => format!("{} t{} diverges at step {i}", m.mode.as_str(), m.threads),
-                None => format!("{} t{} lengths {} vs {}", m.mode.as_str(), m.threads, g.ours.len(), g.reference.len()),
+                None => format!(
+                    "{} t{} lengths {} vs {}",
+                    m.mode.as_str(),
+                    m.threads,
+                    g.ours.len(),
+                    g.reference.len()
+                ),
             })
         })
         .collect();
@@ -199,7 +261,11 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
         gates.push(gate(
             "greedy.match",
             diverged.is_empty(),
-            if diverged.is_empty() { "greedy continuations identical in every compared mode".to_owned() } else { diverged.join("; ") },
+            if diverged.is_empty() {
+                "greedy continuations identical in every compared mode".to_owned()
+            } else {
+                diverged.join("; ")
+            },
         ));
     }
     if t.require_bit_exact {
@@ -228,20 +294,46 @@ fn consistency_gate(r: &ParityReceipt) -> Gate {
     let mut problems = Vec::new();
     for (i, m) in r.modes.iter().enumerate() {
         if summarize(&m.positions) != m.summary {
-            problems.push(format!("modes[{i}].summary does not match modes[{i}].positions"));
+            problems.push(format!(
+                "modes[{i}].summary does not match modes[{i}].positions"
+            ));
         }
-        if let Some(p) = m.positions.iter().enumerate().find(|(j, p)| p.position != *j as u64) {
-            problems.push(format!("modes[{i}].positions[{}] has position {}", p.0, p.1.position));
+        if let Some(p) = m
+            .positions
+            .iter()
+            .enumerate()
+            .find(|(j, p)| p.position != *j as u64)
+        {
+            problems.push(format!(
+                "modes[{i}].positions[{}] has position {}",
+                p.0, p.1.position
+            ));
         }
-        if let Some(p) = m.positions.iter().find(|p| p.top1_match != (p.top1_ours == p.top1_reference)) {
-            problems.push(format!("modes[{i}] position {} top1_match disagrees with its ids", p.position));
+        if let Some(p) = m
+            .positions
+            .iter()
+            .find(|p| p.top1_match != (p.top1_ours == p.top1_reference))
+        {
+            problems.push(format!(
+                "modes[{i}] position {} top1_match disagrees with its ids",
+                p.position
+            ));
         }
-        if let Some(p) = m.positions.iter().find(|p| p.top1_ours as u64 >= m.n_vocab || p.top1_reference as u64 >= m.n_vocab) {
-            problems.push(format!("modes[{i}] position {} names a token beyond n_vocab", p.position));
+        if let Some(p) = m
+            .positions
+            .iter()
+            .find(|p| p.top1_ours as u64 >= m.n_vocab || p.top1_reference as u64 >= m.n_vocab)
+        {
+            problems.push(format!(
+                "modes[{i}] position {} names a token beyond n_vocab",
+                p.position
+            ));
         }
         if let Some(g) = &m.greedy {
             if first_divergence(&g.ours, &g.reference) != g.first_divergence {
-                problems.push(format!("modes[{i}].greedy.first_divergence disagrees with the ids"));
+                problems.push(format!(
+                    "modes[{i}].greedy.first_divergence disagrees with the ids"
+                ));
             }
         }
     }
@@ -251,7 +343,11 @@ fn consistency_gate(r: &ParityReceipt) -> Gate {
     gate(
         "metrics.consistent",
         problems.is_empty(),
-        if problems.is_empty() { "summaries agree with the per-position rows".to_owned() } else { problems.join("; ") },
+        if problems.is_empty() {
+            "summaries agree with the per-position rows".to_owned()
+        } else {
+            problems.join("; ")
+        },
     )
 }
 
@@ -262,12 +358,18 @@ fn logits_gate(r: &ParityReceipt) -> Gate {
         .iter()
         .enumerate()
         .filter(|(_, m)| m.logits_sha256.ours == m.logits_sha256.reference && !m.summary.bit_exact)
-        .map(|(i, _)| format!("modes[{i}]: identical logits digests but summary says not bit-exact"))
+        .map(|(i, _)| {
+            format!("modes[{i}]: identical logits digests but summary says not bit-exact")
+        })
         .collect();
     gate(
         "logits.digests",
         bad.is_empty(),
-        if bad.is_empty() { "logits digests recorded for every mode and consistent".to_owned() } else { bad.join("; ") },
+        if bad.is_empty() {
+            "logits digests recorded for every mode and consistent".to_owned()
+        } else {
+            bad.join("; ")
+        },
     )
 }
 
@@ -278,19 +380,42 @@ mod tests {
 
     fn names_failing(kernels: &[&str], host: &Host) -> Vec<String> {
         let log: KernelLog = kernels.iter().map(|k| ((*k).to_owned(), 1)).collect();
-        kernel_gates(host, &examples::model(), &log).into_iter().filter(|g| !g.passed).map(|g| g.name).collect()
+        kernel_gates(host, &examples::model(), &log)
+            .into_iter()
+            .filter(|g| !g.passed)
+            .map(|g| g.name)
+            .collect()
     }
 
     #[test]
     fn engine_style_ids_satisfy_the_flavor_and_isa_gates() {
         let host = examples::host();
         assert!(names_failing(&["i2s.x86.avx2.gemv", "f16.avx2.vec_dot.gemv"], &host).is_empty());
-        assert_eq!(names_failing(&["f16.avx2.vec_dot.gemv"], &host), ["kernels.flavor"]);
-        assert_eq!(names_failing(&[], &host), ["kernels.dispatched", "kernels.flavor"]);
-        assert_eq!(names_failing(&["i2s.x86.avx512vnni.gemv"], &host), ["kernels.isa"]);
-        assert_eq!(names_failing(&["i2s.x86.scalar.gemv", "f16.avx512.tinyblas.gemm"], &host), ["kernels.isa"]);
-        let arm = Host { arch: "aarch64".into(), isa_features: vec!["neon".into()], ..host };
-        assert_eq!(names_failing(&["i2s.x86.scalar.gemv"], &arm), ["kernels.isa"]);
+        assert_eq!(
+            names_failing(&["f16.avx2.vec_dot.gemv"], &host),
+            ["kernels.flavor"]
+        );
+        assert_eq!(
+            names_failing(&[], &host),
+            ["kernels.dispatched", "kernels.flavor"]
+        );
+        assert_eq!(
+            names_failing(&["i2s.x86.avx512vnni.gemv"], &host),
+            ["kernels.isa"]
+        );
+        assert_eq!(
+            names_failing(&["i2s.x86.scalar.gemv", "f16.avx512.tinyblas.gemm"], &host),
+            ["kernels.isa"]
+        );
+        let arm = Host {
+            arch: "aarch64".into(),
+            isa_features: vec!["neon".into()],
+            ..host
+        };
+        assert_eq!(
+            names_failing(&["i2s.x86.scalar.gemv"], &arm),
+            ["kernels.isa"]
+        );
         assert!(names_failing(&["i2s.arm.neon.gemv"], &arm).is_empty());
     }
 

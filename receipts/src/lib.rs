@@ -13,8 +13,8 @@
 pub mod bench;
 pub mod canonical;
 pub mod defs;
-pub mod examples;
 pub mod error;
+pub mod examples;
 pub mod gates;
 pub mod inference;
 pub mod parity;

@@ -105,7 +105,12 @@ impl ReferenceIdentity {
     /// The numerics profile, whatever the kind.
     pub fn numerics_profile(&self) -> &str {
         match self {
-            Self::Ffi { numerics_profile, .. } | Self::Recorded { numerics_profile, .. } => numerics_profile,
+            Self::Ffi {
+                numerics_profile, ..
+            }
+            | Self::Recorded {
+                numerics_profile, ..
+            } => numerics_profile,
         }
     }
 }
@@ -136,7 +141,14 @@ pub struct ModeResult {
 
 impl ModeResult {
     /// Assemble a mode from its per-row metrics and the two logits arrays (row-major f32).
-    pub fn new(mode: Mode, threads: u32, n_vocab: u64, positions: Vec<PositionMetrics>, ours: &[f32], reference: &[f32]) -> Self {
+    pub fn new(
+        mode: Mode,
+        threads: u32,
+        n_vocab: u64,
+        positions: Vec<PositionMetrics>,
+        ours: &[f32],
+        reference: &[f32],
+    ) -> Self {
         let summary = summarize(&positions);
         Self {
             mode,
@@ -144,7 +156,10 @@ impl ModeResult {
             n_vocab,
             positions,
             summary,
-            logits_sha256: LogitsDigests { ours: logits_sha256(ours), reference: logits_sha256(reference) },
+            logits_sha256: LogitsDigests {
+                ours: logits_sha256(ours),
+                reference: logits_sha256(reference),
+            },
             greedy: None,
             kl: None,
         }
@@ -184,7 +199,11 @@ impl GreedyComparison {
     /// Compare two continuations.
     pub fn new(ours: Vec<u32>, reference: Vec<u32>) -> Self {
         let first_divergence = first_divergence(&ours, &reference);
-        Self { ours, reference, first_divergence }
+        Self {
+            ours,
+            reference,
+            first_divergence,
+        }
     }
 }
 
@@ -213,7 +232,13 @@ pub struct Thresholds {
 impl Thresholds {
     /// Bit-exact parity: what a recorded reference of the same generation and profile must meet.
     pub fn bit_exact() -> Self {
-        Self { min_cosine: 1.0, max_abs_diff: 0.0, min_top1_match_rate: 1.0, max_mean_kld: None, require_bit_exact: true }
+        Self {
+            min_cosine: 1.0,
+            max_abs_diff: 0.0,
+            min_top1_match_rate: 1.0,
+            max_mean_kld: None,
+            require_bit_exact: true,
+        }
     }
 }
 

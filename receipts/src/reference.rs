@@ -122,15 +122,22 @@ impl RecordedReference {
     pub fn from_json(text: &str) -> Result<(Self, String)> {
         let doc: Value = serde_json::from_str(text).map_err(ReceiptError::Json)?;
         validate(SchemaKind::RecordedReference, &doc)?;
-        let manifest = serde_json::from_value(doc)
-            .map_err(|source| ReceiptError::Decode { schema: SchemaKind::RecordedReference.id(), source })?;
+        let manifest = serde_json::from_value(doc).map_err(|source| ReceiptError::Decode {
+            schema: SchemaKind::RecordedReference.id(),
+            source,
+        })?;
         Ok((manifest, sha256_hex(text.as_bytes())))
     }
 
     /// Read `dir/manifest.json` (or a manifest path) and validate it.
     pub fn load(path: &Path) -> Result<(Self, String)> {
-        let file = if path.is_dir() { path.join("manifest.json") } else { path.to_owned() };
-        let text = std::fs::read_to_string(&file).map_err(|source| ReceiptError::Io { path: file, source })?;
+        let file = if path.is_dir() {
+            path.join("manifest.json")
+        } else {
+            path.to_owned()
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|source| ReceiptError::Io { path: file, source })?;
         Self::from_json(&text)
     }
 

@@ -25,8 +25,12 @@ pub enum SchemaKind {
 
 impl SchemaKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [SchemaKind; 4] =
-        [Self::ParityReceipt, Self::BenchReceipt, Self::InferenceReceipt, Self::RecordedReference];
+    pub const ALL: [SchemaKind; 4] = [
+        Self::ParityReceipt,
+        Self::BenchReceipt,
+        Self::InferenceReceipt,
+        Self::RecordedReference,
+    ];
 
     /// The `schema_version` string documents of this kind carry.
     pub const fn version(self) -> &'static str {
@@ -44,7 +48,9 @@ impl SchemaKind {
             Self::ParityReceipt => "https://bitnet-parity.dev/schemas/parity-receipt/v1.json",
             Self::BenchReceipt => "https://bitnet-parity.dev/schemas/bench-receipt/v1.json",
             Self::InferenceReceipt => "https://bitnet-parity.dev/schemas/inference-receipt/v1.json",
-            Self::RecordedReference => "https://bitnet-parity.dev/schemas/recorded-reference/v1.json",
+            Self::RecordedReference => {
+                "https://bitnet-parity.dev/schemas/recorded-reference/v1.json"
+            }
         }
     }
 
@@ -66,10 +72,12 @@ impl SchemaKind {
     /// The kind a document declares in its `schema_version`.
     pub fn of_document(doc: &Value) -> Result<Self> {
         let found = doc.get("schema_version").and_then(Value::as_str);
-        found.and_then(Self::from_version).ok_or_else(|| ReceiptError::UnknownSchema {
-            found: found.unwrap_or("<missing>").to_owned(),
-            expected: Self::ALL.map(Self::version).join(", "),
-        })
+        found
+            .and_then(Self::from_version)
+            .ok_or_else(|| ReceiptError::UnknownSchema {
+                found: found.unwrap_or("<missing>").to_owned(),
+                expected: Self::ALL.map(Self::version).join(", "),
+            })
     }
 
     fn index(self) -> usize {
@@ -153,7 +161,10 @@ fn validator(kind: SchemaKind) -> Result<&'static jsonschema::Validator> {
     CACHE[kind.index()]
         .get_or_init(|| compile(kind))
         .as_ref()
-        .map_err(|message| ReceiptError::BadSchema { schema: kind.id(), message: message.clone() })
+        .map_err(|message| ReceiptError::BadSchema {
+            schema: kind.id(),
+            message: message.clone(),
+        })
 }
 
 /// Validate `doc` against the schema of `kind`; every violation is listed in the error.
@@ -169,7 +180,10 @@ pub fn validate(kind: SchemaKind, doc: &Value) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ReceiptError::Schema { schema: kind.id(), errors })
+        Err(ReceiptError::Schema {
+            schema: kind.id(),
+            errors,
+        })
     }
 }
 

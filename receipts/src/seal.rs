@@ -48,7 +48,10 @@ pub fn public_key_hex(key: &SigningKey) -> String {
 pub fn seal<R: Receipt>(receipt: &R, key: Option<&SigningKey>) -> Result<R> {
     let mut doc = serde_json::to_value(receipt).map_err(ReceiptError::Encode)?;
     let Some(map) = doc.as_object_mut() else {
-        return Err(ReceiptError::Schema { schema: R::KIND.id(), errors: vec!["/: not an object".into()] });
+        return Err(ReceiptError::Schema {
+            schema: R::KIND.id(),
+            errors: vec!["/: not an object".into()],
+        });
     };
     for k in ["digest", "signature", "section_digests"] {
         map.remove(k);
@@ -57,7 +60,8 @@ pub fn seal<R: Receipt>(receipt: &R, key: Option<&SigningKey>) -> Result<R> {
     doc["section_digests"] = Value::Object(sections);
     let digest = digest_of(&doc);
     if let Some(key) = key {
-        let digest_bytes = hex::decode(&digest).map_err(|e| ReceiptError::Signature(e.to_string()))?;
+        let digest_bytes =
+            hex::decode(&digest).map_err(|e| ReceiptError::Signature(e.to_string()))?;
         let sig = key.sign(&digest_bytes);
         doc["signature"] = serde_json::json!({
             "algorithm": "ed25519",
@@ -67,24 +71,37 @@ pub fn seal<R: Receipt>(receipt: &R, key: Option<&SigningKey>) -> Result<R> {
     }
     doc["digest"] = Value::String(digest);
     validate(R::KIND, &doc)?;
-    serde_json::from_value(doc).map_err(|source| ReceiptError::Decode { schema: R::KIND.id(), source })
+    serde_json::from_value(doc).map_err(|source| ReceiptError::Decode {
+        schema: R::KIND.id(),
+        source,
+    })
 }
 
 /// Check that `doc`'s `digest` matches its contents; on mismatch, name the edited top-level fields.
 pub fn check_digest(doc: &Value) -> Result<()> {
-    let recorded = doc.get("digest").and_then(Value::as_str).unwrap_or("").to_owned();
+    let recorded = doc
+        .get("digest")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let computed = digest_of(doc);
     if recorded == computed {
         Ok(())
     } else {
-        Err(ReceiptError::DigestMismatch { recorded, computed, edited: edited_sections(doc) })
+        Err(ReceiptError::DigestMismatch {
+            recorded,
+            computed,
+            edited: edited_sections(doc),
+        })
     }
 }
 
 /// Verify `doc`'s signature if it has one. Returns the signer's hex public key, `None` if unsigned.
 /// With `trusted` set, the signer must be that key.
 pub fn check_signature(doc: &Value, trusted: Option<&str>) -> Result<Option<String>> {
-    let Some(sig) = doc.get("signature") else { return Ok(None) };
+    let Some(sig) = doc.get("signature") else {
+        return Ok(None);
+    };
     let field = |k: &str| {
         sig.get(k)
             .and_then(Value::as_str)
@@ -110,7 +127,9 @@ pub fn check_signature(doc: &Value, trusted: Option<&str>) -> Result<Option<Stri
         .map_err(|_| ReceiptError::Signature("does not verify against the digest".into()))?;
     if let Some(t) = trusted {
         if !t.trim().eq_ignore_ascii_case(pk_hex) {
-            return Err(ReceiptError::Signature(format!("signed by {pk_hex}, not by the trusted key {t}")));
+            return Err(ReceiptError::Signature(format!(
+                "signed by {pk_hex}, not by the trusted key {t}"
+            )));
         }
     }
     Ok(Some(pk_hex.to_owned()))
@@ -125,7 +144,10 @@ pub fn write_receipt<R: Receipt>(path: &Path, receipt: &R) -> Result<()> {
     check_signature(&doc, None)?;
     let mut text = serde_json::to_string_pretty(&doc).map_err(ReceiptError::Encode)?;
     text.push('\n');
-    let io = |source| ReceiptError::Io { path: path.to_owned(), source };
+    let io = |source| ReceiptError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, text).map_err(io)?;
@@ -134,7 +156,10 @@ pub fn write_receipt<R: Receipt>(path: &Path, receipt: &R) -> Result<()> {
 
 /// Read a JSON document and find its kind from `schema_version`, validating it against that schema.
 pub fn read_document(path: &Path) -> Result<(Value, SchemaKind)> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReceiptError::Io { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ReceiptError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let doc: Value = serde_json::from_str(&text).map_err(ReceiptError::Json)?;
     let kind = SchemaKind::of_document(&doc)?;
     validate(kind, &doc)?;
@@ -143,14 +168,20 @@ pub fn read_document(path: &Path) -> Result<(Value, SchemaKind)> {
 
 /// Decode a validated document into its typed form.
 pub fn decode<R: Receipt>(doc: Value) -> Result<R> {
-    serde_json::from_value(doc).map_err(|source| ReceiptError::Decode { schema: R::KIND.id(), source })
+    serde_json::from_value(doc).map_err(|source| ReceiptError::Decode {
+        schema: R::KIND.id(),
+        source,
+    })
 }
 
 /// Read a receipt of type `R`: schema, then digest, then signature if present, then typed decoding.
 pub fn read_receipt<R: Receipt>(path: &Path) -> Result<R> {
     let (doc, kind) = read_document(path)?;
     if kind != R::KIND {
-        return Err(ReceiptError::UnknownSchema { found: kind.version().into(), expected: R::KIND.version().into() });
+        return Err(ReceiptError::UnknownSchema {
+            found: kind.version().into(),
+            expected: R::KIND.version().into(),
+        });
     }
     check_digest(&doc)?;
     check_signature(&doc, None)?;

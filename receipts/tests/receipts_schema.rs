@@ -9,11 +9,26 @@ use serde_json::{json, Value};
 fn docs() -> Vec<(SchemaKind, Value)> {
     let v = |x: &dyn erased::Ser| x.value();
     vec![
-        (SchemaKind::ParityReceipt, v(&examples::parity_receipt().expect("example"))),
-        (SchemaKind::ParityReceipt, v(&examples::parity_receipt_drifting().expect("example"))),
-        (SchemaKind::BenchReceipt, v(&examples::bench_receipt(120.0).expect("example"))),
-        (SchemaKind::InferenceReceipt, v(&examples::inference_receipt().expect("example"))),
-        (SchemaKind::RecordedReference, v(&examples::recorded_reference().expect("example"))),
+        (
+            SchemaKind::ParityReceipt,
+            v(&examples::parity_receipt().expect("example")),
+        ),
+        (
+            SchemaKind::ParityReceipt,
+            v(&examples::parity_receipt_drifting().expect("example")),
+        ),
+        (
+            SchemaKind::BenchReceipt,
+            v(&examples::bench_receipt(120.0).expect("example")),
+        ),
+        (
+            SchemaKind::InferenceReceipt,
+            v(&examples::inference_receipt().expect("example")),
+        ),
+        (
+            SchemaKind::RecordedReference,
+            v(&examples::recorded_reference().expect("example")),
+        ),
     ]
 }
 
@@ -46,7 +61,11 @@ fn typed(kind: SchemaKind, doc: &Value) -> Result<Value, String> {
 fn every_example_validates_and_round_trips_through_its_struct() {
     for (kind, doc) in docs() {
         validate(kind, &doc).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-        assert_eq!(typed(kind, &doc).expect("typed decode"), doc, "{kind:?} round trip");
+        assert_eq!(
+            typed(kind, &doc).expect("typed decode"),
+            doc,
+            "{kind:?} round trip"
+        );
         if kind != SchemaKind::RecordedReference {
             assert_eq!(doc["schema_version"], kind.version());
         }
@@ -56,7 +75,10 @@ fn every_example_validates_and_round_trips_through_its_struct() {
 #[test]
 fn bundled_golden_manifests_validate_unchanged() {
     for (name, text) in [
-        ("bitnet.cpp-2025", include_str!("data/bitnet-cpp-2025.manifest.json")),
+        (
+            "bitnet.cpp-2025",
+            include_str!("data/bitnet-cpp-2025.manifest.json"),
+        ),
         ("upstream", include_str!("data/upstream.manifest.json")),
     ] {
         let (m, sha) = RecordedReference::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -78,46 +100,174 @@ fn obj(v: &mut Value) -> &mut serde_json::Map<String, Value> {
 
 /// Each mutation makes the document invalid; both validators must say so.
 const MUTATIONS: &[Mutation] = &[
-    ("unknown top-level field", SchemaKind::ParityReceipt, |d| { obj(d).insert("extra".into(), json!(1)); }),
-    ("missing digest", SchemaKind::ParityReceipt, |d| { obj(d).remove("digest"); }),
-    ("missing tool", SchemaKind::ParityReceipt, |d| { obj(d).remove("tool"); }),
-    ("wrong schema_version", SchemaKind::ParityReceipt, |d| d["schema_version"] = json!("parity-receipt/v2")),
-    ("unknown host field", SchemaKind::ParityReceipt, |d| d["host"]["gpu"] = json!("x")),
-    ("threads as string", SchemaKind::ParityReceipt, |d| d["host"]["threads"] = json!("2")),
-    ("negative token id", SchemaKind::ParityReceipt, |d| d["token_ids"][0] = json!(-1)),
-    ("token id beyond u32", SchemaKind::ParityReceipt, |d| d["token_ids"][0] = json!(4_294_967_296u64)),
-    ("unknown generation", SchemaKind::ParityReceipt, |d| d["reference"]["generation"] = json!("bitnet.cpp-2024")),
-    ("unknown reference kind", SchemaKind::ParityReceipt, |d| d["reference"]["kind"] = json!("live")),
-    ("recorded reference with ffi field", SchemaKind::ParityReceipt, |d| d["reference"]["llama_cpp_commit"] = json!("abcdef0")),
-    ("recorded reference without dir", SchemaKind::ParityReceipt, |d| { obj(&mut d["reference"]).remove("dir"); }),
-    ("mode name", SchemaKind::ParityReceipt, |d| d["modes"][0]["mode"] = json!("parallel")),
-    ("missing first_diff_position (nullable, required)", SchemaKind::ParityReceipt, |d| { obj(&mut d["summary"]).remove("first_diff_position"); }),
-    ("missing greedy.first_divergence", SchemaKind::ParityReceipt, |d| { obj(&mut d["modes"][0]["greedy"]).remove("first_divergence"); }),
-    ("cosine as string", SchemaKind::ParityReceipt, |d| d["modes"][0]["positions"][0]["cosine"] = json!("1.0")),
-    ("top1_match as number", SchemaKind::ParityReceipt, |d| d["modes"][0]["positions"][0]["top1_match"] = json!(1)),
-    ("top5_overlap above u8", SchemaKind::ParityReceipt, |d| d["modes"][0]["positions"][0]["top5_overlap"] = json!(300)),
-    ("kernel count negative", SchemaKind::ParityReceipt, |d| d["kernels"]["gemv.i2s_x86_128.avx2"] = json!(-1)),
-    ("pass as string", SchemaKind::ParityReceipt, |d| d["pass"] = json!("true")),
-    ("gate without reason", SchemaKind::ParityReceipt, |d| { obj(&mut d["gates"][0]).remove("reason"); }),
-    ("thresholds unknown field", SchemaKind::ParityReceipt, |d| d["thresholds"]["min_kld"] = json!(0.1)),
-    ("signature with extra field", SchemaKind::ParityReceipt, |d| d["signature"] = json!({"algorithm": "ed25519", "public_key": "00".repeat(32), "signature": "00".repeat(64), "x": 1})),
-    ("signature missing public key", SchemaKind::ParityReceipt, |d| d["signature"] = json!({"algorithm": "ed25519", "signature": "00".repeat(64)})),
-    ("trace values not an array", SchemaKind::ParityReceipt, |d| d["trace"] = json!({"metric": "m", "layers": [], "tensors": [], "values": 3})),
-    ("diagnosis without verdict", SchemaKind::ParityReceipt, |d| d["diagnosis"] = json!({"best_profile": "x"})),
-    ("bench row unknown field", SchemaKind::BenchReceipt, |d| d["rows"][0]["n_batch"] = json!(512)),
-    ("bench row missing avg_ts", SchemaKind::BenchReceipt, |d| { obj(&mut d["rows"][0]).remove("avg_ts"); }),
-    ("bench peak rss negative", SchemaKind::BenchReceipt, |d| d["peak_rss_bytes"] = json!(-5)),
-    ("bench reference row missing ratio", SchemaKind::BenchReceipt, |d| { obj(&mut d["reference"][0]).remove("ratio"); }),
-    ("inference sampling unknown field", SchemaKind::InferenceReceipt, |d| d["sampling"]["min_p"] = json!(0.1)),
-    ("inference missing timings", SchemaKind::InferenceReceipt, |d| { obj(d).remove("timings"); }),
-    ("inference seed negative", SchemaKind::InferenceReceipt, |d| d["sampling"]["seed"] = json!(-1)),
-    ("manifest case unknown field", SchemaKind::RecordedReference, |d| d["cases"][0]["temperature"] = json!(0)),
-    ("manifest case missing logits", SchemaKind::RecordedReference, |d| { obj(&mut d["cases"][0]).remove("logits"); }),
-    ("manifest mode", SchemaKind::RecordedReference, |d| d["cases"][0]["mode"] = json!("both")),
-    ("manifest unknown generation", SchemaKind::RecordedReference, |d| d["reference"]["generation"] = json!("ggml")),
-    ("manifest provenance number", SchemaKind::RecordedReference, |d| d["provenance"] = json!(5)),
-    ("manifest provenance unknown key", SchemaKind::RecordedReference, |d| d["provenance"]["builder"] = json!("me")),
-    ("manifest prompt ids as string", SchemaKind::RecordedReference, |d| d["prompts"]["4"] = json!("1,2,3")),
+    ("unknown top-level field", SchemaKind::ParityReceipt, |d| {
+        obj(d).insert("extra".into(), json!(1));
+    }),
+    ("missing digest", SchemaKind::ParityReceipt, |d| {
+        obj(d).remove("digest");
+    }),
+    ("missing tool", SchemaKind::ParityReceipt, |d| {
+        obj(d).remove("tool");
+    }),
+    ("wrong schema_version", SchemaKind::ParityReceipt, |d| {
+        d["schema_version"] = json!("parity-receipt/v2")
+    }),
+    ("unknown host field", SchemaKind::ParityReceipt, |d| {
+        d["host"]["gpu"] = json!("x")
+    }),
+    ("threads as string", SchemaKind::ParityReceipt, |d| {
+        d["host"]["threads"] = json!("2")
+    }),
+    ("negative token id", SchemaKind::ParityReceipt, |d| {
+        d["token_ids"][0] = json!(-1)
+    }),
+    ("token id beyond u32", SchemaKind::ParityReceipt, |d| {
+        d["token_ids"][0] = json!(4_294_967_296u64)
+    }),
+    ("unknown generation", SchemaKind::ParityReceipt, |d| {
+        d["reference"]["generation"] = json!("bitnet.cpp-2024")
+    }),
+    ("unknown reference kind", SchemaKind::ParityReceipt, |d| {
+        d["reference"]["kind"] = json!("live")
+    }),
+    (
+        "recorded reference with ffi field",
+        SchemaKind::ParityReceipt,
+        |d| d["reference"]["llama_cpp_commit"] = json!("abcdef0"),
+    ),
+    (
+        "recorded reference without dir",
+        SchemaKind::ParityReceipt,
+        |d| {
+            obj(&mut d["reference"]).remove("dir");
+        },
+    ),
+    ("mode name", SchemaKind::ParityReceipt, |d| {
+        d["modes"][0]["mode"] = json!("parallel")
+    }),
+    (
+        "missing first_diff_position (nullable, required)",
+        SchemaKind::ParityReceipt,
+        |d| {
+            obj(&mut d["summary"]).remove("first_diff_position");
+        },
+    ),
+    (
+        "missing greedy.first_divergence",
+        SchemaKind::ParityReceipt,
+        |d| {
+            obj(&mut d["modes"][0]["greedy"]).remove("first_divergence");
+        },
+    ),
+    ("cosine as string", SchemaKind::ParityReceipt, |d| {
+        d["modes"][0]["positions"][0]["cosine"] = json!("1.0")
+    }),
+    ("top1_match as number", SchemaKind::ParityReceipt, |d| {
+        d["modes"][0]["positions"][0]["top1_match"] = json!(1)
+    }),
+    ("top5_overlap above u8", SchemaKind::ParityReceipt, |d| {
+        d["modes"][0]["positions"][0]["top5_overlap"] = json!(300)
+    }),
+    ("kernel count negative", SchemaKind::ParityReceipt, |d| {
+        d["kernels"]["gemv.i2s_x86_128.avx2"] = json!(-1)
+    }),
+    ("pass as string", SchemaKind::ParityReceipt, |d| {
+        d["pass"] = json!("true")
+    }),
+    ("gate without reason", SchemaKind::ParityReceipt, |d| {
+        obj(&mut d["gates"][0]).remove("reason");
+    }),
+    ("thresholds unknown field", SchemaKind::ParityReceipt, |d| {
+        d["thresholds"]["min_kld"] = json!(0.1)
+    }),
+    (
+        "signature with extra field",
+        SchemaKind::ParityReceipt,
+        |d| d["signature"] = json!({"algorithm": "ed25519", "public_key": "00".repeat(32), "signature": "00".repeat(64), "x": 1}),
+    ),
+    (
+        "signature missing public key",
+        SchemaKind::ParityReceipt,
+        |d| d["signature"] = json!({"algorithm": "ed25519", "signature": "00".repeat(64)}),
+    ),
+    (
+        "trace values not an array",
+        SchemaKind::ParityReceipt,
+        |d| d["trace"] = json!({"metric": "m", "layers": [], "tensors": [], "values": 3}),
+    ),
+    (
+        "diagnosis without verdict",
+        SchemaKind::ParityReceipt,
+        |d| d["diagnosis"] = json!({"best_profile": "x"}),
+    ),
+    ("bench row unknown field", SchemaKind::BenchReceipt, |d| {
+        d["rows"][0]["n_batch"] = json!(512)
+    }),
+    ("bench row missing avg_ts", SchemaKind::BenchReceipt, |d| {
+        obj(&mut d["rows"][0]).remove("avg_ts");
+    }),
+    ("bench peak rss negative", SchemaKind::BenchReceipt, |d| {
+        d["peak_rss_bytes"] = json!(-5)
+    }),
+    (
+        "bench reference row missing ratio",
+        SchemaKind::BenchReceipt,
+        |d| {
+            obj(&mut d["reference"][0]).remove("ratio");
+        },
+    ),
+    (
+        "inference sampling unknown field",
+        SchemaKind::InferenceReceipt,
+        |d| d["sampling"]["min_p"] = json!(0.1),
+    ),
+    (
+        "inference missing timings",
+        SchemaKind::InferenceReceipt,
+        |d| {
+            obj(d).remove("timings");
+        },
+    ),
+    (
+        "inference seed negative",
+        SchemaKind::InferenceReceipt,
+        |d| d["sampling"]["seed"] = json!(-1),
+    ),
+    (
+        "manifest case unknown field",
+        SchemaKind::RecordedReference,
+        |d| d["cases"][0]["temperature"] = json!(0),
+    ),
+    (
+        "manifest case missing logits",
+        SchemaKind::RecordedReference,
+        |d| {
+            obj(&mut d["cases"][0]).remove("logits");
+        },
+    ),
+    ("manifest mode", SchemaKind::RecordedReference, |d| {
+        d["cases"][0]["mode"] = json!("both")
+    }),
+    (
+        "manifest unknown generation",
+        SchemaKind::RecordedReference,
+        |d| d["reference"]["generation"] = json!("ggml"),
+    ),
+    (
+        "manifest provenance number",
+        SchemaKind::RecordedReference,
+        |d| d["provenance"] = json!(5),
+    ),
+    (
+        "manifest provenance unknown key",
+        SchemaKind::RecordedReference,
+        |d| d["provenance"]["builder"] = json!("me"),
+    ),
+    (
+        "manifest prompt ids as string",
+        SchemaKind::RecordedReference,
+        |d| d["prompts"]["4"] = json!("1,2,3"),
+    ),
 ];
 
 #[test]
@@ -125,16 +275,25 @@ fn mutated_documents_are_rejected_by_schema_and_struct_alike() {
     let all = docs();
     let mut failures = Vec::new();
     for (name, kind, mutate) in MUTATIONS {
-        let (_, base) = all.iter().find(|(k, _)| k == kind).expect("an example of every kind");
+        let (_, base) = all
+            .iter()
+            .find(|(k, _)| k == kind)
+            .expect("an example of every kind");
         let mut doc = base.clone();
         mutate(&mut doc);
         let schema_rejects = validate(*kind, &doc).is_err();
         let struct_rejects = typed(*kind, &doc).is_err();
         if !(schema_rejects && struct_rejects) {
-            failures.push(format!("{name}: schema rejects={schema_rejects}, struct rejects={struct_rejects}"));
+            failures.push(format!(
+                "{name}: schema rejects={schema_rejects}, struct rejects={struct_rejects}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "disagreements:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Schema-valid optional additions are accepted by both.
@@ -143,10 +302,24 @@ fn optional_fields_are_accepted_by_both() {
     let all = docs();
     let base = &all[0].1;
     let additions: [(&str, Edit); 4] = [
-        ("diagnosis", |d| d["diagnosis"] = json!({"verdict": "matches bitnet.cpp-2025", "best_profile": "bitnet.cpp-2025"})),
-        ("trace", |d| d["trace"] = json!({"metric": "max_abs_diff", "layers": ["0"], "tensors": ["attn_q"], "values": [[0.5, null]]})),
-        ("accelerators", |d| d["host"]["accelerators"] = json!(["cuda:NVIDIA H100"])),
-        ("ffi reference", |d| d["reference"] = json!({"kind": "ffi", "generation": "llama.cpp", "numerics_profile": "llama.cpp", "llama_cpp_commit": "0c1e57098"})),
+        (
+            "diagnosis",
+            |d| {
+                d["diagnosis"] =
+                    json!({"verdict": "matches bitnet.cpp-2025", "best_profile": "bitnet.cpp-2025"})
+            },
+        ),
+        (
+            "trace",
+            |d| d["trace"] = json!({"metric": "max_abs_diff", "layers": ["0"], "tensors": ["attn_q"], "values": [[0.5, null]]}),
+        ),
+        ("accelerators", |d| {
+            d["host"]["accelerators"] = json!(["cuda:NVIDIA H100"])
+        }),
+        (
+            "ffi reference",
+            |d| d["reference"] = json!({"kind": "ffi", "generation": "llama.cpp", "numerics_profile": "llama.cpp", "llama_cpp_commit": "0c1e57098"}),
+        ),
     ];
     for (name, add) in additions {
         let mut doc = base.clone();

@@ -1,7 +1,9 @@
 //! Sealing, signing, and the validate-before-write / validate-after-read file functions.
 
 use receipts::examples;
-use receipts::seal::{check_digest, check_signature, read_receipt, seal, signing_key_from_hex, write_receipt};
+use receipts::seal::{
+    check_digest, check_signature, read_receipt, seal, signing_key_from_hex, write_receipt,
+};
 use receipts::{BenchReceipt, ParityReceipt, ReceiptError};
 
 #[test]
@@ -22,7 +24,10 @@ fn unsealed_or_stale_receipts_are_not_written() {
     let mut r = examples::parity_receipt().expect("example");
     r.token_ids.push(7);
     let err = write_receipt(&p, &r).expect_err("stale digest");
-    assert!(matches!(&err, ReceiptError::DigestMismatch { edited, .. } if edited == &["token_ids".to_owned()]), "{err}");
+    assert!(
+        matches!(&err, ReceiptError::DigestMismatch { edited, .. } if edited == &["token_ids".to_owned()]),
+        "{err}"
+    );
     assert!(!p.exists());
     r.summary.min_cosine = f64::NAN;
     assert!(write_receipt(&p, &r).is_err(), "NaN cannot be written");
@@ -42,8 +47,13 @@ fn reading_rejects_tampering_and_the_wrong_kind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("r.json");
     write_receipt(&p, &examples::parity_receipt().expect("example")).expect("writes");
-    assert!(matches!(read_receipt::<BenchReceipt>(&p), Err(ReceiptError::UnknownSchema { .. })));
-    let text = std::fs::read_to_string(&p).expect("read").replace("\"pass\": true", "\"pass\": false");
+    assert!(matches!(
+        read_receipt::<BenchReceipt>(&p),
+        Err(ReceiptError::UnknownSchema { .. })
+    ));
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace("\"pass\": true", "\"pass\": false");
     std::fs::write(&p, text).expect("write");
     let err = read_receipt::<ParityReceipt>(&p).expect_err("tampered");
     assert!(err.to_string().contains("edited: pass"), "{err}");
@@ -55,26 +65,54 @@ fn signatures_bind_the_digest() {
     let r = seal(&examples::parity_receipt().expect("example"), Some(&key)).expect("signs");
     let doc = serde_json::to_value(&r).expect("ser");
     check_digest(&doc).expect("digest");
-    let pk = check_signature(&doc, None).expect("verifies").expect("signed");
+    let pk = check_signature(&doc, None)
+        .expect("verifies")
+        .expect("signed");
     assert_eq!(pk, receipts::seal::public_key_hex(&key));
     // Same contents, same digest: signing does not change it.
-    assert_eq!(r.digest, examples::parity_receipt().expect("example").digest);
+    assert_eq!(
+        r.digest,
+        examples::parity_receipt().expect("example").digest
+    );
     let mut forged = doc.clone();
     forged["digest"] = serde_json::json!("00".repeat(32));
     assert!(check_signature(&forged, None).is_err());
-    assert!(signing_key_from_hex("abc").is_err() && signing_key_from_hex(&"00".repeat(31)).is_err());
+    assert!(
+        signing_key_from_hex("abc").is_err() && signing_key_from_hex(&"00".repeat(31)).is_err()
+    );
 }
 
 /// With `PARITY_DUMP_EXAMPLES=<dir>`, write every example there (for scripts/validate-receipts.py).
 #[test]
 fn dump_examples_when_asked() {
-    let Some(dir) = std::env::var_os("PARITY_DUMP_EXAMPLES") else { return };
+    let Some(dir) = std::env::var_os("PARITY_DUMP_EXAMPLES") else {
+        return;
+    };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    write_receipt(&dir.join("parity.json"), &examples::parity_receipt().expect("example")).expect("write");
-    write_receipt(&dir.join("parity-drifting.json"), &examples::parity_receipt_drifting().expect("example")).expect("write");
-    write_receipt(&dir.join("bench.json"), &examples::bench_receipt(120.0).expect("example")).expect("write");
-    write_receipt(&dir.join("inference.json"), &examples::inference_receipt().expect("example")).expect("write");
-    let manifest = examples::recorded_reference().expect("example").to_json().expect("json");
+    write_receipt(
+        &dir.join("parity.json"),
+        &examples::parity_receipt().expect("example"),
+    )
+    .expect("write");
+    write_receipt(
+        &dir.join("parity-drifting.json"),
+        &examples::parity_receipt_drifting().expect("example"),
+    )
+    .expect("write");
+    write_receipt(
+        &dir.join("bench.json"),
+        &examples::bench_receipt(120.0).expect("example"),
+    )
+    .expect("write");
+    write_receipt(
+        &dir.join("inference.json"),
+        &examples::inference_receipt().expect("example"),
+    )
+    .expect("write");
+    let manifest = examples::recorded_reference()
+        .expect("example")
+        .to_json()
+        .expect("json");
     std::fs::write(dir.join("manifest.json"), manifest).expect("write");
 }

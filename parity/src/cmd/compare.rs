@@ -19,7 +19,9 @@ use similar::TextDiff;
 
 /// Arguments of `parity compare`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity compare main.bench.json pr.bench.json --max-slowdown 5%\n  parity compare old.parity.json new.parity.json --max-logit-drift 0")]
+#[command(
+    after_help = "Examples:\n  parity compare main.bench.json pr.bench.json --max-slowdown 5%\n  parity compare old.parity.json new.parity.json --max-logit-drift 0"
+)]
 pub struct Args {
     /// Baseline receipt.
     pub old: PathBuf,
@@ -42,7 +44,9 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
         Some(n) => (n, 0.01),
         None => (s.trim(), 1.0),
     };
-    let v: f64 = num.parse().map_err(|_| format!("not a number or percentage: {s:?}"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a number or percentage: {s:?}"))?;
     if !(0.0..=1e6).contains(&v) {
         return Err(format!("out of range: {s:?}"));
     }
@@ -87,12 +91,18 @@ pub fn compare(args: &Args) -> Result<Findings> {
             kernel_notes(&o.kernels, &n.kernels, &mut f);
             (parity_facts(&o), parity_facts(&n))
         }
-        other => bail!("compare handles bench and parity receipts, not {}", other.version()),
+        other => bail!(
+            "compare handles bench and parity receipts, not {}",
+            other.version()
+        ),
     };
     f.diff = TextDiff::from_lines(&a, &b)
         .unified_diff()
         .context_radius(2)
-        .header(&args.old.display().to_string(), &args.new.display().to_string())
+        .header(
+            &args.old.display().to_string(),
+            &args.new.display().to_string(),
+        )
         .to_string();
     Ok(f)
 }
@@ -102,19 +112,40 @@ fn kernel_notes(o: &KernelLog, n: &KernelLog, f: &mut Findings) {
     if ko != kn {
         let gone: Vec<_> = ko.difference(&kn).map(|s| s.as_str()).collect();
         let added: Vec<_> = kn.difference(&ko).map(|s| s.as_str()).collect();
-        f.notes.push(format!("kernel set changed: removed [{}], added [{}]", gone.join(", "), added.join(", ")));
+        f.notes.push(format!(
+            "kernel set changed: removed [{}], added [{}]",
+            gone.join(", "),
+            added.join(", ")
+        ));
     }
 }
 
 fn bench_rules(o: &BenchReceipt, n: &BenchReceipt, max_slowdown: f64, f: &mut Findings) {
     for ro in &o.rows {
-        match n.rows.iter().find(|r| r.test == ro.test && r.n_threads == ro.n_threads) {
-            None => f.regressions.push(format!("{} t{}: missing from the new receipt", ro.test, ro.n_threads)),
+        match n
+            .rows
+            .iter()
+            .find(|r| r.test == ro.test && r.n_threads == ro.n_threads)
+        {
+            None => f.regressions.push(format!(
+                "{} t{}: missing from the new receipt",
+                ro.test, ro.n_threads
+            )),
             Some(rn) if ro.avg_ts > 0.0 => {
                 let drop = 1.0 - rn.avg_ts / ro.avg_ts;
-                let line = format!("{} t{}: {:.2} → {:.2} t/s ({:+.2}%)", ro.test, ro.n_threads, ro.avg_ts, rn.avg_ts, -100.0 * drop);
+                let line = format!(
+                    "{} t{}: {:.2} → {:.2} t/s ({:+.2}%)",
+                    ro.test,
+                    ro.n_threads,
+                    ro.avg_ts,
+                    rn.avg_ts,
+                    -100.0 * drop
+                );
                 if drop > max_slowdown {
-                    f.regressions.push(format!("{line}, beyond the {:.2}% allowed", 100.0 * max_slowdown));
+                    f.regressions.push(format!(
+                        "{line}, beyond the {:.2}% allowed",
+                        100.0 * max_slowdown
+                    ));
                 } else {
                     f.notes.push(line);
                 }
@@ -126,7 +157,10 @@ fn bench_rules(o: &BenchReceipt, n: &BenchReceipt, max_slowdown: f64, f: &mut Fi
         f.notes.push("different model files".into());
     }
     if o.host.cpu_model != n.host.cpu_model {
-        f.notes.push(format!("different CPUs: {:?} vs {:?}", o.host.cpu_model, n.host.cpu_model));
+        f.notes.push(format!(
+            "different CPUs: {:?} vs {:?}",
+            o.host.cpu_model, n.host.cpu_model
+        ));
     }
 }
 
@@ -142,34 +176,56 @@ fn parity_rules(o: &ParityReceipt, n: &ParityReceipt, max_drift: f64, f: &mut Fi
     }
     for mo in &o.modes {
         let tag = format!("{} t{}", mo.mode.as_str(), mo.threads);
-        let Some(mn) = n.modes.iter().find(|m| m.mode == mo.mode && m.threads == mo.threads) else {
-            f.regressions.push(format!("{tag}: missing from the new receipt"));
+        let Some(mn) = n
+            .modes
+            .iter()
+            .find(|m| m.mode == mo.mode && m.threads == mo.threads)
+        else {
+            f.regressions
+                .push(format!("{tag}: missing from the new receipt"));
             continue;
         };
         let (so, sn) = (&mo.summary, &mn.summary);
         if sn.max_abs_diff > so.max_abs_diff + max_drift {
-            f.regressions.push(format!("{tag}: max |diff| {} → {} (drift allowed {max_drift})", so.max_abs_diff, sn.max_abs_diff));
+            f.regressions.push(format!(
+                "{tag}: max |diff| {} → {} (drift allowed {max_drift})",
+                so.max_abs_diff, sn.max_abs_diff
+            ));
         }
         if so.bit_exact && !sn.bit_exact {
-            f.regressions.push(format!("{tag}: no longer bit-exact (first difference at {:?})", sn.first_diff_position));
+            f.regressions.push(format!(
+                "{tag}: no longer bit-exact (first difference at {:?})",
+                sn.first_diff_position
+            ));
         }
         if sn.top1_match_rate < so.top1_match_rate {
-            f.regressions.push(format!("{tag}: top-1 agreement {} → {}", so.top1_match_rate, sn.top1_match_rate));
+            f.regressions.push(format!(
+                "{tag}: top-1 agreement {} → {}",
+                so.top1_match_rate, sn.top1_match_rate
+            ));
         }
     }
 }
 
 fn bench_facts(r: &BenchReceipt) -> String {
-    let mut s = format!("model {} {}\nhost {} ({} threads)\npeak_rss_bytes {}\n", r.model.path, r.model.sha256, r.host.cpu_model, r.host.threads, r.peak_rss_bytes);
+    let mut s = format!(
+        "model {} {}\nhost {} ({} threads)\npeak_rss_bytes {}\n",
+        r.model.path, r.model.sha256, r.host.cpu_model, r.host.threads, r.peak_rss_bytes
+    );
     for (k, n) in &r.kernels {
         s += &format!("kernel {k} calls={n}\n");
     }
     for row in &r.rows {
-        s += &format!("row {} n_threads={} avg_ts={:.3} stddev_ts={:.3} model_size={} model_n_params={}\n",
-            row.test, row.n_threads, row.avg_ts, row.stddev_ts, row.model_size, row.model_n_params);
+        s += &format!(
+            "row {} n_threads={} avg_ts={:.3} stddev_ts={:.3} model_size={} model_n_params={}\n",
+            row.test, row.n_threads, row.avg_ts, row.stddev_ts, row.model_size, row.model_n_params
+        );
     }
     for row in &r.reference {
-        s += &format!("reference {} {} {} avg_ts={:.3} ratio={:.3}\n", row.implementation, row.commit, row.test, row.avg_ts, row.ratio);
+        s += &format!(
+            "reference {} {} {} avg_ts={:.3} ratio={:.3}\n",
+            row.implementation, row.commit, row.test, row.avg_ts, row.ratio
+        );
     }
     s
 }
@@ -177,7 +233,11 @@ fn bench_facts(r: &BenchReceipt) -> String {
 fn parity_facts(r: &ParityReceipt) -> String {
     let mut s = format!(
         "model {} {}\nreference {} profile {}\npass {}\n",
-        r.model.path, r.model.sha256, r.reference.generation().as_str(), r.reference.numerics_profile(), r.pass
+        r.model.path,
+        r.model.sha256,
+        r.reference.generation().as_str(),
+        r.reference.numerics_profile(),
+        r.pass
     );
     for (k, n) in &r.kernels {
         s += &format!("kernel {k} calls={n}\n");
@@ -186,10 +246,20 @@ fn parity_facts(r: &ParityReceipt) -> String {
         let x = &m.summary;
         s += &format!("mode {} t{} positions={} min_cosine={} max_abs_diff={} top1={} first_diff={:?} bit_exact={}\n",
             m.mode.as_str(), m.threads, x.n_positions, x.min_cosine, x.max_abs_diff, x.top1_match_rate, x.first_diff_position, x.bit_exact);
-        s += &format!("mode {} t{} logits ours={} reference={}\n", m.mode.as_str(), m.threads, m.logits_sha256.ours, m.logits_sha256.reference);
+        s += &format!(
+            "mode {} t{} logits ours={} reference={}\n",
+            m.mode.as_str(),
+            m.threads,
+            m.logits_sha256.ours,
+            m.logits_sha256.reference
+        );
     }
     for g in &r.gates {
-        s += &format!("gate {} {}\n", g.name, if g.passed { "pass" } else { "FAIL" });
+        s += &format!(
+            "gate {} {}\n",
+            g.name,
+            if g.passed { "pass" } else { "FAIL" }
+        );
     }
     s
 }
@@ -206,7 +276,14 @@ pub fn main(args: Args) -> Result<ExitCode> {
         for r in &f.regressions {
             println!("REGRESSION: {r}");
         }
-        println!("{}", if f.regressions.is_empty() { "no regression" } else { "regressed" });
+        println!(
+            "{}",
+            if f.regressions.is_empty() {
+                "no regression"
+            } else {
+                "regressed"
+            }
+        );
     }
     Ok(ExitCode::from(u8::from(!f.regressions.is_empty())))
 }

@@ -10,13 +10,17 @@ use std::process::ExitCode;
 use anyhow::Result;
 use receipts::gates::{evaluate_gates, kernel_gates};
 use receipts::schema::SchemaKind;
-use receipts::seal::{check_digest, check_signature, decode, public_key_hex, read_document, signing_key_from_env};
+use receipts::seal::{
+    check_digest, check_signature, decode, public_key_hex, read_document, signing_key_from_env,
+};
 use receipts::{BenchReceipt, Gate, InferenceReceipt, ParityReceipt};
 use serde::Serialize;
 
 /// Arguments of `parity verify`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity verify receipt.json\n  parity verify --strict --pubkey <hex> receipt.json\n  PARITY_SIGNING_KEY=<hex seed> parity verify --strict receipt.json")]
+#[command(
+    after_help = "Examples:\n  parity verify receipt.json\n  parity verify --strict --pubkey <hex> receipt.json\n  PARITY_SIGNING_KEY=<hex seed> parity verify --strict receipt.json"
+)]
 pub struct Args {
     /// Receipt to check (parity, bench or inference receipt).
     pub receipt: PathBuf,
@@ -57,12 +61,21 @@ pub struct Outcome {
 }
 
 fn check(name: &str, passed: bool, detail: impl Into<String>) -> Check {
-    Check { name: name.to_owned(), passed, detail: detail.into() }
+    Check {
+        name: name.to_owned(),
+        passed,
+        detail: detail.into(),
+    }
 }
 
 /// Run every check on the receipt; never fails, the outcome carries the exit code.
 pub fn verify(args: &Args) -> Outcome {
-    let mut out = Outcome { receipt: args.receipt.display().to_string(), schema_version: None, checks: Vec::new(), exit_code: 0 };
+    let mut out = Outcome {
+        receipt: args.receipt.display().to_string(),
+        schema_version: None,
+        checks: Vec::new(),
+        exit_code: 0,
+    };
     let invalid = |mut out: Outcome, c: Check| {
         out.checks.push(c);
         out.exit_code = 2;
@@ -73,27 +86,53 @@ pub fn verify(args: &Args) -> Outcome {
         Err(e) => return invalid(out, check("schema", false, e.to_string())),
     };
     out.schema_version = Some(kind.version().to_owned());
-    out.checks.push(check("schema", true, format!("valid {}", kind.id())));
+    out.checks
+        .push(check("schema", true, format!("valid {}", kind.id())));
     match check_digest(&doc) {
-        Ok(()) => out.checks.push(check("digest", true, "matches the canonical contents")),
+        Ok(()) => out
+            .checks
+            .push(check("digest", true, "matches the canonical contents")),
         Err(e) => return invalid(out, check("digest", false, e.to_string())),
     }
     let trusted = match (&args.pubkey, signing_key_from_env()) {
         (Some(pk), _) => Some(pk.trim().to_lowercase()),
         (None, Ok(Some(key))) => Some(public_key_hex(&key)),
         (None, Ok(None)) => None,
-        (None, Err(e)) => return invalid(out, check("signature", false, format!("PARITY_SIGNING_KEY: {e}"))),
+        (None, Err(e)) => {
+            return invalid(
+                out,
+                check("signature", false, format!("PARITY_SIGNING_KEY: {e}")),
+            )
+        }
     };
     match check_signature(&doc, trusted.as_deref()) {
-        Ok(Some(pk)) => out.checks.push(check("signature", true, format!("ed25519 by {pk}"))),
+        Ok(Some(pk)) => out
+            .checks
+            .push(check("signature", true, format!("ed25519 by {pk}"))),
         Ok(None) if args.strict && trusted.is_some() => {
-            return invalid(out, check("signature", false, "--strict with a trusted key, but the receipt is unsigned"));
+            return invalid(
+                out,
+                check(
+                    "signature",
+                    false,
+                    "--strict with a trusted key, but the receipt is unsigned",
+                ),
+            );
         }
-        Ok(None) => out.checks.push(check("signature", true, "unsigned (not required)")),
+        Ok(None) => out
+            .checks
+            .push(check("signature", true, "unsigned (not required)")),
         Err(e) => return invalid(out, check("signature", false, e.to_string())),
     }
     if args.strict && doc.pointer("/tool/git_commit").and_then(|v| v.as_str()) == Some("unknown") {
-        return invalid(out, check("tool.git_commit", false, "--strict needs the commit the tool was built from"));
+        return invalid(
+            out,
+            check(
+                "tool.git_commit",
+                false,
+                "--strict needs the commit the tool was built from",
+            ),
+        );
     }
     let gates = match gate_checks(kind, doc) {
         Ok(g) => g,
@@ -107,7 +146,14 @@ pub fn verify(args: &Args) -> Outcome {
 }
 
 fn as_checks(gates: Vec<Gate>) -> Vec<Check> {
-    gates.into_iter().map(|g| Check { name: g.name, passed: g.passed, detail: g.reason }).collect()
+    gates
+        .into_iter()
+        .map(|g| Check {
+            name: g.name,
+            passed: g.passed,
+            detail: g.reason,
+        })
+        .collect()
 }
 
 fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec<Check>> {
@@ -116,8 +162,13 @@ fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec
             let r: ParityReceipt = decode(doc)?;
             let fresh = evaluate_gates(&r);
             let mut checks = as_checks(fresh.clone());
-            let recorded: Vec<(&str, bool)> = r.gates.iter().map(|g| (g.name.as_str(), g.passed)).collect();
-            let recomputed: Vec<(&str, bool)> = fresh.iter().map(|g| (g.name.as_str(), g.passed)).collect();
+            let recorded: Vec<(&str, bool)> = r
+                .gates
+                .iter()
+                .map(|g| (g.name.as_str(), g.passed))
+                .collect();
+            let recomputed: Vec<(&str, bool)> =
+                fresh.iter().map(|g| (g.name.as_str(), g.passed)).collect();
             checks.push(check(
                 "gates",
                 recorded == recomputed,
@@ -143,7 +194,11 @@ fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec
             let r: InferenceReceipt = decode(doc)?;
             as_checks(kernel_gates(&r.host, &r.model, &r.kernels))
         }
-        SchemaKind::RecordedReference => vec![check("manifest", true, "a recorded-reference manifest has no gates")],
+        SchemaKind::RecordedReference => vec![check(
+            "manifest",
+            true,
+            "a recorded-reference manifest has no gates",
+        )],
     })
 }
 
@@ -153,7 +208,12 @@ pub fn main(args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for c in &out.checks {
-            println!("{} {:<20} {}", if c.passed { "ok  " } else { "FAIL" }, c.name, c.detail);
+            println!(
+                "{} {:<20} {}",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
         }
         let verdict = match out.exit_code {
             0 => "PASS",

@@ -43,22 +43,43 @@ pub struct KlStats {
 impl KlStats {
     /// Score the first `next_tokens.len()` rows; row `i` is scored against `next_tokens[i]` (for a
     /// prompt, pass `&prompt[1..]`: the token each row predicts).
-    pub fn compute(ours: &[f32], reference: &[f32], n_vocab: usize, next_tokens: &[u32]) -> Result<Self, MetricsError> {
+    pub fn compute(
+        ours: &[f32],
+        reference: &[f32],
+        n_vocab: usize,
+        next_tokens: &[u32],
+    ) -> Result<Self, MetricsError> {
         let rows = check_shapes(ours, reference, n_vocab)?;
         if next_tokens.is_empty() || next_tokens.len() > rows {
-            return Err(MetricsError::TooFewRows { tokens: next_tokens.len(), rows });
+            return Err(MetricsError::TooFewRows {
+                tokens: next_tokens.len(),
+                rows,
+            });
         }
-        let mut out = Self { kld: Vec::with_capacity(next_tokens.len()), delta_p: Vec::new(), n_same_top: 0 };
+        let mut out = Self {
+            kld: Vec::with_capacity(next_tokens.len()),
+            delta_p: Vec::new(),
+            n_same_top: 0,
+        };
         for (i, &tok) in next_tokens.iter().enumerate() {
             if tok as usize >= n_vocab {
-                return Err(MetricsError::TokenOutOfRange { position: i, token: tok, n_vocab });
+                return Err(MetricsError::TokenOutOfRange {
+                    position: i,
+                    token: tok,
+                    n_vocab,
+                });
             }
             let span = i * n_vocab..(i + 1) * n_vocab;
             let (q, p) = (&ours[span.clone()], &reference[span]);
             let (lq, lp) = (log_softmax(q), log_softmax(p));
-            let kld: f64 = lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum::<f64>();
+            let kld: f64 = lp
+                .iter()
+                .zip(&lq)
+                .map(|(a, b)| a.exp() * (a - b))
+                .sum::<f64>();
             out.kld.push(kld.max(0.0));
-            out.delta_p.push(lq[tok as usize].exp() - lp[tok as usize].exp());
+            out.delta_p
+                .push(lq[tok as usize].exp() - lp[tok as usize].exp());
             out.n_same_top += usize::from(argmax(q) == argmax(p));
         }
         Ok(out)
@@ -79,9 +100,17 @@ impl KlStats {
         let mean_dp = mean_and_uncertainty(sum(&d, 1), sum(&d, 2), count);
         let mse = mean_and_uncertainty(sum(&d, 2), sum(&d, 4), count);
         let rms = mse.value.sqrt();
-        let rms_unc = if rms > 0.0 { 0.5 / rms * mse.uncertainty } else { 0.0 };
+        let rms_unc = if rms > 0.0 {
+            0.5 / rms * mse.uncertainty
+        } else {
+            0.0
+        };
         let same = self.n_same_top as f64 / count.max(1) as f64;
-        let same_unc = if count > 1 { (same * (1.0 - same) / (count - 1) as f64).sqrt() } else { 0.0 };
+        let same_unc = if count > 1 {
+            (same * (1.0 - same) / (count - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
         KlStatsRecord {
             count: count as u64,
             kld: KldDistribution {
@@ -113,9 +142,15 @@ impl KlStats {
                 p1: percentile(&d, 0.01),
                 p0_1: percentile(&d, 0.001),
                 minimum: d.first().copied().unwrap_or(0.0),
-                rms: ValueUncertainty { value: rms, uncertainty: rms_unc },
+                rms: ValueUncertainty {
+                    value: rms,
+                    uncertainty: rms_unc,
+                },
             },
-            same_top_p: ValueUncertainty { value: same, uncertainty: same_unc },
+            same_top_p: ValueUncertainty {
+                value: same,
+                uncertainty: same_unc,
+            },
         }
     }
 }
@@ -123,17 +158,29 @@ impl KlStats {
 /// llama.cpp's `mean_and_uncertainty` lambda.
 pub fn mean_and_uncertainty(sum: f64, sum2: f64, count: usize) -> ValueUncertainty {
     if count < 1 {
-        return ValueUncertainty { value: 0.0, uncertainty: 0.0 };
+        return ValueUncertainty {
+            value: 0.0,
+            uncertainty: 0.0,
+        };
     }
     let f = sum / count as f64;
     let df = sum2 / count as f64 - f * f;
-    let uncertainty = if df > 0.0 && count > 10 { (df / (count - 1) as f64).sqrt() } else { 0.0 };
-    ValueUncertainty { value: f, uncertainty }
+    let uncertainty = if df > 0.0 && count > 10 {
+        (df / (count - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    ValueUncertainty {
+        value: f,
+        uncertainty,
+    }
 }
 
 /// llama.cpp's `percentile` lambda on sorted values (0 for an empty slice).
 pub fn percentile(sorted: &[f64], fraction: f64) -> f64 {
-    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else { return 0.0 };
+    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+        return 0.0;
+    };
     if fraction <= 0.0 {
         return first;
     }
@@ -177,15 +224,29 @@ mod tests {
         assert_eq!(r.count, 1);
         assert_eq!(r.kld.mean.uncertainty, 0.0, "no uncertainty with ≤ 10 rows");
         assert!(close(r.delta_p.rms.value, 1.0 / 6.0));
-        assert_eq!(r.same_top_p, ValueUncertainty { value: 1.0, uncertainty: 0.0 });
+        assert_eq!(
+            r.same_top_p,
+            ValueUncertainty {
+                value: 1.0,
+                uncertainty: 0.0
+            }
+        );
     }
 
     #[test]
     fn identical_logits_give_zero_divergence() {
         let l: Vec<f32> = (0..40).map(|i| (i % 7) as f32 * 0.3).collect();
-        let r = KlStats::compute(&l, &l, 4, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]).expect("computable").record();
+        let r = KlStats::compute(&l, &l, 4, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+            .expect("computable")
+            .record();
         assert_eq!(r.kld.maximum, 0.0);
-        assert_eq!(r.delta_p.rms, ValueUncertainty { value: 0.0, uncertainty: 0.0 });
+        assert_eq!(
+            r.delta_p.rms,
+            ValueUncertainty {
+                value: 0.0,
+                uncertainty: 0.0
+            }
+        );
         assert_eq!(r.same_top_p.value, 1.0);
     }
 
@@ -209,8 +270,17 @@ mod tests {
         let s2: f64 = vals.iter().map(|x| x * x).sum();
         let m = mean_and_uncertainty(s1, s2, 11);
         assert!(close(m.value, 5.0) && close(m.uncertainty, 1.0));
-        assert_eq!(mean_and_uncertainty(s1 - 10.0, s2 - 100.0, 10).uncertainty, 0.0);
-        assert_eq!(mean_and_uncertainty(0.0, 0.0, 0), ValueUncertainty { value: 0.0, uncertainty: 0.0 });
+        assert_eq!(
+            mean_and_uncertainty(s1 - 10.0, s2 - 100.0, 10).uncertainty,
+            0.0
+        );
+        assert_eq!(
+            mean_and_uncertainty(0.0, 0.0, 0),
+            ValueUncertainty {
+                value: 0.0,
+                uncertainty: 0.0
+            }
+        );
     }
 
     #[test]
@@ -218,10 +288,17 @@ mod tests {
         // 12 rows, ours agrees on the top token in 9: p = 0.75 ± sqrt(0.75·0.25/11).
         let n_vocab = 2;
         let reference: Vec<f32> = (0..12).flat_map(|_| [1.0, 0.0]).collect();
-        let ours: Vec<f32> = (0..12).flat_map(|i| if i < 9 { [1.0, 0.0] } else { [0.0, 1.0] }).collect();
-        let r = KlStats::compute(&ours, &reference, n_vocab, &[0; 12]).expect("computable").record();
+        let ours: Vec<f32> = (0..12)
+            .flat_map(|i| if i < 9 { [1.0, 0.0] } else { [0.0, 1.0] })
+            .collect();
+        let r = KlStats::compute(&ours, &reference, n_vocab, &[0; 12])
+            .expect("computable")
+            .record();
         assert!(close(r.same_top_p.value, 0.75));
-        assert!(close(r.same_top_p.uncertainty, (0.75f64 * 0.25 / 11.0).sqrt()));
+        assert!(close(
+            r.same_top_p.uncertainty,
+            (0.75f64 * 0.25 / 11.0).sqrt()
+        ));
         assert!(r.kld.maximum > 0.0 && r.kld.minimum == 0.0);
         assert!(close(r.kld.median, 0.0));
     }
@@ -229,7 +306,13 @@ mod tests {
     #[test]
     fn bad_tokens_are_typed_errors() {
         let l = [0.0f32; 4];
-        assert!(matches!(KlStats::compute(&l, &l, 2, &[0, 1, 0]), Err(MetricsError::TooFewRows { .. })));
-        assert!(matches!(KlStats::compute(&l, &l, 2, &[5]), Err(MetricsError::TokenOutOfRange { .. })));
+        assert!(matches!(
+            KlStats::compute(&l, &l, 2, &[0, 1, 0]),
+            Err(MetricsError::TooFewRows { .. })
+        ));
+        assert!(matches!(
+            KlStats::compute(&l, &l, 2, &[5]),
+            Err(MetricsError::TokenOutOfRange { .. })
+        ));
     }
 }

@@ -68,26 +68,45 @@ pub struct Comparison {
 }
 
 /// Check shapes and finiteness; returns the number of rows.
-pub fn check_shapes(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result<usize, MetricsError> {
+pub fn check_shapes(
+    ours: &[f32],
+    reference: &[f32],
+    n_vocab: usize,
+) -> Result<usize, MetricsError> {
     if n_vocab == 0 {
         return Err(MetricsError::ZeroVocab);
     }
     if ours.len() != reference.len() {
-        return Err(MetricsError::LengthMismatch { ours: ours.len(), reference: reference.len() });
+        return Err(MetricsError::LengthMismatch {
+            ours: ours.len(),
+            reference: reference.len(),
+        });
     }
     if ours.is_empty() || ours.len() % n_vocab != 0 {
-        return Err(MetricsError::NotRows { len: ours.len(), n_vocab });
+        return Err(MetricsError::NotRows {
+            len: ours.len(),
+            n_vocab,
+        });
     }
     for (side, data) in [("ours", ours), ("reference", reference)] {
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(MetricsError::NonFinite { side, position: i / n_vocab, token: i % n_vocab, value: data[i] });
+            return Err(MetricsError::NonFinite {
+                side,
+                position: i / n_vocab,
+                token: i % n_vocab,
+                value: data[i],
+            });
         }
     }
     Ok(ours.len() / n_vocab)
 }
 
 /// Compare two `[n_positions, n_vocab]` logits arrays row by row.
-pub fn compare_logits(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result<Comparison, MetricsError> {
+pub fn compare_logits(
+    ours: &[f32],
+    reference: &[f32],
+    n_vocab: usize,
+) -> Result<Comparison, MetricsError> {
     let rows = check_shapes(ours, reference, n_vocab)?;
     let positions: Vec<PositionMetrics> = (0..rows)
         .map(|i| {
@@ -101,7 +120,8 @@ pub fn compare_logits(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result
 
 /// Metrics of one row (finite values of equal length assumed; see [`check_shapes`]).
 pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMetrics {
-    let (mut dot, mut n_o, mut n_r, mut n_d, mut sum_abs, mut max_abs) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let (mut dot, mut n_o, mut n_r, mut n_d, mut sum_abs, mut max_abs) =
+        (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
     for (&o, &r) in ours.iter().zip(reference) {
         let (o, r) = (f64::from(o), f64::from(r));
         let d = o - r;
@@ -120,7 +140,11 @@ pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMe
         (false, false) => (dot / (n_o * n_r).sqrt()).clamp(-1.0, 1.0),
     };
     // With an all-zero reference the relative error is undefined; report the absolute L2 instead.
-    let rel_l2 = if n_r == 0.0 { n_d.sqrt() } else { n_d.sqrt() / n_r.sqrt() };
+    let rel_l2 = if n_r == 0.0 {
+        n_d.sqrt()
+    } else {
+        n_d.sqrt() / n_r.sqrt()
+    };
     let top1_ours = argmax(ours);
     let top1_reference = argmax(reference);
     let (t_o, t_r) = (top_k(ours, 5), top_k(reference, 5));
@@ -170,7 +194,11 @@ pub fn log_softmax(row: &[f32]) -> Vec<f64> {
 /// rounding (it is non-negative mathematically).
 pub fn kl_divergence(p_logits: &[f32], q_logits: &[f32]) -> f64 {
     let (lp, lq) = (log_softmax(p_logits), log_softmax(q_logits));
-    lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum::<f64>().max(0.0)
+    lp.iter()
+        .zip(&lq)
+        .map(|(a, b)| a.exp() * (a - b))
+        .sum::<f64>()
+        .max(0.0)
 }
 
 /// First greedy step where two continuations differ (over their common length).
@@ -233,13 +261,30 @@ mod tests {
 
     #[test]
     fn shape_and_value_errors_are_typed() {
-        assert_eq!(compare_logits(&[1.0], &[1.0], 0), Err(MetricsError::ZeroVocab));
-        assert!(matches!(compare_logits(&[1.0], &[1.0, 2.0], 1), Err(MetricsError::LengthMismatch { .. })));
-        assert!(matches!(compare_logits(&[1.0; 3], &[1.0; 3], 2), Err(MetricsError::NotRows { .. })));
-        assert!(matches!(compare_logits(&[], &[], 2), Err(MetricsError::NotRows { .. })));
+        assert_eq!(
+            compare_logits(&[1.0], &[1.0], 0),
+            Err(MetricsError::ZeroVocab)
+        );
+        assert!(matches!(
+            compare_logits(&[1.0], &[1.0, 2.0], 1),
+            Err(MetricsError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            compare_logits(&[1.0; 3], &[1.0; 3], 2),
+            Err(MetricsError::NotRows { .. })
+        ));
+        assert!(matches!(
+            compare_logits(&[], &[], 2),
+            Err(MetricsError::NotRows { .. })
+        ));
         assert!(matches!(
             compare_logits(&[1.0, f32::NAN], &[1.0, 1.0], 2),
-            Err(MetricsError::NonFinite { side: "ours", position: 0, token: 1, .. })
+            Err(MetricsError::NonFinite {
+                side: "ours",
+                position: 0,
+                token: 1,
+                ..
+            })
         ));
     }
 
