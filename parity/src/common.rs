@@ -43,19 +43,33 @@ pub struct EngineArgs {
     #[arg(long, value_delimiter = ',')]
     pub switch: Vec<String>,
     /// I2_S packing: x86 (default, assumed), arm, or x86-1x4 — sizes are identical, files do not say.
-    #[arg(long)]
-    pub i2s_layout: Option<String>,
+    #[arg(long, value_enum)]
+    pub i2s_layout: Option<LayoutArg>,
 }
 
-/// Parse an `--i2s-layout` value (`x86`/`x86-act128`, `arm`/`arm64`, `x86-1x4`).
-pub fn parse_i2s_layout(s: &str) -> Result<I2sLayout> {
-    Ok(match s {
-        "x86" | "x86-act128" => I2sLayout::X86Act128,
-        "arm" | "arm64" => I2sLayout::Arm64,
-        "x86-1x4" => I2sLayout::X86NoActParallel1x4,
-        other => bail!("unknown I2_S layout {other:?} (expected x86, arm or x86-1x4)"),
-    })
+/// CLI names of the I2_S packings (spec §3.3–§3.5).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// x86 ACT_PARALLEL, 128-weight blocks (default).
+    X86,
+    /// ARM since BitNet 112f853, 64-weight blocks.
+    Arm,
+    /// x86 without ACT_PARALLEL, four rows interleaved.
+    #[value(name = "x86-1x4")]
+    X86_1x4,
 }
+
+impl From<LayoutArg> for I2sLayout {
+    fn from(a: LayoutArg) -> Self {
+        match a {
+            LayoutArg::X86 => I2sLayout::X86Act128,
+            LayoutArg::Arm => I2sLayout::Arm64,
+            LayoutArg::X86_1x4 => I2sLayout::X86NoActParallel1x4,
+        }
+    }
+}
+
+
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -75,7 +89,7 @@ impl EngineArgs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(self.threads.max(1)).build_global();
         let choice: KernelChoice = self.kernel.parse()?;
         let disp = Dispatcher::new(choice)?;
-        let opts = FlavorOptions { i2s_layout: self.i2s_layout.as_deref().map(parse_i2s_layout).transpose()? };
+        let opts = FlavorOptions { i2s_layout: self.i2s_layout.map(I2sLayout::from) };
         let model = Model::open_with(path, &opts)?;
         let numerics = self.numerics_for(&model)?;
         Ok(EngineCtx { model, disp, numerics })

@@ -5,6 +5,7 @@ pub mod hparams;
 pub mod kv_cache;
 pub mod numerics;
 pub mod ops;
+pub mod probe;
 pub mod trace;
 pub mod weights;
 

@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::ValueEnum;
 use serde_json::{json, Value as Json};
 
 use engine::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use engine::gguf::{Dialect, GgufFile, Value};
 use engine::model::HParams;
+
+use crate::common::LayoutArg;
 
 /// Version tag of the JSON document; bump on any incompatible change.
 pub const SCHEMA: &str = "parity-inspect/1";
@@ -30,28 +31,9 @@ pub struct Args {
     /// Read I2_S tensors in this packing instead of assuming x86 (metadata cannot tell them apart).
     #[arg(long, value_enum)]
     pub i2s_layout: Option<LayoutArg>,
-}
-
-/// CLI names of the I2_S packings (spec §3.3–§3.5).
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LayoutArg {
-    /// x86 ACT_PARALLEL, 128-weight blocks (default).
-    X86,
-    /// ARM since BitNet 112f853, 64-weight blocks.
-    Arm,
-    /// x86 without ACT_PARALLEL, four rows interleaved.
-    #[value(name = "x86-1x4")]
-    X86_1x4,
-}
-
-impl From<LayoutArg> for I2sLayout {
-    fn from(a: LayoutArg) -> Self {
-        match a {
-            LayoutArg::X86 => I2sLayout::X86Act128,
-            LayoutArg::Arm => I2sLayout::Arm64,
-            LayoutArg::X86_1x4 => I2sLayout::X86NoActParallel1x4,
-        }
-    }
+    /// Also run a short text through each I2_S layout and report which gives the lower perplexity.
+    #[arg(long)]
+    pub probe_layout: bool,
 }
 
 /// HParams field, the metadata key it comes from (after `{arch}.`), and a one-line meaning.
@@ -78,13 +60,35 @@ pub fn main(args: Args) -> Result<ExitCode> {
     };
     let flavors = ModelFlavors::classify(&g, &opts)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
-    let doc = document(&g, &flavors);
+    let mut doc = document(&g, &flavors);
+    if args.probe_layout {
+        let probe = probe(&args.model)?;
+        if !args.json {
+            eprintln!("layout probe ({} tokens): {}", probe.tokens, probe.reason);
+            for s in &probe.scores {
+                match s.perplexity {
+                    Some(p) => eprintln!("  {:<11} perplexity {p:.2}", s.layout.name()),
+                    None => eprintln!("  {:<11} n/a: {}", s.layout.name(), s.note.as_deref().unwrap_or("")),
+                }
+            }
+        }
+        doc["layout_probe"] = serde_json::to_value(&probe)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&doc));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Run [`engine::model::probe::probe_layouts`] on the embedded tokenizer's reading of the probe text.
+fn probe(path: &std::path::Path) -> Result<engine::model::probe::LayoutProbe> {
+    let file = std::sync::Arc::new(GgufFile::open(path)?);
+    let tok = engine::tokenizer::Tokenizer::load(path, None)?;
+    let ids = tok.encode(engine::model::probe::PROBE_TEXT, true, false)?;
+    let disp = engine::kernels::Dispatcher::new(engine::kernels::KernelChoice::Auto)?;
+    Ok(engine::model::probe::probe_layouts(&file, &disp, &ids)?)
 }
 
 fn dialect_id(d: Dialect) -> &'static str {
