@@ -7,6 +7,7 @@
 //! in its own log — that log is what receipts report. The per-family kernel tables live in [`registry`];
 //! docs/kernels.md lists the IDs, the dispatch policy and the reduction orders.
 
+pub mod cuda;
 pub mod scalar;
 pub mod tq;
 

@@ -1,0 +1,220 @@
+//! CUDA backend: kernels in CUDA C compiled at run time by NVRTC, driven through cudarc with dynamic loading.
+//!
+//! Nothing here links against CUDA: `libcuda.so` and `libnvrtc.so` are opened with `dlopen` when
+//! [`CudaBackend::new`] runs, so the `cuda` feature builds on machines without a toolkit or a GPU. With the
+//! feature off, the same API exists (candle's `dummy_cuda` pattern) and every constructor returns
+//! [`CudaError::NotCompiledWithCudaSupport`].
+//!
+//! [`CudaBackend`] exposes each kernel on host slices (upload, launch, download) so it can be compared with the
+//! CPU oracle; [`CudaSession`] runs a whole decode step of a [`crate::model::Model`] on the device, weights
+//! uploaded once. Every launch is recorded under a stable kernel ID (the `*_ID` constants), read with
+//! [`CudaBackend::log`] or copied into a [`super::Dispatcher`] log with [`CudaBackend::record_into`].
+//!
+//! Numerics (docs/cuda.md): integer I2_S sums are exact (int32, `dp4a`), the f32 epilogue is the CPU's; the f16
+//! dots, softmax and RoPE follow the scalar oracle's reduction orders; RMS norm sums squares in f64 by a tree.
+//! bitnet.cpp 2025's int16 lane wrap (`I2S_WRAP16`) is not emulated. None of this has run on a GPU yet.
+
+pub mod source;
+
+#[cfg(feature = "cuda")]
+mod backend;
+#[cfg(feature = "cuda")]
+mod session;
+#[cfg(not(feature = "cuda"))]
+mod stub;
+
+#[cfg(feature = "cuda")]
+pub use backend::{driver_present, nvrtc_check, nvrtc_present, CudaBackend};
+#[cfg(feature = "cuda")]
+pub use session::CudaSession;
+#[cfg(not(feature = "cuda"))]
+pub use stub::{driver_present, nvrtc_check, nvrtc_present, CudaBackend, CudaSession};
+
+use half::f16;
+
+use super::F16Path;
+
+/// `quantize_row_i8_s` on the device.
+pub const QUANTIZE_ID: &str = "i8s.cuda.quantize";
+/// I2_S × int8 with `dp4a`, one token.
+pub const I2S_GEMV_ID: &str = "i2s.cuda.dp4a.gemv";
+/// I2_S × int8 with `dp4a`, several tokens.
+pub const I2S_GEMM_ID: &str = "i2s.cuda.dp4a.gemm";
+/// F16 matmul in `ggml_vec_dot_f16` order (one row: LM head, single-token F16 layers).
+pub const F16_GEMV_ID: &str = "f16.cuda.gemv";
+/// F16 matmul in tinyBLAS order (several rows).
+pub const F16_TINYBLAS_ID: &str = "f16.cuda.tinyblas.gemm";
+/// RMS norm times the weight.
+pub const RMS_NORM_ID: &str = "rms_norm.cuda";
+/// NEOX RoPE from host-built tables.
+pub const ROPE_ID: &str = "rope_neox.cuda";
+/// Softmax attention over the f16 KV cache.
+pub const ATTENTION_ID: &str = "attn.cuda.f16kv";
+
+/// Where a forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// A CUDA device by ordinal.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for Device {
+    type Err = CudaError;
+    /// `cpu`, `cuda` (device 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Device, CudaError> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| CudaError::UnknownDevice(s.to_string())),
+        }
+    }
+}
+
+/// Why the CUDA backend cannot run.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum CudaError {
+    #[error("this build has no CUDA support (rebuild with `--features engine/cuda`)")]
+    NotCompiledWithCudaSupport,
+    #[error("no CUDA driver ({0} not found)")]
+    NoDriver(&'static str),
+    #[error("no NVRTC runtime compiler ({0} not found)")]
+    NoNvrtc(&'static str),
+    #[error("no CUDA device with ordinal {ordinal} ({count} found)")]
+    NoDevice { ordinal: usize, count: usize },
+    #[error("NVRTC could not compile the kernels for {arch}: {log}")]
+    Nvrtc { arch: String, log: String },
+    #[error("CUDA driver call failed ({op}): {msg}")]
+    Driver { op: &'static str, msg: String },
+    #[error("{op}: {why}")]
+    Shape { op: &'static str, why: String },
+    #[error("the CUDA backend cannot run this model: {0}")]
+    Unsupported(String),
+    #[error("unknown device {0:?} (expected cpu, cuda or cuda:N)")]
+    UnknownDevice(String),
+    #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
+    TokenOutOfRange { id: u32, n_vocab: usize },
+    #[error("context full: position {pos} needs more than the {n_ctx} cells of the KV cache")]
+    ContextFull { pos: usize, n_ctx: usize },
+}
+
+/// Int8 activations of `n` rows with their per-row `act_scale` and `act_sum` (spec §5.1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantized {
+    pub q: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub sums: Vec<i32>,
+}
+
+/// A host-side f16 KV cache of one layer: K as `[head][cell][head_dim]`, V as `[head][head_dim][cell]`
+/// (the layout of [`crate::model::kv_cache::KvCache`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HostKv<'a> {
+    pub k: &'a [f16],
+    pub v: &'a [f16],
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Cells per head.
+    pub size: usize,
+}
+
+/// The shape and paths of one attention call (see `Session::attention`).
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    pub n_head: usize,
+    /// Queries, at positions `p0..p0 + n`.
+    pub n: usize,
+    pub p0: usize,
+    /// Cells visited (a multiple of 32).
+    pub n_kv: usize,
+    /// KQ by tinyBLAS on f16-rounded q (batched H3) instead of `vec_dot`.
+    pub kq_tinyblas: bool,
+    /// How probabilities × V is computed.
+    pub pv: F16Path,
+}
+
+/// NEOX RoPE tables `[pos][n_rot/2]` built exactly as `model::ops::RopeCache::new` builds them (repeated f32
+/// multiplication of θ, libm `cosf`/`sinf` on the host), so the device only does the rotation's FMAs.
+pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = n_rot / 2;
+    let theta_scale = base.powf(-2.0f32 / n_rot as f32);
+    let mut cos = vec![0f32; n_pos * half];
+    let mut sin = vec![0f32; n_pos * half];
+    for p in 0..n_pos {
+        let mut theta = p as f32;
+        for i in 0..half {
+            let t = freq_scale * theta;
+            cos[p * half + i] = t.cos();
+            sin[p * half + i] = t.sin();
+            theta *= theta_scale;
+        }
+    }
+    (cos, sin)
+}
+
+/// `i32` kernel argument from a size, or a typed error when it does not fit.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn arg_i32(op: &'static str, what: &str, v: usize) -> Result<i32, CudaError> {
+    i32::try_from(v).map_err(|_| CudaError::Shape {
+        op,
+        why: format!("{what} = {v} exceeds i32"),
+    })
+}
+
+/// A shape check that returns a typed error instead of panicking.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn check(op: &'static str, ok: bool, why: impl FnOnce() -> String) -> Result<(), CudaError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(CudaError::Shape { op, why: why() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_parses() {
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
+        assert!(matches!(
+            "gpu".parse::<Device>(),
+            Err(CudaError::UnknownDevice(_))
+        ));
+    }
+
+    #[test]
+    fn rope_tables_match_the_cpu_cache() {
+        let (cos, sin) = rope_tables(8, 500000.0, 1.0, 5);
+        let cache = crate::model::ops::RopeCache::new(8, 500000.0, 1.0, 5);
+        for p in 0..5 {
+            let mut x: Vec<f32> = (0..8).map(|i| i as f32 * 0.37 - 1.0).collect();
+            let y = x.clone();
+            cache.apply(&mut x, p);
+            for i in 0..4 {
+                let (c, s) = (cos[p * 4 + i], sin[p * 4 + i]);
+                assert_eq!(x[i].to_bits(), y[i].mul_add(c, -(y[i + 4] * s)).to_bits());
+                assert_eq!(x[i + 4].to_bits(), y[i].mul_add(s, y[i + 4] * c).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_name_is_in_the_source() {
+        for k in source::KERNELS {
+            assert!(
+                source::SRC.contains(&format!("__global__ void {k}(")),
+                "{k}"
+            );
+        }
+        assert!(!source::SRC.contains('\0'));
+    }
+}
