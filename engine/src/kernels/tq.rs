@@ -77,11 +77,12 @@ pub fn quantize_q8_k(x: &[f32], q: &mut [i8], d: &mut [f32]) {
     }
 }
 
-/// One output of `ggml_vec_dot_tq{2,1}_0_q8_K` (AVX2 lane structure) from decoded trits.
-pub fn tq_dot(t: &[u8], wd: &[f32], q: &[i8], qd: &[f32]) -> f32 {
+/// One output of `ggml_vec_dot_tq{2,1}_0_q8_K` (AVX2 lane structure) from decoded trits. `fused`
+/// contracts each lane's `sumf + lane·d` into one FMA, as a GCC (`-ffp-contract=fast`) build of
+/// upstream does; the recorded upstream goldens come from a build that does not (docs/upstream-numerics.md).
+pub fn tq_dot(t: &[u8], wd: &[f32], q: &[i8], qd: &[f32], fused: bool) -> f32 {
     let mut sumf = [0f32; 8];
-    for (b, ((tb, qb), (&w_d, &a_d))) in t.chunks_exact(QK_K).zip(q.chunks_exact(QK_K)).zip(wd.iter().zip(qd)).enumerate() {
-        let _ = b;
+    for ((tb, qb), (&w_d, &a_d)) in t.chunks_exact(QK_K).zip(q.chunks_exact(QK_K)).zip(wd.iter().zip(qd)) {
         let mut lanes = [0i32; 8];
         for w in 0..QK_K {
             lanes[(w % 32) / 4] += tb[w] as i32 * qb[w] as i32;
@@ -91,7 +92,7 @@ pub fn tq_dot(t: &[u8], wd: &[f32], q: &[i8], qd: &[f32]) -> f32 {
         }
         let d = a_d * w_d;
         for m in 0..8 {
-            sumf[m] += lanes[m] as f32 * d;
+            sumf[m] = if fused { (lanes[m] as f32).mul_add(d, sumf[m]) } else { sumf[m] + lanes[m] as f32 * d };
         }
     }
     hsum_float_8(sumf)
@@ -104,8 +105,8 @@ pub fn hsum_float_8(v: [f32; 8]) -> f32 {
 }
 
 impl Dispatcher {
-    /// `y[t·rows + r] = W_r · x_t` for a TQ matrix with Q8_K activations.
-    pub fn tq_matmul(&self, w: &TqMatrix, x: &[f32], n: usize, y: &mut [f32]) {
+    /// `y[t·rows + r] = W_r · x_t` for a TQ matrix with Q8_K activations (`fused`: see [`tq_dot`]).
+    pub fn tq_matmul(&self, w: &TqMatrix, x: &[f32], n: usize, fused: bool, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
         let nb = k / QK_K;
         assert!(k % QK_K == 0 && x.len() >= n * k && y.len() >= n * rows);
@@ -122,7 +123,7 @@ impl Dispatcher {
             |(tr, wd), (r, out)| {
                 w.decode_row(r, tr, wd);
                 for (t, o) in out.iter_mut().enumerate() {
-                    *o = tq_dot(tr, wd, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb]);
+                    *o = tq_dot(tr, wd, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb], fused);
                 }
             },
         );

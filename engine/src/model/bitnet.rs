@@ -301,7 +301,7 @@ impl<'m> Session<'m> {
                 self.disp.i2s_matmul(&w.as_i2s(file), x, n, epi, &mut y);
             }
             GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), &mut y),
-            GgmlType::TQ2_0 | GgmlType::TQ1_0 => self.disp.tq_matmul(&w.as_tq(file), x, n, &mut y),
+            GgmlType::TQ2_0 | GgmlType::TQ1_0 => self.disp.tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), &mut y),
             other => unreachable!("weights of type {} are rejected at load", other.name()),
         }
         if let Some(s) = w.out_scale {

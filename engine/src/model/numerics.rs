@@ -59,11 +59,13 @@ pub enum Switch {
     H3,
     /// KV window padded to 256 cells.
     H4,
+    /// Upstream llama.cpp built with GCC: the TQ dot's per-lane `sumf + lane·d` contracted to an FMA.
+    U1,
 }
 
 impl Switch {
-    pub fn all() -> [Switch; 4] {
-        [Switch::H1, Switch::H2, Switch::H3, Switch::H4]
+    pub fn all() -> [Switch; 5] {
+        [Switch::H1, Switch::H2, Switch::H3, Switch::H4, Switch::U1]
     }
 
     pub fn name(self) -> &'static str {
@@ -72,6 +74,7 @@ impl Switch {
             Switch::H2 => "H2",
             Switch::H3 => "H3",
             Switch::H4 => "H4",
+            Switch::U1 => "U1",
         }
     }
 
@@ -81,6 +84,7 @@ impl Switch {
             Switch::H2 => "I2_S epilogue multiplies by w_scale/act_scale, int32 sums",
             Switch::H3 => "f16-rounded activations in F16 matmuls of >= 2 rows",
             Switch::H4 => "KV window padded to 256 cells",
+            Switch::U1 => "TQ dot epilogue fused into FMA (upstream built with GCC)",
         }
     }
 }
@@ -91,7 +95,7 @@ impl std::str::FromStr for Switch {
         Switch::all()
             .into_iter()
             .find(|w| w.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown switch {s:?} (expected H1, H2, H3 or H4)"))
+            .ok_or_else(|| format!("unknown switch {s:?} (expected H1, H2, H3, H4 or U1)"))
     }
 }
 
@@ -109,7 +113,7 @@ impl Numerics {
     /// A profile with exactly its own switches.
     pub fn profile(profile: Profile, reason: impl Into<String>) -> Numerics {
         let switches = match profile {
-            Profile::BitnetCpp2026 => Switch::all().to_vec(),
+            Profile::BitnetCpp2026 => vec![Switch::H1, Switch::H2, Switch::H3, Switch::H4],
             Profile::BitnetCpp2025 | Profile::LlamaCpp => Vec::new(),
         };
         Numerics { profile, switches, reason: reason.into() }

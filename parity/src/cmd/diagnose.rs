@@ -122,6 +122,9 @@ fn meaning(n: &Numerics, base: &Numerics, arch: Arch) -> String {
                            llama.cpp PR #10714)"
                 .to_string(),
             Switch::H4 => "pads the KV window to 256 cells (llama.cpp PRs #16812/#17046)".to_string(),
+            Switch::U1 => "fuses the TQ dot's per-lane multiply-add into an FMA, as a GCC build of upstream llama.cpp does \
+                           (the recorded upstream goldens come from a build that does not)"
+                .to_string(),
         })
         .collect();
     format!("the reference is {} except that it {}", base.profile.name(), what.join("; and it "))
