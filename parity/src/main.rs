@@ -11,7 +11,6 @@ mod cmd;
 mod common;
 mod harness;
 mod bench;
-mod npy;
 mod run;
 
 /// Prove a BitNet b1.58 engine correct against bitnet.cpp: logits parity, receipts, benchmarks.

@@ -228,42 +228,9 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
     Ok(Diagnosis { mode, tokens: tokens.len(), n_vocab, ranked, explained, exact, also_exact, verdict })
 }
 
-/// Read a `.npy` array of little-endian float32 in C order (format 1.0–3.0): its shape and values.
+/// Read a float32 `.npy` array (the strict reader shared with ffi-ref).
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_npy_f32(&bytes).with_context(|| format!("{}: not a float32 .npy array", path.display()))
-}
-
-fn parse_npy_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
-    ensure!(bytes.len() >= 10 && &bytes[..6] == b"\x93NUMPY", "bad magic");
-    let (len, start) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
-        2 | 3 => {
-            let b = bytes.get(8..12).context("truncated header")?;
-            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
-        }
-        v => bail!("unsupported format version {v}"),
-    };
-    let header = bytes.get(start..start.saturating_add(len)).context("truncated header")?;
-    let header = std::str::from_utf8(header).context("header is not text")?;
-    let field = |k: &str| -> Result<&str> {
-        let i = header.find(&format!("'{k}':")).with_context(|| format!("header lacks {k:?}"))?;
-        Ok(header[i + k.len() + 3..].trim_start())
-    };
-    ensure!(field("descr")?.starts_with("'<f4'"), "dtype is not '<f4' (little-endian float32)");
-    ensure!(field("fortran_order")?.starts_with("False"), "Fortran order is not supported");
-    let shape_text = field("shape")?;
-    let inner = shape_text.strip_prefix('(').and_then(|s| s.split_once(')')).context("malformed shape")?.0;
-    let shape = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().with_context(|| format!("bad dimension {s:?}")))
-        .collect::<Result<Vec<_>>>()?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).context("shape overflows")?;
-    let body = &bytes[start + len..];
-    ensure!(body.len() == count.saturating_mul(4), "data is {} bytes, shape {shape:?} needs {}", body.len(), count * 4);
-    Ok((shape, body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    ffi_ref::npy::read_f32(path).with_context(|| format!("{}: not a float32 .npy array", path.display()))
 }
 
 fn print_human(d: &Diagnosis) {

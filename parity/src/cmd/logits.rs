@@ -33,7 +33,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
     let tokens = a.prompt.resolve(&ctx)?;
     let mut session = ctx.session(a.ctx.max(tokens.len()))?;
     let logits = session.eval_prompt(&tokens, a.mode == "batch")?;
-    crate::npy::write_f32(&a.out, &[tokens.len(), ctx.model.hparams.n_vocab], &logits)?;
+    ffi_ref::npy::write_f32(&a.out, &[tokens.len(), ctx.model.hparams.n_vocab], &logits)?;
     eprintln!(
         "parity logits: {} tokens × {} vocab, mode {}, numerics {}, kernels {}",
         tokens.len(),
