@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use engine::model::{Arch, Numerics, Profile, Session, Switch};
 use serde::Serialize;
 
