@@ -32,6 +32,31 @@ mod ffi {
     use std::process::Command;
 
     const LIBS: &[&str] = &["llama", "ggml", "ggml-base", "ggml-cpu"];
+    /// Written by scripts/setup-upstream-ref.sh: the commit of a tree that came without git history.
+    const COMMIT_FILE: &str = ".parity-llama-commit";
+
+    /// `d`'s commit: the setup script's note, else `git rev-parse HEAD` when `d` is itself a checkout's top
+    /// (not a directory inside another repository), else `unknown`.
+    fn commit(d: &Path) -> String {
+        if let Ok(c) = fs::read_to_string(d.join(COMMIT_FILE)) {
+            return c.trim().to_string();
+        }
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(d)
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let top = git(&["rev-parse", "--show-toplevel"]).map(PathBuf::from);
+        let same = top.zip(d.canonicalize().ok()).is_some_and(|(t, d)| t == d);
+        same.then(|| git(&["rev-parse", "HEAD"]))
+            .flatten()
+            .unwrap_or_else(|| "unknown".into())
+    }
 
     pub fn run() -> Result<(), String> {
         println!("cargo:rerun-if-env-changed=BITNET_CPP_DIR");
@@ -68,20 +93,16 @@ mod ffi {
         link(&build_dir)?;
         bindgen(&header, &ggml_include)?;
 
-        let git = |d: &Path| {
-            Command::new("git")
-                .arg("-C")
-                .arg(d)
-                .args(["rev-parse", "HEAD"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_else(|| "unknown".into())
-        };
+        println!(
+            "cargo:rerun-if-changed={}",
+            llama_root.join(COMMIT_FILE).display()
+        );
         println!("cargo:rustc-env=PARITY_BITNET_CPP_DIR={}", dir.display());
-        println!("cargo:rustc-env=PARITY_BITNET_COMMIT={}", git(&dir));
-        println!("cargo:rustc-env=PARITY_LLAMA_COMMIT={}", git(&llama_root));
+        println!("cargo:rustc-env=PARITY_BITNET_COMMIT={}", commit(&dir));
+        println!(
+            "cargo:rustc-env=PARITY_LLAMA_COMMIT={}",
+            commit(&llama_root)
+        );
         println!("cargo:rustc-env=PARITY_LLAMA_API={api}");
         println!(
             "cargo:rustc-env=PARITY_BUILD_FLAGS={}",
@@ -216,6 +237,8 @@ mod ffi {
             .header(header.display().to_string())
             .clang_arg(format!("-I{}", ggml_include.display()))
             .allowlist_function("llama_.*")
+            .allowlist_function("ggml_backend_tensor_get")
+            .allowlist_function("ggml_nbytes")
             .allowlist_type("llama_.*")
             .allowlist_var("LLAMA_.*")
             .layout_tests(false)

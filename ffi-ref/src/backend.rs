@@ -96,6 +96,9 @@ pub struct ReferenceIdentity {
     pub kind: ReferenceKind,
     /// bitnet.cpp commit (live: `git rev-parse HEAD`; recorded: the manifest's provenance line).
     pub commit: Option<String>,
+    /// llama.cpp commit (live: its checkout, or the one the setup script recorded; `None` when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llama_commit: Option<String>,
     /// BITNET_CPP_DIR, or the recorded directory.
     pub dir: Option<String>,
     /// sha256 of `manifest.json` (recorded only).
@@ -121,6 +124,36 @@ pub trait ReferenceBackend {
     fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, RefError>;
     /// Where the numbers come from.
     fn identity(&self) -> ReferenceIdentity;
+    /// All-position logits of `ids` plus the reference's named graph tensors whose callback base name is in
+    /// `names`, in the order the reference computed them. References without traces answer
+    /// [`RefError::NoCase`].
+    fn eval_trace(
+        &mut self,
+        ids: &[u32],
+        mode: Mode,
+        names: &[String],
+    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+        let _ = (ids, mode, names);
+        Err(RefError::NoCase("this reference carries no traces".into()))
+    }
+}
+
+/// A graph tensor from a reference's trace: llama.cpp's callback name and `ne`, values with `ne[0]` fastest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefTensor {
+    /// Callback name, e.g. `ffn_norm-1`.
+    pub name: String,
+    /// ggml's `ne`.
+    pub ne: [usize; 4],
+    /// `ne[0]*ne[1]*ne[2]*ne[3]` values.
+    pub data: Vec<f32>,
+}
+
+impl RefTensor {
+    /// `(rows, cols)` with `cols = ne[0]`.
+    pub fn rows_cols(&self) -> (usize, usize) {
+        (self.ne[1] * self.ne[2] * self.ne[3], self.ne[0])
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Logits, Mode, ReferenceBackend, ReferenceIdentity, ReferenceKind};
+use crate::backend::{
+    Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind,
+};
 use crate::error::RefError;
 use crate::protocol::{self, Frame, Request, Response, SystemInfo};
 
@@ -420,10 +422,66 @@ impl ReferenceBackend for Ffi {
         }
     }
 
+    fn eval_trace(
+        &mut self,
+        ids: &[u32],
+        mode: Mode,
+        names: &[String],
+    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+        self.check_ids(ids)?;
+        let req = Request::EvalTrace {
+            ids: ids.to_vec(),
+            mode,
+            names: names.to_vec(),
+        };
+        let frame = self.call(&req, self.timeout)?;
+        let Response::Traced {
+            n_tokens,
+            n_vocab,
+            tensors,
+        } = frame.header
+        else {
+            return Err(unexpected("eval_trace", &frame.header));
+        };
+        let (n_tokens, n_vocab) = (n_tokens as usize, n_vocab as usize);
+        let bad = |what: String| RefError::Protocol(format!("eval_trace payload: {what}"));
+        let values = protocol::bytes_to_f32(&frame.payload)
+            .ok_or_else(|| bad(format!("{} bytes", frame.payload.len())))?;
+        let n_logits = n_tokens * n_vocab;
+        if n_tokens != ids.len() || values.len() < n_logits {
+            return Err(bad(format!("{} values for {n_tokens}x{n_vocab}", values.len())));
+        }
+        let mut rest = &values[n_logits..];
+        let mut out = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            let n = usize::try_from(t.len()).map_err(|_| bad(format!("{} too large", t.name)))?;
+            if n > rest.len() {
+                return Err(bad(format!("{} needs {n} values, {} left", t.name, rest.len())));
+            }
+            let (data, tail) = rest.split_at(n);
+            rest = tail;
+            out.push(RefTensor {
+                name: t.name,
+                ne: t.ne.map(|d| d as usize),
+                data: data.to_vec(),
+            });
+        }
+        if !rest.is_empty() {
+            return Err(bad(format!("{} values left over", rest.len())));
+        }
+        let logits = Logits {
+            n_tokens,
+            n_vocab,
+            data: values[..n_logits].to_vec(),
+        };
+        Ok((logits, out))
+    }
+
     fn identity(&self) -> ReferenceIdentity {
         ReferenceIdentity {
             kind: ReferenceKind::Ffi,
             commit: Some(self.info.commit.clone()),
+            llama_commit: Some(self.info.llama_commit.clone()).filter(|c| c != "unknown"),
             dir: Some(self.info.dir.clone()),
             manifest_sha256: None,
             generation: Some(self.info.api.clone()),

@@ -16,7 +16,9 @@ pub mod npy;
 pub mod protocol;
 pub mod recorded;
 
-pub use backend::{argmax, Logits, Mode, ReferenceBackend, ReferenceIdentity, ReferenceKind};
+pub use backend::{
+    argmax, Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind,
+};
 pub use error::RefError;
 pub use ffi::{find_worker, Ffi, FfiOptions};
 pub use manifest::{Case, Manifest};

@@ -3,9 +3,11 @@
 //! Calls are written once; the `llama_new_*` / `llama_mem_*` cfgs emitted by `build.rs` pick each symbol
 //! family's generation (bitnet.cpp's 2024 fork: all old; upstream llama.cpp: all new).
 
-use std::ffi::{CStr, CString};
+use std::collections::BTreeSet;
+use std::ffi::{c_void, CStr, CString};
 
 use crate::backend::{argmax, Mode};
+use crate::protocol::TensorHeader;
 
 #[allow(
     non_camel_case_types,
@@ -39,6 +41,108 @@ pub struct Session {
     ctx: *mut sys::llama_context,
     n_vocab: usize,
     n_ctx: u32,
+    /// The eval callback's state; its address is the context's `cb_eval_user_data`, so it is boxed.
+    trace: Box<TraceState>,
+}
+
+/// What the eval callback keeps while a traced evaluation runs.
+#[derive(Default)]
+struct TraceState {
+    /// Base names (callback name without `-{layer}`) to keep; empty = tracing off.
+    names: BTreeSet<String>,
+    headers: Vec<TensorHeader>,
+    data: Vec<f32>,
+}
+
+impl TraceState {
+    fn wants(&self, name: &str) -> bool {
+        let base = match name.rsplit_once('-') {
+            Some((b, l)) if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => b,
+            _ => name,
+        };
+        self.names.contains(base)
+    }
+}
+
+/// The tensor's name as a string.
+///
+/// # Safety
+/// `t` points to a live tensor.
+unsafe fn tensor_name(t: *const sys::ggml_tensor) -> String {
+    // SAFETY: `name` is a NUL-terminated fixed array inside the tensor.
+    unsafe { CStr::from_ptr((*t).name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// f16 bits to f32 (exact).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x3ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, m) => {
+            let shift = m.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((m << shift) & 0x3ff) << 13)
+        }
+        (31, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// llama.cpp's `cb_eval`: asked first whether a tensor is wanted (`ask`), then called with it computed.
+/// Keeps F32 and F16 tensors whose names the [`TraceState`] wants, made contiguous, as f32.
+unsafe extern "C" fn eval_callback(t: *mut sys::ggml_tensor, ask: bool, user: *mut c_void) -> bool {
+    if t.is_null() || user.is_null() {
+        return true;
+    }
+    // SAFETY: `user` is the session's boxed TraceState, alive while its context is; `t` is a live tensor.
+    let (state, name) = unsafe { (&mut *user.cast::<TraceState>(), tensor_name(t)) };
+    if state.names.is_empty() || !state.wants(&name) {
+        return !ask;
+    }
+    // SAFETY: as above; `type_`, `ne`, `nb` are plain fields.
+    let (ty, ne, nb) = unsafe { ((*t).type_, (*t).ne, (*t).nb) };
+    let size = match ty {
+        sys::ggml_type_GGML_TYPE_F32 => 4,
+        sys::ggml_type_GGML_TYPE_F16 => 2,
+        _ => return !ask,
+    };
+    if ask {
+        return true;
+    }
+    // SAFETY: ggml_nbytes spans every element of the (possibly strided) tensor; tensor_get copies that
+    // range from whatever buffer holds it.
+    let raw = unsafe {
+        let n = sys::ggml_nbytes(t);
+        let mut raw = vec![0u8; n];
+        sys::ggml_backend_tensor_get(t, raw.as_mut_ptr().cast(), 0, n);
+        raw
+    };
+    let ne_u: [u64; 4] = ne.map(|d| d.max(0) as u64);
+    let nb_u: [usize; 4] = nb.map(|b| b as usize);
+    let [n0, n1, n2, n3] = ne_u.map(|d| d as usize);
+    for i3 in 0..n3 {
+        for i2 in 0..n2 {
+            for i1 in 0..n1 {
+                for i0 in 0..n0 {
+                    let off = i0 * nb_u[0] + i1 * nb_u[1] + i2 * nb_u[2] + i3 * nb_u[3];
+                    let Some(b) = raw.get(off..off + size) else {
+                        return true;
+                    };
+                    state.data.push(if size == 4 {
+                        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                    } else {
+                        f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
+                    });
+                }
+            }
+        }
+    }
+    state.headers.push(TensorHeader { name, ne: ne_u });
+    true
 }
 
 impl Session {
@@ -67,6 +171,9 @@ impl Session {
             cp.n_threads_batch = threads;
             cp.no_perf = true;
             set_no_flash_attn(&mut cp);
+            let mut trace = Box::<TraceState>::default();
+            cp.cb_eval = Some(eval_callback);
+            cp.cb_eval_user_data = std::ptr::from_mut::<TraceState>(&mut trace).cast();
             #[cfg(llama_new_context)]
             let ctx = sys::llama_init_from_model(model, cp);
             #[cfg(not(llama_new_context))]
@@ -82,6 +189,7 @@ impl Session {
                 ctx,
                 n_vocab: 0,
                 n_ctx,
+                trace,
             };
             s.n_vocab = usize::try_from(s.vocab_size())
                 .map_err(|_| "negative vocabulary size".to_string())?;
@@ -186,6 +294,23 @@ impl Session {
             }
         }
         Ok(out)
+    }
+
+    /// [`Session::eval`] while the eval callback keeps the tensors whose base names are in `names`; returns
+    /// the logits, then the tensors' headers and values in callback order.
+    pub fn eval_traced(
+        &mut self,
+        ids: &[u32],
+        mode: Mode,
+        names: &[String],
+    ) -> Result<(Vec<f32>, Vec<TensorHeader>, Vec<f32>), String> {
+        *self.trace = TraceState {
+            names: names.iter().cloned().collect(),
+            ..TraceState::default()
+        };
+        let logits = self.eval(ids, mode);
+        let state = std::mem::take(&mut *self.trace);
+        Ok((logits?, state.headers, state.data))
     }
 
     /// Evaluate `ids` per `mode`, then `n` greedy tokens (argmax, lowest id wins ties), one per decode.

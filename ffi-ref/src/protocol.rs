@@ -50,6 +50,16 @@ pub enum Request {
         /// One decode for all ids, or one per id.
         mode: Mode,
     },
+    /// Like [`Request::EvalLogits`], also streaming back the graph tensors llama.cpp's eval callback
+    /// (`cb_eval`) sees whose name, without its `-{layer}` suffix, is in `names`.
+    EvalTrace {
+        /// Prompt ids.
+        ids: Vec<u32>,
+        /// One decode for all ids, or one per id.
+        mode: Mode,
+        /// Callback base names to keep (`attn_norm`, `ffn_sqr(relu)`, `result_output`, ...).
+        names: Vec<String>,
+    },
     /// Evaluate `ids` as `mode` says, then generate `n` tokens greedily, one per decode.
     Greedy {
         /// Prompt ids.
@@ -70,6 +80,7 @@ impl Request {
             Request::Tokenize { .. } => "tokenize",
             Request::Detokenize { .. } => "detokenize",
             Request::EvalLogits { .. } => "eval_logits",
+            Request::EvalTrace { .. } => "eval_trace",
             Request::Greedy { .. } => "greedy",
         }
     }
@@ -105,11 +116,43 @@ pub enum Response {
         /// Columns.
         n_vocab: u32,
     },
+    /// Answer to [`Request::EvalTrace`]: the payload holds the logits as for [`Response::Logits`], then each
+    /// tensor's f32 values in callback order.
+    Traced {
+        /// Rows of logits.
+        n_tokens: u32,
+        /// Columns of logits.
+        n_vocab: u32,
+        /// The tensors, in the order the callback saw them.
+        tensors: Vec<TensorHeader>,
+    },
     /// The request failed; the worker stays usable.
     Error {
         /// What went wrong.
         message: String,
     },
+}
+
+/// One traced tensor of a [`Response::Traced`] payload: `ne[0]*ne[1]*ne[2]*ne[3]` f32s, `ne[0]` fastest
+/// (ggml's order; f16 tensors are widened, views made contiguous).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorHeader {
+    /// The callback name, e.g. `attn_norm-0` or `result_output`.
+    pub name: String,
+    /// ggml's `ne`.
+    pub ne: [u64; 4],
+}
+
+impl TensorHeader {
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        self.ne.iter().product()
+    }
+
+    /// Whether it holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Build facts the worker was compiled with.

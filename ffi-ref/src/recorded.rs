@@ -206,6 +206,7 @@ impl ReferenceBackend for Recorded {
         ReferenceIdentity {
             kind: ReferenceKind::Recorded,
             commit: prov("bitnet_cpp"),
+            llama_commit: prov("llama_cpp"),
             dir: Some(self.dir.display().to_string()),
             manifest_sha256: Some(self.manifest_sha256.clone()),
             generation: Some("recorded".into()),

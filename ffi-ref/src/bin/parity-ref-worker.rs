@@ -99,6 +99,19 @@ fn run(s: &mut Session, req: Request) -> (Response, Vec<u8>) {
             }
             Err(e) => Err(e),
         },
+        Request::EvalTrace { ids, mode, names } => match s.eval_traced(&ids, mode, &names) {
+            Ok((logits, tensors, data)) => {
+                let head = Response::Traced {
+                    n_tokens: ids.len() as u32,
+                    n_vocab: s.n_vocab() as u32,
+                    tensors,
+                };
+                let mut payload = protocol::f32_to_bytes(&logits);
+                payload.extend(protocol::f32_to_bytes(&data));
+                return (head, payload);
+            }
+            Err(e) => Err(e),
+        },
         Request::Greedy { ids, mode, n } => s
             .greedy(&ids, mode, n as usize)
             .map(|ids| Response::Ids { ids }),

@@ -57,6 +57,13 @@ pub struct Args {
     /// Do not diagnose a failing gate.
     #[arg(long)]
     pub no_diagnose: bool,
+    /// Also compare every named intermediate tensor with the reference's (first mode only; a live reference,
+    /// or a recorded one that carries traces).
+    #[arg(long)]
+    pub trace: bool,
+    /// With --trace: only these layers, e.g. 0,3 (the output tensors are always compared).
+    #[arg(long, value_delimiter = ',', requires = "trace")]
+    pub trace_layers: Vec<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -96,9 +103,17 @@ pub fn main(a: Args) -> Result<ExitCode> {
         max_kld: a.max_kld,
         diagnose: !a.no_diagnose,
         threads: a.engine.threads,
+        trace: if a.trace {
+            Some(crate::run::trace::layer_filter(&a.trace_layers, ctx.model.hparams.n_layer)?)
+        } else {
+            None
+        },
     };
     let outcome = ladder::run(&ctx, &mut backend, &model_path, tokens, &opts)?;
     output::print(&outcome);
+    if let Some(t) = &outcome.trace {
+        crate::run::trace::print(t);
+    }
     if let Some(path) = &a.receipt {
         receipts::write_receipt(path, &outcome.receipt).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("receipt written to {}", path.display());

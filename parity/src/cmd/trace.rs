@@ -90,7 +90,7 @@ fn shape(s: Option<[usize; 2]>) -> String {
     s.map_or_else(|| "missing".into(), |[r, c]| format!("{r}x{c}"))
 }
 
-fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
+pub(crate) fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
     println!("ours:   {ours}\ntheirs: {theirs}");
     println!("{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}", "tensor", "shape", "NMSE", "max|Δ|", "cosine", "exact");
     for (i, d) in c.diffs.iter().enumerate() {

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub receipt: ParityReceipt,
     /// Where the ladder stopped, if a rung failed.
     pub stopped_at: Option<String>,
+    /// `--trace`: the tensor-by-tensor comparison.
+    pub trace: Option<super::trace::TraceReport>,
 }
 
 fn mode_name(m: RefMode) -> &'static str {
@@ -188,6 +190,13 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
         modes.push(result);
     }
 
+    let trace = match (&opts.trace, opts.modes.first()) {
+        (Some(filter), Some(&mode)) => {
+            let n_ctx = opts.ctx.unwrap_or(tokens.len() + 1);
+            Some(super::trace::run(ctx, any.as_backend(), &tokens, mode, n_ctx, filter)?)
+        }
+        _ => None,
+    };
     let host = Host::detect(opts.threads as u32);
     let builder = ParityReceiptBuilder {
         tool: Tool { name: "parity".into(), version: env!("CARGO_PKG_VERSION").into(), git_commit: env!("PARITY_GIT_COMMIT").into() },
@@ -205,12 +214,12 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
         modes,
         thresholds,
         diagnosis,
-        trace: None,
+        trace: trace.as_ref().map(|t| super::trace::grid(t, ctx.model.hparams.n_layer)),
         created_at: None,
     };
     let key = receipts::seal::signing_key_from_env()?;
     let receipt = builder.build(key.as_ref())?;
-    Ok(Outcome { rungs, receipt, stopped_at })
+    Ok(Outcome { rungs, receipt, stopped_at, trace })
 }
 
 fn to_receipt_mode(m: RefMode) -> receipts::Mode {
@@ -244,8 +253,8 @@ fn receipt_reference(backend: &dyn ReferenceBackend, generation: receipts::Gener
         ffi_ref::ReferenceKind::Ffi => receipts::ReferenceIdentity::Ffi {
             generation,
             numerics_profile: profile.to_string(),
-            bitnet_cpp_commit: id.commit.clone(),
-            llama_cpp_commit: id.build.unwrap_or_else(|| "unknown".into()),
+            bitnet_cpp_commit: id.commit.filter(|c| c != "unknown" && generation != receipts::Generation::LlamaCpp),
+            llama_cpp_commit: id.llama_commit.unwrap_or_else(|| "unknown".into()),
         },
     }
 }

@@ -3,6 +3,7 @@
 pub mod ladder;
 pub mod output;
 pub mod reference;
+pub mod trace;
 
 /// What the user asked `parity run` for (thresholds left `None` take the documented defaults).
 #[derive(Debug, Clone)]
@@ -18,4 +19,6 @@ pub struct Options {
     pub max_kld: Option<f64>,
     pub diagnose: bool,
     pub threads: usize,
+    /// `--trace`: also trace the first mode on both sides, keeping these layers.
+    pub trace: Option<engine::model::trace::LayerFilter>,
 }
