@@ -420,10 +420,12 @@ impl LlamaNameMap {
         let count = |l: &Linear| usize::from(l.out_scale.is_some()) + usize::from(l.bias.is_some());
         LlamaNameMap::new(model.hparams.arch, silu, |w| {
             let Some(l) = layer else { return 0 };
+            // Both graphs name the q/k/v product once after any `.scale` multiply (build_bitnet names the
+            // scaled product, not the bare matmul), so only a bias adds a callback tensor there.
             match w {
-                "wq" => count(&l.wq),
-                "wk" => count(&l.wk),
-                "wv" => count(&l.wv),
+                "wq" => usize::from(l.wq.bias.is_some()),
+                "wk" => usize::from(l.wk.bias.is_some()),
+                "wv" => usize::from(l.wv.bias.is_some()),
                 "ffn_up" => count(&l.ffn_up),
                 "ffn_gate" => count(&l.ffn_gate),
                 _ => 0,
