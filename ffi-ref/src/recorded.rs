@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::backend::{Logits, Mode, ReferenceBackend, ReferenceIdentity, ReferenceKind};
+use crate::backend::{Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 use crate::error::RefError;
 use crate::manifest::{Case, Manifest};
 use crate::npy;
+use crate::trace_store;
 
 /// A recorded-reference directory (`manifest.json`, `.npy` logits, optional `tokenizer.json`), narrowed to
 /// one model and optionally one thread count.
@@ -179,6 +180,17 @@ impl ReferenceBackend for Recorded {
     fn eval_logits(&mut self, ids: &[u32], mode: Mode) -> Result<Logits, RefError> {
         let case = self.find_case(ids, mode)?;
         self.case_logits(case)
+    }
+
+    fn eval_trace(
+        &mut self,
+        ids: &[u32],
+        mode: Mode,
+        names: &[String],
+    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+        let case = self.find_case(ids, mode)?;
+        let tensors = trace_store::read(&self.dir, &case.id, names)?;
+        Ok((self.case_logits(case)?, tensors))
     }
 
     fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, RefError> {

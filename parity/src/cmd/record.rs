@@ -53,6 +53,12 @@ pub struct Args {
     /// The worker executable (default: next to this binary).
     #[arg(long, env = "PARITY_REF_WORKER")]
     pub worker: Option<PathBuf>,
+    /// Also record each case's graph tensors (llama.cpp's eval callback) under traces/<case id>/.
+    #[arg(long)]
+    pub trace: bool,
+    /// With --trace: keep only these layers, e.g. 0 (the output tensors are always kept).
+    #[arg(long, value_delimiter = ',', requires = "trace")]
+    pub trace_layers: Vec<usize>,
     /// Seconds allowed per request (and for loading the model).
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
@@ -139,6 +145,9 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 let greedy_ids = ffi
                     .greedy(ids, mode, args.greedy)
                     .with_context(|| format!("case {id}"))?;
+                if args.trace {
+                    record_trace(&mut ffi, &args, ids, mode, &id)?;
+                }
                 let file = format!("{id}.logits.npy");
                 let shape = [logits.n_tokens, logits.n_vocab];
                 npy::write_f32(args.out.join(&file), &shape, &logits.data)?;
@@ -174,6 +183,35 @@ pub fn main(args: Args) -> Result<ExitCode> {
     }
     println!("{}: {} cases", path.display(), manifest.cases.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every callback base name the engine's aligner knows, for either BitNet graph.
+fn traced_names() -> Vec<String> {
+    use engine::model::trace::LlamaNameMap;
+    use engine::model::Arch;
+    let maps = [
+        LlamaNameMap::new(Arch::BitnetB158, false, |_| 0),
+        LlamaNameMap::new(Arch::Bitnet, true, |_| 1),
+    ];
+    let set: std::collections::BTreeSet<&str> =
+        maps.iter().flat_map(|m| m.entries.iter().map(|e| e.llama)).collect();
+    set.into_iter().map(str::to_string).collect()
+}
+
+/// Write the trace of one case (the layers `--trace-layers` keeps) beside its logits.
+fn record_trace(ffi: &mut Ffi, args: &Args, ids: &[u32], mode: Mode, id: &str) -> Result<()> {
+    let (_, tensors) = ffi
+        .eval_trace(ids, mode, &traced_names())
+        .with_context(|| format!("trace of case {id}"))?;
+    let keep: Vec<_> = tensors
+        .into_iter()
+        .filter(|t| {
+            let layer = ffi_ref::trace_store::layer_of(&t.name);
+            args.trace_layers.is_empty() || layer.is_none_or(|l| args.trace_layers.contains(&l))
+        })
+        .collect();
+    ffi_ref::trace_store::write(&args.out, id, &keep).with_context(|| format!("writing the trace of {id}"))?;
+    Ok(())
 }
 
 fn check_prompts(prompts: &[Vec<u32>], ctx: u32, greedy: usize) -> Result<()> {
