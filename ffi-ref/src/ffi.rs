@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::backend::{
-    Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind,
-};
+use crate::backend::{Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 use crate::error::RefError;
 use crate::protocol::{self, Frame, Request, Response, SystemInfo};
 
@@ -449,14 +447,21 @@ impl ReferenceBackend for Ffi {
             .ok_or_else(|| bad(format!("{} bytes", frame.payload.len())))?;
         let n_logits = n_tokens * n_vocab;
         if n_tokens != ids.len() || values.len() < n_logits {
-            return Err(bad(format!("{} values for {n_tokens}x{n_vocab}", values.len())));
+            return Err(bad(format!(
+                "{} values for {n_tokens}x{n_vocab}",
+                values.len()
+            )));
         }
         let mut rest = &values[n_logits..];
         let mut out = Vec::with_capacity(tensors.len());
         for t in tensors {
             let n = usize::try_from(t.len()).map_err(|_| bad(format!("{} too large", t.name)))?;
             if n > rest.len() {
-                return Err(bad(format!("{} needs {n} values, {} left", t.name, rest.len())));
+                return Err(bad(format!(
+                    "{} needs {n} values, {} left",
+                    t.name,
+                    rest.len()
+                )));
             }
             let (data, tail) = rest.split_at(n);
             rest = tail;

@@ -57,7 +57,11 @@ struct TraceState {
 impl TraceState {
     fn wants(&self, name: &str) -> bool {
         let base = match name.rsplit_once('-') {
-            Some((b, l)) if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => b,
+            Some((b, l))
+                if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                b
+            }
             _ => name,
         };
         self.names.contains(base)
