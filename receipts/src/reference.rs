@@ -1,7 +1,8 @@
 //! `recorded-reference/v1`: the manifest.json of a recorded-reference directory.
 //!
 //! Field names are those of the bundled bitnet.cpp goldens; `schema_version`, `reference`,
-//! `cases[].logits_sha256` and the structured provenance fields `host`/`recorded_at` are v1
+//! `description`, `cases[].logits_sha256`, `cases[].recorded_as`, the structured provenance fields
+//! `host`/`recorded_at` and free-text provenance strings (`note`, `readme`, `source`, ...) are v1
 //! additions, absent from manifests written before. A manifest without `reference` is a
 //! `bitnet.cpp-2025` recording with profile `bitnet.cpp-2025` (see [`RecordedReference::identity`]).
 
@@ -26,6 +27,9 @@ pub struct RecordedReference {
     /// Generation and numerics profile (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ReferenceInfo>,
+    /// What the set holds, in one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Where the numbers came from.
     pub provenance: Provenance,
     /// Named prompts.
@@ -54,9 +58,12 @@ pub enum Provenance {
     Fields(Box<ProvenanceFields>),
 }
 
-/// Structured provenance.
+/// Structured provenance: typed fields plus free-text string fields (`note`, `readme`, `source`, ...).
+///
+/// Unknown keys land in [`ProvenanceFields::extra`], which only takes strings, so the struct rejects
+/// what the schema rejects (`additionalProperties: {"type": "string"}`); `deny_unknown_fields` cannot be
+/// combined with `flatten`, and the string-only map plays its role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct ProvenanceFields {
     /// microsoft/BitNet commit line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +83,9 @@ pub struct ProvenanceFields {
     /// Recording time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<String>,
+    /// Further free-text fields, e.g. `note`, `readme`, `source`, `build_flags`.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, String>,
 }
 
 /// One recorded run.
@@ -111,6 +121,9 @@ pub struct RecordedCase {
     /// SHA-256 of the .npy file (v1 addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logits_sha256: Option<String>,
+    /// The logits file name in the original recording, before identical t1/t2 files were merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<String>,
     /// Greedy steps recorded.
     pub greedy_n: u64,
     /// Greedy ids.

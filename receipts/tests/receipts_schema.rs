@@ -259,9 +259,39 @@ const MUTATIONS: &[Mutation] = &[
         |d| d["provenance"] = json!(5),
     ),
     (
-        "manifest provenance unknown key",
+        "manifest provenance extra key not a string",
         SchemaKind::RecordedReference,
-        |d| d["provenance"]["builder"] = json!("me"),
+        |d| d["provenance"]["builder"] = json!({"name": "me"}),
+    ),
+    (
+        "manifest provenance extra key a number",
+        SchemaKind::RecordedReference,
+        |d| d["provenance"]["threads"] = json!(2),
+    ),
+    (
+        "manifest provenance host as text",
+        SchemaKind::RecordedReference,
+        |d| d["provenance"]["host"] = json!("epyc"),
+    ),
+    (
+        "manifest description not a string",
+        SchemaKind::RecordedReference,
+        |d| d["description"] = json!(["random", "models"]),
+    ),
+    (
+        "manifest case recorded_as not a string",
+        SchemaKind::RecordedReference,
+        |d| d["cases"][0]["recorded_as"] = json!(1),
+    ),
+    (
+        "manifest unknown top-level field",
+        SchemaKind::RecordedReference,
+        |d| d["source"] = json!("shared/reference/manifest.json"),
+    ),
+    (
+        "manifest case per-case generation",
+        SchemaKind::RecordedReference,
+        |d| d["cases"][0]["generation"] = json!("bitnet.cpp-2025"),
     ),
     (
         "manifest prompt ids as string",
@@ -326,5 +356,35 @@ fn optional_fields_are_accepted_by_both() {
         add(&mut doc);
         validate(SchemaKind::ParityReceipt, &doc).unwrap_or_else(|e| panic!("{name}: {e}"));
         typed(SchemaKind::ParityReceipt, &doc).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// The recorded-reference additions (description, recorded_as, free-text provenance strings) are
+/// accepted by both and survive the typed round trip.
+#[test]
+fn recorded_reference_optional_fields_are_accepted_by_both() {
+    let base = docs()
+        .into_iter()
+        .find(|(k, _)| *k == SchemaKind::RecordedReference)
+        .expect("example")
+        .1;
+    let additions: [(&str, Edit); 4] = [
+        ("description", |d| d["description"] = json!("random seeded models")),
+        ("recorded_as", |d| {
+            d["cases"][0]["recorded_as"] = json!("m_p4_batch_t1.logits.npy")
+        }),
+        ("provenance note/readme/source", |d| {
+            d["provenance"]["note"] = json!("see README.md");
+            d["provenance"]["readme"] = json!("# A model\n");
+            d["provenance"]["source"] = json!("shared/reference/manifest.json");
+        }),
+        ("provenance as text", |d| d["provenance"] = json!("see README.md")),
+    ];
+    for (name, add) in additions {
+        let mut doc = base.clone();
+        add(&mut doc);
+        validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let back = typed(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(back, doc, "{name}: typed round trip");
     }
 }
