@@ -55,7 +55,18 @@ enum Command {
     Trace(cmd::trace::Args),
 }
 
+/// Let a closed pipe (`parity inspect --json m.gguf | head`) end the process quietly, as it does for
+/// other command-line tools, instead of panicking inside `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default at start-up, before any threads exist.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cmd::run::main(a),
