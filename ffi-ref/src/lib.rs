@@ -22,7 +22,7 @@ pub use backend::{
 };
 pub use error::RefError;
 pub use ffi::{find_worker, Ffi, FfiOptions};
-pub use manifest::{Case, Manifest};
+pub use manifest::{Case, Manifest, ReferenceInfo};
 pub use recorded::{sha256_hex, Recorded};
 
 /// Whether this build links a bitnet.cpp (feature `ffi`).

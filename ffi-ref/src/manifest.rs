@@ -1,4 +1,7 @@
-//! `manifest.json` of a recorded-reference directory (the layout of `shared/reference`).
+//! `manifest.json` of a recorded-reference directory: `recorded-reference/v1`
+//! (`schemas/recorded-reference.v1.json`, the layout of `shared/reference` plus optional additions).
+//! Unknown fields are tolerated when reading; the v1 additions are kept, so rewriting a manifest
+//! (`parity record` extending a directory) loses nothing the schema allows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,9 +11,30 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Mode;
 use crate::error::RefError;
 
+/// The `schema_version` of a v1 manifest.
+pub const SCHEMA_VERSION: &str = "recorded-reference/v1";
+
+/// Generation and numerics profile of every case in a directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceInfo {
+    /// `bitnet.cpp-2025`, `bitnet.cpp-2026` or `llama.cpp`.
+    pub generation: String,
+    /// Numerics profile that reproduces the numbers.
+    pub numerics_profile: String,
+}
+
 /// The index of a recorded-reference directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`SCHEMA_VERSION`] (absent in pre-v1 manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    /// Generation and profile (absent in pre-v1 manifests: bitnet.cpp 2025).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceInfo>,
+    /// One line on what the directory holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Provenance: usually an object of strings (`bitnet_cpp`, `llama_cpp`, `kernel`, ...), sometimes a note.
     #[serde(default)]
     pub provenance: serde_json::Value,
@@ -50,6 +74,12 @@ pub struct Case {
     pub logits: String,
     /// Its shape.
     pub logits_shape: Vec<usize>,
+    /// sha256 of the logits file (hex; v1 addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logits_sha256: Option<String>,
+    /// The logits file name in the original recording, when identical files were merged (v1 addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<String>,
     /// Number of greedy ids.
     pub greedy_n: usize,
     /// Greedy continuation after the prompt.

@@ -146,6 +146,8 @@ fn case(id: &str, ids: Vec<u32>, mode: Mode) -> Case {
         n_ubatch: Some(16),
         greedy_n: 2,
         greedy_ids: vec![3, 1],
+        logits_sha256: None,
+        recorded_as: None,
     }
 }
 
@@ -159,6 +161,7 @@ fn a_directory_written_here_round_trips() {
         provenance: serde_json::Value::Null,
         prompts: Default::default(),
         cases: vec![c],
+        ..Default::default()
     };
     std::fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
 
@@ -185,6 +188,7 @@ fn inconsistent_or_escaping_manifests_are_rejected() {
             provenance: serde_json::Value::Null,
             prompts: Default::default(),
             cases: vec![c],
+            ..Default::default()
         };
         std::fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
         assert!(matches!(
@@ -208,6 +212,7 @@ fn shape_mismatch_between_npy_and_manifest_is_an_error() {
         provenance: serde_json::Value::Null,
         prompts: Default::default(),
         cases: vec![c],
+        ..Default::default()
     };
     std::fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
     let mut r = Recorded::open(dir.path()).unwrap();
@@ -215,4 +220,29 @@ fn shape_mismatch_between_npy_and_manifest_is_an_error() {
         r.eval_logits(&[1, 2], Mode::Batch),
         Err(RefError::Recorded { .. })
     ));
+}
+
+/// The committed `fixtures/reference/*` sets (recorded-reference/v1) parse, keep their v1 fields, and their
+/// hashed logits are readable.
+#[test]
+fn committed_fixture_sets_parse_with_their_v1_fields() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference");
+    for (set, generation) in [
+        ("random", "bitnet.cpp-2025"),
+        ("trained", "bitnet.cpp-2025"),
+        ("upstream", "llama.cpp"),
+    ] {
+        let r = Recorded::open(root.join(set)).unwrap();
+        let m = r.manifest();
+        assert_eq!(m.schema_version.as_deref(), Some(ffi_ref::manifest::SCHEMA_VERSION), "{set}");
+        assert_eq!(m.reference.as_ref().map(|g| g.generation.as_str()), Some(generation), "{set}");
+        let c = &m.cases[0];
+        assert!(c.logits_sha256.is_some() && c.recorded_as.is_some(), "{set}");
+        assert_eq!(r.case_logits(c).unwrap().n_tokens, c.prompt_len, "{set}");
+        // Rewriting (as `parity record` does when extending a directory) loses no field.
+        let original: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join(set).join("manifest.json")).unwrap()).unwrap();
+        let rewritten: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(rewritten, original, "{set}");
+    }
 }

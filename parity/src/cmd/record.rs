@@ -2,7 +2,9 @@
 //! --out DIR`: record a reference directory from a live bitnet.cpp.
 //!
 //! The directory has `shared/reference`'s layout (`manifest.json`, one `<model>_p<N>_<mode>_t<T>.logits.npy`
-//! per case, greedy ids in the manifest) and provenance from the worker: BitNet and llama.cpp commits,
+//! per case, greedy ids in the manifest) and the manifest validates against `schemas/recorded-reference.v1.json`:
+//! `schema_version`, `reference {generation, numerics_profile}` from the worker's llama.h API, per-case
+//! `logits_sha256`, and string-valued provenance from the worker: BitNet and llama.cpp commits,
 //! llama.h API generation, CMake flags and `llama_print_system_info`. Recording into a directory that
 //! already has a manifest from the same build adds or replaces cases. Needs the `ffi` feature (or a
 //! `parity-ref-worker` named by `--worker` / `PARITY_REF_WORKER`); otherwise exit 2.
@@ -17,7 +19,8 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde_json::json;
 
-use ffi_ref::{npy, sha256_hex, Case, Ffi, FfiOptions, Manifest, Mode, ReferenceBackend};
+use ffi_ref::protocol::SystemInfo;
+use ffi_ref::{npy, sha256_hex, Case, Ffi, FfiOptions, Manifest, Mode, ReferenceBackend, ReferenceInfo};
 
 use crate::common::parse_ids;
 
@@ -126,6 +129,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
 
     let mut cases = Vec::new();
     let mut provenance = None;
+    let mut reference = None;
     for &threads in &args.threads {
         let opts = FfiOptions {
             worker: args.worker.clone(),
@@ -134,7 +138,8 @@ pub fn main(args: Args) -> Result<ExitCode> {
             ..FfiOptions::new(&args.model, args.ctx, threads)
         };
         let mut ffi = Ffi::spawn(&opts)?;
-        provenance.get_or_insert_with(|| provenance_of(&ffi));
+        provenance.get_or_insert_with(|| provenance_of(ffi.system_info()));
+        reference.get_or_insert_with(|| reference_of(ffi.system_info()));
         for ids in &prompts {
             for &mode in args.mode.modes() {
                 let id = format!("{stem}_p{}_{mode}_t{threads}", ids.len());
@@ -150,7 +155,11 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 }
                 let file = format!("{id}.logits.npy");
                 let shape = [logits.n_tokens, logits.n_vocab];
-                npy::write_f32(args.out.join(&file), &shape, &logits.data)?;
+                let npy_bytes = npy::encode_f32(&shape, &logits.data)
+                    .map_err(|m| anyhow::anyhow!("case {id}: {m}"))?;
+                let npy_path = args.out.join(&file);
+                fs::write(&npy_path, &npy_bytes)
+                    .with_context(|| format!("writing {}", npy_path.display()))?;
                 cases.push(Case {
                     id,
                     model: model_name.clone(),
@@ -164,6 +173,8 @@ pub fn main(args: Args) -> Result<ExitCode> {
                     n_ubatch: Some(args.ctx),
                     logits: file,
                     logits_shape: shape.to_vec(),
+                    logits_sha256: Some(sha256_hex(&npy_bytes)),
+                    recorded_as: None,
                     greedy_n: greedy_ids.len(),
                     greedy_ids,
                 });
@@ -171,7 +182,8 @@ pub fn main(args: Args) -> Result<ExitCode> {
         }
     }
     let provenance = provenance.context("no worker was started")?;
-    let manifest = merge(&args.out, provenance, &prompts, cases)?;
+    let reference = reference.context("no worker was started")?;
+    let manifest = merge(&args.out, provenance, reference, &prompts, cases)?;
     let path = args.out.join("manifest.json");
     fs::write(&path, manifest.to_json()).with_context(|| format!("writing {}", path.display()))?;
     if args.copy_model {
@@ -233,8 +245,8 @@ fn check_prompts(prompts: &[Vec<u32>], ctx: u32, greedy: usize) -> Result<()> {
     Ok(())
 }
 
-fn provenance_of(ffi: &Ffi) -> serde_json::Value {
-    let info = ffi.system_info();
+/// Provenance object of the manifest: strings only (the schema's free-text provenance fields).
+fn provenance_of(info: &SystemInfo) -> serde_json::Value {
     json!({
         "bitnet_cpp": format!("microsoft/BitNet {}", info.commit),
         "llama_cpp": format!("bitnet.cpp llama.cpp {}", info.llama_commit),
@@ -247,11 +259,26 @@ fn provenance_of(ffi: &Ffi) -> serde_json::Value {
     })
 }
 
+/// Generation and numerics profile of the worker's library, as `parity run` tells a live reference apart
+/// (run/reference.rs): the new llama.h API is upstream llama.cpp, the old one bitnet.cpp 2025.
+fn reference_of(info: &SystemInfo) -> ReferenceInfo {
+    let generation = if info.api.contains("new") {
+        receipts::Generation::LlamaCpp
+    } else {
+        receipts::Generation::BitnetCpp2025
+    };
+    ReferenceInfo {
+        generation: generation.as_str().to_owned(),
+        numerics_profile: generation.as_str().to_owned(),
+    }
+}
+
 /// Combine with an existing manifest in `dir` (same bitnet.cpp commit required); new cases replace old
-/// ones of the same id.
+/// ones of the same id. The result is a `recorded-reference/v1` manifest.
 fn merge(
     dir: &Path,
     provenance: serde_json::Value,
+    reference: ReferenceInfo,
     prompts: &[Vec<u32>],
     cases: Vec<Case>,
 ) -> Result<Manifest> {
@@ -271,13 +298,11 @@ fn merge(
             }
             old
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest {
-            provenance: serde_json::Value::Null,
-            prompts: BTreeMap::new(),
-            cases: Vec::new(),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    m.schema_version = Some(ffi_ref::manifest::SCHEMA_VERSION.to_owned());
+    m.reference = Some(reference);
     m.provenance = provenance;
     for p in prompts {
         m.prompts.insert(p.len().to_string(), p.clone());
@@ -309,9 +334,26 @@ mod tests {
             n_ubatch: Some(8),
             logits: format!("{id}.logits.npy"),
             logits_shape: vec![1, 2],
+            logits_sha256: Some("cd".repeat(32)),
+            recorded_as: None,
             greedy_n: 1,
             greedy_ids: vec![0],
         }
+    }
+
+    fn info(api: &str) -> SystemInfo {
+        SystemInfo {
+            system_info: "AVX = 1 | AVX2 = 1 | ".into(),
+            dir: "/opt/BitNet".into(),
+            commit: "404980eecae38affa4871c3e419eae3f44536a95".into(),
+            llama_commit: "40ed0f290203a9a78540b8f7eb18bd828043fe21".into(),
+            api: api.into(),
+            build_flags: "GGML_NATIVE=ON;BITNET_X86_TL2=OFF".into(),
+        }
+    }
+
+    fn bitnet_ref() -> ReferenceInfo {
+        reference_of(&info("load=old,context=old,free=old,vocab=old,memory=kv_cache"))
     }
 
     #[test]
@@ -326,15 +368,46 @@ mod tests {
     fn merge_replaces_same_ids_and_refuses_another_build() {
         let dir = tempfile::tempdir().unwrap();
         let prov = json!({"bitnet_cpp": "microsoft/BitNet abc"});
-        let m = merge(dir.path(), prov.clone(), &[vec![1]], vec![case("a")]).unwrap();
+        let m = merge(dir.path(), prov.clone(), bitnet_ref(), &[vec![1]], vec![case("a")]).unwrap();
         fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
         let mut b = case("a");
         b.greedy_ids = vec![1];
-        let m = merge(dir.path(), prov, &[vec![1]], vec![b.clone(), case("c")]).unwrap();
+        let m = merge(dir.path(), prov, bitnet_ref(), &[vec![1]], vec![b.clone(), case("c")]).unwrap();
         assert_eq!(m.cases.len(), 2);
         assert_eq!(m.cases[0], b);
         assert_eq!(m.prompts["1"], [1]);
         let other = json!({"bitnet_cpp": "microsoft/BitNet def"});
-        assert!(merge(dir.path(), other, &[vec![1]], vec![case("a")]).is_err());
+        assert!(merge(dir.path(), other, bitnet_ref(), &[vec![1]], vec![case("a")]).is_err());
+    }
+
+    /// What `parity record` writes is a `recorded-reference/v1` manifest: built here as `main` builds it
+    /// (provenance and reference from the worker's SystemInfo, `merge`, `Manifest::to_json`), then checked
+    /// with the receipts crate's schema validation and typed reader — a new directory and an extended one.
+    #[test]
+    fn recorded_manifest_validates_against_the_recorded_reference_schema() {
+        use receipts::schema::{validate, SchemaKind};
+        let dir = tempfile::tempdir().unwrap();
+        for (api, generation) in [
+            ("load=old,context=old,free=old,vocab=old,memory=kv_cache", receipts::Generation::BitnetCpp2025),
+            ("load=new,context=new,free=new,vocab=new,memory=memory", receipts::Generation::LlamaCpp),
+        ] {
+            let info = info(api);
+            let m = merge(dir.path(), provenance_of(&info), reference_of(&info), &[vec![1]], vec![case("a")])
+                .unwrap();
+            let text = m.to_json();
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api}: {e}\n{text}"));
+            let (typed, _) = receipts::RecordedReference::from_json(&text).unwrap();
+            assert_eq!(typed.identity().generation, generation);
+            assert_eq!(typed.cases[0].logits_sha256.as_deref(), Some("cd".repeat(32).as_str()));
+            // Extending the directory keeps it valid.
+            fs::write(dir.path().join("manifest.json"), &text).unwrap();
+            let m = merge(dir.path(), provenance_of(&info), reference_of(&info), &[vec![1]], vec![case("b")])
+                .unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api} extended: {e}"));
+            assert_eq!(m.cases.len(), 2);
+            fs::remove_file(dir.path().join("manifest.json")).unwrap();
+        }
     }
 }

@@ -40,8 +40,8 @@ pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCt
     }
 }
 
-/// The numerics generation a reference computes: a recorded manifest says so in `generation`
-/// (manifests without it are bitnet.cpp 2025 goldens); a live library by its llama.h API.
+/// The numerics generation a reference computes: a recorded manifest says so in `reference.generation`
+/// (recorded-reference/v1; manifests without it are bitnet.cpp 2025 goldens); a live library by its llama.h API.
 pub fn generation(any: &AnyBackend) -> Generation {
     let backend: &dyn ReferenceBackend = match any {
         AnyBackend::Recorded(r) => r,
@@ -51,7 +51,7 @@ pub fn generation(any: &AnyBackend) -> Generation {
         let text = std::fs::read(r.dir().join("manifest.json")).ok();
         let g = text
             .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("generation").and_then(|g| g.as_str()).map(str::to_string));
+            .and_then(|v| v.pointer("/reference/generation").and_then(|g| g.as_str()).map(str::to_string));
         return match g.as_deref() {
             Some("llama.cpp") => Generation::LlamaCpp,
             Some("bitnet.cpp-2026") => Generation::BitnetCpp2026,
