@@ -66,10 +66,7 @@ mod ffi {
              libggml under build/), then set BITNET_CPP_DIR to that checkout. See docs/ffi-ref.md.",
         )?;
         if !dir.is_dir() {
-            return Err(format!(
-                "BITNET_CPP_DIR={} is not a directory",
-                dir.display()
-            ));
+            return Err(format!("BITNET_CPP_DIR={} is not a directory", dir.display()));
         }
         // bitnet.cpp keeps llama.cpp in 3rdparty/; a plain llama.cpp checkout has it at the root.
         let llama_root = [dir.join("3rdparty/llama.cpp"), dir.clone()]
@@ -93,21 +90,12 @@ mod ffi {
         link(&build_dir)?;
         bindgen(&header, &ggml_include)?;
 
-        println!(
-            "cargo:rerun-if-changed={}",
-            llama_root.join(COMMIT_FILE).display()
-        );
+        println!("cargo:rerun-if-changed={}", llama_root.join(COMMIT_FILE).display());
         println!("cargo:rustc-env=PARITY_BITNET_CPP_DIR={}", dir.display());
         println!("cargo:rustc-env=PARITY_BITNET_COMMIT={}", commit(&dir));
-        println!(
-            "cargo:rustc-env=PARITY_LLAMA_COMMIT={}",
-            commit(&llama_root)
-        );
+        println!("cargo:rustc-env=PARITY_LLAMA_COMMIT={}", commit(&llama_root));
         println!("cargo:rustc-env=PARITY_LLAMA_API={api}");
-        println!(
-            "cargo:rustc-env=PARITY_BUILD_FLAGS={}",
-            build_flags(&build_dir)
-        );
+        println!("cargo:rustc-env=PARITY_BUILD_FLAGS={}", build_flags(&build_dir));
         Ok(())
     }
 
@@ -206,10 +194,7 @@ mod ffi {
         if found_any {
             Ok(())
         } else {
-            Err(format!(
-                "no libllama / libggml under {}",
-                build_dir.display()
-            ))
+            Err(format!("no libllama / libggml under {}", build_dir.display()))
         }
     }
 
@@ -231,8 +216,7 @@ mod ffi {
     }
 
     fn bindgen(header: &Path, ggml_include: &Path) -> Result<(), String> {
-        let out =
-            PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR unset")?).join("llama_bindings.rs");
+        let out = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR unset")?).join("llama_bindings.rs");
         bindgen::Builder::default()
             .header(header.display().to_string())
             .clang_arg(format!("-I{}", ggml_include.display()))
@@ -243,12 +227,7 @@ mod ffi {
             .allowlist_var("LLAMA_.*")
             .layout_tests(false)
             .generate()
-            .map_err(|e| {
-                format!(
-                    "bindgen on {} failed: {e} (is libclang installed?)",
-                    header.display()
-                )
-            })?
+            .map_err(|e| format!("bindgen on {} failed: {e} (is libclang installed?)", header.display()))?
             .write_to_file(&out)
             .map_err(|e| format!("{}: {e}", out.display()))
     }

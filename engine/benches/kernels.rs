@@ -41,7 +41,8 @@ impl Rng {
 fn codes(rng: &mut Rng, bytes: usize) -> Vec<u8> {
     let mut v = vec![0u8; bytes];
     rng.fill(&mut v);
-    v.iter_mut().for_each(|b| *b &= 0b1010_1010 | (!(*b >> 1) & 0b0101_0101));
+    v.iter_mut()
+        .for_each(|b| *b &= 0b1010_1010 | (!(*b >> 1) & 0b0101_0101));
     v
 }
 
@@ -58,7 +59,8 @@ fn probe_sum(buf: &[u64]) -> u64 {
             return unsafe { probe::sum_avx2(buf) };
         }
     }
-    buf.chunks(8).fold(0u64, |s, c| c.iter().fold(s, |a, &v| a.wrapping_add(v)))
+    buf.chunks(8)
+        .fold(0u64, |s, c| c.iter().fold(s, |a, &v| a.wrapping_add(v)))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -141,11 +143,19 @@ fn i2s_case<'a>(d: &'a Dispatcher, rng: &mut Rng, rows: usize, k: usize, n: usiz
     let mut y = vec![0f32; n * rows];
     let mut i = 0;
     Case {
-        name: format!("{label} {rows}x{k}{}", if n > 1 { format!(" n={n}") } else { String::new() }),
+        name: format!(
+            "{label} {rows}x{k}{}",
+            if n > 1 { format!(" n={n}") } else { String::new() }
+        ),
         bytes,
         macs: rows * k * n,
         run: Box::new(move || {
-            let w = I2sMatrix { codes: &mats[i % copies], scale: 1.0, rows, k };
+            let w = I2sMatrix {
+                codes: &mats[i % copies],
+                scale: 1.0,
+                rows,
+                k,
+            };
             d.i2s_matmul(&w, &x, n, I2sEpilogue::Divide, &mut y);
             black_box(&y);
             i += 1;
@@ -176,7 +186,9 @@ fn main() {
     let mut probe_buf = vec![0u64; PROBE_BYTES / 8];
     probe_buf.iter_mut().enumerate().for_each(|(i, v)| *v = i as u64);
     let (vocab, embd) = (128_256, 2560);
-    let head: Vec<f16> = (0..vocab * embd).map(|i| f16::from_f32(((i % 251) as f32 - 125.0) / 500.0)).collect();
+    let head: Vec<f16> = (0..vocab * embd)
+        .map(|i| f16::from_f32(((i % 251) as f32 - 125.0) / 500.0))
+        .collect();
 
     let fam = best.family().name();
     let i2s_id = best.table().i2s.gemv;
@@ -218,19 +230,29 @@ fn main() {
         }
     }
 
-    println!("\n| kernel × shape | threads | ms/call | GB/s | % of read probe | GMAC/s |\n|---|---:|---:|---:|---:|---:|");
+    println!(
+        "\n| kernel × shape | threads | ms/call | GB/s | % of read probe | GMAC/s |\n|---|---:|---:|---:|---:|---:|"
+    );
     for threads in [1, 2] {
         let tp = pool(threads);
         let probe_s = median_secs(&mut || {
             black_box(tp.install(|| probe_call(threads)));
         });
         let probe_gbs = PROBE_SLICE as f64 / probe_s / 1e9;
-        println!("| {probe_name} | {threads} | {:.2} | {probe_gbs:.1} | 100 | |", probe_s * 1e3);
+        println!(
+            "| {probe_name} | {threads} | {:.2} | {probe_gbs:.1} | 100 | |",
+            probe_s * 1e3
+        );
         for case in cases.iter_mut() {
             let s = median_secs(&mut || tp.install(|| (case.run)()));
             let gbs = case.bytes as f64 / s / 1e9;
             let gmacs = case.macs as f64 / s / 1e9;
-            println!("| {} | {threads} | {:.3} | {gbs:.1} | {:.0} | {gmacs:.1} |", case.name, s * 1e3, 100.0 * gbs / probe_gbs);
+            println!(
+                "| {} | {threads} | {:.3} | {gbs:.1} | {:.0} | {gmacs:.1} |",
+                case.name,
+                s * 1e3,
+                100.0 * gbs / probe_gbs
+            );
         }
     }
 }
@@ -238,5 +260,7 @@ fn main() {
 /// The probe split into `threads` contiguous parts, one per worker.
 fn probe_par(buf: &[u64], threads: usize) -> u64 {
     use rayon::prelude::*;
-    buf.par_chunks(buf.len().div_ceil(threads)).map(probe_sum).reduce(|| 0, u64::wrapping_add)
+    buf.par_chunks(buf.len().div_ceil(threads))
+        .map(probe_sum)
+        .reduce(|| 0, u64::wrapping_add)
 }

@@ -28,7 +28,11 @@ fn run() -> Result<(), String> {
             "--pre" => pre = Some(args.next().ok_or("--pre needs a value")?),
             "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a value")?)),
             _ if input.is_none() && !a.starts_with("--") => input = Some(PathBuf::from(a)),
-            _ => return Err(format!("unexpected argument {a:?}; usage: vocab_gguf TOKENIZER_JSON [--pre NAME] --out F.gguf")),
+            _ => {
+                return Err(format!(
+                    "unexpected argument {a:?}; usage: vocab_gguf TOKENIZER_JSON [--pre NAME] --out F.gguf"
+                ))
+            }
         }
     }
     let input = input.ok_or("missing TOKENIZER_JSON")?;
@@ -55,14 +59,27 @@ fn run() -> Result<(), String> {
         w.kv("tokenizer.ggml.pre", Value::String(p.clone()));
     }
     let n = v.tokens.len();
-    w.kv("tokenizer.ggml.tokens", Value::Array(ValueType::String, v.tokens.into_iter().map(Value::String).collect()));
-    w.kv("tokenizer.ggml.token_type", Value::Array(ValueType::I32, v.types.iter().map(|t| Value::I32(t.to_i32())).collect()));
+    w.kv(
+        "tokenizer.ggml.tokens",
+        Value::Array(ValueType::String, v.tokens.into_iter().map(Value::String).collect()),
+    );
+    w.kv(
+        "tokenizer.ggml.token_type",
+        Value::Array(ValueType::I32, v.types.iter().map(|t| Value::I32(t.to_i32())).collect()),
+    );
     let n_merges = v.merges.len();
-    w.kv("tokenizer.ggml.merges", Value::Array(ValueType::String, v.merges.into_iter().map(Value::String).collect()));
+    w.kv(
+        "tokenizer.ggml.merges",
+        Value::Array(ValueType::String, v.merges.into_iter().map(Value::String).collect()),
+    );
     w.kv("tokenizer.ggml.bos_token_id", Value::U32(128000));
     w.kv("tokenizer.ggml.eos_token_id", Value::U32(128001));
     w.kv("tokenizer.ggml.add_bos_token", Value::Bool(true));
     std::fs::write(&out, w.to_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
-    println!("wrote {} {n} tokens {n_merges} merges pre={}", out.display(), pre.as_deref().unwrap_or("None"));
+    println!(
+        "wrote {} {n} tokens {n_merges} merges pre={}",
+        out.display(),
+        pre.as_deref().unwrap_or("None")
+    );
     Ok(())
 }

@@ -90,7 +90,11 @@ pub fn generate(
 ) -> Result<Generated, GenerateError> {
     let t0 = Instant::now();
     let mut logits = prefill(session, prompt)?;
-    let mut timings = Timings { prompt_tokens: prompt.len(), prompt_ms: t0.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
+    let mut timings = Timings {
+        prompt_tokens: prompt.len(),
+        prompt_ms: t0.elapsed().as_secs_f64() * 1e3,
+        ..Timings::default()
+    };
     for &t in prompt {
         sampler.accept(t);
     }
@@ -132,10 +136,18 @@ pub fn generate(
     }
     timings.generated_tokens = ids.len();
     timings.generation_ms = t1.elapsed().as_secs_f64() * 1e3;
-    Ok(Generated { ids, text, stop, timings })
+    Ok(Generated {
+        ids,
+        text,
+        stop,
+        timings,
+    })
 }
 
 /// A sampler for greedy decoding when `temperature ≤ 0`, else the given settings.
 pub fn sampler(params: SamplerParams, tok: &Tokenizer) -> Sampler {
-    Sampler::new(SamplerParams { nl_token: tok.linefeed_id(), ..params })
+    Sampler::new(SamplerParams {
+        nl_token: tok.linefeed_id(),
+        ..params
+    })
 }

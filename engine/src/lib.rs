@@ -8,9 +8,9 @@
 //! - [`tokenizer`], [`sampling`]: text in, tokens out.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod flavor;
 pub mod generate;
 pub mod gguf;
-pub mod flavor;
 pub mod kernels;
 pub mod model;
 pub mod sampling;

@@ -23,7 +23,9 @@ impl Mt19937 {
         let mut state = [0u32; 624];
         state[0] = seed;
         for i in 1..624 {
-            state[i] = 1_812_433_253u32.wrapping_mul(state[i - 1] ^ (state[i - 1] >> 30)).wrapping_add(i as u32);
+            state[i] = 1_812_433_253u32
+                .wrapping_mul(state[i - 1] ^ (state[i - 1] >> 30))
+                .wrapping_add(i as u32);
         }
         Self { state, index: 624 }
     }
@@ -125,7 +127,10 @@ impl Default for SamplerParams {
 impl SamplerParams {
     /// Greedy decoding (what the golden `greedy_ids` use).
     pub fn greedy() -> Self {
-        Self { temperature: 0.0, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
     }
 }
 
@@ -146,7 +151,11 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(params: SamplerParams) -> Self {
-        Self { rng: Mt19937::new(params.seed), params, history: Vec::new() }
+        Self {
+            rng: Mt19937::new(params.seed),
+            params,
+            history: Vec::new(),
+        }
     }
 
     pub fn params(&self) -> &SamplerParams {
@@ -165,8 +174,15 @@ impl Sampler {
 
     /// Pick the next token from one row of logits (does not accept it).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
-        let mut c: Vec<Cand> =
-            logits.iter().enumerate().map(|(i, &logit)| Cand { id: i as u32, logit, p: 0.0 }).collect();
+        let mut c: Vec<Cand> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &logit)| Cand {
+                id: i as u32,
+                logit,
+                p: 0.0,
+            })
+            .collect();
         if c.is_empty() {
             return 0;
         }
@@ -202,7 +218,9 @@ impl Sampler {
         if p.repeat_last_n == 0 || off {
             return;
         }
-        let nl_saved = (!p.penalize_nl).then(|| p.nl_token.and_then(|nl| c.get(nl as usize).map(|x| (nl, x.logit)))).flatten();
+        let nl_saved = (!p.penalize_nl)
+            .then(|| p.nl_token.and_then(|nl| c.get(nl as usize).map(|x| (nl, x.logit))))
+            .flatten();
         let start = self.history.len().saturating_sub(p.repeat_last_n);
         let mut counts: HashMap<u32, u32> = HashMap::new();
         for &t in &self.history[start..] {
@@ -298,7 +316,10 @@ pub struct StopStrings {
 
 impl StopStrings {
     pub fn new(stops: Vec<String>, padding: usize) -> Self {
-        Self { stops: stops.into_iter().filter(|s| !s.is_empty()).collect(), padding }
+        Self {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            padding,
+        }
     }
 
     /// The first stop string found at the tail of `output`, with its byte offset in `output`.

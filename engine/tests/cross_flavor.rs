@@ -45,7 +45,9 @@ const N_CTX: usize = 64;
 const N_TOKENS: u32 = 32;
 
 fn generated(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/generated").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/generated")
+        .join(name)
 }
 
 fn open(arch: &str, flavor: &str, layout: Option<I2sLayout>) -> Model {
@@ -83,7 +85,11 @@ fn flavor_logits(arch: &str, flavor: &str, batch: bool) -> Vec<f32> {
         assert!(other == key || !c.contains_key(other), "{arch}.{flavor}: {c:?}");
     }
     let (l, profile) = run(&model, batch);
-    let want = if flavor.starts_with("tq") { Profile::LlamaCpp } else { Profile::BitnetCpp2025 };
+    let want = if flavor.starts_with("tq") {
+        Profile::LlamaCpp
+    } else {
+        Profile::BitnetCpp2025
+    };
     assert_eq!(profile, want, "{arch}.{flavor}: auto numerics");
     l
 }
@@ -95,7 +101,11 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// (max |Δ|, min per-position cosine, top-1 agreement rate).
 fn closeness(ours: &[f32], reference: &[f32], n_vocab: usize) -> (f64, f64, f64) {
     let (mut max_abs, mut min_cos, mut agree) = (0f64, 1f64, 0usize);
-    let argmax = |r: &[f32]| r.iter().enumerate().fold(0, |best, (i, v)| if *v > r[best] { i } else { best });
+    let argmax = |r: &[f32]| {
+        r.iter()
+            .enumerate()
+            .fold(0, |best, (i, v)| if *v > r[best] { i } else { best })
+    };
     for (a, b) in ours.chunks(n_vocab).zip(reference.chunks(n_vocab)) {
         let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
         for (&x, &y) in a.iter().zip(b) {
@@ -120,13 +130,22 @@ fn i2s_and_i2s_arm_are_bit_identical() {
         for (batch, mode) in MODES {
             let x86 = flavor_logits(arch, "i2s", batch);
             let arm = flavor_logits(arch, "i2s-arm", batch);
-            assert!(bits(&x86) == bits(&arm), "{arch} {mode}: ARM-packed I2_S differs from x86 I2_S");
+            assert!(
+                bits(&x86) == bits(&arm),
+                "{arch} {mode}: ARM-packed I2_S differs from x86 I2_S"
+            );
         }
         // Non-vacuous: the ARM file read with the (default) x86 layout is other weights.
         let wrong = open(arch, "i2s-arm", None);
         let (l, _) = run(&wrong, true);
-        assert!(bits(&l) != bits(&flavor_logits(arch, "i2s", true)), "{arch}: the ARM file read as x86 should differ");
-        assert_ne!(std::fs::read(generated(&format!("tiny-{arch}.i2s.gguf"))).expect("read"), std::fs::read(generated(&format!("tiny-{arch}.i2s-arm.gguf"))).expect("read"));
+        assert!(
+            bits(&l) != bits(&flavor_logits(arch, "i2s", true)),
+            "{arch}: the ARM file read as x86 should differ"
+        );
+        assert_ne!(
+            std::fs::read(generated(&format!("tiny-{arch}.i2s.gguf"))).expect("read"),
+            std::fs::read(generated(&format!("tiny-{arch}.i2s-arm.gguf"))).expect("read")
+        );
     }
 }
 
@@ -165,12 +184,20 @@ fn tq_and_f16_are_close_to_i2s_but_not_identical() {
             for flavor in ["tq2_0", "tq1_0", "f16"] {
                 let other = flavor_logits(arch, flavor, batch);
                 let (max_abs, min_cos, top1) = closeness(&other, &i2s, 512);
-                report.push(format!("{arch} {mode} {flavor}: max|Δ| {max_abs:.4}, min cos {min_cos:.7}, top-1 {top1:.4}"));
+                report.push(format!(
+                    "{arch} {mode} {flavor}: max|Δ| {max_abs:.4}, min cos {min_cos:.7}, top-1 {top1:.4}"
+                ));
                 let (m_abs, m_cos, m_top1) = measured(arch, batch, flavor);
                 let what = format!("{arch} {mode} {flavor} vs i2s (measured {m_abs}/{m_cos}/{m_top1})");
-                assert!(bits(&other) != bits(&i2s), "{what}: identical logits — the flavors' numerics are not distinct");
+                assert!(
+                    bits(&other) != bits(&i2s),
+                    "{what}: identical logits — the flavors' numerics are not distinct"
+                );
                 assert!(max_abs <= 1.2 * m_abs, "{what}: max |Δ| {max_abs} grew");
-                assert!(max_abs >= 0.5 * m_abs, "{what}: max |Δ| {max_abs} shrank below what the encodings allow");
+                assert!(
+                    max_abs >= 0.5 * m_abs,
+                    "{what}: max |Δ| {max_abs} shrank below what the encodings allow"
+                );
                 assert!(1.0 - min_cos <= 1.25 * (1.0 - m_cos), "{what}: min cosine {min_cos}");
                 assert!(top1 >= m_top1 - 1.0 / 32.0 - 1e-12, "{what}: top-1 agreement {top1}");
             }

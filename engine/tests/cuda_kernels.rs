@@ -7,9 +7,7 @@
 //! are held to cosine ≥ 0.9999 (the target) and report their bit-identical fraction.
 
 use engine::kernels::cuda::{self, AttnShape, CudaBackend, CudaError, HostKv};
-use engine::kernels::{
-    scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice,
-};
+use engine::kernels::{scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
 use engine::model::ops;
 use half::f16;
 
@@ -32,10 +30,7 @@ fn backend() -> Option<CudaBackend> {
 /// llama.cpp test-style deterministic values in about ±amp.
 fn vals(n: usize, seed: u32, amp: f32) -> Vec<f32> {
     (0..n)
-        .map(|i| {
-            amp * ((i as f32 * 0.618 + seed as f32 * 1.37).sin()
-                + 0.3 * ((i * 7 + seed as usize) as f32).cos())
-        })
+        .map(|i| amp * ((i as f32 * 0.618 + seed as f32 * 1.37).sin() + 0.3 * ((i * 7 + seed as usize) as f32).cos()))
         .collect()
 }
 
@@ -67,10 +62,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 fn bit_equal(a: &[f32], b: &[f32]) -> usize {
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| x.to_bits() == y.to_bits())
-        .count()
+    a.iter().zip(b).filter(|(x, y)| x.to_bits() == y.to_bits()).count()
 }
 
 /// Cosine ≥ 0.9999 and equal lengths; prints how many outputs are bit-identical.
@@ -98,10 +90,7 @@ fn nvrtc_compiles_every_kernel_to_ptx() {
     for arch in [(6, 1), (8, 0), (9, 0)] {
         let ptx = cuda::nvrtc_check(arch).unwrap_or_else(|e| panic!("{e}"));
         for k in cuda::source::KERNELS {
-            assert!(
-                ptx.contains(&format!(".entry {k}(")),
-                "{arch:?}: no entry {k}"
-            );
+            assert!(ptx.contains(&format!(".entry {k}(")), "{arch:?}: no entry {k}");
         }
         assert!(
             ptx.contains("dp4a.s32.s32"),
@@ -118,10 +107,7 @@ fn without_a_device_the_error_is_typed() {
     }
     let e = CudaBackend::new().expect_err("no driver, no backend");
     assert!(
-        matches!(
-            e,
-            CudaError::NoDriver(_) | CudaError::NotCompiledWithCudaSupport
-        ),
+        matches!(e, CudaError::NoDriver(_) | CudaError::NotCompiledWithCudaSupport),
         "{e}"
     );
 }
@@ -136,11 +122,7 @@ fn quantizer_is_bit_exact() {
         let mut q = vec![0i8; k];
         let (s, sum) = scalar::quantize_i8_s(&x[t * k..(t + 1) * k], &mut q);
         assert_eq!(g.q[t * k..(t + 1) * k], q[..], "row {t}");
-        assert_eq!(
-            (g.scales[t].to_bits(), g.sums[t]),
-            (s.to_bits(), sum),
-            "row {t}"
-        );
+        assert_eq!((g.scales[t].to_bits(), g.sums[t]), (s.to_bits(), sum), "row {t}");
     }
 }
 
@@ -163,11 +145,7 @@ fn i2s_sums_and_epilogues_are_bit_exact() {
         }
         let mut want = vec![0i32; rows * n];
         disp.i2s_sums(&w, &q, n, &mut want);
-        assert_eq!(
-            be.i2s_sums(&w, &q, n).expect("sums"),
-            want,
-            "sums {rows}x{k}x{n}"
-        );
+        assert_eq!(be.i2s_sums(&w, &q, n).expect("sums"), want, "sums {rows}x{k}x{n}");
         for epi in [I2sEpilogue::Divide, I2sEpilogue::MultiplyRatio] {
             let mut y = vec![0f32; rows * n];
             disp.i2s_matmul(&w, &x, n, epi, &mut y);
@@ -183,10 +161,7 @@ fn f16_paths_match_the_oracle() {
     let Some(be) = backend() else { return };
     let disp = scalar_disp();
     for &(rows, k, n) in &[(1000, 2560, 1), (333, 2560, 2), (64, 2592, 1)] {
-        let w: Vec<f16> = vals(rows * k, 9, 0.05)
-            .into_iter()
-            .map(f16::from_f32)
-            .collect();
+        let w: Vec<f16> = vals(rows * k, 9, 0.05).into_iter().map(f16::from_f32).collect();
         let m = F16Matrix { data: &w, rows, k };
         let x = vals(n * k, 3, 1.5);
         let paths: &[F16Path] = if n == 1 {
@@ -216,9 +191,7 @@ fn rms_norm_and_rope_match() {
     );
     let (heads, hd, p0) = (20, 128, 7);
     let q = vals(n * heads * hd, 8, 2.0);
-    let g = be
-        .rope_neox(&q, heads, hd, p0, 500000.0, 1.0)
-        .expect("rope");
+    let g = be.rope_neox(&q, heads, hd, p0, 500000.0, 1.0).expect("rope");
     let cache = ops::RopeCache::new(hd, 500000.0, 1.0, p0 + n);
     let mut want = q.clone();
     for (i, head) in want.chunks_exact_mut(hd).enumerate() {
@@ -253,17 +226,11 @@ fn cpu_attention(q: &[f32], kv: &HostKv, a: &AttnShape) -> Vec<f32> {
             for d in 0..hd {
                 let vr = &kv.v[(kh * hd + d) * size..][..a.n_kv];
                 out[(t * a.n_head + h) * hd + d] = match a.pv {
-                    F16Path::VecDot => scalar::f16_dot(
-                        &s.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>(),
-                        vr,
-                    ),
+                    F16Path::VecDot => scalar::f16_dot(&s.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>(), vr),
                     F16Path::TinyBlas => scalar::tinyblas_f16_f32(vr, &s),
-                    F16Path::TinyBlasF16Act => scalar::tinyblas_f16_f32(
-                        vr,
-                        &s.iter()
-                            .map(|&v| f16::from_f32(v).to_f32())
-                            .collect::<Vec<_>>(),
-                    ),
+                    F16Path::TinyBlasF16Act => {
+                        scalar::tinyblas_f16_f32(vr, &s.iter().map(|&v| f16::from_f32(v).to_f32()).collect::<Vec<_>>())
+                    }
                 };
             }
         }

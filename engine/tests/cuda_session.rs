@@ -44,11 +44,7 @@ fn gpu_decode_matches_the_cpu_exact_path() {
     let Some(be) = backend() else { return };
     let disp = Dispatcher::new(KernelChoice::Force(Family::Scalar)).expect("scalar");
     let tokens: Vec<u32> = (1..=32).collect();
-    for name in [
-        "tiny-b158.i2s.gguf",
-        "tiny-bitnet.i2s.gguf",
-        "tiny-b158.f16.gguf",
-    ] {
+    for name in ["tiny-b158.i2s.gguf", "tiny-bitnet.i2s.gguf", "tiny-b158.f16.gguf"] {
         let model = Model::open(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let numerics = model.auto_numerics();
         for batch in [false, true] {
@@ -76,13 +72,12 @@ fn gpu_decode_matches_the_cpu_exact_path() {
                 worst = worst.min(c);
                 identical += usize::from(w.iter().zip(g).all(|(a, b)| a.to_bits() == b.to_bits()));
                 assert!(c >= 0.9999, "{name} batch={batch} pos {p}: cosine {c}");
-                assert_eq!(
-                    ops::argmax(w),
-                    ops::argmax(g),
-                    "{name} batch={batch} pos {p}: top-1"
-                );
+                assert_eq!(ops::argmax(w), ops::argmax(g), "{name} batch={batch} pos {p}: top-1");
             }
-            println!("{name} batch={batch}: min cosine {worst:.9}, bit-identical positions {identical}/{}", tokens.len());
+            println!(
+                "{name} batch={batch}: min cosine {worst:.9}, bit-identical positions {identical}/{}",
+                tokens.len()
+            );
         }
     }
     println!("kernels: {:?}", be.log());

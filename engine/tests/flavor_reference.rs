@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use engine::flavor::{
-    i2s_code, i2s_decode_row, tq1_0_blocks, tq2_0_blocks, Flavor, FlavorOptions, I2sLayout,
-    ModelFlavors,
+    i2s_code, i2s_decode_row, tq1_0_blocks, tq2_0_blocks, Flavor, FlavorOptions, I2sLayout, ModelFlavors,
 };
 use engine::gguf::{Dialect, GgmlType, GgufFile};
 
@@ -26,8 +25,7 @@ fn reference(rel: &str) -> Option<PathBuf> {
 
 fn load(rel: &str) -> Option<(GgufFile, ModelFlavors)> {
     let g = GgufFile::open(reference(rel)?).unwrap();
-    let f = ModelFlavors::classify(&g, &FlavorOptions::default())
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let f = ModelFlavors::classify(&g, &FlavorOptions::default()).unwrap_or_else(|e| panic!("{rel}: {e}"));
     Some((g, f))
 }
 
@@ -50,16 +48,9 @@ fn b158_models_are_i2s_x86_with_f16_embeddings() {
         assert_eq!(count(&f, "f16"), 1, "{rel}");
         assert_eq!(f.tensors.len(), g.tensors.len());
         assert_eq!(f.get("token_embd.weight"), Some(&Flavor::F16));
-        let d = f
-            .i2s_layout
-            .as_ref()
-            .expect("I2_S present ⇒ a layout decision");
+        let d = f.i2s_layout.as_ref().expect("I2_S present ⇒ a layout decision");
         assert_eq!(d.layout, I2sLayout::X86Act128);
-        assert!(
-            d.assumed && d.reason.contains("identical sizes"),
-            "{}",
-            d.reason
-        );
+        assert!(d.assumed && d.reason.contains("identical sizes"), "{}", d.reason);
         for tf in &f.tensors {
             if let Flavor::I2s {
                 layout,
@@ -68,11 +59,7 @@ fn b158_models_are_i2s_x86_with_f16_embeddings() {
             } = &tf.flavor
             {
                 assert_eq!((*layout, *layout_assumed), (I2sLayout::X86Act128, true));
-                assert!(
-                    scale.is_finite() && *scale != 0.0,
-                    "{rel} {}: scale {scale}",
-                    tf.name
-                );
+                assert!(scale.is_finite() && *scale != 0.0, "{rel} {}: scale {scale}", tf.name);
             }
         }
     }
@@ -119,9 +106,7 @@ fn legacy_bitnet_has_sibling_scales() {
         other => panic!("blk.0.attn_q.scale is {other:?}"),
     }
     // README: the I2_S inner scale of the legacy model is 1.0.
-    assert!(
-        matches!(f.get("blk.0.attn_q.weight"), Some(Flavor::I2s { scale, .. }) if *scale == 1.0)
-    );
+    assert!(matches!(f.get("blk.0.attn_q.weight"), Some(Flavor::I2s { scale, .. }) if *scale == 1.0));
 }
 
 #[test]
@@ -174,11 +159,7 @@ fn tq2_0_and_tq1_0_decode_to_the_f16_weights() {
         GgufFile::open(f16).unwrap(),
     );
     let mut checked = 0;
-    for t in tq2
-        .tensors
-        .iter()
-        .filter(|t| t.ggml_type == GgmlType::TQ2_0)
-    {
+    for t in tq2.tensors.iter().filter(|t| t.ggml_type == GgmlType::TQ2_0) {
         let a = tq_values(&tq2, &t.name);
         let b = tq_values(&tq1, &t.name);
         let dense: Vec<f32> = f16
@@ -190,11 +171,7 @@ fn tq2_0_and_tq1_0_decode_to_the_f16_weights() {
         assert_eq!(a.len(), dense.len());
         assert!(a.iter().any(|&v| v != 0.0));
         for (i, ((x, y), z)) in a.iter().zip(&b).zip(&dense).enumerate() {
-            assert!(
-                x == z && y == z,
-                "{} weight {i}: tq2 {x} tq1 {y} f16 {z}",
-                t.name
-            );
+            assert!(x == z && y == z, "{} weight {i}: tq2 {x} tq1 {y} f16 {z}", t.name);
         }
         checked += 1;
     }

@@ -2,8 +2,8 @@
 //! spans nothing explains; I2_S layouts (pack, decode, repack, overrides) and TQ block decoding.
 
 use engine::flavor::{
-    classify, i2s_bytes, i2s_code, i2s_pack, i2s_repack_to_x86, BlockTq1_0, BlockTq2_0, Flavor,
-    FlavorError, FlavorOptions, ForeignReading, I2sLayout, ModelFlavors,
+    classify, i2s_bytes, i2s_code, i2s_pack, i2s_repack_to_x86, BlockTq1_0, BlockTq2_0, Flavor, FlavorError,
+    FlavorOptions, ForeignReading, I2sLayout, ModelFlavors,
 };
 use engine::gguf::{GgufFile, GgufWriter, Value};
 
@@ -65,9 +65,7 @@ fn last_tensor_may_end_without_padding() {
     let data = i2s_pack(&codes(256, 2), I2sLayout::X86Act128, 2, 128, 0.5);
     let g = file_with(&[128, 2], data, true, Some(64));
     assert_eq!(g.tensor("w").unwrap().span, 96);
-    assert!(
-        matches!(classify_w(&g, FlavorOptions::default()), Ok(Flavor::I2s { scale, .. }) if scale == 0.5)
-    );
+    assert!(matches!(classify_w(&g, FlavorOptions::default()), Ok(Flavor::I2s { scale, .. }) if scale == 0.5));
 }
 
 #[test]
@@ -87,10 +85,7 @@ fn split32_and_qk256_coincide_for_multiples_of_256() {
             };
             assert_eq!(
                 readings,
-                &[
-                    ForeignReading::Split32WithSibling,
-                    ForeignReading::GgmlQk256NoScale
-                ]
+                &[ForeignReading::Split32WithSibling, ForeignReading::GgmlQk256NoScale]
             );
             assert_eq!((span, expected), (256, 288));
             let msg = e.to_string();
@@ -170,11 +165,7 @@ fn layout_override_and_its_shape_rules() {
     let g = file_with(&[64, 4], data, false, None);
     assert!(matches!(
         classify_w(&g, FlavorOptions::default()),
-        Err(FlavorError::RowNotMultiple {
-            k: 64,
-            block: 128,
-            ..
-        })
+        Err(FlavorError::RowNotMultiple { k: 64, block: 128, .. })
     ));
     let arm = FlavorOptions {
         i2s_layout: Some(I2sLayout::Arm64),
@@ -201,8 +192,7 @@ fn layout_override_and_its_shape_rules() {
         classify_w(&g, x1x4),
         Err(FlavorError::RowsNotMultipleOf4 { rows: 3, .. })
     ));
-    let summary =
-        ModelFlavors::classify(&file_with(&[128, 4], vec![0; 160], false, None), &x1x4).unwrap();
+    let summary = ModelFlavors::classify(&file_with(&[128, 4], vec![0; 160], false, None), &x1x4).unwrap();
     let d = summary.i2s_layout.unwrap();
     assert!(!d.assumed && d.layout == I2sLayout::X86NoActParallel1x4);
 }
@@ -238,11 +228,7 @@ fn every_layout_decodes_what_it_packed_and_repacks_to_x86() {
     let x86 = i2s_pack(&want, I2sLayout::X86Act128, rows, k, 0.25);
     for layout in I2sLayout::ALL {
         let packed = i2s_pack(&want, layout, rows, k, 0.25);
-        assert_eq!(
-            packed.len(),
-            i2s_bytes((rows * k) as u64) as usize,
-            "{layout:?}"
-        );
+        assert_eq!(packed.len(), i2s_bytes((rows * k) as u64) as usize, "{layout:?}");
         for r in 0..rows {
             for col in 0..k {
                 assert_eq!(
@@ -252,11 +238,7 @@ fn every_layout_decodes_what_it_packed_and_repacks_to_x86() {
                 );
             }
         }
-        assert_eq!(
-            i2s_repack_to_x86(&packed, layout, rows, k),
-            x86,
-            "{layout:?}"
-        );
+        assert_eq!(i2s_repack_to_x86(&packed, layout, rows, k), x86, "{layout:?}");
     }
     // The layouts really differ (else the override would be meaningless).
     assert_ne!(i2s_pack(&want, I2sLayout::Arm64, rows, k, 0.25), x86);

@@ -5,9 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use engine::gguf::{
-    GgufError, GgufFile, GgufWriter, Layout, Value, ValueType, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES,
-};
+use engine::gguf::{GgufError, GgufFile, GgufWriter, Layout, Value, ValueType, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES};
 
 /// A small valid file: two KVs (architecture, one u32) and two tensors (I2_S [128, 2], then F32 [8]).
 fn base() -> GgufWriter {
@@ -46,11 +44,7 @@ fn info_fields(bytes: &[u8], layout: &Layout, i: usize) -> InfoFields {
     let at = layout.tensor_info_offsets[i];
     let name_len = u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap());
     let n_dims_at = at + 8 + name_len;
-    let n_dims = u32::from_le_bytes(
-        bytes[n_dims_at as usize..n_dims_at as usize + 4]
-            .try_into()
-            .unwrap(),
-    ) as u64;
+    let n_dims = u32::from_le_bytes(bytes[n_dims_at as usize..n_dims_at as usize + 4].try_into().unwrap()) as u64;
     let dim0 = n_dims_at + 4;
     let type_id = dim0 + 8 * n_dims;
     InfoFields {
@@ -88,16 +82,12 @@ fn corpus() -> Vec<(&'static str, GgufError)> {
         b.truncate(lay.tensor_info_offsets[1] as usize + 10)
     });
     case("huge metadata count", &|b| put_u64(b, 16, u64::MAX / 2));
-    case("unknown value type 13", &|b| {
-        put_u32(b, lay.kv_type_offsets[1], 13)
-    });
+    case("unknown value type 13", &|b| put_u32(b, lay.kv_type_offsets[1], 13));
     case("bool byte 2", &|b| {
         put_u32(b, lay.kv_type_offsets[1], ValueType::Bool as u32);
         b[lay.kv_type_offsets[1] as usize + 4] = 2;
     });
-    case("key is not UTF-8", &|b| {
-        b[lay.kv_offsets[1] as usize + 8] = 0xff
-    });
+    case("key is not UTF-8", &|b| b[lay.kv_offsets[1] as usize + 8] = 0xff);
     case("duplicate key", &|b| {
         // Replace key 1 ("x.count": 8-byte length + 7 bytes) with a copy of key 0.
         let (k0, k1) = (lay.kv_offsets[0] as usize, lay.kv_offsets[1] as usize);
@@ -187,9 +177,7 @@ fn corpus() -> Vec<(&'static str, GgufError)> {
         let f = info_fields(b, &lay, 1);
         put_u64(b, f.offset, 0);
     });
-    case("truncated data", &|b| {
-        b.truncate(lay.data_offset as usize + 16)
-    });
+    case("truncated data", &|b| b.truncate(lay.data_offset as usize + 16));
     case("offset far past the end", &|b| {
         let f = info_fields(b, &lay, 0);
         put_u64(b, f.offset, u64::MAX - 31);
@@ -242,12 +230,8 @@ fn every_case_fails_with_its_own_variant() {
         ("unknown value type 13", |e| {
             matches!(e, GgufError::UnknownValueType { type_id: 13, .. })
         }),
-        ("bool byte 2", |e| {
-            matches!(e, GgufError::BadBool { byte: 2, .. })
-        }),
-        ("key is not UTF-8", |e| {
-            matches!(e, GgufError::BadUtf8 { .. })
-        }),
+        ("bool byte 2", |e| matches!(e, GgufError::BadBool { byte: 2, .. })),
+        ("key is not UTF-8", |e| matches!(e, GgufError::BadUtf8 { .. })),
         (
             "duplicate key",
             |e| matches!(e, GgufError::DuplicateKey { key, .. } if key == "general.architecture"),
@@ -269,12 +253,8 @@ fn every_case_fails_with_its_own_variant() {
         ("tensor name of 64 bytes", |e| {
             matches!(e, GgufError::TensorNameTooLong { len: 64, .. })
         }),
-        ("n_dims 0", |e| {
-            matches!(e, GgufError::BadDims { n_dims: 0, .. })
-        }),
-        ("zero dimension", |e| {
-            matches!(e, GgufError::ZeroDim { index: 0, .. })
-        }),
+        ("n_dims 0", |e| matches!(e, GgufError::BadDims { n_dims: 0, .. })),
+        ("zero dimension", |e| matches!(e, GgufError::ZeroDim { index: 0, .. })),
         (
             "dims overflow u64",
             |e| matches!(e, GgufError::DimsOverflow { name, .. } if name == "big"),
@@ -309,9 +289,7 @@ fn every_case_fails_with_its_own_variant() {
         ("two tensors at one offset", |e| {
             matches!(e, GgufError::TensorOverlap { .. })
         }),
-        ("truncated data", |e| {
-            matches!(e, GgufError::TensorOutOfBounds { .. })
-        }),
+        ("truncated data", |e| matches!(e, GgufError::TensorOutOfBounds { .. })),
         ("offset far past the end", |e| {
             matches!(e, GgufError::TensorOutOfBounds { .. })
         }),
@@ -322,9 +300,7 @@ fn every_case_fails_with_its_own_variant() {
         ("huge tensor count", |e| {
             matches!(e, GgufError::CountTooLarge { offset: 8, .. })
         }),
-        ("n_dims 5", |e| {
-            matches!(e, GgufError::BadDims { n_dims: 5, .. })
-        }),
+        ("n_dims 5", |e| matches!(e, GgufError::BadDims { n_dims: 5, .. })),
         ("truncated header counts", |e| {
             matches!(e, GgufError::TooShortForHeader { len: 23 })
         }),
@@ -338,11 +314,7 @@ fn every_case_fails_with_its_own_variant() {
         assert!(!err.to_string().is_empty());
         variants.insert(format!("{:?}", std::mem::discriminant(err)));
     }
-    assert!(
-        variants.len() >= 25,
-        "only {} distinct variants",
-        variants.len()
-    );
+    assert!(variants.len() >= 25, "only {} distinct variants", variants.len());
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! Writer → reader round trips: every metadata value type (nested arrays included), GGUF v2 and v3,
 //! alignments other than 32, tensor placement and spans, and the dialect decision of spec §2.
 
-use engine::gguf::{
-    align_up, Dialect, GgmlType, GgufError, GgufFile, GgufWriter, Value, ValueType,
-};
+use engine::gguf::{align_up, Dialect, GgmlType, GgufError, GgufFile, GgufWriter, Value, ValueType};
 
 /// One value of every scalar type, with bit patterns that catch byte-order and width mistakes.
 fn scalars() -> Vec<(&'static str, Value)> {
@@ -28,28 +26,13 @@ fn scalars() -> Vec<(&'static str, Value)> {
 fn arrays() -> Vec<(&'static str, Value)> {
     let arr = |t, v: Vec<Value>| Value::Array(t, v);
     let mut out: Vec<(&'static str, Value)> = vec![
-        (
-            "a.u8",
-            arr(ValueType::U8, vec![Value::U8(0), Value::U8(255)]),
-        ),
-        (
-            "a.i8",
-            arr(ValueType::I8, vec![Value::I8(-128), Value::I8(127)]),
-        ),
-        (
-            "a.u16",
-            arr(ValueType::U16, vec![Value::U16(1), Value::U16(65535)]),
-        ),
+        ("a.u8", arr(ValueType::U8, vec![Value::U8(0), Value::U8(255)])),
+        ("a.i8", arr(ValueType::I8, vec![Value::I8(-128), Value::I8(127)])),
+        ("a.u16", arr(ValueType::U16, vec![Value::U16(1), Value::U16(65535)])),
         ("a.i16", arr(ValueType::I16, vec![Value::I16(-1)])),
         ("a.u32", arr(ValueType::U32, vec![Value::U32(7); 5])),
-        (
-            "a.i32",
-            arr(ValueType::I32, vec![Value::I32(-3), Value::I32(3)]),
-        ),
-        (
-            "a.f32",
-            arr(ValueType::F32, vec![Value::F32(0.25), Value::F32(-0.0)]),
-        ),
+        ("a.i32", arr(ValueType::I32, vec![Value::I32(-3), Value::I32(3)])),
+        ("a.f32", arr(ValueType::F32, vec![Value::F32(0.25), Value::F32(-0.0)])),
         (
             "a.bool",
             arr(ValueType::Bool, vec![Value::Bool(true), Value::Bool(false)]),
@@ -62,10 +45,7 @@ fn arrays() -> Vec<(&'static str, Value)> {
             ),
         ),
         ("a.u64", arr(ValueType::U64, vec![Value::U64(u64::MAX)])),
-        (
-            "a.i64",
-            arr(ValueType::I64, vec![Value::I64(-1), Value::I64(i64::MAX)]),
-        ),
+        ("a.i64", arr(ValueType::I64, vec![Value::I64(-1), Value::I64(i64::MAX)])),
         ("a.f64", arr(ValueType::F64, vec![Value::F64(1e300)])),
         ("a.empty", arr(ValueType::U32, vec![])),
         (
@@ -75,10 +55,7 @@ fn arrays() -> Vec<(&'static str, Value)> {
                 vec![
                     arr(ValueType::U32, vec![Value::U32(1), Value::U32(2)]),
                     arr(ValueType::String, vec![Value::String("x".into())]),
-                    arr(
-                        ValueType::Array,
-                        vec![arr(ValueType::F32, vec![Value::F32(9.0)])],
-                    ),
+                    arr(ValueType::Array, vec![arr(ValueType::F32, vec![Value::F32(9.0)])]),
                 ],
             ),
         ),
@@ -117,8 +94,7 @@ fn every_value_type_round_trips_in_v2_and_v3_at_several_alignments() {
         for alignment in [None, Some(1), Some(8), Some(64), Some(4096)] {
             let w = writer_with_all_values(version, alignment);
             let (bytes, layout) = w.to_bytes_with_layout();
-            let g = GgufFile::from_bytes(bytes)
-                .unwrap_or_else(|e| panic!("v{version} align {alignment:?}: {e}"));
+            let g = GgufFile::from_bytes(bytes).unwrap_or_else(|e| panic!("v{version} align {alignment:?}: {e}"));
             assert_eq!(g.version, version);
             let align = u64::from(alignment.unwrap_or(32));
             assert_eq!(g.alignment, align);
@@ -157,23 +133,11 @@ fn accessors_convert_between_integer_widths() {
     let g = GgufFile::from_bytes(writer_with_all_values(3, None).to_bytes()).unwrap();
     assert_eq!(g.get("t.u8").and_then(Value::as_u64), Some(0xfe));
     assert_eq!(g.get("t.i8").and_then(Value::as_i64), Some(-7));
-    assert_eq!(
-        g.get("t.i8").and_then(Value::as_u64),
-        None,
-        "negative is not a u64"
-    );
-    assert_eq!(
-        g.get("t.u64").and_then(Value::as_i64),
-        Some(0x0123_4567_89ab_cdef)
-    );
+    assert_eq!(g.get("t.i8").and_then(Value::as_u64), None, "negative is not a u64");
+    assert_eq!(g.get("t.u64").and_then(Value::as_i64), Some(0x0123_4567_89ab_cdef));
     assert_eq!(g.get("t.bool.true").and_then(Value::as_bool), Some(true));
     assert_eq!(g.get_str("t.string"), Some("héllo · 世界 🦀"));
-    assert_eq!(
-        g.get("a.string")
-            .and_then(Value::as_array)
-            .map(<[Value]>::len),
-        Some(2)
-    );
+    assert_eq!(g.get("a.string").and_then(Value::as_array).map(<[Value]>::len), Some(2));
     assert_eq!(g.architecture(), "llama");
     assert!(g.get("absent").is_none());
     assert!(matches!(

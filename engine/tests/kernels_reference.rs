@@ -10,9 +10,12 @@ fn reference(rel: &str) -> Option<PathBuf> {
     let root = std::env::var_os("PARITY_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [root.join("reference").join(rel), PathBuf::from("/work/shared/reference").join(rel)]
-        .into_iter()
-        .find(|p| p.exists());
+    let found = [
+        root.join("reference").join(rel),
+        PathBuf::from("/work/shared/reference").join(rel),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
     if found.is_none() {
         eprintln!("SKIP: reference model {rel} not found (set PARITY_SHARED)");
     }
@@ -27,7 +30,9 @@ fn code(bytes: &[u8], e: usize) -> i64 {
 
 #[test]
 fn attn_q_of_tiny_b158_matches_an_independent_decode() {
-    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let g = GgufFile::open(path).unwrap();
     let t = g.tensor("blk.0.attn_q.weight").expect("tensor present").clone();
     assert_eq!(t.ggml_type, GgmlType::I2_S);
@@ -38,13 +43,21 @@ fn attn_q_of_tiny_b158_matches_an_independent_decode() {
     let codes = &data[..n / 4];
 
     // A fixed activation, quantized as spec §5.1 says (f64 amax, f32 scale, f32 product, ties to even).
-    let x: Vec<f32> = (0..k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 29.0 + (i % 7) as f32 * 0.01).collect();
+    let x: Vec<f32> = (0..k)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 29.0 + (i % 7) as f32 * 0.01)
+        .collect();
     let amax = x.iter().fold(1e-5f64, |m, &v| m.max((v as f64).abs()));
     let s = (127.0 / amax) as f32;
-    let q: Vec<i64> = x.iter().map(|&v| (v * s).round_ties_even().clamp(-128.0, 127.0) as i64).collect();
+    let q: Vec<i64> = x
+        .iter()
+        .map(|&v| (v * s).round_ties_even().clamp(-128.0, 127.0) as i64)
+        .collect();
     let act_sum: i64 = q.iter().sum();
     let q8: Vec<i8> = q.iter().map(|&v| v as i8).collect();
-    assert!(scalar::i2s_lane_bound(&q8) < 32768, "this activation must not reach the int16-wrap path");
+    assert!(
+        scalar::i2s_lane_bound(&q8) < 32768,
+        "this activation must not reach the int16-wrap path"
+    );
 
     let expected: Vec<f32> = (0..rows)
         .map(|r| {
@@ -56,8 +69,14 @@ fn attn_q_of_tiny_b158_matches_an_independent_decode() {
     // (½ step of amax/127 per element).
     let bound = 0.5 * k as f64 * amax / 127.0 * scale.abs() as f64 * 1.001;
     for (r, &e) in expected.iter().enumerate().step_by(7) {
-        let real: f64 = (0..k).map(|c| (code(codes, r * k + c) - 1) as f64 * x[c] as f64).sum::<f64>() * scale as f64;
-        assert!((real - e as f64).abs() <= bound, "row {r}: real {real} vs {e} (bound {bound})");
+        let real: f64 = (0..k)
+            .map(|c| (code(codes, r * k + c) - 1) as f64 * x[c] as f64)
+            .sum::<f64>()
+            * scale as f64;
+        assert!(
+            (real - e as f64).abs() <= bound,
+            "row {r}: real {real} vs {e} (bound {bound})"
+        );
     }
 
     let w = I2sMatrix { codes, scale, rows, k };

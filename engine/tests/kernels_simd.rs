@@ -52,7 +52,10 @@ fn forced(family: Family) -> Option<Dispatcher> {
     }
     let expected = std::env::var("EXPECT_ISA").unwrap_or_default();
     if expected.split(',').any(|s| s.trim() == family.name()) {
-        panic!("EXPECT_ISA={expected} but kernel family {} is not available on this CPU", family.name());
+        panic!(
+            "EXPECT_ISA={expected} but kernel family {} is not available on this CPU",
+            family.name()
+        );
     }
     eprintln!("SKIP: kernel family {} not available on this CPU", family.name());
     None
@@ -68,7 +71,11 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 /// Run `f` on a fresh rayon pool of `threads` threads.
 fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
 }
 
 /// `Σ code·q` over all weights of a constant all-+1 K=4096 row against q = 127: every int16 lane collects
@@ -86,7 +93,25 @@ mod suite {
         let mut cases: Vec<Vec<f32>> = (0..40).map(|i| rng.f32s(1 + i * 7)).collect();
         cases.push(vec![0.0; 100]);
         cases.push((0..64).map(|i| (i as f32 - 32.0) * 0.5).collect()); // ties after scaling
-        cases.push(vec![1e30, -1e30, 3.0, f32::MIN_POSITIVE, -0.0, 0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 1e-7, 1e-6, 7.0, 8.0, 9.0, 10.0]);
+        cases.push(vec![
+            1e30,
+            -1e30,
+            3.0,
+            f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            1.0,
+            -1.0,
+            0.5,
+            2.5,
+            -2.5,
+            1e-7,
+            1e-6,
+            7.0,
+            8.0,
+            9.0,
+            10.0,
+        ]);
         cases.push([f32::NAN, 1.0, -2.0, 3.0].repeat(9));
         cases.push([f32::INFINITY, 1.0, f32::NEG_INFINITY, 0.0, f32::NAN].repeat(7));
         for x in &cases {
@@ -99,11 +124,30 @@ mod suite {
 
     pub fn i2s_sums(d: &Dispatcher) {
         let mut rng = Rng(2);
-        for &(rows, k, n) in &[(1, 128, 1), (3, 128, 2), (7, 256, 5), (8, 384, 4), (9, 640, 1), (17, 128, 9), (33, 2560, 3), (13, 4224, 6)] {
+        for &(rows, k, n) in &[
+            (1, 128, 1),
+            (3, 128, 2),
+            (7, 256, 5),
+            (8, 384, 4),
+            (9, 640, 1),
+            (17, 128, 9),
+            (33, 2560, 3),
+            (13, 4224, 6),
+        ] {
             let codes = rng.codes(rows * k);
             let q = rng.i8s(n * k);
             let mut out = vec![0i32; rows * n];
-            d.i2s_sums(&I2sMatrix { codes: &codes, scale: 1.0, rows, k }, &q, n, &mut out);
+            d.i2s_sums(
+                &I2sMatrix {
+                    codes: &codes,
+                    scale: 1.0,
+                    rows,
+                    k,
+                },
+                &q,
+                n,
+                &mut out,
+            );
             for r in 0..rows {
                 for t in 0..n {
                     let want = scalar::i2s_dot(&codes[r * k / 4..(r + 1) * k / 4], &q[t * k..(t + 1) * k]);
@@ -116,10 +160,22 @@ mod suite {
     pub fn i2s_matmul(d: &Dispatcher) {
         let (o, mut rng) = (oracle(), Rng(3));
         // 1100 rows of K=1024 span several row chunks.
-        for &(rows, k, n) in &[(1, 128, 1), (5, 128, 3), (31, 256, 1), (64, 512, 4), (65, 1280, 7), (1100, 1024, 2)] {
+        for &(rows, k, n) in &[
+            (1, 128, 1),
+            (5, 128, 3),
+            (31, 256, 1),
+            (64, 512, 4),
+            (65, 1280, 7),
+            (1100, 1024, 2),
+        ] {
             let codes = rng.codes(rows * k);
             let x = rng.f32s(n * k);
-            let w = I2sMatrix { codes: &codes, scale: 0.37, rows, k };
+            let w = I2sMatrix {
+                codes: &codes,
+                scale: 0.37,
+                rows,
+                k,
+            };
             for epi in [I2sEpilogue::Divide, I2sEpilogue::MultiplyRatio] {
                 let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
                 o.i2s_matmul(&w, &x, n, epi, &mut a);
@@ -132,7 +188,10 @@ mod suite {
         for id in [t.quantize.id, t.i2s.gemv, t.i2s.gemm] {
             assert!(log.contains_key(id), "{id} not in {log:?}");
         }
-        assert!(!log.contains_key(I2S_WRAP16), "random activations must not take the wrap path: {log:?}");
+        assert!(
+            !log.contains_key(I2S_WRAP16),
+            "random activations must not take the wrap path: {log:?}"
+        );
     }
 
     /// Crafted int16-lane overflow (spec §5.2): the wrap path is taken, equals the emulation, differs from the
@@ -142,11 +201,19 @@ mod suite {
         let (codes, xw, k) = wrap_case(rows);
         let mut x = rng.f32s(k);
         x.extend_from_slice(&xw);
-        let w = I2sMatrix { codes: &codes, scale: 1.5, rows, k };
+        let w = I2sMatrix {
+            codes: &codes,
+            scale: 1.5,
+            rows,
+            k,
+        };
         let mut q = vec![0i8; k];
         let (s, sum) = scalar::quantize_i8_s(&xw, &mut q);
         assert!(scalar::i2s_lane_bound(&q) >= 32768);
-        let (wrapped, exact) = (scalar::i2s_dot_wrap16(&codes[..k / 4], &q), scalar::i2s_dot(&codes[..k / 4], &q));
+        let (wrapped, exact) = (
+            scalar::i2s_dot_wrap16(&codes[..k / 4], &q),
+            scalar::i2s_dot(&codes[..k / 4], &q),
+        );
         assert_ne!(wrapped, exact);
         let epi = |sumi: i32| ((sumi as f32 - sum as f32) / s) * w.scale;
 
@@ -158,7 +225,10 @@ mod suite {
             assert_ne!(y[rows + r].to_bits(), epi(exact).to_bits(), "row {r}");
         }
         let log = d.log();
-        assert!(log.contains_key(I2S_WRAP16) && log.contains_key(d.table().i2s.gemm), "{log:?}");
+        assert!(
+            log.contains_key(I2S_WRAP16) && log.contains_key(d.table().i2s.gemm),
+            "{log:?}"
+        );
         let mut want = vec![0f32; 2 * rows];
         oracle().i2s_matmul(&w, &x, 2, I2sEpilogue::Divide, &mut want);
         assert_eq!(bits(&y), bits(&want));
@@ -173,7 +243,9 @@ mod suite {
     pub fn f16_dot(d: &Dispatcher) {
         let (dot, mut rng) = (d.f16_dot(), Rng(5));
         let mut order_visible = 0;
-        for n in [0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567] {
+        for n in [
+            0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567,
+        ] {
             for _ in 0..4 {
                 let (x, y) = (rng.f16s(n), rng.f16s(n));
                 let want = scalar::f16_dot(&x, &y);
@@ -182,7 +254,10 @@ mod suite {
                 order_visible += usize::from(sequential.to_bits() != want.to_bits());
             }
         }
-        assert!(order_visible > 10, "test data too tame: summation order barely changes results");
+        assert!(
+            order_visible > 10,
+            "test data too tame: summation order barely changes results"
+        );
     }
 
     pub fn tinyblas(d: &Dispatcher) {
@@ -190,7 +265,11 @@ mod suite {
         for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
             for _ in 0..4 {
                 let (a, b) = (rng.f16s(n), rng.f32s(n));
-                assert_eq!(gemm(&a, &b).to_bits(), scalar::tinyblas_f16_f32(&a, &b).to_bits(), "n {n}");
+                assert_eq!(
+                    gemm(&a, &b).to_bits(),
+                    scalar::tinyblas_f16_f32(&a, &b).to_bits(),
+                    "n {n}"
+                );
             }
         }
         // An f16-rounded activation must not be mistaken for the f32 one (the product is inexact in f32).
@@ -234,7 +313,18 @@ mod suite {
                 let mut outs = Vec::new();
                 for (epi, m) in [(I2sEpilogue::Divide, n), (I2sEpilogue::MultiplyRatio, 1)] {
                     let mut y = vec![0f32; rows * m];
-                    d.i2s_matmul(&I2sMatrix { codes: &codes, scale: 0.5, rows, k }, &x, m, epi, &mut y);
+                    d.i2s_matmul(
+                        &I2sMatrix {
+                            codes: &codes,
+                            scale: 0.5,
+                            rows,
+                            k,
+                        },
+                        &x,
+                        m,
+                        epi,
+                        &mut y,
+                    );
                     outs.push(bits(&y));
                 }
                 for (path, m) in [(F16Path::VecDot, 1), (F16Path::TinyBlas, n)] {
@@ -302,7 +392,10 @@ kernel_suite!(avx512_family, Family::Avx512);
 
 #[test]
 fn unknown_or_unavailable_family_is_an_error() {
-    assert!(matches!("avx9".parse::<KernelChoice>(), Err(KernelError::UnknownFamily(_))));
+    assert!(matches!(
+        "avx9".parse::<KernelChoice>(),
+        Err(KernelError::UnknownFamily(_))
+    ));
     for f in [Family::Avx2, Family::Avx512] {
         match Dispatcher::new(KernelChoice::Force(f)) {
             Ok(d) => assert!(f.available() && d.family() == f),
@@ -317,6 +410,9 @@ fn auto_picks_the_best_available_family() {
         eprintln!("SKIP: PARITY_KERNEL is set");
         return;
     }
-    let best = [Family::Avx512, Family::Avx2, Family::Scalar].into_iter().find(|f| f.available()).unwrap();
+    let best = [Family::Avx512, Family::Avx2, Family::Scalar]
+        .into_iter()
+        .find(|f| f.available())
+        .unwrap();
     assert_eq!(Dispatcher::new(KernelChoice::Auto).unwrap().family(), best);
 }

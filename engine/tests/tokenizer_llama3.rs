@@ -18,7 +18,10 @@ fn probes() -> Option<Value> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     let rel = "reference/llama3-tokenizer.json";
-    let Some(p) = [root.join(rel), PathBuf::from("/work/shared").join(rel)].into_iter().find(|p| p.exists()) else {
+    let Some(p) = [root.join(rel), PathBuf::from("/work/shared").join(rel)]
+        .into_iter()
+        .find(|p| p.exists())
+    else {
         eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
         return None;
     };
@@ -28,29 +31,47 @@ fn probes() -> Option<Value> {
 fn tokenizer(file: &str) -> Option<Tokenizer> {
     let path = vocab_dir().join(file);
     if !path.exists() {
-        eprintln!("SKIP: {} missing; run scripts/llama3-vocab.sh to fetch the Llama 3 vocabulary", path.display());
+        eprintln!(
+            "SKIP: {} missing; run scripts/llama3-vocab.sh to fetch the Llama 3 vocabulary",
+            path.display()
+        );
         return None;
     }
     Some(Tokenizer::load(&path, None).unwrap())
 }
 
 fn check_suite(suite: &str, file: &str, pre: PreType) {
-    let (Some(p), Some(tok)) = (probes(), tokenizer(file)) else { return };
+    let (Some(p), Some(tok)) = (probes(), tokenizer(file)) else {
+        return;
+    };
     assert_eq!(tok.pre_type(), pre);
-    assert_eq!((tok.bos(), tok.eos(), tok.eot()), (Some(128000), Some(128001), Some(128009)));
+    assert_eq!(
+        (tok.bos(), tok.eos(), tok.eot()),
+        (Some(128000), Some(128001), Some(128009))
+    );
     assert!(tok.is_eog(128001) && tok.is_eog(128009) && !tok.is_eog(128000));
     let cases = p["cases"][suite].as_array().unwrap();
     assert_eq!(cases.len(), 35);
     let mut bad = Vec::new();
     for c in cases {
         let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         let got = tok.encode(text, true, true).unwrap();
         if got != want {
             bad.push(format!("{text:?}: got {got:?}, bitnet.cpp {want:?}"));
         }
     }
-    assert!(bad.is_empty(), "{suite}: {} of 35 probes differ:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{suite}: {} of 35 probes differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -69,7 +90,10 @@ fn llama3_chat_prompt_tokenizes_eot_as_one_token() {
     let ids = tok.encode("User: hi<|eot_id|>Assistant: ", true, true).unwrap();
     assert_eq!(ids.first(), Some(&128000));
     assert!(ids.contains(&128009));
-    assert_eq!(tok.decode(&ids, true).unwrap(), "<|begin_of_text|>User: hi<|eot_id|>Assistant: ");
+    assert_eq!(
+        tok.decode(&ids, true).unwrap(),
+        "<|begin_of_text|>User: hi<|eot_id|>Assistant: "
+    );
     assert_eq!(tok.decode(&ids, false).unwrap(), "User: hiAssistant: ");
 }
 
@@ -82,7 +106,14 @@ fn tokenizer_json_gives_the_same_ids_as_the_gguf() {
         return;
     }
     let from_json = Tokenizer::load(&json, None).unwrap();
-    assert_eq!(from_json.sha256(), tok.sha256(), "same vocab, merges, types, specials, DEFAULT pre");
+    assert_eq!(
+        from_json.sha256(),
+        tok.sha256(),
+        "same vocab, merges, types, specials, DEFAULT pre"
+    );
     let text = "It's 3.14159 and 2,718 — naïve café 🙂";
-    assert_eq!(from_json.encode(text, true, true).unwrap(), tok.encode(text, true, true).unwrap());
+    assert_eq!(
+        from_json.encode(text, true, true).unwrap(),
+        tok.encode(text, true, true).unwrap()
+    );
 }

@@ -10,9 +10,12 @@ fn reference(rel: &str) -> Option<PathBuf> {
     let root = std::env::var_os("PARITY_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [root.join("reference").join(rel), PathBuf::from("/work/shared/reference").join(rel)]
-        .into_iter()
-        .find(|p| p.exists());
+    let found = [
+        root.join("reference").join(rel),
+        PathBuf::from("/work/shared/reference").join(rel),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
     if found.is_none() {
         eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
     }
@@ -28,7 +31,12 @@ fn run_suite(suite: &str) -> Option<(usize, Vec<String>)> {
     let mut bad = Vec::new();
     for c in cases {
         let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         let got = tok.encode(text, true, true).unwrap();
         if got != want {
             bad.push(format!("{text:?}: got {got:?}, bitnet.cpp {want:?}"));
@@ -39,21 +47,37 @@ fn run_suite(suite: &str) -> Option<(usize, Vec<String>)> {
 
 #[test]
 fn gpt2_pre_matches_bitnet_cpp_on_every_probe() {
-    let Some((n, bad)) = run_suite("with_pre_gpt2") else { return };
+    let Some((n, bad)) = run_suite("with_pre_gpt2") else {
+        return;
+    };
     assert_eq!(n, 35);
-    assert!(bad.is_empty(), "{} of {n} probes differ:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {n} probes differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
 fn default_pre_matches_bitnet_cpp_on_every_probe() {
-    let Some((n, bad)) = run_suite("no_pre_default") else { return };
+    let Some((n, bad)) = run_suite("no_pre_default") else {
+        return;
+    };
     assert_eq!(n, 35);
-    assert!(bad.is_empty(), "{} of {n} probes differ:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {n} probes differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
 fn tiny_vocab_metadata_follows_llama_cpp() {
-    let Some(path) = reference("tiny-b158-nopre.i2_s.gguf") else { return };
+    let Some(path) = reference("tiny-b158-nopre.i2_s.gguf") else {
+        return;
+    };
     let tok = Tokenizer::load(&path, None).unwrap();
     assert_eq!(tok.pre_type(), PreType::Default);
     assert!(!tok.add_bos(), "the file sets add_bos_token = false");
@@ -71,9 +95,16 @@ fn tiny_vocab_metadata_follows_llama_cpp() {
 
 #[test]
 fn decode_round_trips_probe_texts() {
-    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let tok = Tokenizer::load(&path, None).unwrap();
-    for text in ["Hello\n\nworld\n", "naïve café résumé", "emoji 🙂👍🏽 done", "<|begin_of_text|>hi"] {
+    for text in [
+        "Hello\n\nworld\n",
+        "naïve café résumé",
+        "emoji 🙂👍🏽 done",
+        "<|begin_of_text|>hi",
+    ] {
         let ids = tok.encode(text, false, true).unwrap();
         assert_eq!(tok.decode(&ids, true).unwrap(), text);
     }
@@ -84,7 +115,9 @@ fn decode_round_trips_probe_texts() {
 
 #[test]
 fn special_text_stays_text_without_parse_special() {
-    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some(path) = reference("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let tok = Tokenizer::load(&path, None).unwrap();
     let ids = tok.encode("<|begin_of_text|>hi", false, false).unwrap();
     assert!(!ids.contains(&1022));

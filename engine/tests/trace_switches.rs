@@ -8,7 +8,9 @@ use engine::model::trace::{trace_prompt, LayerFilter, TraceComparison, DEFAULT_N
 use engine::model::{Model, Numerics, Switch};
 
 /// 16 held-out tokens of the trained model's manifest (prompt "16").
-const P16: [u32; 16] = [501, 333, 82, 76, 111, 356, 58, 262, 374, 84, 802, 793, 273, 562, 422, 115];
+const P16: [u32; 16] = [
+    501, 333, 82, 76, 111, 356, 58, 262, 374, 84, 802, 793, 273, 562, 422, 115,
+];
 /// The random models' manifest prompt "32".
 const P32: [u32; 32] = [
     1010, 399, 857, 340, 579, 611, 217, 190, 234, 687, 626, 962, 721, 253, 935, 969, 748, 681, 133, 98, 272, 451, 73,
@@ -45,7 +47,10 @@ fn compare(m: &Model, switch: Switch, tokens: &[u32], batch: bool) -> TraceCompa
     let b = trace_prompt(m, &disp, with, tokens, batch, 256, LayerFilter::All).unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
     let c = TraceComparison::new(&a.tensors, &b.tensors, DEFAULT_NMSE_THRESHOLD);
-    assert_eq!(a.logits != b.logits, c.divergent_labels().iter().any(|l| l.starts_with("result_output")));
+    assert_eq!(
+        a.logits != b.logits,
+        c.divergent_labels().iter().any(|l| l.starts_with("result_output"))
+    );
     c
 }
 
@@ -67,7 +72,11 @@ fn h1_changes_b158_ffn_from_ffn_act_on() {
         assert_eq!(c.first_divergent().unwrap().label, "ffn_act-0", "batch={batch}");
         assert_eq!(c.first_exceeding().unwrap().label, "ffn_act-0");
         // Layer 0's attention half is untouched; its FFN from the activation on is not.
-        let layer0: Vec<&str> = c.diffs[..LAYER_NAMES.len()].iter().filter(|d| !d.bit_exact).map(|d| d.key.name.as_str()).collect();
+        let layer0: Vec<&str> = c.diffs[..LAYER_NAMES.len()]
+            .iter()
+            .filter(|d| !d.bit_exact)
+            .map(|d| d.key.name.as_str())
+            .collect();
         assert_eq!(layer0, ["ffn_act", "ffn_out", "ffn_sub_norm", "ffn_down", "l_out"]);
     }
 }
@@ -87,7 +96,11 @@ fn h2_changes_i2s_matmul_outputs_in_low_bits() {
     for m in [trained(), legacy()].into_iter().flatten() {
         let c = compare(&m, Switch::H2, &P16[..8], true);
         let first = c.first_divergent().expect("H2 changes some I2_S output");
-        assert!(MATMULS.contains(&first.key.name.as_str()), "first divergence {} is not an I2_S matmul", first.label);
+        assert!(
+            MATMULS.contains(&first.key.name.as_str()),
+            "first divergence {} is not an I2_S matmul",
+            first.label
+        );
         // Same inputs, different epilogue: a few ulps at most (relative 2^-21 ≈ 4.8e-7).
         assert!(first.nmse < 1e-12, "{}: NMSE {}", first.label, first.nmse);
         let d = c.diffs.iter().position(|d| d.key == first.key).unwrap();
@@ -101,12 +114,32 @@ fn h2_first_divergence_is_a_few_ulps_per_element() {
     let disp = Dispatcher::new(KernelChoice::Auto).unwrap();
     let base = m.auto_numerics();
     let a = trace_prompt(&m, &disp, base.clone(), &P16[..8], true, 256, LayerFilter::All).unwrap();
-    let b = trace_prompt(&m, &disp, base.with_switches(&[Switch::H2]), &P16[..8], true, 256, LayerFilter::All).unwrap();
-    let i = a.tensors.iter().zip(&b.tensors).position(|(x, y)| x.data != y.data).unwrap();
+    let b = trace_prompt(
+        &m,
+        &disp,
+        base.with_switches(&[Switch::H2]),
+        &P16[..8],
+        true,
+        256,
+        LayerFilter::All,
+    )
+    .unwrap();
+    let i = a
+        .tensors
+        .iter()
+        .zip(&b.tensors)
+        .position(|(x, y)| x.data != y.data)
+        .unwrap();
     for (x, y) in a.tensors[i].data.iter().zip(&b.tensors[i].data) {
         let ulps = (x.to_bits() as i64 - y.to_bits() as i64).abs();
         assert!(x.signum() == y.signum() || *x == 0.0 || *y == 0.0);
-        assert!(ulps <= 4, "{} vs {} ({ulps} ulps) in {}", x, y, a.tensors[i].key.label());
+        assert!(
+            ulps <= 4,
+            "{} vs {} ({ulps} ulps) in {}",
+            x,
+            y,
+            a.tensors[i].key.label()
+        );
     }
 }
 
@@ -150,7 +183,15 @@ fn h4_changes_no_value_in_batch_mode() {
 fn h4_changes_seq_mode_attention_output() {
     let Some(m) = legacy() else { return };
     let c = compare(&m, Switch::H4, &P32, false);
-    let first_value = c.diffs.iter().find(|d| d.differing > 0).expect("H4 changes a value in seq mode");
+    let first_value = c
+        .diffs
+        .iter()
+        .find(|d| d.differing > 0)
+        .expect("H4 changes a value in seq mode");
     assert_eq!(first_value.key.name, "kqv_out", "{}", first_value.label);
-    assert!(c.diffs.iter().take_while(|d| d.differing == 0).all(|d| d.bit_exact || d.key.name.starts_with("kq")));
+    assert!(c
+        .diffs
+        .iter()
+        .take_while(|d| d.differing == 0)
+        .all(|d| d.bit_exact || d.key.name.starts_with("kq")));
 }

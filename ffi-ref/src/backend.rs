@@ -39,9 +39,7 @@ impl FromStr for Mode {
         match s {
             "batch" => Ok(Mode::Batch),
             "seq" => Ok(Mode::Seq),
-            other => Err(RefError::Invalid(format!(
-                "mode must be batch or seq, not {other:?}"
-            ))),
+            other => Err(RefError::Invalid(format!("mode must be batch or seq, not {other:?}"))),
         }
     }
 }
@@ -112,12 +110,7 @@ pub struct ReferenceIdentity {
 /// A source of reference tokenization, logits and greedy continuations.
 pub trait ReferenceBackend {
     /// Text to ids.
-    fn tokenize(
-        &mut self,
-        text: &str,
-        add_bos: bool,
-        parse_special: bool,
-    ) -> Result<Vec<u32>, RefError>;
+    fn tokenize(&mut self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>, RefError>;
     /// All-position logits of `ids`, starting from an empty KV cache.
     fn eval_logits(&mut self, ids: &[u32], mode: Mode) -> Result<Logits, RefError>;
     /// Decode `ids` as `mode` says, then `n` greedy tokens, one per decode.
@@ -127,12 +120,7 @@ pub trait ReferenceBackend {
     /// All-position logits of `ids` plus the reference's named graph tensors whose callback base name is in
     /// `names`, in the order the reference computed them. References without traces answer
     /// [`RefError::NoCase`].
-    fn eval_trace(
-        &mut self,
-        ids: &[u32],
-        mode: Mode,
-        names: &[String],
-    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+    fn eval_trace(&mut self, ids: &[u32], mode: Mode, names: &[String]) -> Result<(Logits, Vec<RefTensor>), RefError> {
         let _ = (ids, mode, names);
         Err(RefError::NoCase("this reference carries no traces".into()))
     }

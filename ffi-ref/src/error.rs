@@ -96,19 +96,14 @@ impl RefError {
 }
 
 fn fmt_paths(p: &[PathBuf]) -> String {
-    p.iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    p.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn fmt_status(code: Option<i32>, signal: Option<i32>) -> String {
     match (code, signal) {
         (_, Some(s)) => format!(
             "killed by signal {s}{}",
-            signal_name(s)
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default()
+            signal_name(s).map(|n| format!(" ({n})")).unwrap_or_default()
         ),
         (Some(c), None) => format!("exit code {c}"),
         (None, None) => "status unknown".to_string(),

@@ -94,12 +94,7 @@ pub fn find_worker(explicit: Option<&Path>) -> Result<PathBuf, RefError> {
         return Err(RefError::NotCompiled);
     }
     let exe = std::env::current_exe().map_err(|e| RefError::io("current executable", e))?;
-    let tried: Vec<PathBuf> = exe
-        .ancestors()
-        .skip(1)
-        .take(2)
-        .map(|d| d.join(WORKER_NAME))
-        .collect();
+    let tried: Vec<PathBuf> = exe.ancestors().skip(1).take(2).map(|d| d.join(WORKER_NAME)).collect();
     tried
         .iter()
         .find(|p| p.is_file())
@@ -251,10 +246,7 @@ impl Ffi {
             }
             Ok(Ok(None)) | Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
                 let status = self.reap(Duration::from_secs(5));
-                let (exit_code, signal) = (
-                    status.and_then(|s| s.code()),
-                    status.and_then(|s| s.signal()),
-                );
+                let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
                 self.dead = Some((exit_code, signal));
                 Err(RefError::WorkerDied {
                     exit_code,
@@ -295,21 +287,13 @@ impl Ffi {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let status = self.reap(Duration::from_secs(5));
-        self.dead = Some((
-            status.and_then(|s| s.code()),
-            status.and_then(|s| s.signal()),
-        ));
+        self.dead = Some((status.and_then(|s| s.code()), status.and_then(|s| s.signal())));
     }
 
     fn stderr_tail(&self) -> Vec<String> {
         self.stderr
             .lock()
-            .map(|t| {
-                t.iter()
-                    .skip(t.len().saturating_sub(STDERR_REPORT))
-                    .cloned()
-                    .collect()
-            })
+            .map(|t| t.iter().skip(t.len().saturating_sub(STDERR_REPORT)).cloned().collect())
             .unwrap_or_default()
     }
 
@@ -318,10 +302,7 @@ impl Ffi {
             return Err(RefError::Invalid("empty token list".into()));
         }
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.n_vocab) {
-            return Err(RefError::Invalid(format!(
-                "token id {bad} >= n_vocab {}",
-                self.n_vocab
-            )));
+            return Err(RefError::Invalid(format!("token id {bad} >= n_vocab {}", self.n_vocab)));
         }
         Ok(())
     }
@@ -341,12 +322,7 @@ fn unexpected(req: &str, got: &Response) -> RefError {
 }
 
 impl ReferenceBackend for Ffi {
-    fn tokenize(
-        &mut self,
-        text: &str,
-        add_bos: bool,
-        parse_special: bool,
-    ) -> Result<Vec<u32>, RefError> {
+    fn tokenize(&mut self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>, RefError> {
         let req = Request::Tokenize {
             text: text.into(),
             add_bos,
@@ -420,12 +396,7 @@ impl ReferenceBackend for Ffi {
         }
     }
 
-    fn eval_trace(
-        &mut self,
-        ids: &[u32],
-        mode: Mode,
-        names: &[String],
-    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+    fn eval_trace(&mut self, ids: &[u32], mode: Mode, names: &[String]) -> Result<(Logits, Vec<RefTensor>), RefError> {
         self.check_ids(ids)?;
         let req = Request::EvalTrace {
             ids: ids.to_vec(),
@@ -443,25 +414,18 @@ impl ReferenceBackend for Ffi {
         };
         let (n_tokens, n_vocab) = (n_tokens as usize, n_vocab as usize);
         let bad = |what: String| RefError::Protocol(format!("eval_trace payload: {what}"));
-        let values = protocol::bytes_to_f32(&frame.payload)
-            .ok_or_else(|| bad(format!("{} bytes", frame.payload.len())))?;
+        let values =
+            protocol::bytes_to_f32(&frame.payload).ok_or_else(|| bad(format!("{} bytes", frame.payload.len())))?;
         let n_logits = n_tokens * n_vocab;
         if n_tokens != ids.len() || values.len() < n_logits {
-            return Err(bad(format!(
-                "{} values for {n_tokens}x{n_vocab}",
-                values.len()
-            )));
+            return Err(bad(format!("{} values for {n_tokens}x{n_vocab}", values.len())));
         }
         let mut rest = &values[n_logits..];
         let mut out = Vec::with_capacity(tensors.len());
         for t in tensors {
             let n = usize::try_from(t.len()).map_err(|_| bad(format!("{} too large", t.name)))?;
             if n > rest.len() {
-                return Err(bad(format!(
-                    "{} needs {n} values, {} left",
-                    t.name,
-                    rest.len()
-                )));
+                return Err(bad(format!("{} needs {n} values, {} left", t.name, rest.len())));
             }
             let (data, tail) = rest.split_at(n);
             rest = tail;

@@ -17,9 +17,7 @@ pub mod protocol;
 pub mod recorded;
 pub mod trace_store;
 
-pub use backend::{
-    argmax, Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind,
-};
+pub use backend::{argmax, Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 pub use error::RefError;
 pub use ffi::{find_worker, Ffi, FfiOptions};
 pub use manifest::{Case, Manifest, ReferenceInfo};

@@ -29,10 +29,7 @@ pub fn system_info() -> String {
         return String::new();
     }
     // SAFETY: non-null, NUL-terminated, lives for the program.
-    unsafe { CStr::from_ptr(p) }
-        .to_string_lossy()
-        .trim()
-        .to_string()
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_string()
 }
 
 /// A loaded model with one context: `n_batch = n_ubatch = n_ctx`, default (f16) KV cache, no flash-attn.
@@ -57,11 +54,7 @@ struct TraceState {
 impl TraceState {
     fn wants(&self, name: &str) -> bool {
         let base = match name.rsplit_once('-') {
-            Some((b, l))
-                if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) =>
-            {
-                b
-            }
+            Some((b, l)) if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => b,
             _ => name,
         };
         self.names.contains(base)
@@ -195,8 +188,7 @@ impl Session {
                 n_ctx,
                 trace,
             };
-            s.n_vocab = usize::try_from(s.vocab_size())
-                .map_err(|_| "negative vocabulary size".to_string())?;
+            s.n_vocab = usize::try_from(s.vocab_size()).map_err(|_| "negative vocabulary size".to_string())?;
             Ok(s)
         }
     }
@@ -212,12 +204,7 @@ impl Session {
     }
 
     /// `llama_tokenize` (`add_special`, `parse_special`).
-    pub fn tokenize(
-        &self,
-        text: &str,
-        add_special: bool,
-        parse_special: bool,
-    ) -> Result<Vec<u32>, String> {
+    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, String> {
         let len = i32::try_from(text.len()).map_err(|_| "text too long".to_string())?;
         let mut buf = vec![0i32; text.len() + 8];
         for _ in 0..2 {
@@ -275,11 +262,7 @@ impl Session {
     pub fn eval(&mut self, ids: &[u32], mode: Mode) -> Result<Vec<f32>, String> {
         let toks = self.tokens(ids)?;
         if toks.is_empty() || toks.len() > self.n_ctx as usize {
-            return Err(format!(
-                "{} ids: need 1..={} (n_ctx)",
-                toks.len(),
-                self.n_ctx
-            ));
+            return Err(format!("{} ids: need 1..={} (n_ctx)", toks.len(), self.n_ctx));
         }
         self.clear();
         let mut out = Vec::with_capacity(toks.len() * self.n_vocab);
@@ -320,11 +303,7 @@ impl Session {
     /// Evaluate `ids` per `mode`, then `n` greedy tokens (argmax, lowest id wins ties), one per decode.
     pub fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, String> {
         if ids.len() + n > self.n_ctx as usize {
-            return Err(format!(
-                "{} ids + {n} new exceed n_ctx {}",
-                ids.len(),
-                self.n_ctx
-            ));
+            return Err(format!("{} ids + {n} new exceed n_ctx {}", ids.len(), self.n_ctx));
         }
         let prompt = self.eval(ids, mode)?;
         let mut last = prompt[prompt.len() - self.n_vocab..].to_vec();
@@ -370,9 +349,7 @@ impl Session {
             let rc = sys::llama_decode(self.ctx, b);
             sys::llama_batch_free(b);
             if rc != 0 {
-                return Err(format!(
-                    "llama_decode returned {rc} ({n} tokens at position {pos0})"
-                ));
+                return Err(format!("llama_decode returned {rc} ({n} tokens at position {pos0})"));
             }
         }
         Ok(())

@@ -100,25 +100,16 @@ impl Manifest {
         };
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         for c in &m.cases {
-            if c.prompt_len != c.prompt_ids.len()
-                || c.logits_shape.first() != Some(&c.prompt_ids.len())
-            {
+            if c.prompt_len != c.prompt_ids.len() || c.logits_shape.first() != Some(&c.prompt_ids.len()) {
                 return Err(bad(format!(
                     "case {}: prompt_len / logits_shape disagree with prompt_ids",
                     c.id
                 )));
             }
             if c.greedy_n != c.greedy_ids.len() || c.logits_shape.len() != 2 {
-                return Err(bad(format!(
-                    "case {}: greedy_n or logits_shape malformed",
-                    c.id
-                )));
+                return Err(bad(format!("case {}: greedy_n or logits_shape malformed", c.id)));
             }
-            if c.logits.contains('/')
-                || c.model.contains('/')
-                || c.logits.contains("..")
-                || c.model.contains("..")
-            {
+            if c.logits.contains('/') || c.model.contains('/') || c.logits.contains("..") || c.model.contains("..") {
                 return Err(bad(format!(
                     "case {}: file names must be plain names in the directory",
                     c.id

@@ -44,19 +44,14 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, String> {
         [d] => format!("({d},)"),
         _ => format!(
             "({})",
-            shape
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
         ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
     let unpadded = MAGIC.len() + 2 + 2 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let header_len =
-        u16::try_from(header.len()).map_err(|_| "header too long for npy 1.0".to_string())?;
+    let header_len = u16::try_from(header.len()).map_err(|_| "header too long for npy 1.0".to_string())?;
     let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
@@ -81,9 +76,7 @@ pub fn parse_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
         }
         v => return Err(format!("unsupported .npy version {v}.{}", bytes[7])),
     };
-    let header = bytes
-        .get(start..start + header_len)
-        .ok_or("truncated header")?;
+    let header = bytes.get(start..start + header_len).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8")?;
     let shape = parse_header(header)?;
     let count = element_count(&shape)?;
@@ -176,10 +169,7 @@ impl Cursor<'_> {
         if self.eat(c) {
             Ok(())
         } else {
-            Err(format!(
-                "header: expected {:?} at byte {}",
-                c as char, self.i
-            ))
+            Err(format!("header: expected {:?} at byte {}", c as char, self.i))
         }
     }
     fn string(&mut self) -> Result<String, String> {
@@ -241,11 +231,7 @@ mod tests {
         let data: Vec<f32> = (0..6).map(|i| i as f32 * 0.5 - 1.0).collect();
         for shape in [vec![2, 3], vec![6], vec![1, 1, 6]] {
             let bytes = encode_f32(&shape, &data).unwrap();
-            assert_eq!(
-                (bytes.len() - 4 * data.len()) % 64,
-                0,
-                "header padded to 64 bytes"
-            );
+            assert_eq!((bytes.len() - 4 * data.len()) % 64, 0, "header padded to 64 bytes");
             assert_eq!(parse_f32(&bytes).unwrap(), (shape, data.clone()));
         }
     }
@@ -255,37 +241,24 @@ mod tests {
         let bytes = encode_f32(&[8, 1024], &vec![0.0; 8 * 1024]).unwrap();
         let header = std::str::from_utf8(&bytes[10..128]).unwrap();
         assert_eq!(bytes[8..10], [118, 0]);
-        assert!(
-            header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (8, 1024), }")
-        );
+        assert!(header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (8, 1024), }"));
         assert!(header.ends_with(" \n"));
         let one = encode_f32(&[3], &[1.0, 2.0, 3.0]).unwrap();
-        assert!(std::str::from_utf8(&one[10..128])
-            .unwrap()
-            .contains("'shape': (3,), }"));
+        assert!(std::str::from_utf8(&one[10..128]).unwrap().contains("'shape': (3,), }"));
     }
 
     #[test]
     fn rejects_wrong_dtype_order_and_length() {
         let good = encode_f32(&[2], &[1.0, 2.0]).unwrap();
         let swap = |from: &str, to: &str| {
-            let at = good
-                .windows(from.len())
-                .position(|w| w == from.as_bytes())
-                .unwrap();
+            let at = good.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
             let mut b = good.clone();
             b[at..at + to.len()].copy_from_slice(to.as_bytes());
             b
         };
-        assert!(parse_f32(&swap("<f4", "<f8"))
-            .unwrap_err()
-            .contains("float32"));
-        assert!(parse_f32(&swap("False", "True "))
-            .unwrap_err()
-            .contains("Fortran"));
-        assert!(parse_f32(&good[..good.len() - 1])
-            .unwrap_err()
-            .contains("data section"));
+        assert!(parse_f32(&swap("<f4", "<f8")).unwrap_err().contains("float32"));
+        assert!(parse_f32(&swap("False", "True ")).unwrap_err().contains("Fortran"));
+        assert!(parse_f32(&good[..good.len() - 1]).unwrap_err().contains("data section"));
         assert!(parse_f32(b"NOTNPY....").is_err());
         assert!(encode_f32(&[3], &[1.0]).is_err());
     }

@@ -206,9 +206,7 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result
         }
     }
     let hlen = u32::from_le_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
-    let plen = u64::from_le_bytes([
-        lens[4], lens[5], lens[6], lens[7], lens[8], lens[9], lens[10], lens[11],
-    ]);
+    let plen = u64::from_le_bytes([lens[4], lens[5], lens[6], lens[7], lens[8], lens[9], lens[10], lens[11]]);
     if hlen > MAX_HEADER || plen > MAX_PAYLOAD {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -217,8 +215,7 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result
     }
     let mut json = vec![0u8; hlen];
     r.read_exact(&mut json)?;
-    let header =
-        serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let header = serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut payload = vec![0u8; plen as usize];
     r.read_exact(&mut payload)?;
     Ok(Some(Frame { header, payload }))
@@ -293,10 +290,7 @@ mod tests {
         )
         .unwrap();
         let json = std::str::from_utf8(&buf[12..]).unwrap();
-        assert_eq!(
-            json,
-            r#"{"op":"load","model":"m.gguf","n_ctx":128,"threads":2}"#
-        );
+        assert_eq!(json, r#"{"op":"load","model":"m.gguf","n_ctx":128,"threads":2}"#);
     }
 
     #[test]

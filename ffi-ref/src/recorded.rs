@@ -86,9 +86,7 @@ impl Recorded {
                         .as_ref()
                         .map(|s| format!(", model {s}"))
                         .unwrap_or_default(),
-                    self.threads
-                        .map(|t| format!(", {t} threads"))
-                        .unwrap_or_default(),
+                    self.threads.map(|t| format!(", {t} threads")).unwrap_or_default(),
                     self.dir.display()
                 ))
             })
@@ -113,9 +111,7 @@ impl Recorded {
 
     fn candidates(&self) -> impl Iterator<Item = &Case> {
         self.manifest.cases.iter().filter(move |c| {
-            self.model_sha256
-                .as_ref()
-                .map_or(true, |s| *s == c.model_sha256)
+            self.model_sha256.as_ref().map_or(true, |s| *s == c.model_sha256)
                 && self.threads.map_or(true, |t| t == c.threads)
         })
     }
@@ -141,12 +137,7 @@ struct TokCase {
 
 impl ReferenceBackend for Recorded {
     /// Only texts recorded in `tokenizer.json` with the recording's flags (BOS per the model, specials parsed).
-    fn tokenize(
-        &mut self,
-        text: &str,
-        add_bos: bool,
-        parse_special: bool,
-    ) -> Result<Vec<u32>, RefError> {
+    fn tokenize(&mut self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>, RefError> {
         let path = self.dir.join("tokenizer.json");
         let no_case = || {
             RefError::NoCase(format!(
@@ -157,15 +148,12 @@ impl ReferenceBackend for Recorded {
             return Err(no_case());
         }
         let bytes = fs::read(&path).map_err(|e| RefError::io(&path, e))?;
-        let file: TokenizerFile =
-            serde_json::from_slice(&bytes).map_err(|e| RefError::Recorded {
-                path: path.clone(),
-                msg: e.to_string(),
-            })?;
+        let file: TokenizerFile = serde_json::from_slice(&bytes).map_err(|e| RefError::Recorded {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
         let want = self.model_sha256.as_ref().ok_or_else(|| {
-            RefError::Invalid(
-                "recorded tokenization needs a model: use with_model_file/with_model_sha256".into(),
-            )
+            RefError::Invalid("recorded tokenization needs a model: use with_model_file/with_model_sha256".into())
         })?;
         file.models
             .iter()
@@ -182,12 +170,7 @@ impl ReferenceBackend for Recorded {
         self.case_logits(case)
     }
 
-    fn eval_trace(
-        &mut self,
-        ids: &[u32],
-        mode: Mode,
-        names: &[String],
-    ) -> Result<(Logits, Vec<RefTensor>), RefError> {
+    fn eval_trace(&mut self, ids: &[u32], mode: Mode, names: &[String]) -> Result<(Logits, Vec<RefTensor>), RefError> {
         let case = self.find_case(ids, mode)?;
         let tensors = trace_store::read(&self.dir, &case.id, names)?;
         Ok((self.case_logits(case)?, tensors))
@@ -195,16 +178,13 @@ impl ReferenceBackend for Recorded {
 
     fn greedy(&mut self, ids: &[u32], mode: Mode, n: usize) -> Result<Vec<u32>, RefError> {
         let case = self.find_case(ids, mode)?;
-        case.greedy_ids
-            .get(..n)
-            .map(<[u32]>::to_vec)
-            .ok_or_else(|| {
-                RefError::NoCase(format!(
-                    "{n} greedy ids (case {} recorded {})",
-                    case.id,
-                    case.greedy_ids.len()
-                ))
-            })
+        case.greedy_ids.get(..n).map(<[u32]>::to_vec).ok_or_else(|| {
+            RefError::NoCase(format!(
+                "{n} greedy ids (case {} recorded {})",
+                case.id,
+                case.greedy_ids.len()
+            ))
+        })
     }
 
     fn identity(&self) -> ReferenceIdentity {

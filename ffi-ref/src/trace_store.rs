@@ -64,8 +64,7 @@ pub fn write(dir: &Path, case: &str, tensors: &[RefTensor]) -> Result<(), RefErr
         tensors: entries,
     };
     let path = out.join("index.json");
-    let json = serde_json::to_string_pretty(&index)
-        .map_err(|e| RefError::Invalid(format!("trace index: {e}")))?;
+    let json = serde_json::to_string_pretty(&index).map_err(|e| RefError::Invalid(format!("trace index: {e}")))?;
     fs::write(&path, json + "\n").map_err(|e| RefError::io(&path, e))
 }
 
@@ -97,10 +96,7 @@ pub fn read(dir: &Path, case: &str, names: &[String]) -> Result<Vec<RefTensor>, 
         let (shape, data) = npy::read_f32(&base.join(&e.file))?;
         let want: Vec<usize> = e.ne.iter().rev().copied().collect();
         if shape != want {
-            return Err(bad(format!(
-                "{}: shape {shape:?}, index says {want:?}",
-                e.file
-            )));
+            return Err(bad(format!("{}: shape {shape:?}, index says {want:?}", e.file)));
         }
         out.push(RefTensor {
             name: e.name,
@@ -114,9 +110,7 @@ pub fn read(dir: &Path, case: &str, names: &[String]) -> Result<Vec<RefTensor>, 
 /// `attn_norm-3` → `attn_norm`; names without a numeric layer suffix stay as they are.
 pub fn base_name(name: &str) -> &str {
     match name.rsplit_once('-') {
-        Some((b, l)) if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => {
-            b
-        }
+        Some((b, l)) if !b.is_empty() && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => b,
         _ => name,
     }
 }
@@ -146,10 +140,7 @@ mod tests {
         assert_eq!(all, vec![t("kq-0", 1.5), t("result_output", 2.0)]);
         let some = read(dir.path(), "c1", &["result_output".into()]).unwrap();
         assert_eq!(some.len(), 1);
-        assert!(matches!(
-            read(dir.path(), "c2", &[]),
-            Err(RefError::NoCase(_))
-        ));
+        assert!(matches!(read(dir.path(), "c2", &[]), Err(RefError::NoCase(_))));
         assert_eq!(base_name("ffn_sqr(relu)-12"), "ffn_sqr(relu)");
         assert_eq!(layer_of("ffn_sqr(relu)-12"), Some(12));
         assert_eq!(layer_of("result_norm"), None);

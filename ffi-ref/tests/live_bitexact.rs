@@ -31,19 +31,15 @@ fn check_dir(sub: &str) -> Option<(usize, usize)> {
     cases.sort_by(|a, b| (&a.model, a.threads, a.n_ctx).cmp(&(&b.model, b.threads, b.n_ctx)));
     let mut live: Option<(String, u32, u32, Ffi)> = None;
     for c in &cases {
-        if live.as_ref().map_or(true, |(m, t, n, _)| {
-            (m, *t, *n) != (&c.model, c.threads, c.n_ctx)
-        }) {
+        if live
+            .as_ref()
+            .map_or(true, |(m, t, n, _)| (m, *t, *n) != (&c.model, c.threads, c.n_ctx))
+        {
             let opts = FfiOptions {
                 worker: Some(worker.clone()),
                 ..FfiOptions::new(dir.join(&c.model), c.n_ctx, c.threads)
             };
-            live = Some((
-                c.model.clone(),
-                c.threads,
-                c.n_ctx,
-                Ffi::spawn(&opts).unwrap(),
-            ));
+            live = Some((c.model.clone(), c.threads, c.n_ctx, Ffi::spawn(&opts).unwrap()));
         }
         let Some((_, _, _, ffi)) = live.as_mut() else {
             unreachable!()
@@ -52,11 +48,7 @@ fn check_dir(sub: &str) -> Option<(usize, usize)> {
         let got = ffi.eval_logits(&c.prompt_ids, c.mode).unwrap();
         let same_bits = got.n_vocab == want.n_vocab
             && got.data.len() == want.data.len()
-            && got
-                .data
-                .iter()
-                .zip(&want.data)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
+            && got.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits());
         let greedy = ffi.greedy(&c.prompt_ids, c.mode, c.greedy_n).unwrap();
         total += 1;
         if same_bits && greedy == c.greedy_ids {
@@ -150,16 +142,7 @@ fn a_killed_live_worker_is_a_typed_error() {
         .unwrap();
     assert!(status.success());
     let err = ffi.eval_logits(&[1, 2, 3], Mode::Batch).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RefError::WorkerDied {
-                signal: Some(9),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, RefError::WorkerDied { signal: Some(9), .. }), "{err:?}");
     eprintln!("killed worker -> {err}");
 }
 

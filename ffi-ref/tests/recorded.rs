@@ -19,12 +19,7 @@ fn every_shared_case_is_found_and_shaped() {
             .with_model_sha256(&c.model_sha256)
             .with_threads(c.threads);
         let logits = r.eval_logits(&c.prompt_ids, c.mode).unwrap();
-        assert_eq!(
-            [logits.n_tokens, logits.n_vocab],
-            [c.prompt_len, 1024],
-            "{}",
-            c.id
-        );
+        assert_eq!([logits.n_tokens, logits.n_vocab], [c.prompt_len, 1024], "{}", c.id);
         assert!(logits.data.iter().all(|v| v.is_finite()), "{}", c.id);
         assert_eq!(
             r.greedy(&c.prompt_ids, c.mode, 5).unwrap(),
@@ -50,10 +45,7 @@ fn model_file_filter_threads_and_misses() {
     let ids = [714, 232, 805, 323, 208, 814, 656, 691];
     let mut any = Recorded::open(&dir).unwrap();
     assert!(
-        matches!(
-            any.eval_logits(&ids, Mode::Batch),
-            Err(RefError::Invalid(_))
-        ),
+        matches!(any.eval_logits(&ids, Mode::Batch), Err(RefError::Invalid(_))),
         "two models: ambiguous"
     );
 
@@ -77,10 +69,7 @@ fn model_file_filter_threads_and_misses() {
         r.eval_logits(&ids[..7], Mode::Batch),
         Err(RefError::NoCase(_))
     ));
-    assert!(matches!(
-        r.greedy(&ids, Mode::Batch, 33),
-        Err(RefError::NoCase(_))
-    ));
+    assert!(matches!(r.greedy(&ids, Mode::Batch, 33), Err(RefError::NoCase(_))));
     assert!(matches!(
         r.clone().with_threads(3).eval_logits(&ids, Mode::Batch),
         Err(RefError::NoCase(_))
@@ -88,10 +77,7 @@ fn model_file_filter_threads_and_misses() {
 
     let id = r.identity();
     assert_eq!(id.kind, ReferenceKind::Recorded);
-    assert!(id
-        .commit
-        .unwrap()
-        .contains("404980eecae38affa4871c3e419eae3f44536a95"));
+    assert!(id.commit.unwrap().contains("404980eecae38affa4871c3e419eae3f44536a95"));
     assert_eq!(id.manifest_sha256.unwrap().len(), 64);
 }
 
@@ -104,10 +90,7 @@ fn recorded_tokenizer_probes() {
         .unwrap()
         .with_model_file(dir.join("tiny-b158-gqa.i2_s.gguf"))
         .unwrap();
-    assert_eq!(
-        r.tokenize("Hello world", true, true).unwrap(),
-        [72, 322, 111, 520, 313]
-    );
+    assert_eq!(r.tokenize("Hello world", true, true).unwrap(), [72, 322, 111, 520, 313]);
     assert!(matches!(
         r.tokenize("not a probe text", true, true),
         Err(RefError::NoCase(_))
@@ -170,10 +153,7 @@ fn a_directory_written_here_round_trips() {
     let l = r.eval_logits(&[1, 2], Mode::Seq).unwrap();
     assert_eq!(l.data, data);
     assert_eq!(r.greedy(&[1, 2], Mode::Seq, 2).unwrap(), [3, 1]);
-    assert!(matches!(
-        r.eval_logits(&[1, 2], Mode::Batch),
-        Err(RefError::NoCase(_))
-    ));
+    assert!(matches!(r.eval_logits(&[1, 2], Mode::Batch), Err(RefError::NoCase(_))));
 }
 
 #[test]
@@ -191,16 +171,10 @@ fn inconsistent_or_escaping_manifests_are_rejected() {
             ..Default::default()
         };
         std::fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
-        assert!(matches!(
-            Recorded::open(dir.path()),
-            Err(RefError::Recorded { .. })
-        ));
+        assert!(matches!(Recorded::open(dir.path()), Err(RefError::Recorded { .. })));
     }
     std::fs::write(dir.path().join("manifest.json"), "{").unwrap();
-    assert!(matches!(
-        Recorded::open(dir.path()),
-        Err(RefError::Recorded { .. })
-    ));
+    assert!(matches!(Recorded::open(dir.path()), Err(RefError::Recorded { .. })));
 }
 
 #[test]
@@ -234,8 +208,16 @@ fn committed_fixture_sets_parse_with_their_v1_fields() {
     ] {
         let r = Recorded::open(root.join(set)).unwrap();
         let m = r.manifest();
-        assert_eq!(m.schema_version.as_deref(), Some(ffi_ref::manifest::SCHEMA_VERSION), "{set}");
-        assert_eq!(m.reference.as_ref().map(|g| g.generation.as_str()), Some(generation), "{set}");
+        assert_eq!(
+            m.schema_version.as_deref(),
+            Some(ffi_ref::manifest::SCHEMA_VERSION),
+            "{set}"
+        );
+        assert_eq!(
+            m.reference.as_ref().map(|g| g.generation.as_str()),
+            Some(generation),
+            "{set}"
+        );
         let c = &m.cases[0];
         assert!(c.logits_sha256.is_some() && c.recorded_as.is_some(), "{set}");
         assert_eq!(r.case_logits(c).unwrap().n_tokens, c.prompt_len, "{set}");

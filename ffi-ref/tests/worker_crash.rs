@@ -36,10 +36,7 @@ fn fake_worker(dir: &Path, steps: &[(Request, Vec<u8>)], tail: &str) -> PathBuf 
         let file = dir.join(format!("answer{i}.bin"));
         fs::write(&file, answer).unwrap();
         let n = frame(req, &[]).len();
-        script.push_str(&format!(
-            "head -c {n} >/dev/null\ncat '{}'\n",
-            file.display()
-        ));
+        script.push_str(&format!("head -c {n} >/dev/null\ncat '{}'\n", file.display()));
     }
     script.push_str(tail);
     script.push('\n');
@@ -58,13 +55,7 @@ fn handshake() -> Vec<(Request, Vec<u8>)> {
                 n_ctx: 16,
                 threads: 1,
             },
-            frame(
-                &Response::Loaded {
-                    n_vocab: 4,
-                    n_ctx: 16,
-                },
-                &[],
-            ),
+            frame(&Response::Loaded { n_vocab: 4, n_ctx: 16 }, &[]),
         ),
     ]
 }
@@ -104,10 +95,7 @@ fn abort_after_handshake_is_worker_died_with_sigabrt_and_stderr() {
     // The handle stays dead and says so; nothing panics.
     assert!(matches!(
         ffi.greedy(&[1], Mode::Seq, 1),
-        Err(RefError::WorkerDied {
-            signal: Some(6),
-            ..
-        })
+        Err(RefError::WorkerDied { signal: Some(6), .. })
     ));
 }
 
@@ -236,23 +224,15 @@ fn worker_errors_are_typed_and_leave_it_usable() {
     ));
     let w = fake_worker(dir.path(), &steps, "exit 0");
     let mut ffi = Ffi::spawn(&opts(w, Duration::from_secs(20))).unwrap();
-    assert!(
-        matches!(ffi.tokenize("x", true, true), Err(RefError::Worker(m)) if m == "tokenize failed")
-    );
+    assert!(matches!(ffi.tokenize("x", true, true), Err(RefError::Worker(m)) if m == "tokenize failed"));
     assert_eq!(ffi.tokenize("x", true, true).unwrap(), [3]);
     assert!(
-        matches!(
-            ffi.eval_logits(&[9], Mode::Batch),
-            Err(RefError::Invalid(_))
-        ),
+        matches!(ffi.eval_logits(&[9], Mode::Batch), Err(RefError::Invalid(_))),
         "id >= n_vocab caught locally"
     );
     assert!(matches!(
         ffi.eval_logits(&[1], Mode::Batch),
-        Err(RefError::WorkerDied {
-            exit_code: Some(0),
-            ..
-        })
+        Err(RefError::WorkerDied { exit_code: Some(0), .. })
     ));
 }
 

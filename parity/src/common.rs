@@ -69,8 +69,6 @@ impl From<LayoutArg> for I2sLayout {
     }
 }
 
-
-
 fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
@@ -86,10 +84,14 @@ impl EngineArgs {
     /// Set up threads, kernels, and load the model.
     pub fn load(&self, path: &Path) -> Result<EngineCtx> {
         // A second call (tests, in-process use) keeps the first pool; thread count never changes results.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(self.threads.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads.max(1))
+            .build_global();
         let choice: KernelChoice = self.kernel.parse()?;
         let disp = Dispatcher::new(choice)?;
-        let opts = FlavorOptions { i2s_layout: self.i2s_layout.map(I2sLayout::from) };
+        let opts = FlavorOptions {
+            i2s_layout: self.i2s_layout.map(I2sLayout::from),
+        };
         let model = Model::open_with(path, &opts)?;
         let numerics = self.numerics_for(&model)?;
         Ok(EngineCtx { model, disp, numerics })
@@ -99,9 +101,16 @@ impl EngineArgs {
     pub fn numerics_for(&self, model: &Model) -> Result<Numerics> {
         let base = match self.numerics.as_str() {
             "auto" => model.auto_numerics(),
-            p => Numerics::profile(p.parse::<Profile>().map_err(anyhow::Error::msg)?, "chosen with --numerics"),
+            p => Numerics::profile(
+                p.parse::<Profile>().map_err(anyhow::Error::msg)?,
+                "chosen with --numerics",
+            ),
         };
-        let extra = self.switch.iter().map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+        let extra = self
+            .switch
+            .iter()
+            .map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()?;
         Ok(base.with_switches(&extra))
     }
 }

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod cmd;
 mod common;
 mod harness;
-mod bench;
 mod run;
 
 /// Prove a BitNet b1.58 engine correct against bitnet.cpp: logits parity, receipts, benchmarks.

@@ -23,61 +23,101 @@ fn shared(rel: &str) -> Option<PathBuf> {
 }
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/diagnose")
+        .join(name)
 }
 
 fn diagnose(model: &Path, against: &Path, mode: &str) -> (i32, Json) {
     let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["diagnose", model.to_str().unwrap(), "--tokens", P16, "--mode", mode, "--ctx", "256", "--json", "--threads", "2"])
+        .args([
+            "diagnose",
+            model.to_str().unwrap(),
+            "--tokens",
+            P16,
+            "--mode",
+            mode,
+            "--ctx",
+            "256",
+            "--json",
+            "--threads",
+            "2",
+        ])
         .arg("--against")
         .arg(against)
         .output()
         .unwrap();
     let code = out.status.code().unwrap_or(-1);
-    assert!(code == 0 || code == 1, "exit {code}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (code, serde_json::from_slice(&out.stdout).unwrap())
 }
 
 #[test]
 fn names_bitnet_cpp_2026_predicted() {
-    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else { return };
+    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else {
+        return;
+    };
     let (code, j) = diagnose(&m, &data("trained_p16_batch_2026.npy"), "batch");
     assert_eq!(code, 0);
     assert_eq!(j["exact"], true);
     assert_eq!(j["ranked"][0]["label"], "bitnet.cpp-2026 (predicted, unverified)");
     assert_eq!(j["ranked"][0]["verified"], false);
     let v = j["verdict"].as_str().unwrap();
-    assert!(v.starts_with("matches bitnet.cpp-2026 (predicted, unverified) exactly"), "{v}");
+    assert!(
+        v.starts_with("matches bitnet.cpp-2026 (predicted, unverified) exactly"),
+        "{v}"
+    );
     assert!(v.contains("SiLU") && v.contains("#588") && v.contains("ReLU²"), "{v}");
     // Three profiles, then the auto profile with each single switch (H1–H4, U1).
-    assert_eq!(j["ranked"].as_array().unwrap().len(), 3 + engine::model::Switch::all().len());
+    assert_eq!(
+        j["ranked"].as_array().unwrap().len(),
+        3 + engine::model::Switch::all().len()
+    );
 }
 
 #[test]
 fn names_the_single_switch_h1() {
-    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else { return };
+    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else {
+        return;
+    };
     let (code, j) = diagnose(&m, &data("trained_p16_seq_H1.npy"), "seq");
     assert_eq!(code, 0);
     assert_eq!(j["ranked"][0]["label"], "bitnet.cpp-2025+H1");
     assert_eq!(j["ranked"][0]["exact"], true);
     assert_eq!(j["also_exact"].as_array().unwrap().len(), 0);
-    assert!(j["verdict"].as_str().unwrap().starts_with("matches bitnet.cpp-2025+H1 exactly"));
+    assert!(j["verdict"]
+        .as_str()
+        .unwrap()
+        .starts_with("matches bitnet.cpp-2025+H1 exactly"));
 }
 
 #[test]
 fn names_bitnet_cpp_2025_on_its_golden() {
-    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else { return };
-    let Some(golden) = shared("trained/tiny-trained-b158_p16_seq_t1.logits.npy") else { return };
+    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else {
+        return;
+    };
+    let Some(golden) = shared("trained/tiny-trained-b158_p16_seq_t1.logits.npy") else {
+        return;
+    };
     let (code, j) = diagnose(&m, &golden, "seq");
     assert_eq!(code, 0);
     assert_eq!(j["ranked"][0]["label"], "bitnet.cpp-2025");
-    assert!(j["verdict"].as_str().unwrap().starts_with("matches bitnet.cpp-2025 exactly"));
+    assert!(j["verdict"]
+        .as_str()
+        .unwrap()
+        .starts_with("matches bitnet.cpp-2025 exactly"));
 }
 
 /// Rows reversed: every candidate's logits are compared with another position's.
 #[test]
 fn unrelated_logits_are_not_explained() {
-    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else { return };
+    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else {
+        return;
+    };
     let bytes = std::fs::read(data("trained_p16_seq_H1.npy")).unwrap();
     let header = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let mut out = bytes[..header].to_vec();
@@ -90,12 +130,21 @@ fn unrelated_logits_are_not_explained() {
     let (code, j) = diagnose(&m, &path, "seq");
     assert_eq!(code, 1);
     assert_eq!(j["explained"], false);
-    assert!(j["verdict"].as_str().unwrap().starts_with("no profile explains the reference"), "{}", j["verdict"]);
+    assert!(
+        j["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("no profile explains the reference"),
+        "{}",
+        j["verdict"]
+    );
 }
 
 #[test]
 fn wrong_shape_or_file_exits_2() {
-    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else { return };
+    let Some(m) = shared("trained/tiny-trained-b158.i2_s.gguf") else {
+        return;
+    };
     let run = |tokens: &str, against: &Path| {
         Command::new(env!("CARGO_BIN_EXE_parity"))
             .args(["diagnose", m.to_str().unwrap(), "--tokens", tokens, "--against"])

@@ -28,9 +28,7 @@ fn make(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
 #[test]
 fn two_runs_are_byte_identical_and_equal_the_library() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "--arch", "bitnet", "--flavor", "tq1_0", "--seed", "11", "--layers", "1",
-    ];
+    let args = ["--arch", "bitnet", "--flavor", "tq1_0", "--seed", "11", "--layers", "1"];
     let a = std::fs::read(make(dir.path(), "a.gguf", &args)).unwrap();
     let b = std::fs::read(make(dir.path(), "b.gguf", &args)).unwrap();
     assert_eq!(a, b);
@@ -53,13 +51,7 @@ fn flavors_carry_the_same_ternary_weights() {
         ))
         .unwrap()
     };
-    let (x86, arm, tq2, tq1, f16) = (
-        open("i2s"),
-        open("i2s-arm"),
-        open("tq2_0"),
-        open("tq1_0"),
-        open("f16"),
-    );
+    let (x86, arm, tq2, tq1, f16) = (open("i2s"), open("i2s-arm"), open("tq2_0"), open("tq1_0"), open("f16"));
     for t in x86.tensors.iter().filter(|t| t.type_id == 36) {
         let n = t.n_elements as usize;
         let data = |f: &GgufFile| f.tensor_data_by_name(&t.name).unwrap().to_vec();
@@ -71,18 +63,8 @@ fn flavors_carry_the_same_ternary_weights() {
             t.name
         );
         assert_ne!(data(&arm), data(&x86));
-        assert_eq!(
-            codec::decode_tq2_0(&data(&tq2), n).unwrap().0,
-            want,
-            "{}",
-            t.name
-        );
-        assert_eq!(
-            codec::decode_tq1_0(&data(&tq1), n).unwrap().0,
-            want,
-            "{}",
-            t.name
-        );
+        assert_eq!(codec::decode_tq2_0(&data(&tq2), n).unwrap().0, want, "{}", t.name);
+        assert_eq!(codec::decode_tq1_0(&data(&tq1), n).unwrap().0, want, "{}", t.name);
         let (tf, mag) = codec::decode_f16_ternary(&data(&f16)).unwrap();
         assert_eq!((tf, mag), (want, codec::f16::from_f32(scale)), "{}", t.name);
     }
@@ -123,14 +105,8 @@ fn output_has_the_requested_shape() {
             .map(<[Value]>::len),
         Some(600)
     );
-    assert_eq!(
-        f.tensor("blk.2.attn_v.weight").unwrap().dims,
-        vec![512, 128]
-    );
-    assert_eq!(
-        f.tensor("blk.2.ffn_down.weight").unwrap().dims,
-        vec![768, 512]
-    );
+    assert_eq!(f.tensor("blk.2.attn_v.weight").unwrap().dims, vec![512, 128]);
+    assert_eq!(f.tensor("blk.2.ffn_down.weight").unwrap().dims, vec![768, 512]);
     assert_eq!(f.tensors.len(), 2 + 11 * 3);
 }
 
@@ -138,20 +114,10 @@ fn output_has_the_requested_shape() {
 fn bad_shapes_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.gguf");
-    let o = parity(&[
-        "--flavor",
-        "tq2_0",
-        "--ffn",
-        "384",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = parity(&["--flavor", "tq2_0", "--ffn", "384", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("multiple of 256") && err.contains("ffn"),
-        "{err}"
-    );
+    assert!(err.contains("multiple of 256") && err.contains("ffn"), "{err}");
     assert!(!out.exists());
     let o = parity(&[
         "--arch",
@@ -170,17 +136,10 @@ fn bad_shapes_are_usage_errors() {
 #[test]
 fn foreign_layout_files() {
     let dir = tempfile::tempdir().unwrap();
-    let p = make(
-        dir.path(),
-        "f.gguf",
-        &["--foreign", "bitnet32f16", "--layers", "1"],
-    );
+    let p = make(dir.path(), "f.gguf", &["--foreign", "bitnet32f16", "--layers", "1"]);
     let f = GgufFile::open(p).unwrap();
     let q = f.tensor("blk.0.attn_q.weight").unwrap();
-    assert_eq!(
-        (q.type_id, q.span),
-        (36, (256 * 256 / 32 * 10u64).div_ceil(32) * 32)
-    );
+    assert_eq!((q.type_id, q.span), (36, (256 * 256 / 32 * 10u64).div_ceil(32) * 32));
 }
 
 #[test]

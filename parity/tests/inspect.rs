@@ -152,12 +152,7 @@ fn json_matches_each_reference_models_metadata() {
             .map(|t| t["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, h.tensor_names, "{rel}: tensors in file order");
-        let s = |k: &str| {
-            h.strings
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let s = |k: &str| h.strings.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
         let u = |k: &str| h.u32s.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
         let arch = s("general.architecture").unwrap();
         assert_eq!(d["architecture"], arch);
@@ -170,21 +165,14 @@ fn json_matches_each_reference_models_metadata() {
             .as_array()
             .unwrap_or_else(|| panic!("{rel}: {}", d["hparams"]));
         assert_eq!(fields.len(), 13);
-        for (key, value) in h
-            .u32s
-            .iter()
-            .filter(|(k, _)| k.starts_with(&format!("{arch}.")))
-        {
+        for (key, value) in h.u32s.iter().filter(|(k, _)| k.starts_with(&format!("{arch}."))) {
             if let Some(f) = fields.iter().find(|f| f["key"] == key.as_str()) {
                 assert_eq!(f["value"], *value, "{rel}: {key}");
                 assert_eq!(f["default"], false, "{rel}: {key}");
             }
         }
         let by_field = |name: &str| fields.iter().find(|f| f["field"] == name).unwrap();
-        assert_eq!(
-            by_field("n_layer")["value"],
-            u(&format!("{arch}.block_count")).unwrap()
-        );
+        assert_eq!(by_field("n_layer")["value"], u(&format!("{arch}.block_count")).unwrap());
         assert_eq!(
             by_field("head_dim")["default"],
             true,
@@ -272,10 +260,7 @@ fn bad_files_exit_2_with_the_typed_error() {
     std::fs::write(&bad, b"GGML\x03\0\0\0 and then some more bytes").unwrap();
     let (code, _, err) = inspect(&[bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("bad magic") && err.contains("bad.gguf"),
-        "{err}"
-    );
+    assert!(err.contains("bad magic") && err.contains("bad.gguf"), "{err}");
 
     // A type-36 tensor holding only its n/4 codes: a foreign layout, refused by flavor detection.
     let mut w = engine::gguf::GgufWriter::new();

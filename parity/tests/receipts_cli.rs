@@ -40,11 +40,7 @@ fn verify(p: &Path) -> (i32, String) {
 #[test]
 fn a_valid_receipt_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = write(
-        dir.path(),
-        "ok.json",
-        &examples::parity_receipt().expect("example"),
-    );
+    let p = write(dir.path(), "ok.json", &examples::parity_receipt().expect("example"));
     let (code, text) = verify(&p);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("PASS"));
@@ -53,13 +49,8 @@ fn a_valid_receipt_verifies() {
 #[test]
 fn editing_any_field_fails_verify_and_names_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = write(
-        dir.path(),
-        "r.json",
-        &examples::parity_receipt().expect("example"),
-    );
-    let original: Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    let p = write(dir.path(), "r.json", &examples::parity_receipt().expect("example"));
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     let edits: [(&str, &str, Value); 8] = [
         ("pass", "/pass", json!(false)),
         ("summary", "/summary/min_cosine", json!(0.5)),
@@ -68,16 +59,11 @@ fn editing_any_field_fails_verify_and_names_it() {
         ("host", "/host/cpu_model", json!("Other CPU")),
         ("model", "/model/sha256", json!("00".repeat(32))),
         ("thresholds", "/thresholds/max_abs_diff", json!(10.0)),
-        (
-            "reference",
-            "/reference/generation",
-            json!("bitnet.cpp-2026"),
-        ),
+        ("reference", "/reference/generation", json!("bitnet.cpp-2026")),
     ];
     for (field, pointer, value) in edits {
         let mut doc = original.clone();
-        *doc.pointer_mut(pointer)
-            .unwrap_or_else(|| panic!("{pointer} exists")) = value;
+        *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} exists")) = value;
         let q = dir.path().join(format!("edited-{field}.json"));
         std::fs::write(&q, serde_json::to_string_pretty(&doc).expect("ser")).expect("write");
         let (code, text) = verify(&q);
@@ -103,9 +89,7 @@ fn resealed_lies_fail_the_gates_by_name() {
             r.kernels.insert("i2s.x86.avx512vnni.gemv".into(), 1);
         }),
         ("metrics.consistent", |r| r.summary.min_cosine = 0.9999),
-        ("metrics.bit_exact", |r| {
-            r.modes[0].logits_sha256.ours = "11".repeat(32)
-        }),
+        ("metrics.bit_exact", |r| r.modes[0].logits_sha256.ours = "11".repeat(32)),
         ("pass", |r| {
             r.thresholds.min_cosine = 1.0;
             r.modes[1].positions[0].cosine = 0.5;
@@ -121,8 +105,7 @@ fn resealed_lies_fail_the_gates_by_name() {
         let (code, text) = verify(&p);
         assert_eq!(code, 1, "{name}: {text}");
         assert!(
-            text.lines()
-                .any(|l| l.split_whitespace().take(2).eq(["FAIL", name])),
+            text.lines().any(|l| l.split_whitespace().take(2).eq(["FAIL", name])),
             "{name}: {text}"
         );
     }
@@ -157,14 +140,8 @@ fn signatures_are_checked_and_strict_requires_one() {
         p.to_str().expect("utf-8"),
     ]));
     assert_eq!(code, 0, "{text}");
-    let other =
-        receipts::seal::public_key_hex(&signing_key_from_hex(&"07".repeat(32)).expect("key"));
-    let (code, text) = code_and_text(&parity(&[
-        "verify",
-        "--pubkey",
-        &other,
-        p.to_str().expect("utf-8"),
-    ]));
+    let other = receipts::seal::public_key_hex(&signing_key_from_hex(&"07".repeat(32)).expect("key"));
+    let (code, text) = code_and_text(&parity(&["verify", "--pubkey", &other, p.to_str().expect("utf-8")]));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("trusted key"));
     let unsigned = write(
@@ -173,12 +150,7 @@ fn signatures_are_checked_and_strict_requires_one() {
         &examples::parity_receipt().expect("example"),
     );
     assert_eq!(
-        code_and_text(&parity(&[
-            "verify",
-            "--strict",
-            unsigned.to_str().expect("utf-8")
-        ]))
-        .0,
+        code_and_text(&parity(&["verify", "--strict", unsigned.to_str().expect("utf-8")])).0,
         0,
         "no trusted key: unsigned is fine"
     );
@@ -191,8 +163,7 @@ fn signatures_are_checked_and_strict_requires_one() {
     ]));
     assert_eq!(code, 2, "{text}");
     // A swapped signature does not verify.
-    let mut doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     doc["signature"]["signature"] = json!("ab".repeat(64));
     std::fs::write(&p, doc.to_string()).expect("write");
     assert_eq!(verify(&p).0, 2);
@@ -206,11 +177,7 @@ fn compare_flags_slowdown_and_drift() {
         write_receipt(&p, &examples::bench_receipt(tg).expect("example")).expect("writes");
         p.to_str().expect("utf-8").to_owned()
     };
-    let (old, same, slow) = (
-        w("old.json", 120.0),
-        w("same.json", 119.0),
-        w("slow.json", 100.0),
-    );
+    let (old, same, slow) = (w("old.json", 120.0), w("same.json", 119.0), w("slow.json", 100.0));
     let (code, text) = code_and_text(&parity(&["compare", &old, &same, "--max-slowdown", "5%"]));
     assert_eq!(code, 0, "{text}");
     let (code, text) = code_and_text(&parity(&["compare", &old, &slow, "--max-slowdown", "5%"]));
@@ -220,11 +187,7 @@ fn compare_flags_slowdown_and_drift() {
         "{text}"
     );
 
-    let exact = write(
-        dir.path(),
-        "exact.json",
-        &examples::parity_receipt().expect("example"),
-    );
+    let exact = write(dir.path(), "exact.json", &examples::parity_receipt().expect("example"));
     let drift = write(
         dir.path(),
         "drift.json",
@@ -261,12 +224,6 @@ fn report_writes_one_self_contained_page() {
     ]));
     assert_eq!(code, 0, "{text}");
     let html = std::fs::read_to_string(&out).expect("html");
-    assert!(
-        html.starts_with("<!DOCTYPE html>")
-            && html.contains("<svg")
-            && html.contains("first diff @ 3")
-    );
-    assert!(
-        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
-    );
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && html.contains("first diff @ 3"));
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
 }

@@ -56,13 +56,7 @@ fn record_with_a_fake_worker_writes_a_readable_reference() {
                 n_ctx: 16,
                 threads: 1,
             },
-            frame(
-                &Response::Loaded {
-                    n_vocab: 3,
-                    n_ctx: 16,
-                },
-                &[],
-            ),
+            frame(&Response::Loaded { n_vocab: 3, n_ctx: 16 }, &[]),
         ),
         (
             Request::EvalLogits {
@@ -98,16 +92,9 @@ fn record_with_a_fake_worker_writes_a_readable_reference() {
         .arg(&worker)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
-    let mut rec = Recorded::open(&out)
-        .unwrap()
-        .with_model_file(&model)
-        .unwrap();
+    let mut rec = Recorded::open(&out).unwrap().with_model_file(&model).unwrap();
     let got = rec.eval_logits(&[2, 0], Mode::Seq).unwrap();
     assert_eq!(
         got.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -118,10 +105,7 @@ fn record_with_a_fake_worker_writes_a_readable_reference() {
     assert_eq!(case.id, "toy_p2_seq_t1");
     assert!(out.join("toy_p2_seq_t1.logits.npy").is_file());
     let prov = &rec.manifest().provenance;
-    assert_eq!(
-        prov["bitnet_cpp"],
-        format!("microsoft/BitNet {}", "f".repeat(40))
-    );
+    assert_eq!(prov["bitnet_cpp"], format!("microsoft/BitNet {}", "f".repeat(40)));
     assert_eq!(prov["build_flags"], "BITNET_X86_TL2=OFF");
 }
 
@@ -143,8 +127,5 @@ fn record_without_ffi_or_worker_exits_2_naming_the_feature() {
         err.contains("--features ffi") && err.contains("BITNET_CPP_DIR"),
         "{err}"
     );
-    assert!(
-        fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "nothing written"
-    );
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }

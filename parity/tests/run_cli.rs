@@ -30,7 +30,14 @@ fn parity(args: &[&str]) -> Output {
 }
 
 fn code_and_text(o: &Output) -> (i32, String) {
-    (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }
 
 fn s(p: &Path) -> &str {
@@ -62,8 +69,12 @@ fn recorded_sets() -> Vec<(String, Vec<String>)> {
             continue;
         }
         let m = read_json(&dir.join("manifest.json"));
-        let mut models: Vec<String> =
-            m["cases"].as_array().expect("cases").iter().map(|c| c["model"].as_str().expect("model").to_owned()).collect();
+        let mut models: Vec<String> = m["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| c["model"].as_str().expect("model").to_owned())
+            .collect();
         models.sort();
         models.dedup();
         sets.push((dir.file_name().expect("name").to_string_lossy().into_owned(), models));
@@ -74,7 +85,12 @@ fn recorded_sets() -> Vec<(String, Vec<String>)> {
 
 /// The gate of this name in a receipt document.
 fn gate<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["gates"].as_array().expect("gates").iter().find(|g| g["name"] == name).unwrap_or_else(|| panic!("gate {name} in {doc}"))
+    doc["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|g| g["name"] == name)
+        .unwrap_or_else(|| panic!("gate {name} in {doc}"))
 }
 
 #[test]
@@ -82,10 +98,16 @@ fn bare_parity_run_passes_on_the_bundled_model() {
     let (code, text) = code_and_text(&parity(&["run"]));
     assert_eq!(code, 0, "{text}");
     assert!(text.lines().any(|l| l.starts_with("PASS")), "{text}");
-    assert!(text.contains("tiny-trained-b158.i2_s.gguf"), "the bundled default is the trained model: {text}");
+    assert!(
+        text.contains("tiny-trained-b158.i2_s.gguf"),
+        "the bundled default is the trained model: {text}"
+    );
     // Both modes, every rung, bit-exact.
     for mode in ["batch", "seq"] {
-        assert!(text.contains(&format!("[PASS] {mode}: all positions")), "{mode}: {text}");
+        assert!(
+            text.contains(&format!("[PASS] {mode}: all positions")),
+            "{mode}: {text}"
+        );
         assert!(text.contains(&format!("[PASS] {mode}: greedy")), "{mode}: {text}");
     }
     assert!(text.contains("[PASS] metrics.bit_exact"), "{text}");
@@ -109,7 +131,14 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
             let stem = model.trim_end_matches(".gguf");
             let receipt = tmp.path().join(format!("{set}-{stem}.json"));
             let reference = format!("recorded:{}", s(&dir));
-            let (code, text) = code_and_text(&parity(&["run", s(&dir.join(model)), "--reference", &reference, "--receipt", s(&receipt)]));
+            let (code, text) = code_and_text(&parity(&[
+                "run",
+                s(&dir.join(model)),
+                "--reference",
+                &reference,
+                "--receipt",
+                s(&receipt),
+            ]));
             assert_eq!(code, 0, "{set}/{model}: {text}");
             assert!(text.contains("PASS: every gate passed"), "{set}/{model}: {text}");
 
@@ -120,7 +149,11 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
             assert_eq!(doc["summary"]["bit_exact"], true, "{set}/{model}");
             assert_eq!(doc["summary"]["max_abs_diff"], 0.0, "{set}/{model}");
             assert!(doc["summary"]["first_diff_position"].is_null(), "{set}/{model}");
-            assert_eq!(doc["modes"].as_array().expect("modes").len(), 2, "{set}/{model}: batch and seq");
+            assert_eq!(
+                doc["modes"].as_array().expect("modes").len(),
+                2,
+                "{set}/{model}: batch and seq"
+            );
             assert!(doc["model"]["path"].as_str().expect("path").ends_with(model.as_str()));
             let manifest = read_json(&dir.join("manifest.json"));
             let want_sha = manifest["cases"]
@@ -184,17 +217,36 @@ fn one_flipped_logit_fails_the_run_at_exactly_that_position() {
     let receipt = tmp.path().join("flipped.json");
 
     // Untouched copy: passes (the copy itself is not what fails below).
-    let (code, text) = code_and_text(&parity(&["run", s(&model), "--reference", &reference, "--mode", "batch"]));
+    let (code, text) = code_and_text(&parity(&[
+        "run",
+        s(&model),
+        "--reference",
+        &reference,
+        "--mode",
+        "batch",
+    ]));
     assert_eq!(code, 0, "{text}");
 
     // The 5th row (position 4) of the 128-token batch case, one vocab entry, nudged by 1/64.
     let p = 4usize;
     flip_logit(&set.join("tiny-trained-b158_p128_batch.logits.npy"), p, 17, 1.0 / 64.0);
-    let (code, text) =
-        code_and_text(&parity(&["run", s(&model), "--reference", &reference, "--mode", "batch", "--receipt", s(&receipt), "--no-diagnose"]));
+    let (code, text) = code_and_text(&parity(&[
+        "run",
+        s(&model),
+        "--reference",
+        &reference,
+        "--mode",
+        "batch",
+        "--receipt",
+        s(&receipt),
+        "--no-diagnose",
+    ]));
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL: a gate failed"), "{text}");
-    assert!(text.contains("[PASS] batch: position 0"), "positions before p still agree: {text}");
+    assert!(
+        text.contains("[PASS] batch: position 0"),
+        "positions before p still agree: {text}"
+    );
     assert!(text.contains("[FAIL] batch: all positions"), "{text}");
     assert!(text.contains("[FAIL] metrics.bit_exact"), "{text}");
     assert!(text.contains("[FAIL] metrics.max_abs_diff"), "{text}");
@@ -208,7 +260,12 @@ fn one_flipped_logit_fails_the_run_at_exactly_that_position() {
     let max_abs = doc["summary"]["max_abs_diff"].as_f64().expect("max_abs_diff");
     assert!((max_abs - 1.0 / 64.0).abs() < 1e-6, "max |Δ| is the nudge: {max_abs}");
     // Only position p differs.
-    for (i, pos) in doc["modes"][0]["positions"].as_array().expect("positions").iter().enumerate() {
+    for (i, pos) in doc["modes"][0]["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .enumerate()
+    {
         let d = pos["max_abs_diff"].as_f64().expect("diff");
         assert_eq!(d != 0.0, i == p, "position {i}: max |Δ| {d}");
     }
@@ -220,7 +277,10 @@ fn one_flipped_logit_fails_the_run_at_exactly_that_position() {
     // verify agrees: intact receipt, failing gate → 1, naming the gates.
     let (code, vtext) = code_and_text(&parity(&["verify", "--strict", s(&receipt)]));
     assert_eq!(code, 1, "{vtext}");
-    assert!(vtext.contains("FAIL metrics.bit_exact") && vtext.contains("FAIL metrics.max_abs_diff"), "{vtext}");
+    assert!(
+        vtext.contains("FAIL metrics.bit_exact") && vtext.contains("FAIL metrics.max_abs_diff"),
+        "{vtext}"
+    );
 }
 
 #[test]
@@ -237,8 +297,17 @@ fn a_flipped_seq_logit_in_a_random_model_is_found_too() {
     let old = data[p * shape[1] + col];
     flip_logit(&npy, p, col, f32::from_bits(old.to_bits() + 1) - old);
     let reference = format!("recorded:{}", s(tmp.path()));
-    let (code, text) =
-        code_and_text(&parity(&["run", s(&model), "--reference", &reference, "--mode", "seq", "--receipt", s(&receipt), "--no-diagnose"]));
+    let (code, text) = code_and_text(&parity(&[
+        "run",
+        s(&model),
+        "--reference",
+        &reference,
+        "--mode",
+        "seq",
+        "--receipt",
+        s(&receipt),
+        "--no-diagnose",
+    ]));
     assert_eq!(code, 1, "one ulp is not bit-exact: {text}");
     let doc = read_json(&receipt);
     assert_eq!(doc["summary"]["first_diff_position"], p as u64);
@@ -246,7 +315,15 @@ fn a_flipped_seq_logit_in_a_random_model_is_found_too() {
 
     // Without the bit-exact requirement, one ulp passes a cosine/top-1 gate.
     let (code, text) = code_and_text(&parity(&[
-        "run", s(&model), "--reference", &reference, "--mode", "seq", "--exact=false", "--cosine-min", "0.999999",
+        "run",
+        s(&model),
+        "--reference",
+        &reference,
+        "--mode",
+        "seq",
+        "--exact=false",
+        "--cosine-min",
+        "0.999999",
     ]));
     assert_eq!(code, 0, "{text}");
 }
@@ -283,7 +360,10 @@ fn editing_a_produced_receipt_fails_verify() {
     r.modes[0].positions[5].cosine = 0.5;
     let (code, vtext) = reseal_and_verify("resealed.json", &r);
     assert_eq!(code, 1, "{vtext}");
-    assert!(vtext.contains("FAIL metrics.consistent") && vtext.contains("FAIL pass"), "{vtext}");
+    assert!(
+        vtext.contains("FAIL metrics.consistent") && vtext.contains("FAIL pass"),
+        "{vtext}"
+    );
     assert!(vtext.contains("FAIL (gate)"), "{vtext}");
 
     // A consistent lie (summaries recomputed too): the cosine gate itself fails against the thresholds.
@@ -307,7 +387,11 @@ fn report_on_a_produced_receipt_is_self_contained_html_with_svg() {
     let (code, text) = code_and_text(&parity(&["report", s(&receipt), "-o", s(&html)]));
     assert_eq!(code, 0, "{text}");
     let page = std::fs::read_to_string(&html).expect("report written");
-    assert!(page.trim_start().to_ascii_lowercase().starts_with("<!doctype html"), "{}", &page[..page.len().min(200)]);
+    assert!(
+        page.trim_start().to_ascii_lowercase().starts_with("<!doctype html"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
     assert!(page.contains("<svg") && page.contains("</svg>"), "plots are inline SVG");
     assert!(page.contains("PASS"), "verdict shown");
     assert!(page.contains("tiny-trained-b158"), "model named");
@@ -315,7 +399,14 @@ fn report_on_a_produced_receipt_is_self_contained_html_with_svg() {
     assert!(page.contains(&sha[..12]), "model sha256 shown");
     // Self-contained: nothing is fetched from elsewhere.
     let lower = page.to_ascii_lowercase();
-    for needle in ["<script src", "<link", "src=\"http", "href=\"http", "@import", "url(http"] {
+    for needle in [
+        "<script src",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(http",
+    ] {
         assert!(!lower.contains(needle), "report refers outside itself: {needle}");
     }
     // A failing receipt renders FAIL.
@@ -326,8 +417,17 @@ fn report_on_a_produced_receipt_is_self_contained_html_with_svg() {
     flip_logit(&set.join("tiny-trained-b158_p128_batch.logits.npy"), 9, 0, 0.25);
     let model = fixtures().join("reference/trained/tiny-trained-b158.i2_s.gguf");
     let reference = format!("recorded:{}", s(&set));
-    let (code, _) =
-        code_and_text(&parity(&["run", s(&model), "--reference", &reference, "--mode", "batch", "--receipt", s(&failing), "--no-diagnose"]));
+    let (code, _) = code_and_text(&parity(&[
+        "run",
+        s(&model),
+        "--reference",
+        &reference,
+        "--mode",
+        "batch",
+        "--receipt",
+        s(&failing),
+        "--no-diagnose",
+    ]));
     assert_eq!(code, 1);
     let fhtml = tmp.path().join("failing.html");
     assert_eq!(code_and_text(&parity(&["report", s(&failing), "-o", s(&fhtml)])).0, 0);
@@ -360,5 +460,9 @@ fn committed_recorded_manifests_validate_against_the_recorded_reference_schema()
             failures.push(format!("{set}: {e}"));
         }
     }
-    assert!(failures.is_empty(), "fixtures/reference/*/manifest.json vs schemas/recorded-reference.v1.json:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixtures/reference/*/manifest.json vs schemas/recorded-reference.v1.json:\n{}",
+        failures.join("\n")
+    );
 }

@@ -15,20 +15,41 @@ fn trained() -> PathBuf {
 
 fn p16() -> String {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(trained().join("manifest.json")).unwrap()).unwrap();
-    let ids: Vec<String> = m["prompts"]["16"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let ids: Vec<String> = m["prompts"]["16"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
     ids.join(",")
 }
 
 fn run(extra: &[&str]) -> (i32, String) {
     let o: Output = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["run", "--tokens", &p16(), "--mode", "batch", "--trace", "--trace-layers", "0"])
+        .args([
+            "run",
+            "--tokens",
+            &p16(),
+            "--mode",
+            "batch",
+            "--trace",
+            "--trace-layers",
+            "0",
+        ])
         .args(extra)
         .env_remove("PARITY_FIXTURES")
         .env_remove("PARITY_SIGNING_KEY")
         .env_remove("PARITY_KERNEL")
         .output()
         .expect("parity runs");
-    (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -43,8 +64,14 @@ fn recorded_trace_is_bit_exact_and_lands_in_the_receipt() {
     assert_eq!(grid["metric"], "max_abs_diff");
     assert_eq!(grid["tensors"].as_array().unwrap().len(), 22);
     let rows = grid["values"].as_array().unwrap();
-    assert!(rows[0].as_array().unwrap().iter().all(|v| v.as_f64() == Some(0.0)), "{grid}");
-    assert!(rows[1].as_array().unwrap().iter().all(|v| v.is_null()), "layer 1 was not traced: {grid}");
+    assert!(
+        rows[0].as_array().unwrap().iter().all(|v| v.as_f64() == Some(0.0)),
+        "{grid}"
+    );
+    assert!(
+        rows[1].as_array().unwrap().iter().all(|v| v.is_null()),
+        "layer 1 was not traced: {grid}"
+    );
 }
 
 #[test]
@@ -65,7 +92,15 @@ fn a_flipped_traced_value_is_the_first_divergence() {
         fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
     }
     let index: serde_json::Value = serde_json::from_slice(&fs::read(dst.join("index.json")).unwrap()).unwrap();
-    let file = index["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "ffn_norm-0").unwrap()["file"].as_str().unwrap().to_string();
+    let file = index["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ffn_norm-0")
+        .unwrap()["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (shape, mut data) = ffi_ref::npy::read_f32(dst.join(&file)).unwrap();
     data[5] = f32::from_bits(data[5].to_bits() ^ 1);
     ffi_ref::npy::write_f32(dst.join(&file), &shape, &data).unwrap();

@@ -36,7 +36,9 @@ fn r4(v: f32) -> f64 {
 
 /// The `i2s-arm` files are ARM-packed I2_S, which the file cannot say: open them as such.
 fn options_for(rel: &str) -> FlavorOptions {
-    FlavorOptions { i2s_layout: rel.contains(".i2s-arm.").then_some(I2sLayout::Arm64) }
+    FlavorOptions {
+        i2s_layout: rel.contains(".i2s-arm.").then_some(I2sLayout::Arm64),
+    }
 }
 
 fn logits_doc(rel: &str) -> Value {
@@ -46,7 +48,9 @@ fn logits_doc(rel: &str) -> Value {
     let numerics = model.auto_numerics();
     let profile = numerics.label();
     let mut session = Session::new(&model, &disp, numerics, N_CTX);
-    let logits = session.eval_prompt(&TOKENS, true).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let logits = session
+        .eval_prompt(&TOKENS, true)
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
     let n_vocab = model.hparams.n_vocab;
     assert_eq!(logits.len(), TOKENS.len() * n_vocab, "{rel}");
     assert!(logits.iter().all(|v| v.is_finite()), "{rel}: non-finite logits");
@@ -91,7 +95,10 @@ fn inspect_doc(rel: &str) -> Value {
     assert_eq!(doc["file"].as_str(), path.to_str(), "{rel}");
     doc["file"] = json!("[path]");
     let text = doc.to_string();
-    assert!(!text.contains(path.parent().expect("dir").to_str().expect("utf-8")), "{rel}: another absolute path in {text}");
+    assert!(
+        !text.contains(path.parent().expect("dir").to_str().expect("utf-8")),
+        "{rel}: another absolute path in {text}"
+    );
     doc
 }
 
@@ -150,7 +157,12 @@ snapshot_tests! {
 #[test]
 fn every_committed_model_is_snapshotted() {
     let mut found = Vec::new();
-    for sub in ["generated", "reference/random", "reference/trained", "reference/upstream"] {
+    for sub in [
+        "generated",
+        "reference/random",
+        "reference/trained",
+        "reference/upstream",
+    ] {
         for entry in std::fs::read_dir(fixtures().join(sub)).expect(sub) {
             let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
             if name.ends_with(".gguf") {
@@ -166,7 +178,11 @@ fn every_committed_model_is_snapshotted() {
         }
     }
     sets.sort();
-    assert_eq!(sets, ["random", "trained", "upstream"], "a new recorded set needs its models added to MODELS");
+    assert_eq!(
+        sets,
+        ["random", "trained", "upstream"],
+        "a new recorded set needs its models added to MODELS"
+    );
     found.sort();
     let mut listed: Vec<String> = MODELS.iter().map(|s| s.to_string()).collect();
     listed.sort();
@@ -179,7 +195,11 @@ fn the_digest_sees_a_single_ulp() {
     let a = [1.0f32, -2.5, 3.25];
     let mut b = a;
     b[1] = f32::from_bits(b[1].to_bits() + 1);
-    let h = |v: &[f32]| hex::encode(Sha256::digest(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()));
+    let h = |v: &[f32]| {
+        hex::encode(Sha256::digest(
+            v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+        ))
+    };
     assert_ne!(h(&a), h(&b));
     assert_eq!(r4(a[1]), r4(b[1]), "rounding alone would hide it");
 }

@@ -10,9 +10,12 @@ fn reference(rel: &str) -> Option<PathBuf> {
     let root = std::env::var_os("PARITY_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [root.join("reference").join(rel), PathBuf::from("/work/shared/reference").join(rel)]
-        .into_iter()
-        .find(|p| p.exists());
+    let found = [
+        root.join("reference").join(rel),
+        PathBuf::from("/work/shared/reference").join(rel),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
     if found.is_none() {
         eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
     }
@@ -20,14 +23,25 @@ fn reference(rel: &str) -> Option<PathBuf> {
 }
 
 fn parity(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity")).args(args).output().expect("run parity");
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
+        .args(args)
+        .output()
+        .expect("run parity");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn check_suite(suite: &str) {
-    let Some(probes) = reference("tokenizer.json") else { return };
+    let Some(probes) = reference("tokenizer.json") else {
+        return;
+    };
     let probes: Value = serde_json::from_str(&std::fs::read_to_string(probes).unwrap()).unwrap();
-    let Some(model) = reference(probes["models"][suite]["file"].as_str().unwrap()) else { return };
+    let Some(model) = reference(probes["models"][suite]["file"].as_str().unwrap()) else {
+        return;
+    };
     let model = model.to_str().unwrap();
     let cases = probes["cases"][suite].as_array().unwrap();
     assert_eq!(cases.len(), 35);
@@ -41,13 +55,24 @@ fn check_suite(suite: &str) {
         if doc["ids"] != c["ids"] {
             bad.push(format!("{text:?}: got {}, bitnet.cpp {}", doc["ids"], c["ids"]));
         }
-        assert_eq!(doc["n_tokens"].as_u64().unwrap() as usize, doc["ids"].as_array().unwrap().len());
-        assert_eq!(doc["pieces"].as_array().unwrap().len(), doc["ids"].as_array().unwrap().len());
+        assert_eq!(
+            doc["n_tokens"].as_u64().unwrap() as usize,
+            doc["ids"].as_array().unwrap().len()
+        );
+        assert_eq!(
+            doc["pieces"].as_array().unwrap().len(),
+            doc["ids"].as_array().unwrap().len()
+        );
         let h = doc["tokenizer_sha256"].as_str().unwrap().to_string();
         assert_eq!(h.len(), 64);
         assert_eq!(hash.get_or_insert(h.clone()), &h, "hash must not depend on the text");
     }
-    assert!(bad.is_empty(), "{suite}: {} of 35 differ:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{suite}: {} of 35 differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -62,11 +87,19 @@ fn every_default_pre_probe_matches_bitnet_cpp() {
 
 #[test]
 fn plain_output_file_input_and_no_bos() {
-    let Some(model) = reference("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some(model) = reference("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let model = model.to_str().unwrap();
     let (rc, out, _) = parity(&["tokenize", model, "--prompt", "<|begin_of_text|>hi"]);
     assert_eq!((rc, out.trim()), (0, "1022,104,105"));
-    let (_, out, _) = parity(&["tokenize", model, "--prompt", "<|begin_of_text|>hi", "--no-parse-special"]);
+    let (_, out, _) = parity(&[
+        "tokenize",
+        model,
+        "--prompt",
+        "<|begin_of_text|>hi",
+        "--no-parse-special",
+    ]);
     assert!(!out.trim().split(',').any(|t| t == "1022"), "{out}");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("p.txt");
@@ -77,7 +110,9 @@ fn plain_output_file_input_and_no_bos() {
 
 #[test]
 fn detokenize_round_trips() {
-    let Some(model) = reference("tiny-b158-nopre.i2_s.gguf") else { return };
+    let Some(model) = reference("tiny-b158-nopre.i2_s.gguf") else {
+        return;
+    };
     let model = model.to_str().unwrap();
     let (rc, out, _) = parity(&["detokenize", model, "--ids", "1022,72,322,111,520,313"]);
     assert_eq!((rc, out.as_str()), (0, "<|begin_of_text|>Hello world\n"));
@@ -90,7 +125,9 @@ fn bad_inputs_are_clean_errors() {
     let (rc, _, err) = parity(&["tokenize", "/nonexistent/model.gguf", "--prompt", "hi"]);
     assert_eq!(rc, 2);
     assert!(err.contains("/nonexistent/model.gguf"), "{err}");
-    let Some(model) = reference("tiny-b158-gqa.i2_s.gguf") else { return };
+    let Some(model) = reference("tiny-b158-gqa.i2_s.gguf") else {
+        return;
+    };
     let (rc, _, err) = parity(&["detokenize", model.to_str().unwrap(), "--ids", "99999"]);
     assert_eq!(rc, 2);
     assert!(err.contains("out of range"), "{err}");

@@ -23,8 +23,16 @@ fn trained() -> Option<PathBuf> {
 }
 
 fn trace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity")).arg("trace").args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
+        .arg("trace")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn trace_json(model: &Path, extra: &[&str]) -> (i32, Json) {
@@ -71,7 +79,9 @@ fn identical_settings_report_no_divergence() {
     assert_eq!(j["first_over_threshold"], Json::Null);
     let diffs = j["diffs"].as_array().unwrap();
     assert_eq!(diffs.len(), 4 * 20 + 2);
-    assert!(diffs.iter().all(|d| d["bit_exact"] == true && d["nmse"] == 0.0 && d["max_abs_diff"] == 0.0));
+    assert!(diffs
+        .iter()
+        .all(|d| d["bit_exact"] == true && d["nmse"] == 0.0 && d["max_abs_diff"] == 0.0));
 }
 
 #[test]
@@ -79,14 +89,25 @@ fn layer_filter_and_human_table() {
     let Some(m) = trained() else { return };
     let (code, j) = trace_json(&m, &["--mode", "batch", "--switch", "H1", "--trace-layers", "1,3"]);
     assert_eq!(code, 1);
-    let labels: Vec<&str> = j["diffs"].as_array().unwrap().iter().map(|d| d["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = j["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
     assert_eq!(labels.len(), 2 * 20 + 2);
-    assert!(labels.iter().all(|l| l.ends_with("-1") || l.ends_with("-3") || l.starts_with("result_")));
+    assert!(labels
+        .iter()
+        .all(|l| l.ends_with("-1") || l.ends_with("-3") || l.starts_with("result_")));
     // Layer 0's FFN already diverged, so layer 1 differs from its first tensor on.
     assert_eq!(j["first_divergence"], "attn_norm-1");
     let (code, out, _) = trace(&[m.to_str().unwrap(), "--tokens", P16, "--switch", "H1"]);
     assert_eq!(code, 1);
-    assert!(out.lines().any(|l| l.starts_with("ffn_act-0") && l.contains("<- first divergence")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ffn_act-0") && l.contains("<- first divergence")),
+        "{out}"
+    );
     assert!(out.contains("first divergence: ffn_act-0"));
 }
 

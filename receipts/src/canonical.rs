@@ -84,10 +84,7 @@ pub fn section_digests_of(doc: &Value) -> serde_json::Map<String, Value> {
     if let Value::Object(map) = doc {
         for (k, v) in map {
             if !NO_SECTION.contains(&k.as_str()) {
-                out.insert(
-                    k.clone(),
-                    Value::String(sha256_hex(canonical_json(v).as_bytes())),
-                );
+                out.insert(k.clone(), Value::String(sha256_hex(canonical_json(v).as_bytes())));
             }
         }
     }
@@ -133,18 +130,14 @@ mod tests {
     #[test]
     fn numbers_print_as_serde_json_does() {
         let v = json!([1.0, 0.1, 1e-7, -0.0, 12345678901234567890u64, -3, 1e300]);
-        assert_eq!(
-            canonical_json(&v),
-            "[1.0,0.1,1e-7,-0.0,12345678901234567890,-3,1e+300]"
-        );
+        assert_eq!(canonical_json(&v), "[1.0,0.1,1e-7,-0.0,12345678901234567890,-3,1e+300]");
     }
 
     #[test]
     fn floats_survive_text_round_trip() {
         let mut x = 0.123_456_789_f64;
         for _ in 0..2000 {
-            x = (x * 1.618_033_988_749_895 + 0.377).fract()
-                * 10f64.powi(((x * 1000.0) as i32 % 40) - 20);
+            x = (x * 1.618_033_988_749_895 + 0.377).fract() * 10f64.powi(((x * 1000.0) as i32 % 40) - 20);
             let v = json!({"x": x});
             let back: Value = serde_json::from_str(&v.to_string()).expect("parse");
             assert_eq!(digest_of(&v), digest_of(&back), "{x:e}");

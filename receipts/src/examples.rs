@@ -7,10 +7,7 @@ use crate::bench::{BenchReceipt, BenchRow, ReferenceRow};
 use crate::defs::{Generation, Host, Mode, Model, PositionMetrics, SectionDigests, Tool};
 use crate::error::{ReceiptError, Result};
 use crate::inference::{InferenceReceipt, Sampling, Timings};
-use crate::parity::{
-    GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity,
-    Thresholds,
-};
+use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds};
 use crate::reference::RecordedReference;
 use crate::schema::SchemaKind;
 use crate::seal::seal;
@@ -44,11 +41,7 @@ pub fn model() -> Model {
         path: "fixtures/tiny-b158-gqa.i2_s.gguf".into(),
         sha256: "c3b7d641c9bbc59a84cd0a7434ad06feb84f76be85389aeb0352c2027123dce6".into(),
         architecture: "bitnet-b1.58".into(),
-        flavor_summary: BTreeMap::from([
-            ("i2_s".into(), 21),
-            ("f16".into(), 1),
-            ("f32".into(), 13),
-        ]),
+        flavor_summary: BTreeMap::from([("i2_s".into(), 21), ("f16".into(), 1), ("f32".into(), 13)]),
     }
 }
 
@@ -126,10 +119,7 @@ pub fn parity_builder(n: u64, diverge_at: u64, thresholds: Thresholds) -> Parity
             numerics_profile: "bitnet.cpp-2025".into(),
             dir: "/work/shared/reference".into(),
             manifest_sha256: "cd".repeat(32),
-            case_ids: vec![
-                "tiny-b158-gqa_p8_batch_t2".into(),
-                "tiny-b158-gqa_p8_seq_t2".into(),
-            ],
+            case_ids: vec!["tiny-b158-gqa_p8_batch_t2".into(), "tiny-b158-gqa_p8_seq_t2".into()],
         },
         kernels: BTreeMap::from([
             ("i2s.x86.avx2.gemv".into(), 96),
@@ -230,5 +220,8 @@ pub fn recorded_reference() -> Result<RecordedReference> {
             "greedy_n": 2, "greedy_ids": [5, 6]
         }]
     }))
-    .map_err(|source| ReceiptError::Decode { schema: SchemaKind::RecordedReference.id(), source })
+    .map_err(|source| ReceiptError::Decode {
+        schema: SchemaKind::RecordedReference.id(),
+        source,
+    })
 }

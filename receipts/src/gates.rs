@@ -17,18 +17,13 @@ pub fn summarize(rows: &[PositionMetrics]) -> MetricsSummary {
         },
         max_abs_diff: rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max),
         max_kl_divergence: rows.iter().map(|r| r.kl_divergence).fold(0.0, f64::max),
-        first_diff_position: rows
-            .iter()
-            .find(|r| r.max_abs_diff != 0.0)
-            .map(|r| r.position),
+        first_diff_position: rows.iter().find(|r| r.max_abs_diff != 0.0).map(|r| r.position),
         bit_exact: rows.iter().all(|r| r.max_abs_diff == 0.0),
     }
 }
 
 /// Aggregate several summaries (rates weighted by row count; first diff = smallest position).
-pub fn combine_summaries<'a>(
-    parts: impl IntoIterator<Item = &'a MetricsSummary>,
-) -> MetricsSummary {
+pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>) -> MetricsSummary {
     let mut out = MetricsSummary {
         n_positions: 0,
         min_cosine: 1.0,
@@ -126,10 +121,7 @@ pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
 }
 
 /// Ternary flavors of `model` with tensors but no kernel whose ID names them.
-pub fn flavors_without_kernel<'a>(
-    model: &'a Model,
-    kernels: impl Iterator<Item = &'a String> + Clone,
-) -> Vec<&'a str> {
+pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a str> {
     model
         .flavor_summary
         .iter()
@@ -205,10 +197,7 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
     gates.push(gate(
         "metrics.max_abs_diff",
         s.max_abs_diff <= t.max_abs_diff,
-        format!(
-            "max |diff| {} vs threshold {}",
-            s.max_abs_diff, t.max_abs_diff
-        ),
+        format!("max |diff| {} vs threshold {}", s.max_abs_diff, t.max_abs_diff),
     ));
     gates.push(gate(
         "metrics.top1",
@@ -294,20 +283,10 @@ fn consistency_gate(r: &ParityReceipt) -> Gate {
     let mut problems = Vec::new();
     for (i, m) in r.modes.iter().enumerate() {
         if summarize(&m.positions) != m.summary {
-            problems.push(format!(
-                "modes[{i}].summary does not match modes[{i}].positions"
-            ));
+            problems.push(format!("modes[{i}].summary does not match modes[{i}].positions"));
         }
-        if let Some(p) = m
-            .positions
-            .iter()
-            .enumerate()
-            .find(|(j, p)| p.position != *j as u64)
-        {
-            problems.push(format!(
-                "modes[{i}].positions[{}] has position {}",
-                p.0, p.1.position
-            ));
+        if let Some(p) = m.positions.iter().enumerate().find(|(j, p)| p.position != *j as u64) {
+            problems.push(format!("modes[{i}].positions[{}] has position {}", p.0, p.1.position));
         }
         if let Some(p) = m
             .positions
@@ -331,9 +310,7 @@ fn consistency_gate(r: &ParityReceipt) -> Gate {
         }
         if let Some(g) = &m.greedy {
             if first_divergence(&g.ours, &g.reference) != g.first_divergence {
-                problems.push(format!(
-                    "modes[{i}].greedy.first_divergence disagrees with the ids"
-                ));
+                problems.push(format!("modes[{i}].greedy.first_divergence disagrees with the ids"));
             }
         }
     }
@@ -358,9 +335,7 @@ fn logits_gate(r: &ParityReceipt) -> Gate {
         .iter()
         .enumerate()
         .filter(|(_, m)| m.logits_sha256.ours == m.logits_sha256.reference && !m.summary.bit_exact)
-        .map(|(i, _)| {
-            format!("modes[{i}]: identical logits digests but summary says not bit-exact")
-        })
+        .map(|(i, _)| format!("modes[{i}]: identical logits digests but summary says not bit-exact"))
         .collect();
     gate(
         "logits.digests",
@@ -391,18 +366,9 @@ mod tests {
     fn engine_style_ids_satisfy_the_flavor_and_isa_gates() {
         let host = examples::host();
         assert!(names_failing(&["i2s.x86.avx2.gemv", "f16.avx2.vec_dot.gemv"], &host).is_empty());
-        assert_eq!(
-            names_failing(&["f16.avx2.vec_dot.gemv"], &host),
-            ["kernels.flavor"]
-        );
-        assert_eq!(
-            names_failing(&[], &host),
-            ["kernels.dispatched", "kernels.flavor"]
-        );
-        assert_eq!(
-            names_failing(&["i2s.x86.avx512vnni.gemv"], &host),
-            ["kernels.isa"]
-        );
+        assert_eq!(names_failing(&["f16.avx2.vec_dot.gemv"], &host), ["kernels.flavor"]);
+        assert_eq!(names_failing(&[], &host), ["kernels.dispatched", "kernels.flavor"]);
+        assert_eq!(names_failing(&["i2s.x86.avx512vnni.gemv"], &host), ["kernels.isa"]);
         assert_eq!(
             names_failing(&["i2s.x86.scalar.gemv", "f16.avx512.tinyblas.gemm"], &host),
             ["kernels.isa"]
@@ -412,10 +378,7 @@ mod tests {
             isa_features: vec!["neon".into()],
             ..host
         };
-        assert_eq!(
-            names_failing(&["i2s.x86.scalar.gemv"], &arm),
-            ["kernels.isa"]
-        );
+        assert_eq!(names_failing(&["i2s.x86.scalar.gemv"], &arm), ["kernels.isa"]);
         assert!(names_failing(&["i2s.arm.neon.gemv"], &arm).is_empty());
     }
 

@@ -24,14 +24,14 @@ pub mod seal;
 
 pub use bench::{BenchReceipt, BenchRow, ReferenceRow};
 pub use defs::{
-    now_rfc3339, DeltaPDistribution, Generation, Host, KernelLog, KlStatsRecord, KldDistribution,
-    MetricsSummary, Mode, Model, PositionMetrics, Signature, Tool, ValueUncertainty,
+    now_rfc3339, DeltaPDistribution, Generation, Host, KernelLog, KlStatsRecord, KldDistribution, MetricsSummary, Mode,
+    Model, PositionMetrics, Signature, Tool, ValueUncertainty,
 };
 pub use error::{ReceiptError, Result};
 pub use inference::{InferenceReceipt, Sampling, Timings};
 pub use parity::{
-    Diagnosis, Gate, GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder,
-    ReferenceIdentity, Thresholds, TraceGrid,
+    Diagnosis, Gate, GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds,
+    TraceGrid,
 };
 pub use reference::{RecordedCase, RecordedReference};
 pub use schema::SchemaKind;

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::sha256_hex;
 use crate::defs::{
-    now_rfc3339, Generation, Host, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model,
-    PositionMetrics, SectionDigests, Signature, Tool,
+    now_rfc3339, Generation, Host, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics,
+    SectionDigests, Signature, Tool,
 };
 use crate::error::Result;
 use crate::gates::{combine_summaries, evaluate_gates, summarize};
@@ -105,12 +105,7 @@ impl ReferenceIdentity {
     /// The numerics profile, whatever the kind.
     pub fn numerics_profile(&self) -> &str {
         match self {
-            Self::Ffi {
-                numerics_profile, ..
-            }
-            | Self::Recorded {
-                numerics_profile, ..
-            } => numerics_profile,
+            Self::Ffi { numerics_profile, .. } | Self::Recorded { numerics_profile, .. } => numerics_profile,
         }
     }
 }

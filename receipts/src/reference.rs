@@ -149,8 +149,7 @@ impl RecordedReference {
         } else {
             path.to_owned()
         };
-        let text = std::fs::read_to_string(&file)
-            .map_err(|source| ReceiptError::Io { path: file, source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| ReceiptError::Io { path: file, source })?;
         Self::from_json(&text)
     }
 

@@ -48,9 +48,7 @@ impl SchemaKind {
             Self::ParityReceipt => "https://bitnet-parity.dev/schemas/parity-receipt/v1.json",
             Self::BenchReceipt => "https://bitnet-parity.dev/schemas/bench-receipt/v1.json",
             Self::InferenceReceipt => "https://bitnet-parity.dev/schemas/inference-receipt/v1.json",
-            Self::RecordedReference => {
-                "https://bitnet-parity.dev/schemas/recorded-reference/v1.json"
-            }
+            Self::RecordedReference => "https://bitnet-parity.dev/schemas/recorded-reference/v1.json",
         }
     }
 
@@ -205,8 +203,7 @@ mod tests {
 
     #[test]
     fn unknown_version_is_named() {
-        let err = SchemaKind::of_document(&serde_json::json!({"schema_version": "x/v9"}))
-            .expect_err("unknown");
+        let err = SchemaKind::of_document(&serde_json::json!({"schema_version": "x/v9"})).expect_err("unknown");
         assert!(err.to_string().contains("x/v9"));
     }
 }

@@ -22,11 +22,11 @@ pub trait Receipt: Serialize + DeserializeOwned {
 
 /// Parse a hex ed25519 seed (64 hex digits).
 pub fn signing_key_from_hex(hex_seed: &str) -> Result<SigningKey> {
-    let bytes = hex::decode(hex_seed.trim())
-        .map_err(|e| ReceiptError::Signature(format!("signing key is not hex: {e}")))?;
-    let seed: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-        ReceiptError::Signature(format!("signing key must be 32 bytes, got {}", b.len()))
-    })?;
+    let bytes =
+        hex::decode(hex_seed.trim()).map_err(|e| ReceiptError::Signature(format!("signing key is not hex: {e}")))?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| ReceiptError::Signature(format!("signing key must be 32 bytes, got {}", b.len())))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -60,8 +60,7 @@ pub fn seal<R: Receipt>(receipt: &R, key: Option<&SigningKey>) -> Result<R> {
     doc["section_digests"] = Value::Object(sections);
     let digest = digest_of(&doc);
     if let Some(key) = key {
-        let digest_bytes =
-            hex::decode(&digest).map_err(|e| ReceiptError::Signature(e.to_string()))?;
+        let digest_bytes = hex::decode(&digest).map_err(|e| ReceiptError::Signature(e.to_string()))?;
         let sig = key.sign(&digest_bytes);
         doc["signature"] = serde_json::json!({
             "algorithm": "ed25519",
@@ -79,11 +78,7 @@ pub fn seal<R: Receipt>(receipt: &R, key: Option<&SigningKey>) -> Result<R> {
 
 /// Check that `doc`'s `digest` matches its contents; on mismatch, name the edited top-level fields.
 pub fn check_digest(doc: &Value) -> Result<()> {
-    let recorded = doc
-        .get("digest")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let recorded = doc.get("digest").and_then(Value::as_str).unwrap_or("").to_owned();
     let computed = digest_of(doc);
     if recorded == computed {
         Ok(())
@@ -119,8 +114,7 @@ pub fn check_signature(doc: &Value, trusted: Option<&str>) -> Result<Option<Stri
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ReceiptError::Signature("signature is not 64 hex bytes".into()))?;
-    let vk = VerifyingKey::from_bytes(&pk)
-        .map_err(|e| ReceiptError::Signature(format!("bad public key: {e}")))?;
+    let vk = VerifyingKey::from_bytes(&pk).map_err(|e| ReceiptError::Signature(format!("bad public key: {e}")))?;
     let digest = hex::decode(doc.get("digest").and_then(Value::as_str).unwrap_or(""))
         .map_err(|e| ReceiptError::Signature(format!("digest is not hex: {e}")))?;
     vk.verify_strict(&digest, &ed25519_dalek::Signature::from_bytes(&sig_bytes))

@@ -61,11 +61,7 @@ fn typed(kind: SchemaKind, doc: &Value) -> Result<Value, String> {
 fn every_example_validates_and_round_trips_through_its_struct() {
     for (kind, doc) in docs() {
         validate(kind, &doc).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-        assert_eq!(
-            typed(kind, &doc).expect("typed decode"),
-            doc,
-            "{kind:?} round trip"
-        );
+        assert_eq!(typed(kind, &doc).expect("typed decode"), doc, "{kind:?} round trip");
         if kind != SchemaKind::RecordedReference {
             assert_eq!(doc["schema_version"], kind.version());
         }
@@ -75,10 +71,7 @@ fn every_example_validates_and_round_trips_through_its_struct() {
 #[test]
 fn bundled_golden_manifests_validate_unchanged() {
     for (name, text) in [
-        (
-            "bitnet.cpp-2025",
-            include_str!("data/bitnet-cpp-2025.manifest.json"),
-        ),
+        ("bitnet.cpp-2025", include_str!("data/bitnet-cpp-2025.manifest.json")),
         ("upstream", include_str!("data/upstream.manifest.json")),
     ] {
         let (m, sha) = RecordedReference::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -130,18 +123,12 @@ const MUTATIONS: &[Mutation] = &[
     ("unknown reference kind", SchemaKind::ParityReceipt, |d| {
         d["reference"]["kind"] = json!("live")
     }),
-    (
-        "recorded reference with ffi field",
-        SchemaKind::ParityReceipt,
-        |d| d["reference"]["llama_cpp_commit"] = json!("abcdef0"),
-    ),
-    (
-        "recorded reference without dir",
-        SchemaKind::ParityReceipt,
-        |d| {
-            obj(&mut d["reference"]).remove("dir");
-        },
-    ),
+    ("recorded reference with ffi field", SchemaKind::ParityReceipt, |d| {
+        d["reference"]["llama_cpp_commit"] = json!("abcdef0")
+    }),
+    ("recorded reference without dir", SchemaKind::ParityReceipt, |d| {
+        obj(&mut d["reference"]).remove("dir");
+    }),
     ("mode name", SchemaKind::ParityReceipt, |d| {
         d["modes"][0]["mode"] = json!("parallel")
     }),
@@ -152,13 +139,9 @@ const MUTATIONS: &[Mutation] = &[
             obj(&mut d["summary"]).remove("first_diff_position");
         },
     ),
-    (
-        "missing greedy.first_divergence",
-        SchemaKind::ParityReceipt,
-        |d| {
-            obj(&mut d["modes"][0]["greedy"]).remove("first_divergence");
-        },
-    ),
+    ("missing greedy.first_divergence", SchemaKind::ParityReceipt, |d| {
+        obj(&mut d["modes"][0]["greedy"]).remove("first_divergence");
+    }),
     ("cosine as string", SchemaKind::ParityReceipt, |d| {
         d["modes"][0]["positions"][0]["cosine"] = json!("1.0")
     }),
@@ -180,26 +163,19 @@ const MUTATIONS: &[Mutation] = &[
     ("thresholds unknown field", SchemaKind::ParityReceipt, |d| {
         d["thresholds"]["min_kld"] = json!(0.1)
     }),
-    (
-        "signature with extra field",
-        SchemaKind::ParityReceipt,
-        |d| d["signature"] = json!({"algorithm": "ed25519", "public_key": "00".repeat(32), "signature": "00".repeat(64), "x": 1}),
-    ),
-    (
-        "signature missing public key",
-        SchemaKind::ParityReceipt,
-        |d| d["signature"] = json!({"algorithm": "ed25519", "signature": "00".repeat(64)}),
-    ),
-    (
-        "trace values not an array",
-        SchemaKind::ParityReceipt,
-        |d| d["trace"] = json!({"metric": "m", "layers": [], "tensors": [], "values": 3}),
-    ),
-    (
-        "diagnosis without verdict",
-        SchemaKind::ParityReceipt,
-        |d| d["diagnosis"] = json!({"best_profile": "x"}),
-    ),
+    ("signature with extra field", SchemaKind::ParityReceipt, |d| {
+        d["signature"] =
+            json!({"algorithm": "ed25519", "public_key": "00".repeat(32), "signature": "00".repeat(64), "x": 1})
+    }),
+    ("signature missing public key", SchemaKind::ParityReceipt, |d| {
+        d["signature"] = json!({"algorithm": "ed25519", "signature": "00".repeat(64)})
+    }),
+    ("trace values not an array", SchemaKind::ParityReceipt, |d| {
+        d["trace"] = json!({"metric": "m", "layers": [], "tensors": [], "values": 3})
+    }),
+    ("diagnosis without verdict", SchemaKind::ParityReceipt, |d| {
+        d["diagnosis"] = json!({"best_profile": "x"})
+    }),
     ("bench row unknown field", SchemaKind::BenchReceipt, |d| {
         d["rows"][0]["n_batch"] = json!(512)
     }),
@@ -209,55 +185,33 @@ const MUTATIONS: &[Mutation] = &[
     ("bench peak rss negative", SchemaKind::BenchReceipt, |d| {
         d["peak_rss_bytes"] = json!(-5)
     }),
-    (
-        "bench reference row missing ratio",
-        SchemaKind::BenchReceipt,
-        |d| {
-            obj(&mut d["reference"][0]).remove("ratio");
-        },
-    ),
-    (
-        "inference sampling unknown field",
-        SchemaKind::InferenceReceipt,
-        |d| d["sampling"]["min_p"] = json!(0.1),
-    ),
-    (
-        "inference missing timings",
-        SchemaKind::InferenceReceipt,
-        |d| {
-            obj(d).remove("timings");
-        },
-    ),
-    (
-        "inference seed negative",
-        SchemaKind::InferenceReceipt,
-        |d| d["sampling"]["seed"] = json!(-1),
-    ),
-    (
-        "manifest case unknown field",
-        SchemaKind::RecordedReference,
-        |d| d["cases"][0]["temperature"] = json!(0),
-    ),
-    (
-        "manifest case missing logits",
-        SchemaKind::RecordedReference,
-        |d| {
-            obj(&mut d["cases"][0]).remove("logits");
-        },
-    ),
+    ("bench reference row missing ratio", SchemaKind::BenchReceipt, |d| {
+        obj(&mut d["reference"][0]).remove("ratio");
+    }),
+    ("inference sampling unknown field", SchemaKind::InferenceReceipt, |d| {
+        d["sampling"]["min_p"] = json!(0.1)
+    }),
+    ("inference missing timings", SchemaKind::InferenceReceipt, |d| {
+        obj(d).remove("timings");
+    }),
+    ("inference seed negative", SchemaKind::InferenceReceipt, |d| {
+        d["sampling"]["seed"] = json!(-1)
+    }),
+    ("manifest case unknown field", SchemaKind::RecordedReference, |d| {
+        d["cases"][0]["temperature"] = json!(0)
+    }),
+    ("manifest case missing logits", SchemaKind::RecordedReference, |d| {
+        obj(&mut d["cases"][0]).remove("logits");
+    }),
     ("manifest mode", SchemaKind::RecordedReference, |d| {
         d["cases"][0]["mode"] = json!("both")
     }),
-    (
-        "manifest unknown generation",
-        SchemaKind::RecordedReference,
-        |d| d["reference"]["generation"] = json!("ggml"),
-    ),
-    (
-        "manifest provenance number",
-        SchemaKind::RecordedReference,
-        |d| d["provenance"] = json!(5),
-    ),
+    ("manifest unknown generation", SchemaKind::RecordedReference, |d| {
+        d["reference"]["generation"] = json!("ggml")
+    }),
+    ("manifest provenance number", SchemaKind::RecordedReference, |d| {
+        d["provenance"] = json!(5)
+    }),
     (
         "manifest provenance extra key not a string",
         SchemaKind::RecordedReference,
@@ -268,11 +222,9 @@ const MUTATIONS: &[Mutation] = &[
         SchemaKind::RecordedReference,
         |d| d["provenance"]["threads"] = json!(2),
     ),
-    (
-        "manifest provenance host as text",
-        SchemaKind::RecordedReference,
-        |d| d["provenance"]["host"] = json!("epyc"),
-    ),
+    ("manifest provenance host as text", SchemaKind::RecordedReference, |d| {
+        d["provenance"]["host"] = json!("epyc")
+    }),
     (
         "manifest description not a string",
         SchemaKind::RecordedReference,
@@ -283,21 +235,17 @@ const MUTATIONS: &[Mutation] = &[
         SchemaKind::RecordedReference,
         |d| d["cases"][0]["recorded_as"] = json!(1),
     ),
-    (
-        "manifest unknown top-level field",
-        SchemaKind::RecordedReference,
-        |d| d["source"] = json!("shared/reference/manifest.json"),
-    ),
+    ("manifest unknown top-level field", SchemaKind::RecordedReference, |d| {
+        d["source"] = json!("shared/reference/manifest.json")
+    }),
     (
         "manifest case per-case generation",
         SchemaKind::RecordedReference,
         |d| d["cases"][0]["generation"] = json!("bitnet.cpp-2025"),
     ),
-    (
-        "manifest prompt ids as string",
-        SchemaKind::RecordedReference,
-        |d| d["prompts"]["4"] = json!("1,2,3"),
-    ),
+    ("manifest prompt ids as string", SchemaKind::RecordedReference, |d| {
+        d["prompts"]["4"] = json!("1,2,3")
+    }),
 ];
 
 #[test]
@@ -305,10 +253,7 @@ fn mutated_documents_are_rejected_by_schema_and_struct_alike() {
     let all = docs();
     let mut failures = Vec::new();
     for (name, kind, mutate) in MUTATIONS {
-        let (_, base) = all
-            .iter()
-            .find(|(k, _)| k == kind)
-            .expect("an example of every kind");
+        let (_, base) = all.iter().find(|(k, _)| k == kind).expect("an example of every kind");
         let mut doc = base.clone();
         mutate(&mut doc);
         let schema_rejects = validate(*kind, &doc).is_err();
@@ -319,11 +264,7 @@ fn mutated_documents_are_rejected_by_schema_and_struct_alike() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "disagreements:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
 }
 
 /// Schema-valid optional additions are accepted by both.
@@ -334,14 +275,14 @@ fn optional_fields_are_accepted_by_both() {
     let additions: [(&str, Edit); 4] = [
         (
             "diagnosis",
-            |d| {
-                d["diagnosis"] =
-                    json!({"verdict": "matches bitnet.cpp-2025", "best_profile": "bitnet.cpp-2025"})
-            },
+            |d| d["diagnosis"] = json!({"verdict": "matches bitnet.cpp-2025", "best_profile": "bitnet.cpp-2025"}),
         ),
         (
             "trace",
-            |d| d["trace"] = json!({"metric": "max_abs_diff", "layers": ["0"], "tensors": ["attn_q"], "values": [[0.5, null]]}),
+            |d| {
+                d["trace"] =
+                    json!({"metric": "max_abs_diff", "layers": ["0"], "tensors": ["attn_q"], "values": [[0.5, null]]})
+            },
         ),
         ("accelerators", |d| {
             d["host"]["accelerators"] = json!(["cuda:NVIDIA H100"])

@@ -1,9 +1,7 @@
 //! Sealing, signing, and the validate-before-write / validate-after-read file functions.
 
 use receipts::examples;
-use receipts::seal::{
-    check_digest, check_signature, read_receipt, seal, signing_key_from_hex, write_receipt,
-};
+use receipts::seal::{check_digest, check_signature, read_receipt, seal, signing_key_from_hex, write_receipt};
 use receipts::{BenchReceipt, ParityReceipt, ReceiptError};
 
 #[test]
@@ -65,21 +63,14 @@ fn signatures_bind_the_digest() {
     let r = seal(&examples::parity_receipt().expect("example"), Some(&key)).expect("signs");
     let doc = serde_json::to_value(&r).expect("ser");
     check_digest(&doc).expect("digest");
-    let pk = check_signature(&doc, None)
-        .expect("verifies")
-        .expect("signed");
+    let pk = check_signature(&doc, None).expect("verifies").expect("signed");
     assert_eq!(pk, receipts::seal::public_key_hex(&key));
     // Same contents, same digest: signing does not change it.
-    assert_eq!(
-        r.digest,
-        examples::parity_receipt().expect("example").digest
-    );
+    assert_eq!(r.digest, examples::parity_receipt().expect("example").digest);
     let mut forged = doc.clone();
     forged["digest"] = serde_json::json!("00".repeat(32));
     assert!(check_signature(&forged, None).is_err());
-    assert!(
-        signing_key_from_hex("abc").is_err() && signing_key_from_hex(&"00".repeat(31)).is_err()
-    );
+    assert!(signing_key_from_hex("abc").is_err() && signing_key_from_hex(&"00".repeat(31)).is_err());
 }
 
 /// With `PARITY_DUMP_EXAMPLES=<dir>`, write every example there (for scripts/validate-receipts.py).
@@ -90,11 +81,7 @@ fn dump_examples_when_asked() {
     };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    write_receipt(
-        &dir.join("parity.json"),
-        &examples::parity_receipt().expect("example"),
-    )
-    .expect("write");
+    write_receipt(&dir.join("parity.json"), &examples::parity_receipt().expect("example")).expect("write");
     write_receipt(
         &dir.join("parity-drifting.json"),
         &examples::parity_receipt_drifting().expect("example"),

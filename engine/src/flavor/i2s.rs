@@ -32,11 +32,7 @@ pub enum I2sLayout {
 }
 
 impl I2sLayout {
-    pub const ALL: [I2sLayout; 3] = [
-        I2sLayout::X86Act128,
-        I2sLayout::Arm64,
-        I2sLayout::X86NoActParallel1x4,
-    ];
+    pub const ALL: [I2sLayout; 3] = [I2sLayout::X86Act128, I2sLayout::Arm64, I2sLayout::X86NoActParallel1x4];
 
     /// Stable short name (CLI values and JSON; the serde names are the same).
     pub fn name(self) -> &'static str {
@@ -102,10 +98,7 @@ pub fn i2s_pack(codes: &[u8], layout: I2sLayout, rows: usize, k: usize, scale: f
     assert_eq!(codes.len(), rows * k, "codes must be rows × k");
     match layout.block() {
         Some(b) => assert!(k as u64 % b == 0, "row length {k} is not a multiple of {b}"),
-        None => assert!(
-            rows % 4 == 0,
-            "the 1x4 layout needs rows % 4 == 0, got {rows}"
-        ),
+        None => assert!(rows % 4 == 0, "the 1x4 layout needs rows % 4 == 0, got {rows}"),
     }
     let n = rows * k;
     let mut out = vec![0u8; n / 4 + I2S_TAIL as usize];

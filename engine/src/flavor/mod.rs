@@ -15,10 +15,7 @@ use thiserror::Error;
 
 use crate::gguf::{align_up, span_fits, GgmlType, GgufError, GgufFile, TensorInfo};
 
-pub use i2s::{
-    i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout,
-    I2S_TAIL,
-};
+pub use i2s::{i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout, I2S_TAIL};
 pub use tq::{tq1_0_blocks, tq2_0_blocks, BlockTq1_0, BlockTq2_0, QK_K};
 
 /// What a tensor's bytes are.
@@ -201,21 +198,13 @@ pub enum FlavorError {
     #[error("tensor {name:?}: I2_S layout x86-1x4 interleaves four rows per byte and needs rows % 4 == 0, got {rows}")]
     RowsNotMultipleOf4 { name: String, rows: u64 },
     #[error("tensor {name:?}: I2_S scale at byte {offset} of the tensor is {value}, not a finite number")]
-    NonFiniteScale {
-        name: String,
-        offset: u64,
-        value: f32,
-    },
+    NonFiniteScale { name: String, offset: u64, value: f32 },
     #[error(transparent)]
     Gguf(#[from] GgufError),
 }
 
 /// Classify one tensor of `file`.
-pub fn classify(
-    file: &GgufFile,
-    t: &TensorInfo,
-    opts: &FlavorOptions,
-) -> Result<Flavor, FlavorError> {
+pub fn classify(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result<Flavor, FlavorError> {
     Ok(match t.ggml_type {
         GgmlType::I2_S => classify_i2s(file, t, opts)?,
         GgmlType::TQ2_0 => Flavor::Tq2_0,
@@ -249,11 +238,7 @@ fn sibling_of(file: &GgufFile, t: &TensorInfo) -> Option<String> {
     file.tensor(&weight).map(|_| weight)
 }
 
-fn classify_i2s(
-    file: &GgufFile,
-    t: &TensorInfo,
-    opts: &FlavorOptions,
-) -> Result<Flavor, FlavorError> {
+fn classify_i2s(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result<Flavor, FlavorError> {
     let n = t.n_elements;
     let a = file.alignment;
     let need = i2s_bytes(n);
@@ -361,10 +346,7 @@ impl ModelFlavors {
 
     /// The flavor of a tensor by name.
     pub fn get(&self, name: &str) -> Option<&Flavor> {
-        self.tensors
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| &t.flavor)
+        self.tensors.iter().find(|t| t.name == name).map(|t| &t.flavor)
     }
 
     /// Names of tensors whose flavor the engine cannot run.

@@ -48,8 +48,7 @@ impl BlockTq2_0 {
         for half in 0..2 {
             for l in 0..4 {
                 for m in 0..32 {
-                    out[half * 128 + l * 32 + m] =
-                        ((self.qs[half * 32 + m] >> (2 * l)) & 3) as i8 - 1;
+                    out[half * 128 + l * 32 + m] = ((self.qs[half * 32 + m] >> (2 * l)) & 3) as i8 - 1;
                 }
             }
         }

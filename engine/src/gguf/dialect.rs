@@ -46,7 +46,8 @@ pub fn decide_dialect<'a>(
         match t.type_id {
             31..=33 | 36..=38 => {
                 let (name, id) = (t.name, t.type_id);
-                let reason = format!("tensor {name:?} has type id {id}, which exists only in the bitnet.cpp fork table");
+                let reason =
+                    format!("tensor {name:?} has type id {id}, which exists only in the bitnet.cpp fork table");
                 return Ok((Dialect::BitnetFork, reason));
             }
             39 => {
@@ -56,13 +57,26 @@ pub fn decide_dialect<'a>(
                 let this = match (fits(mxfp4), fits(tl2)) {
                     (true, false) => (
                         Dialect::Upstream,
-                        format!("tensor {:?} has type id 39 and a {}-byte span that fits MXFP4 (17 bytes per 32), not TL2", t.name, t.span),
+                        format!(
+                            "tensor {:?} has type id 39 and a {}-byte span that fits MXFP4 (17 bytes per 32), not TL2",
+                            t.name, t.span
+                        ),
                     ),
                     (false, true) => (
                         Dialect::BitnetFork,
-                        format!("tensor {:?} has type id 39 and a {}-byte span that fits TL2 (spec §4.3), not MXFP4", t.name, t.span),
+                        format!(
+                            "tensor {:?} has type id 39 and a {}-byte span that fits TL2 (spec §4.3), not MXFP4",
+                            t.name, t.span
+                        ),
                     ),
-                    _ => return Err(GgufError::Type39Undecided { name: t.name.into(), span: t.span, mxfp4, tl2 }),
+                    _ => {
+                        return Err(GgufError::Type39Undecided {
+                            name: t.name.into(),
+                            span: t.span,
+                            mxfp4,
+                            tl2,
+                        })
+                    }
                 };
                 match &verdict39 {
                     Some((d, _)) if *d != this.0 => {
@@ -81,6 +95,9 @@ pub fn decide_dialect<'a>(
         }
     }
     Ok(verdict39.unwrap_or_else(|| {
-        (Dialect::Upstream, format!("architecture {arch:?} is not a bitnet.cpp one and no tensor uses a fork-only type id"))
+        (
+            Dialect::Upstream,
+            format!("architecture {arch:?} is not a bitnet.cpp one and no tensor uses a fork-only type id"),
+        )
     }))
 }

@@ -29,22 +29,12 @@ pub enum GgufError {
         remaining: u64,
         min_each: u64,
     },
-    #[error(
-        "metadata at offset {offset} would hold more than {limit} values in total (key {key:?})"
-    )]
-    TooManyValues {
-        key: String,
-        offset: u64,
-        limit: u64,
-    },
+    #[error("metadata at offset {offset} would hold more than {limit} values in total (key {key:?})")]
+    TooManyValues { key: String, offset: u64, limit: u64 },
     #[error("string for {what} at offset {offset} is not valid UTF-8")]
     BadUtf8 { what: String, offset: u64 },
     #[error("metadata key {key:?} at offset {offset} has unknown value type {type_id}")]
-    UnknownValueType {
-        key: String,
-        offset: u64,
-        type_id: u32,
-    },
+    UnknownValueType { key: String, offset: u64, type_id: u32 },
     #[error("metadata key {key:?}: bool at offset {offset} holds {byte}, not 0 or 1")]
     BadBool { key: String, offset: u64, byte: u8 },
     #[error("metadata key {key:?} at offset {offset}: arrays nested deeper than {max} levels")]
@@ -64,23 +54,11 @@ pub enum GgufError {
     #[error("tensor name at offset {offset} is {len} bytes; ggml allows at most {max}")]
     TensorNameTooLong { offset: u64, len: u64, max: u64 },
     #[error("tensor {name:?} (info at offset {offset}): n_dims = {n_dims}, must be 1..=4")]
-    BadDims {
-        name: String,
-        offset: u64,
-        n_dims: u32,
-    },
+    BadDims { name: String, offset: u64, n_dims: u32 },
     #[error("tensor {name:?} (info at offset {offset}): dimension {index} is zero")]
-    ZeroDim {
-        name: String,
-        offset: u64,
-        index: usize,
-    },
+    ZeroDim { name: String, offset: u64, index: usize },
     #[error("tensor {name:?} (info at offset {offset}): element count or byte size overflows ({dims:?})")]
-    DimsOverflow {
-        name: String,
-        offset: u64,
-        dims: Vec<u64>,
-    },
+    DimsOverflow { name: String, offset: u64, dims: Vec<u64> },
     #[error("duplicate tensor name {name:?} (info at offset {offset})")]
     DuplicateTensor { name: String, offset: u64 },
     #[error("tensor {name:?} (info at offset {offset}): ggml type id {type_id} is unknown in the {dialect} table")]
@@ -90,18 +68,14 @@ pub enum GgufError {
         type_id: u32,
         dialect: &'static str,
     },
-    #[error(
-        "tensor {name:?}: type {ty} needs a row length (ne[0]) {requirement}; dims are {dims:?}"
-    )]
+    #[error("tensor {name:?}: type {ty} needs a row length (ne[0]) {requirement}; dims are {dims:?}")]
     BadShapeForType {
         name: String,
         ty: &'static str,
         dims: Vec<u64>,
         requirement: String,
     },
-    #[error(
-        "tensor {name:?}: type {ty} (I8_S) is an activation-only type and never valid in a file"
-    )]
+    #[error("tensor {name:?}: type {ty} (I8_S) is an activation-only type and never valid in a file")]
     ActivationTypeInFile { name: String, ty: &'static str },
     #[error(
         "tensor {name:?}: type id 39 is TL2 in the bitnet.cpp fork and MXFP4 upstream, and its {span}-byte span \
@@ -113,14 +87,8 @@ pub enum GgufError {
         mxfp4: Option<u64>,
         tl2: Option<u64>,
     },
-    #[error(
-        "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
-    )]
-    MisalignedTensor {
-        name: String,
-        offset: u64,
-        alignment: u64,
-    },
+    #[error("tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}")]
+    MisalignedTensor { name: String, offset: u64, alignment: u64 },
     #[error("tensor {name:?}: data [{start}, {end}) lies outside the file ({file_len} bytes)")]
     TensorOutOfBounds {
         name: String,

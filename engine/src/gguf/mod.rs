@@ -9,9 +9,7 @@ mod writer;
 
 pub use dialect::{decide_dialect, span_fits, DialectInput, FORK_ARCHITECTURES};
 pub use error::{GgufError, LoadError};
-pub use reader::{
-    GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME,
-};
+pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME};
 pub use types::{align_up, Dialect, GgmlType, Storage};
 pub use value::{Value, ValueType};
 pub use writer::{GgufWriter, Layout, WriterTensor};

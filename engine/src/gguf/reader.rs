@@ -169,11 +169,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn count_value(&mut self, key: &str, n: u64) -> Result<(), GgufError> {
-        match self
-            .values
-            .checked_add(n)
-            .filter(|&v| v <= MAX_METADATA_VALUES)
-        {
+        match self.values.checked_add(n).filter(|&v| v <= MAX_METADATA_VALUES) {
             Some(v) => {
                 self.values = v;
                 Ok(())
@@ -232,13 +228,10 @@ impl<'a> Cursor<'a> {
                 let count_at = self.at();
                 let count = self.u64(&what)?;
                 // Strings need at least 8 bytes (their length), arrays 12 (type + count), scalars their size.
-                let min_each =
-                    elem.scalar_size()
-                        .unwrap_or(if elem == ValueType::String { 8 } else { 12 });
-                if count
-                    .checked_mul(min_each)
-                    .map_or(true, |b| b > self.remaining())
-                {
+                let min_each = elem
+                    .scalar_size()
+                    .unwrap_or(if elem == ValueType::String { 8 } else { 12 });
+                if count.checked_mul(min_each).map_or(true, |b| b > self.remaining()) {
                     return Err(GgufError::CountTooLarge {
                         what: format!("array {key:?}"),
                         offset: count_at,
@@ -295,15 +288,9 @@ impl GgufFile {
     fn parse(bytes: Bytes) -> Result<GgufFile, GgufError> {
         let buf = bytes.as_slice();
         if buf.len() < 24 {
-            return Err(GgufError::TooShortForHeader {
-                len: buf.len() as u64,
-            });
+            return Err(GgufError::TooShortForHeader { len: buf.len() as u64 });
         }
-        let mut c = Cursor {
-            buf,
-            pos: 0,
-            values: 0,
-        };
+        let mut c = Cursor { buf, pos: 0, values: 0 };
         let magic: [u8; 4] = c.array(&|| "magic".into())?;
         if &magic != b"GGUF" {
             return Err(GgufError::BadMagic { found: magic });
@@ -322,10 +309,7 @@ impl GgufFile {
             ("metadata", n_kv_at, n_kv, 14u64),
             ("tensor infos", n_tensors_at, n_tensors, 32),
         ] {
-            if count
-                .checked_mul(min_each)
-                .map_or(true, |b| b > c.remaining())
-            {
+            if count.checked_mul(min_each).map_or(true, |b| b > c.remaining()) {
                 return Err(GgufError::CountTooLarge {
                     what: what.into(),
                     offset: at,
@@ -494,10 +478,7 @@ fn is_lenient(ty: GgmlType) -> bool {
 
 type MetadataIndex = HashMap<String, usize>;
 
-fn read_metadata(
-    c: &mut Cursor<'_>,
-    n_kv: u64,
-) -> Result<(Vec<(String, Value)>, MetadataIndex), GgufError> {
+fn read_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<(Vec<(String, Value)>, MetadataIndex), GgufError> {
     // n_kv * 14 <= remaining bytes (checked by the caller): bounded by the file size.
     let mut metadata = Vec::with_capacity(n_kv as usize);
     let mut index = HashMap::with_capacity(n_kv as usize);
@@ -530,9 +511,7 @@ fn read_alignment(metadata: &[(String, Value)], index: &MetadataIndex) -> Result
     match index.get("general.alignment").map(|&i| &metadata[i].1) {
         None => Ok(DEFAULT_ALIGNMENT),
         Some(Value::U32(a)) if a.is_power_of_two() => Ok(u64::from(*a)),
-        Some(Value::U32(a)) => Err(GgufError::BadAlignment {
-            value: u64::from(*a),
-        }),
+        Some(Value::U32(a)) => Err(GgufError::BadAlignment { value: u64::from(*a) }),
         Some(v) => Err(GgufError::WrongValueType {
             key: "general.alignment".into(),
             found: v.value_type().name(),
@@ -541,10 +520,7 @@ fn read_alignment(metadata: &[(String, Value)], index: &MetadataIndex) -> Result
     }
 }
 
-fn read_tensor_infos(
-    c: &mut Cursor<'_>,
-    n_tensors: u64,
-) -> Result<(Vec<RawInfo>, MetadataIndex), GgufError> {
+fn read_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64) -> Result<(Vec<RawInfo>, MetadataIndex), GgufError> {
     // n_tensors * 32 <= remaining bytes (checked by the caller): bounded by the file size.
     let mut raw = Vec::with_capacity(n_tensors as usize);
     let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
@@ -616,13 +592,12 @@ fn validate_tensor(
     span: u64,
     is_last: bool,
 ) -> Result<TensorInfo, GgufError> {
-    let ggml_type =
-        GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
-            name: r.name.clone(),
-            offset: r.info_offset,
-            type_id: r.type_id,
-            dialect: dialect.name(),
-        })?;
+    let ggml_type = GgmlType::from_id(r.type_id, dialect).ok_or_else(|| GgufError::UnknownTensorType {
+        name: r.name.clone(),
+        offset: r.info_offset,
+        type_id: r.type_id,
+        dialect: dialect.name(),
+    })?;
     if ggml_type == GgmlType::I8_S {
         return Err(GgufError::ActivationTypeInFile {
             name: r.name,
@@ -630,12 +605,8 @@ fn validate_tensor(
         });
     }
     let requirement = match ggml_type.storage() {
-        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => {
-            Some(format!("a multiple of {block}"))
-        }
-        Storage::Tl2 if r.dims[0] <= 256 => {
-            Some("longer than 256 (TL2 packs the last 256 columns apart)".into())
-        }
+        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => Some(format!("a multiple of {block}")),
+        Storage::Tl2 if r.dims[0] <= 256 => Some("longer than 256 (TL2 packs the last 256 columns apart)".into()),
         _ => None,
     };
     if let Some(requirement) = requirement {
@@ -646,13 +617,11 @@ fn validate_tensor(
             requirement,
         });
     }
-    let byte_size = ggml_type
-        .byte_size(&r.dims)
-        .ok_or_else(|| GgufError::DimsOverflow {
-            name: r.name.clone(),
-            offset: r.info_offset,
-            dims: r.dims.clone(),
-        })?;
+    let byte_size = ggml_type.byte_size(&r.dims).ok_or_else(|| GgufError::DimsOverflow {
+        name: r.name.clone(),
+        offset: r.info_offset,
+        dims: r.dims.clone(),
+    })?;
     if r.offset % alignment != 0 {
         return Err(GgufError::MisalignedTensor {
             name: r.name,
@@ -665,9 +634,7 @@ fn validate_tensor(
     let file_offset = match (start, end) {
         (Some(s), Some(e)) if e <= file_len => s,
         (Some(s), Some(_))
-            if is_lenient(ggml_type)
-                && s.checked_add(r.n_elements / 4)
-                    .is_some_and(|e| e <= file_len) =>
+            if is_lenient(ggml_type) && s.checked_add(r.n_elements / 4).is_some_and(|e| e <= file_len) =>
         {
             s
         }

@@ -52,7 +52,12 @@ fn add16(a: V16, b: V16) -> V16 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn load_h(p: *const f16) -> V16 {
     // SAFETY: the caller guarantees 16 readable f16; two unaligned 16-byte loads.
-    unsafe { (_mm256_cvtph_ps(_mm_loadu_si128(p.cast())), _mm256_cvtph_ps(_mm_loadu_si128(p.add(8).cast()))) }
+    unsafe {
+        (
+            _mm256_cvtph_ps(_mm_loadu_si128(p.cast())),
+            _mm256_cvtph_ps(_mm_loadu_si128(p.add(8).cast())),
+        )
+    }
 }
 
 /// 16 f32 at `p`.
@@ -198,7 +203,8 @@ unsafe fn i2s_tile<const R: usize, const T: usize>(
         let codes: [[__m256i; 4]; R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
         for t in 0..T {
             // SAFETY: bytes 128·b .. 128·b+128 lie within every token row (caller).
-            let q: [__m256i; 4] = std::array::from_fn(|g| unsafe { _mm256_loadu_si256(toks[t].add(128 * b + 32 * g).cast()) });
+            let q: [__m256i; 4] =
+                std::array::from_fn(|g| unsafe { _mm256_loadu_si256(toks[t].add(128 * b + 32 * g).cast()) });
             for i in 0..R {
                 let c = &codes[i];
                 let p01 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], q[0]), _mm256_maddubs_epi16(c[1], q[1]));
@@ -278,4 +284,3 @@ fn quantize_impl(x: &[f32], out: &mut [i8]) -> (f32, i32) {
     }
     (s, sum)
 }
-

@@ -109,7 +109,11 @@ fn f16_dot_rows_impl(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
             }
         }
         for (i, (a, wr)) in acc.into_iter().zip(&ws).enumerate() {
-            out[r + i] = if np == 0 { tail_f64(x, wr, 0, k, 0.0) } else { tail_f64(x, wr, np, k, reduce4(a) as f64) };
+            out[r + i] = if np == 0 {
+                tail_f64(x, wr, 0, k, 0.0)
+            } else {
+                tail_f64(x, wr, np, k, reduce4(a) as f64)
+            };
         }
         r += 4;
     }
@@ -248,8 +252,20 @@ fn step_bw(acc: __m512i, c0: __m512i, q0: __m512i, c1: __m512i, q1: __m512i) -> 
 
 i2s_tile!(i2s_tile_vnni, "avx512f,avx512bw,avx512vnni", step_vnni);
 i2s_tile!(i2s_tile_bw, "avx512f,avx512bw", step_bw);
-i2s_driver!(i2s_rows_vnni_impl, "avx512f,avx512bw,avx512vnni", i2s_tile_vnni, gemv_rows = 8, gemm = (4, 4));
-i2s_driver!(i2s_rows_bw_impl, "avx512f,avx512bw", i2s_tile_bw, gemv_rows = 8, gemm = (4, 4));
+i2s_driver!(
+    i2s_rows_vnni_impl,
+    "avx512f,avx512bw,avx512vnni",
+    i2s_tile_vnni,
+    gemv_rows = 8,
+    gemm = (4, 4)
+);
+i2s_driver!(
+    i2s_rows_bw_impl,
+    "avx512f,avx512bw",
+    i2s_tile_bw,
+    gemv_rows = 8,
+    gemm = (4, 4)
+);
 
 /// Exact I2_S dots with `vpdpbusd` (`i2s.x86.avx512vnni.*`). Requires AVX-512F, BW and VNNI.
 pub(super) fn i2s_rows_vnni(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {

@@ -227,8 +227,12 @@ impl Dispatcher {
                 .unwrap_or(Family::Scalar),
             KernelChoice::Force(f) => f,
         };
-        let table = KernelTable::get(family).ok_or_else(|| KernelError::Unavailable(family.name(), Self::available_names()))?;
-        Ok(Dispatcher { table, log: Mutex::new(BTreeMap::new()) })
+        let table =
+            KernelTable::get(family).ok_or_else(|| KernelError::Unavailable(family.name(), Self::available_names()))?;
+        Ok(Dispatcher {
+            table,
+            log: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// Names of the families this CPU and build can run.
@@ -252,12 +256,22 @@ impl Dispatcher {
 
     /// Record that kernel `id` ran `calls` more times.
     pub fn record(&self, id: &'static str, calls: u64) {
-        *self.log.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default() += calls;
+        *self
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default() += calls;
     }
 
     /// Kernel IDs dispatched so far, with call counts.
     pub fn log(&self) -> BTreeMap<String, u64> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
     }
 
     pub fn clear_log(&self) {
@@ -286,17 +300,29 @@ impl Dispatcher {
     /// emulation), parallel over rows; recorded per call as the table's `gemv` (n = 1) or `gemm` ID.
     pub fn i2s_sums(&self, w: &I2sMatrix, q: &[i8], n: usize, out: &mut [i32]) {
         let (k, rows) = (w.k, w.rows);
-        assert!(k % scalar::I2S_BLOCK == 0 && q.len() >= n * k && out.len() >= rows * n && w.codes.len() >= rows * k / 4);
+        assert!(
+            k % scalar::I2S_BLOCK == 0 && q.len() >= n * k && out.len() >= rows * n && w.codes.len() >= rows * k / 4
+        );
         if n == 0 || rows == 0 {
             return;
         }
-        self.record(if n == 1 { self.table.i2s.gemv } else { self.table.i2s.gemm }, 1);
+        self.record(
+            if n == 1 {
+                self.table.i2s.gemv
+            } else {
+                self.table.i2s.gemm
+            },
+            1,
+        );
         let run = self.table.i2s.run;
         let chunk = row_chunk(k / 4);
-        out[..rows * n].par_chunks_mut(chunk * n).enumerate().for_each(|(c, o)| {
-            let r0 = c * chunk;
-            run(&w.codes[r0 * k / 4..(r0 + o.len() / n) * k / 4], k, &q[..n * k], n, o);
-        });
+        out[..rows * n]
+            .par_chunks_mut(chunk * n)
+            .enumerate()
+            .for_each(|(c, o)| {
+                let r0 = c * chunk;
+                run(&w.codes[r0 * k / 4..(r0 + o.len() / n) * k / 4], k, &q[..n * k], n, o);
+            });
     }
 
     /// `y[t·rows + r] = W_r · x_t` for `n` activation rows of length `w.k` (spec §5).
@@ -307,7 +333,10 @@ impl Dispatcher {
     /// is then bit-identical. Rows are split into fixed chunks across rayon; results do not depend on threads.
     pub fn i2s_matmul(&self, w: &I2sMatrix, x: &[f32], n: usize, epi: I2sEpilogue, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
-        assert!(k % scalar::I2S_BLOCK == 0 && k > 0, "I2_S needs K a positive multiple of 128, got {k}");
+        assert!(
+            k % scalar::I2S_BLOCK == 0 && k > 0,
+            "I2_S needs K a positive multiple of 128, got {k}"
+        );
         assert!(x.len() >= n * k && y.len() >= n * rows && w.codes.len() >= rows * k / 4);
         if n == 0 || rows == 0 {
             return;
@@ -348,16 +377,20 @@ impl Dispatcher {
                 }
             });
             let sums = &sums[..];
-            y[..n * rows].par_chunks_mut(rows).zip(tokens).enumerate().for_each(|(t, (yt, tq))| {
-                let (sum, s) = (tq.sum as f32, tq.scale);
-                for (r, v) in yt.iter_mut().enumerate() {
-                    let sumi = sums[r * n + t] as f32;
-                    *v = match epi {
-                        I2sEpilogue::Divide => ((sumi - sum) / s) * w.scale,
-                        I2sEpilogue::MultiplyRatio => (sumi - sum) * (w.scale / s),
-                    };
-                }
-            });
+            y[..n * rows]
+                .par_chunks_mut(rows)
+                .zip(tokens)
+                .enumerate()
+                .for_each(|(t, (yt, tq))| {
+                    let (sum, s) = (tq.sum as f32, tq.scale);
+                    for (r, v) in yt.iter_mut().enumerate() {
+                        let sumi = sums[r * n + t] as f32;
+                        *v = match epi {
+                            I2sEpilogue::Divide => ((sumi - sum) / s) * w.scale,
+                            I2sEpilogue::MultiplyRatio => (sumi - sum) * (w.scale / s),
+                        };
+                    }
+                });
         });
     }
 

@@ -61,12 +61,31 @@ impl KernelTable {
     fn generic() -> KernelTable {
         KernelTable {
             family: Family::Scalar,
-            quantize: Kernel { id: "i8s.scalar.quantize", run: scalar::quantize_i8_s },
-            i2s: I2sKernel { gemv: "i2s.x86.scalar.gemv", gemm: "i2s.x86.scalar.gemm", run: scalar::i2s_rows },
-            f16_dot: Kernel { id: "f16.scalar.vec_dot", run: scalar::f16_dot },
-            f16_gemv: Kernel { id: "f16.scalar.vec_dot.gemv", run: scalar::f16_dot_rows },
-            tinyblas: Kernel { id: "f16.scalar.tinyblas", run: scalar::tinyblas_f16_f32 },
-            tinyblas_gemm: Kernel { id: "f16.scalar.tinyblas.gemm", run: scalar::tinyblas_rows },
+            quantize: Kernel {
+                id: "i8s.scalar.quantize",
+                run: scalar::quantize_i8_s,
+            },
+            i2s: I2sKernel {
+                gemv: "i2s.x86.scalar.gemv",
+                gemm: "i2s.x86.scalar.gemm",
+                run: scalar::i2s_rows,
+            },
+            f16_dot: Kernel {
+                id: "f16.scalar.vec_dot",
+                run: scalar::f16_dot,
+            },
+            f16_gemv: Kernel {
+                id: "f16.scalar.vec_dot.gemv",
+                run: scalar::f16_dot_rows,
+            },
+            tinyblas: Kernel {
+                id: "f16.scalar.tinyblas",
+                run: scalar::tinyblas_f16_f32,
+            },
+            tinyblas_gemm: Kernel {
+                id: "f16.scalar.tinyblas.gemm",
+                run: scalar::tinyblas_rows,
+            },
         }
     }
 
@@ -74,12 +93,31 @@ impl KernelTable {
     #[cfg(target_arch = "x86_64")]
     fn plug_avx2(&mut self) {
         use super::avx2;
-        self.quantize = Kernel { id: "i8s.avx2.quantize", run: avx2::quantize_i8_s };
-        self.i2s = I2sKernel { gemv: "i2s.x86.avx2.gemv", gemm: "i2s.x86.avx2.gemm", run: avx2::i2s_rows };
-        self.f16_dot = Kernel { id: "f16.avx2.vec_dot", run: avx2::f16_dot };
-        self.f16_gemv = Kernel { id: "f16.avx2.vec_dot.gemv", run: avx2::f16_dot_rows };
-        self.tinyblas = Kernel { id: "f16.avx2.tinyblas", run: avx2::tinyblas };
-        self.tinyblas_gemm = Kernel { id: "f16.avx2.tinyblas.gemm", run: avx2::tinyblas_rows };
+        self.quantize = Kernel {
+            id: "i8s.avx2.quantize",
+            run: avx2::quantize_i8_s,
+        };
+        self.i2s = I2sKernel {
+            gemv: "i2s.x86.avx2.gemv",
+            gemm: "i2s.x86.avx2.gemm",
+            run: avx2::i2s_rows,
+        };
+        self.f16_dot = Kernel {
+            id: "f16.avx2.vec_dot",
+            run: avx2::f16_dot,
+        };
+        self.f16_gemv = Kernel {
+            id: "f16.avx2.vec_dot.gemv",
+            run: avx2::f16_dot_rows,
+        };
+        self.tinyblas = Kernel {
+            id: "f16.avx2.tinyblas",
+            run: avx2::tinyblas,
+        };
+        self.tinyblas_gemm = Kernel {
+            id: "f16.avx2.tinyblas.gemm",
+            run: avx2::tinyblas_rows,
+        };
     }
 
     /// AVX-512 F/BW/VL tier, with VNNI's `vpdpbusd` for I2_S where detected (caller checked
@@ -87,16 +125,39 @@ impl KernelTable {
     #[cfg(target_arch = "x86_64")]
     fn plug_avx512(&mut self) {
         use super::avx512;
-        self.quantize = Kernel { id: "i8s.avx512.quantize", run: avx512::quantize_i8_s };
-        self.i2s = if super::has_avx512_vnni() {
-            I2sKernel { gemv: "i2s.x86.avx512vnni.gemv", gemm: "i2s.x86.avx512vnni.gemm", run: avx512::i2s_rows_vnni }
-        } else {
-            I2sKernel { gemv: "i2s.x86.avx512bw.gemv", gemm: "i2s.x86.avx512bw.gemm", run: avx512::i2s_rows_bw }
+        self.quantize = Kernel {
+            id: "i8s.avx512.quantize",
+            run: avx512::quantize_i8_s,
         };
-        self.f16_dot = Kernel { id: "f16.avx512.vec_dot", run: avx512::f16_dot };
-        self.f16_gemv = Kernel { id: "f16.avx512.vec_dot.gemv", run: avx512::f16_dot_rows };
-        self.tinyblas = Kernel { id: "f16.avx512.tinyblas", run: avx512::tinyblas };
-        self.tinyblas_gemm = Kernel { id: "f16.avx512.tinyblas.gemm", run: avx512::tinyblas_rows };
+        self.i2s = if super::has_avx512_vnni() {
+            I2sKernel {
+                gemv: "i2s.x86.avx512vnni.gemv",
+                gemm: "i2s.x86.avx512vnni.gemm",
+                run: avx512::i2s_rows_vnni,
+            }
+        } else {
+            I2sKernel {
+                gemv: "i2s.x86.avx512bw.gemv",
+                gemm: "i2s.x86.avx512bw.gemm",
+                run: avx512::i2s_rows_bw,
+            }
+        };
+        self.f16_dot = Kernel {
+            id: "f16.avx512.vec_dot",
+            run: avx512::f16_dot,
+        };
+        self.f16_gemv = Kernel {
+            id: "f16.avx512.vec_dot.gemv",
+            run: avx512::f16_dot_rows,
+        };
+        self.tinyblas = Kernel {
+            id: "f16.avx512.tinyblas",
+            run: avx512::tinyblas,
+        };
+        self.tinyblas_gemm = Kernel {
+            id: "f16.avx512.tinyblas.gemm",
+            run: avx512::tinyblas_rows,
+        };
     }
 
     #[cfg(not(target_arch = "x86_64"))]

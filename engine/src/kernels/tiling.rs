@@ -16,7 +16,10 @@ macro_rules! i2s_driver {
         #[target_feature(enable = $features)]
         unsafe fn $name(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
             let (kb, nb) = (k / 4, k / 128);
-            assert!(k % 128 == 0 && k > 0, "I2_S rows need K a positive multiple of 128");
+            assert!(
+                k % 128 == 0 && k > 0,
+                "I2_S rows need K a positive multiple of 128"
+            );
             let rows = codes.len() / kb;
             assert!(q.len() >= n * k && out.len() >= rows * n);
             let row = |r: usize| codes[r * kb..(r + 1) * kb].as_ptr();
@@ -30,7 +33,8 @@ macro_rules! i2s_driver {
                     while r + $rm <= rows {
                         // SAFETY: every pointer starts a full row / token slice (bounds-checked above),
                         // and the caller guarantees the target features.
-                        let s = unsafe { $tile::<$rm, $tm>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rm)) };
+                        let s =
+                            unsafe { $tile::<$rm, $tm>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rm)) };
                         for (i, si) in s.iter().enumerate() {
                             out[(r + i) * n + t..(r + i) * n + t + $tm].copy_from_slice(si);
                         }

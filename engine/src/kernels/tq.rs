@@ -47,8 +47,12 @@ impl TqMatrix<'_> {
             d[b] = db.to_f32();
         };
         match self.ty {
-            TqType::Tq2_0 => tq2_0_blocks(row).enumerate().for_each(|(b, blk)| put(b, blk.ternary(), blk.d)),
-            TqType::Tq1_0 => tq1_0_blocks(row).enumerate().for_each(|(b, blk)| put(b, blk.ternary(), blk.d)),
+            TqType::Tq2_0 => tq2_0_blocks(row)
+                .enumerate()
+                .for_each(|(b, blk)| put(b, blk.ternary(), blk.d)),
+            TqType::Tq1_0 => tq1_0_blocks(row)
+                .enumerate()
+                .for_each(|(b, blk)| put(b, blk.ternary(), blk.d)),
         }
     }
 }
@@ -92,7 +96,11 @@ pub fn tq_dot(t: &[u8], wd: &[f32], q: &[i8], qd: &[f32], fused: bool) -> f32 {
         }
         let d = a_d * w_d;
         for m in 0..8 {
-            sumf[m] = if fused { (lanes[m] as f32).mul_add(d, sumf[m]) } else { sumf[m] + lanes[m] as f32 * d };
+            sumf[m] = if fused {
+                (lanes[m] as f32).mul_add(d, sumf[m])
+            } else {
+                sumf[m] + lanes[m] as f32 * d
+            };
         }
     }
     hsum_float_8(sumf)
@@ -113,10 +121,21 @@ impl Dispatcher {
         let mut q = vec![0i8; n * k];
         let mut qd = vec![0f32; n * nb];
         for t in 0..n {
-            quantize_q8_k(&x[t * k..(t + 1) * k], &mut q[t * k..(t + 1) * k], &mut qd[t * nb..(t + 1) * nb]);
+            quantize_q8_k(
+                &x[t * k..(t + 1) * k],
+                &mut q[t * k..(t + 1) * k],
+                &mut qd[t * nb..(t + 1) * nb],
+            );
         }
         self.record("q8k.scalar.quantize", 1);
-        self.record(if w.ty == TqType::Tq2_0 { "tq2_0.scalar.gemv" } else { "tq1_0.scalar.gemv" }, 1);
+        self.record(
+            if w.ty == TqType::Tq2_0 {
+                "tq2_0.scalar.gemv"
+            } else {
+                "tq1_0.scalar.gemv"
+            },
+            1,
+        );
         let mut yt = vec![0f32; rows * n];
         yt.par_chunks_mut(n).enumerate().for_each_init(
             || (vec![0u8; k], vec![0f32; nb]),

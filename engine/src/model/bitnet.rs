@@ -50,22 +50,33 @@ impl Model {
     pub fn from_file(file: Arc<GgufFile>, opts: &FlavorOptions) -> Result<Model, ModelError> {
         let hparams = HParams::from_gguf(&file)?;
         let flavors = ModelFlavors::classify(&file, opts)?;
-        let layout = flavors.i2s_layout.as_ref().map(|d| d.layout).unwrap_or(I2sLayout::X86Act128);
+        let layout = flavors
+            .i2s_layout
+            .as_ref()
+            .map(|d| d.layout)
+            .unwrap_or(I2sLayout::X86Act128);
         let weights = Weights::load(&file, &hparams, layout)?;
-        Ok(Model { file, hparams, flavors, weights })
+        Ok(Model {
+            file,
+            hparams,
+            flavors,
+            weights,
+        })
     }
 
     /// The numerics profile `auto` picks for this model, with the reason.
     pub fn auto_numerics(&self) -> Numerics {
         let l = &self.weights.layers[0];
         match l.wq.ty {
-            GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
-                Numerics::profile(Profile::LlamaCpp, format!("{} weights are upstream llama.cpp's ternary types", l.wq.ty.name()))
-            }
+            GgmlType::TQ2_0 | GgmlType::TQ1_0 => Numerics::profile(
+                Profile::LlamaCpp,
+                format!("{} weights are upstream llama.cpp's ternary types", l.wq.ty.name()),
+            ),
             GgmlType::I2_S => Numerics::profile(Profile::BitnetCpp2025, "I2_S weights are bitnet.cpp's type"),
-            _ if self.hparams.arch == Arch::BitnetB158 => {
-                Numerics::profile(Profile::BitnetCpp2025, "architecture bitnet-b1.58 exists only in bitnet.cpp")
-            }
+            _ if self.hparams.arch == Arch::BitnetB158 => Numerics::profile(
+                Profile::BitnetCpp2025,
+                "architecture bitnet-b1.58 exists only in bitnet.cpp",
+            ),
             _ => Numerics::profile(Profile::BitnetCpp2025, "default reference (verified)"),
         }
     }
@@ -92,7 +103,11 @@ pub struct Session<'m> {
 
 impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("numerics", &self.numerics).field("n_past", &self.n_past).field("n_ctx", &self.kv.size).finish()
+        f.debug_struct("Session")
+            .field("numerics", &self.numerics)
+            .field("n_past", &self.n_past)
+            .field("n_ctx", &self.kv.size)
+            .finish()
     }
 }
 
@@ -107,7 +122,15 @@ impl<'m> Session<'m> {
         }
         let kv = KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, size);
         let rope = RopeCache::new(hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, size);
-        Session { model, disp, numerics, kv, rope, n_past: 0, trace: None }
+        Session {
+            model,
+            disp,
+            numerics,
+            kv,
+            rope,
+            n_past: 0,
+            trace: None,
+        }
     }
 
     /// Send intermediate tensors to `sink` from now on (`None` turns tracing off).
@@ -184,7 +207,10 @@ impl<'m> Session<'m> {
         }
         let p0 = self.n_past;
         if p0 + n > self.kv.size {
-            return Err(ModelError::ContextFull { pos: p0 + n - 1, n_ctx: self.kv.size });
+            return Err(ModelError::ContextFull {
+                pos: p0 + n - 1,
+                n_ctx: self.kv.size,
+            });
         }
         let e = hp.n_embd;
         let emb = m.weights.token_embd.as_f16(file);
@@ -192,7 +218,10 @@ impl<'m> Session<'m> {
         for &t in tokens {
             let t = t as usize;
             if t >= hp.n_vocab {
-                return Err(ModelError::TokenOutOfRange { id: t as u32, n_vocab: hp.n_vocab });
+                return Err(ModelError::TokenOutOfRange {
+                    id: t as u32,
+                    n_vocab: hp.n_vocab,
+                });
             }
             x.extend(emb.data[t * e..(t + 1) * e].iter().map(|v| v.to_f32()));
         }
@@ -297,11 +326,18 @@ impl<'m> Session<'m> {
         let mut y = vec![0f32; n * w.rows];
         match w.ty {
             GgmlType::I2_S => {
-                let epi = if self.numerics.has(Switch::H2) { I2sEpilogue::MultiplyRatio } else { I2sEpilogue::Divide };
+                let epi = if self.numerics.has(Switch::H2) {
+                    I2sEpilogue::MultiplyRatio
+                } else {
+                    I2sEpilogue::Divide
+                };
                 self.disp.i2s_matmul(&w.as_i2s(file), x, n, epi, &mut y);
             }
             GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), &mut y),
-            GgmlType::TQ2_0 | GgmlType::TQ1_0 => self.disp.tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), &mut y),
+            GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
+                self.disp
+                    .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), &mut y)
+            }
             other => unreachable!("weights of type {} are rejected at load", other.name()),
         }
         if let Some(s) = w.out_scale {
@@ -317,7 +353,15 @@ impl<'m> Session<'m> {
 
     /// Multi-head attention over the cache for `n` queries at positions `p0..p0+n` (spec §6.5).
     /// With `capture`, also returns the raw scores and the probabilities, `[head][query][n_kv]`.
-    fn attention(&self, il: usize, q: &[f32], n: usize, p0: usize, n_kv: usize, capture: bool) -> (Vec<f32>, Option<(Vec<f32>, Vec<f32>)>) {
+    fn attention(
+        &self,
+        il: usize,
+        q: &[f32],
+        n: usize,
+        p0: usize,
+        n_kv: usize,
+        capture: bool,
+    ) -> (Vec<f32>, Option<(Vec<f32>, Vec<f32>)>) {
         let hp = &self.model.hparams;
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
@@ -335,7 +379,10 @@ impl<'m> Session<'m> {
                 let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
                 let mut s = vec![0f32; n_kv];
                 for t in 0..n {
-                    let q16: Vec<f16> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd].iter().map(|&v| f16::from_f32(v)).collect();
+                    let q16: Vec<f16> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd]
+                        .iter()
+                        .map(|&v| f16::from_f32(v))
+                        .collect();
                     let q16f: Vec<f32> = q16.iter().map(|v| v.to_f32()).collect();
                     for (j, sj) in s.iter_mut().enumerate() {
                         let kr = kv.k_row(il, kh, j);

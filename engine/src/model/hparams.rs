@@ -77,7 +77,10 @@ impl Reader<'_> {
     /// A count: scalar, or an array whose entries must all be equal (per-layer arrays).
     fn count(&mut self, k: &str, default: Option<usize>) -> Result<usize, HParamsError> {
         let key = self.key(k);
-        let invalid = |why: &str| HParamsError::Invalid { key: key.clone(), why: why.into() };
+        let invalid = |why: &str| HParamsError::Invalid {
+            key: key.clone(),
+            why: why.into(),
+        };
         match self.raw(k) {
             None => match default {
                 Some(d) => {
@@ -95,10 +98,12 @@ impl Reader<'_> {
                     None => Err(invalid("empty array")),
                 }
             }
-            Some(v) => v
-                .as_u64()
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| invalid(&format!("expected an unsigned integer, found {}", v.value_type().name()))),
+            Some(v) => v.as_u64().and_then(|v| usize::try_from(v).ok()).ok_or_else(|| {
+                invalid(&format!(
+                    "expected an unsigned integer, found {}",
+                    v.value_type().name()
+                ))
+            }),
         }
     }
 
@@ -112,7 +117,10 @@ impl Reader<'_> {
                 }
                 None => Err(HParamsError::Missing(key)),
             },
-            Some(v) => v.as_f32().ok_or(HParamsError::Invalid { key, why: "expected a float".into() }),
+            Some(v) => v.as_f32().ok_or(HParamsError::Invalid {
+                key,
+                why: "expected a float".into(),
+            }),
         }
     }
 }
@@ -120,14 +128,24 @@ impl Reader<'_> {
 impl HParams {
     /// Read hyper-parameters the way `llm_load_hparams` does for the BitNet archs.
     pub fn from_gguf(g: &GgufFile) -> Result<HParams, HParamsError> {
-        let arch_name = g.get_str("general.architecture").ok_or(HParamsError::NoArchitecture)?.to_string();
+        let arch_name = g
+            .get_str("general.architecture")
+            .ok_or(HParamsError::NoArchitecture)?
+            .to_string();
         let arch = match arch_name.as_str() {
             "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
             "bitnet" => Arch::Bitnet,
             other => return Err(HParamsError::UnsupportedArch(other.into())),
         };
-        let mut r = Reader { g, prefix: arch_name.clone(), defaulted: Vec::new() };
-        let n_tokens = g.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(<[Value]>::len);
+        let mut r = Reader {
+            g,
+            prefix: arch_name.clone(),
+            defaulted: Vec::new(),
+        };
+        let n_tokens = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(Value::as_array)
+            .map(<[Value]>::len);
         let n_vocab = match n_tokens {
             Some(n) => r.count("vocab_size", Some(n))?,
             None => r.count("vocab_size", None)?,
@@ -156,7 +174,9 @@ impl HParams {
         if n_rot != head_dim || head_dim % 2 != 0 || head_dim != head_dim_v {
             return Err(HParamsError::Invalid {
                 key: r.key("rope.dimension_count"),
-                why: format!("rope dims {n_rot}, key length {head_dim}, value length {head_dim_v}: must be equal and even"),
+                why: format!(
+                    "rope dims {n_rot}, key length {head_dim}, value length {head_dim_v}: must be equal and even"
+                ),
             });
         }
         let rope_freq_base = r.float("rope.freq_base", Some(10000.0))?;
@@ -167,7 +187,10 @@ impl HParams {
         let rope_freq_scale = if scale == 0.0 { 1.0 } else { 1.0 / scale };
         let rms_eps = r.float("attention.layer_norm_rms_epsilon", None)?;
         if n_vocab == 0 || n_ctx_train == 0 || n_layer == 0 || n_ff == 0 {
-            return Err(HParamsError::Invalid { key: arch_name, why: "a size is zero".into() });
+            return Err(HParamsError::Invalid {
+                key: arch_name,
+                why: "a size is zero".into(),
+            });
         }
         Ok(HParams {
             arch,

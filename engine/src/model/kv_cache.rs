@@ -17,7 +17,14 @@ pub struct KvCache {
 impl KvCache {
     pub fn new(n_layer: usize, n_head_kv: usize, head_dim: usize, size: usize) -> KvCache {
         let n = n_layer * n_head_kv * head_dim * size;
-        KvCache { n_layer, n_head_kv, head_dim, size, k: vec![f16::ZERO; n], v: vec![f16::ZERO; n] }
+        KvCache {
+            n_layer,
+            n_head_kv,
+            head_dim,
+            size,
+            k: vec![f16::ZERO; n],
+            v: vec![f16::ZERO; n],
+        }
     }
 
     /// Bytes held by the cache.

@@ -31,7 +31,11 @@ pub enum ModelError {
     #[error("tensor {0:?} is missing")]
     MissingTensor(String),
     #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]
-    BadShape { name: String, found: Vec<u64>, expected: Vec<u64> },
+    BadShape {
+        name: String,
+        found: Vec<u64>,
+        expected: Vec<u64>,
+    },
     #[error("tensor {name:?} has type {ty}, which this engine cannot compute with")]
     UnsupportedType { name: String, ty: &'static str },
     #[error("{0}")]

@@ -41,10 +41,9 @@ impl Profile {
 impl std::str::FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Profile, String> {
-        Profile::all()
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown numerics profile {s:?} (expected bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp or auto)"))
+        Profile::all().into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            format!("unknown numerics profile {s:?} (expected bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp or auto)")
+        })
     }
 }
 
@@ -116,7 +115,11 @@ impl Numerics {
             Profile::BitnetCpp2026 => vec![Switch::H1, Switch::H2, Switch::H3, Switch::H4],
             Profile::BitnetCpp2025 | Profile::LlamaCpp => Vec::new(),
         };
-        Numerics { profile, switches, reason: reason.into() }
+        Numerics {
+            profile,
+            switches,
+            reason: reason.into(),
+        }
     }
 
     pub fn bitnet_2025() -> Numerics {
@@ -155,7 +158,12 @@ impl Numerics {
     /// A label such as `bitnet.cpp-2025` or `bitnet.cpp-2025+H1`, with "(predicted)" where unverified.
     pub fn label(&self) -> String {
         let own = Numerics::profile(self.profile, "").switches;
-        let extra: Vec<&str> = self.switches.iter().filter(|s| !own.contains(s)).map(|s| s.name()).collect();
+        let extra: Vec<&str> = self
+            .switches
+            .iter()
+            .filter(|s| !own.contains(s))
+            .map(|s| s.name())
+            .collect();
         let mut l = self.profile.name().to_string();
         if !extra.is_empty() {
             l.push('+');

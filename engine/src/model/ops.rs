@@ -33,14 +33,20 @@ pub fn v_expf(x: f32) -> f32 {
     const R: f32 = 12582912.0; // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
     let n = z - R;
-    let b = (-n).mul_add(f32::from_bits(0x35bf_be8e), (-n).mul_add(f32::from_bits(0x3f31_7200), x)); // ln2 lo, hi
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
+    ); // ln2 lo, hi
     let u = b * b;
     let c5 = f32::from_bits(0x3c07_2010); // 0x1.0e4020p-7
     let c4 = f32::from_bits(0x3d2b_9f17); // 0x1.573e2ep-5
     let c3 = f32::from_bits(0x3e2a_af33); // 0x1.555e66p-3
     let c2 = f32::from_bits(0x3eff_fedb); // 0x1.fffdb6p-2
     let c1 = f32::from_bits(0x3f7f_fff6); // 0x1.ffffecp-1
-    let j = c5.mul_add(b, c4).mul_add(u, c3.mul_add(b, c2)).mul_add(u, c1.mul_add(b, 1.0));
+    let j = c5
+        .mul_add(b, c4)
+        .mul_add(u, c3.mul_add(b, c2))
+        .mul_add(u, c1.mul_add(b, 1.0));
     if n.abs() > 192.0 {
         // Masked lanes (n is ±inf or huge): 0 below, +inf above.
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };

@@ -45,10 +45,19 @@ pub fn probe_layouts(file: &Arc<GgufFile>, disp: &Dispatcher, tokens: &[u32]) ->
     let mut scores = Vec::new();
     let mut n_vocab = 0;
     for layout in I2sLayout::ALL {
-        let model = match Model::from_file(file.clone(), &FlavorOptions { i2s_layout: Some(layout) }) {
+        let model = match Model::from_file(
+            file.clone(),
+            &FlavorOptions {
+                i2s_layout: Some(layout),
+            },
+        ) {
             Ok(m) => m,
             Err(ModelError::Flavor(e)) => {
-                scores.push(LayoutScore { layout, perplexity: None, note: Some(e.to_string()) });
+                scores.push(LayoutScore {
+                    layout,
+                    perplexity: None,
+                    note: Some(e.to_string()),
+                });
                 continue;
             }
             Err(e) => return Err(e),
@@ -64,21 +73,44 @@ pub fn probe_layouts(file: &Arc<GgufFile>, disp: &Dispatcher, tokens: &[u32]) ->
             nll += lse - row[next as usize] as f64;
         }
         let ppl = (nll / (tokens.len() - 1) as f64).exp();
-        scores.push(LayoutScore { layout, perplexity: Some(ppl), note: None });
+        scores.push(LayoutScore {
+            layout,
+            perplexity: Some(ppl),
+            note: None,
+        });
     }
-    let mut ranked: Vec<(I2sLayout, f64)> = scores.iter().filter_map(|s| s.perplexity.map(|p| (s.layout, p))).collect();
+    let mut ranked: Vec<(I2sLayout, f64)> = scores
+        .iter()
+        .filter_map(|s| s.perplexity.map(|p| (s.layout, p)))
+        .collect();
     ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (decided, reason) = match ranked.as_slice() {
         [] => (None, "no layout can hold this file's shapes".to_string()),
-        [(l, p)] => (Some(*l), format!("only {} fits the shapes (perplexity {p:.1})", l.name())),
+        [(l, p)] => (
+            Some(*l),
+            format!("only {} fits the shapes (perplexity {p:.1})", l.name()),
+        ),
         [(l, p), (l2, p2), ..] => {
             let uniform = n_vocab as f64;
             if p * DECISIVE_RATIO <= *p2 && *p <= uniform / DECISIVE_RATIO {
-                (Some(*l), format!("{} gives perplexity {p:.1}, {:.0}× below {} ({p2:.1}); uniform guessing is {uniform:.0}", l.name(), p2 / p, l2.name()))
+                (
+                    Some(*l),
+                    format!(
+                        "{} gives perplexity {p:.1}, {:.0}× below {} ({p2:.1}); uniform guessing is {uniform:.0}",
+                        l.name(),
+                        p2 / p,
+                        l2.name()
+                    ),
+                )
             } else {
                 (None, format!("undecided: best {} {p:.1} vs {} {p2:.1} (uniform {uniform:.0}); a random or untrained model cannot tell the layouts apart", l.name(), l2.name()))
             }
         }
     };
-    Ok(LayoutProbe { tokens: tokens.len(), scores, decided, reason })
+    Ok(LayoutProbe {
+        tokens: tokens.len(),
+        scores,
+        decided,
+        reason,
+    })
 }

@@ -106,9 +106,18 @@ struct CollectorState {
 impl CollectorState {
     fn push(&mut self, name: &str, layer: Option<usize>, rows: usize, cols: usize, data: &[f32]) {
         let n = self.seen.entry((name.to_string(), layer)).or_insert(0);
-        let key = TensorKey { name: name.to_string(), layer, occurrence: *n };
+        let key = TensorKey {
+            name: name.to_string(),
+            layer,
+            occurrence: *n,
+        };
         *n += 1;
-        self.tensors.push(TracedTensor { key, rows, cols, data: data.to_vec() });
+        self.tensors.push(TracedTensor {
+            key,
+            rows,
+            cols,
+            data: data.to_vec(),
+        });
     }
 }
 
@@ -122,7 +131,10 @@ pub struct TraceCollector {
 
 impl TraceCollector {
     pub fn new(filter: LayerFilter) -> TraceCollector {
-        TraceCollector { filter, state: Arc::default() }
+        TraceCollector {
+            filter,
+            state: Arc::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, CollectorState> {
@@ -188,7 +200,10 @@ pub fn trace_prompt(
     session.set_trace(Some(Box::new(collector.clone())));
     let logits = session.eval_prompt(tokens, batch)?;
     session.set_trace(None);
-    Ok(Traced { logits, tensors: collector.take() })
+    Ok(Traced {
+        logits,
+        tensors: collector.take(),
+    })
 }
 
 /// How one tensor of two traces compares.
@@ -269,7 +284,12 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
 fn common_values(a: &TracedTensor, b: &TracedTensor) -> (Vec<f32>, Vec<f32>) {
     if a.rows == b.rows && a.cols != b.cols {
         let c = a.cols.min(b.cols);
-        let pick = |t: &TracedTensor| -> Vec<f32> { t.data.chunks(t.cols.max(1)).flat_map(|r| r[..c.min(r.len())].iter().copied()).collect() };
+        let pick = |t: &TracedTensor| -> Vec<f32> {
+            t.data
+                .chunks(t.cols.max(1))
+                .flat_map(|r| r[..c.min(r.len())].iter().copied())
+                .collect()
+        };
         (pick(a), pick(b))
     } else {
         let n = a.data.len().min(b.data.len());
@@ -300,7 +320,11 @@ fn diff_one(key: &TensorKey, ours: Option<&TracedTensor>, theirs: Option<&Traced
     d.compared = x.len();
     d.differing = x.iter().zip(&y).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
     d.bit_exact = d.differing == 0 && d.shape_ours == d.shape_theirs && a.data.len() == b.data.len();
-    d.nmse = if d.bit_exact && x.iter().all(|v| *v == 0.0) { 0.0 } else { nmse(&x, &y) };
+    d.nmse = if d.bit_exact && x.iter().all(|v| *v == 0.0) {
+        0.0
+    } else {
+        nmse(&x, &y)
+    };
     d.max_abs_diff = max_abs_diff(&x, &y);
     d.cosine = cosine(&x, &y);
     d
@@ -311,8 +335,16 @@ fn diff_one(key: &TensorKey, ours: Option<&TracedTensor>, theirs: Option<&Traced
 pub fn compare_traces(ours: &[TracedTensor], theirs: &[TracedTensor]) -> Vec<TensorDiff> {
     let by_key: HashMap<&TensorKey, &TracedTensor> = theirs.iter().map(|t| (&t.key, t)).collect();
     let mine: std::collections::HashSet<&TensorKey> = ours.iter().map(|t| &t.key).collect();
-    let mut out: Vec<TensorDiff> = ours.iter().map(|t| diff_one(&t.key, Some(t), by_key.get(&t.key).copied())).collect();
-    out.extend(theirs.iter().filter(|t| !mine.contains(&t.key)).map(|t| diff_one(&t.key, None, Some(t))));
+    let mut out: Vec<TensorDiff> = ours
+        .iter()
+        .map(|t| diff_one(&t.key, Some(t), by_key.get(&t.key).copied()))
+        .collect();
+    out.extend(
+        theirs
+            .iter()
+            .filter(|t| !mine.contains(&t.key))
+            .map(|t| diff_one(&t.key, None, Some(t))),
+    );
     out
 }
 
@@ -333,7 +365,12 @@ impl TraceComparison {
         let diffs = compare_traces(ours, theirs);
         let first_divergence = diffs.iter().position(|d| !d.bit_exact);
         let first_over_threshold = diffs.iter().position(|d| d.exceeds(threshold));
-        TraceComparison { threshold, diffs, first_divergence, first_over_threshold }
+        TraceComparison {
+            threshold,
+            diffs,
+            first_divergence,
+            first_over_threshold,
+        }
     }
 
     pub fn first_divergent(&self) -> Option<&TensorDiff> {
@@ -346,7 +383,11 @@ impl TraceComparison {
 
     /// Labels of every tensor that is not bit-exact, in order.
     pub fn divergent_labels(&self) -> Vec<&str> {
-        self.diffs.iter().filter(|d| !d.bit_exact).map(|d| d.label.as_str()).collect()
+        self.diffs
+            .iter()
+            .filter(|d| !d.bit_exact)
+            .map(|d| d.label.as_str())
+            .collect()
     }
 }
 
@@ -375,27 +416,60 @@ impl LlamaNameMap {
     /// The map for `arch`. `silu`: the FFN activation is SiLU (`bitnet` arch, or H1); `extra(w)`: how
     /// many ops (`.scale` multiply, bias add) follow the matmul of weight `w` (`"wq"`, `"ffn_up"`, ...).
     pub fn new(arch: Arch, silu: bool, extra: impl Fn(&str) -> usize) -> LlamaNameMap {
-        let one = |ours, llama| LlamaName { ours, llama, nth: 0, per_layer: 1, first_named: None };
+        let one = |ours, llama| LlamaName {
+            ours,
+            llama,
+            nth: 0,
+            per_layer: 1,
+            first_named: None,
+        };
         let qkv = |ours, llama, w: &str| {
             let n = 1 + extra(w);
-            LlamaName { ours, llama, nth: n - 1, per_layer: n, first_named: None }
+            LlamaName {
+                ours,
+                llama,
+                nth: n - 1,
+                per_layer: n,
+                first_named: None,
+            }
         };
         let roped = |ours, llama, w: &str| {
             let n = 2 + extra(w);
-            LlamaName { ours, llama, nth: n - 1, per_layer: n, first_named: None }
+            LlamaName {
+                ours,
+                llama,
+                nth: n - 1,
+                per_layer: n,
+                first_named: None,
+            }
         };
-        let scaled = |ours, w: &str, plain, with_scale| if extra(w) > 0 { one(ours, with_scale) } else { one(ours, plain) };
+        let scaled = |ours, w: &str, plain, with_scale| {
+            if extra(w) > 0 {
+                one(ours, with_scale)
+            } else {
+                one(ours, plain)
+            }
+        };
         let ffn_out = if arch == Arch::Bitnet { "ffn_sub_out" } else { "ffn_out" };
         let entries = vec![
             one("attn_norm", "attn_norm"),
-            LlamaName { per_layer: 2 + extra("wq"), ..qkv("Qcur", "Qcur", "wq") },
-            LlamaName { per_layer: 2 + extra("wk"), ..qkv("Kcur", "Kcur", "wk") },
+            LlamaName {
+                per_layer: 2 + extra("wq"),
+                ..qkv("Qcur", "Qcur", "wq")
+            },
+            LlamaName {
+                per_layer: 2 + extra("wk"),
+                ..qkv("Kcur", "Kcur", "wk")
+            },
             qkv("Vcur", "Vcur", "wv"),
             roped("Qcur_rope", "Qcur", "wq"),
             roped("Kcur_rope", "Kcur", "wk"),
             one("kq", "kq"),
             one("kq_soft_max", "kq_soft_max_ext"),
-            LlamaName { first_named: Some("kqv_merged_cont"), ..one("kqv_out", "kqv_out") },
+            LlamaName {
+                first_named: Some("kqv_merged_cont"),
+                ..one("kqv_out", "kqv_out")
+            },
             one("attn_sub_norm", "attn_sub_norm"),
             one("attn_out", "attn_o_out"),
             one("ffn_inp", "ffn_inp"),
@@ -403,7 +477,10 @@ impl LlamaNameMap {
             scaled("ffn_up", "ffn_up", "ffn_up", "ffn_up_s"),
             scaled("ffn_gate", "ffn_gate", "ffn_gate", "ffn_gate_s"),
             one("ffn_act", if silu { "ffn_silu" } else { "ffn_sqr(relu)" }),
-            LlamaName { first_named: Some("ffn_gate_par"), ..one("ffn_out", ffn_out) },
+            LlamaName {
+                first_named: Some("ffn_gate_par"),
+                ..one("ffn_out", ffn_out)
+            },
             one("ffn_sub_norm", "ffn_sub_norm"),
             one("ffn_down", "ffn_down"),
             one("l_out", "l_out"),
@@ -441,7 +518,10 @@ impl LlamaNameMap {
     /// Our name for the `count`-th (0-based, counted per layer over the whole run) tensor a callback
     /// named `llama` (without the layer suffix).
     pub fn ours(&self, llama: &str, count: usize) -> Option<&'static str> {
-        self.entries.iter().find(|e| e.llama == llama && count % e.per_layer == e.nth).map(|e| e.ours)
+        self.entries
+            .iter()
+            .find(|e| e.llama == llama && count % e.per_layer == e.nth)
+            .map(|e| e.ours)
     }
 }
 
@@ -466,7 +546,11 @@ pub struct LlamaAligner {
 
 impl LlamaAligner {
     pub fn new(map: LlamaNameMap, collector: TraceCollector) -> LlamaAligner {
-        LlamaAligner { map, counts: HashMap::new(), collector }
+        LlamaAligner {
+            map,
+            counts: HashMap::new(),
+            collector,
+        }
     }
 
     /// Take one callback tensor; returns our name if it has one (and was recorded).
@@ -490,8 +574,17 @@ mod tests {
     use super::*;
 
     fn t(name: &str, layer: Option<usize>, data: Vec<f32>) -> TracedTensor {
-        let key = TensorKey { name: name.into(), layer, occurrence: 0 };
-        TracedTensor { key, rows: 1, cols: data.len(), data }
+        let key = TensorKey {
+            name: name.into(),
+            layer,
+            occurrence: 0,
+        };
+        TracedTensor {
+            key,
+            rows: 1,
+            cols: data.len(),
+            data,
+        }
     }
 
     #[test]
@@ -504,7 +597,11 @@ mod tests {
 
     #[test]
     fn first_divergence_is_any_bit_and_threshold_is_separate() {
-        let ours = vec![t("a", Some(0), vec![1.0, 2.0]), t("b", Some(0), vec![1.0, 1.0]), t("c", Some(0), vec![1.0, 0.0])];
+        let ours = vec![
+            t("a", Some(0), vec![1.0, 2.0]),
+            t("b", Some(0), vec![1.0, 1.0]),
+            t("c", Some(0), vec![1.0, 0.0]),
+        ];
         let theirs = vec![
             t("a", Some(0), vec![1.0, 2.0]),
             t("b", Some(0), vec![1.0, f32::from_bits(1.0f32.to_bits() + 1)]),
@@ -518,7 +615,11 @@ mod tests {
 
     #[test]
     fn signed_zero_differs_and_missing_tensors_count() {
-        let c = TraceComparison::new(&[t("a", None, vec![0.0])], &[t("a", None, vec![-0.0]), t("z", None, vec![1.0])], 1e-7);
+        let c = TraceComparison::new(
+            &[t("a", None, vec![0.0])],
+            &[t("a", None, vec![-0.0]), t("z", None, vec![1.0])],
+            1e-7,
+        );
         assert_eq!(c.divergent_labels(), ["a", "z"]);
         assert_eq!(c.diffs[1].shape_ours, None);
         assert!(c.diffs[1].exceeds(1.0));
@@ -526,8 +627,21 @@ mod tests {
 
     #[test]
     fn differing_widths_compare_the_common_columns() {
-        let a = TracedTensor { key: TensorKey { name: "kq".into(), layer: Some(0), occurrence: 0 }, rows: 2, cols: 2, data: vec![1.0, 2.0, 3.0, 4.0] };
-        let b = TracedTensor { cols: 3, data: vec![1.0, 2.0, 0.0, 3.0, 4.0, 0.0], ..a.clone() };
+        let a = TracedTensor {
+            key: TensorKey {
+                name: "kq".into(),
+                layer: Some(0),
+                occurrence: 0,
+            },
+            rows: 2,
+            cols: 2,
+            data: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        let b = TracedTensor {
+            cols: 3,
+            data: vec![1.0, 2.0, 0.0, 3.0, 4.0, 0.0],
+            ..a.clone()
+        };
         let d = &compare_traces(&[a], &[b])[0];
         assert_eq!((d.compared, d.differing, d.bit_exact), (4, 0, false));
     }
@@ -567,10 +681,28 @@ mod tests {
 
         let collector = TraceCollector::default();
         let mut al = LlamaAligner::new(map, collector.clone());
-        for name in ["norm-0", "attn_norm-0", "Qcur-0", "Qcur-0", "Qcur-0", "Qcur-0", "result_output"] {
+        for name in [
+            "norm-0",
+            "attn_norm-0",
+            "Qcur-0",
+            "Qcur-0",
+            "Qcur-0",
+            "Qcur-0",
+            "result_output",
+        ] {
             al.record(name, 1, 1, &[0.0]);
         }
         let labels: Vec<String> = collector.take().iter().map(|t| t.key.label()).collect();
-        assert_eq!(labels, ["attn_norm-0", "Qcur-0", "Qcur_rope-0", "Qcur-0#1", "Qcur_rope-0#1", "result_output"]);
+        assert_eq!(
+            labels,
+            [
+                "attn_norm-0",
+                "Qcur-0",
+                "Qcur_rope-0",
+                "Qcur-0#1",
+                "Qcur_rope-0#1",
+                "result_output"
+            ]
+        );
     }
 }

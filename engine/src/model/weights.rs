@@ -49,16 +49,34 @@ impl Linear {
     }
 
     pub fn as_i2s<'a>(&'a self, file: &'a GgufFile) -> I2sMatrix<'a> {
-        I2sMatrix { codes: &self.data(file)[..self.rows * self.k / 4], scale: self.i2s_scale, rows: self.rows, k: self.k }
+        I2sMatrix {
+            codes: &self.data(file)[..self.rows * self.k / 4],
+            scale: self.i2s_scale,
+            rows: self.rows,
+            k: self.k,
+        }
     }
 
     pub fn as_tq<'a>(&'a self, file: &'a GgufFile) -> TqMatrix<'a> {
-        let ty = if self.ty == GgmlType::TQ1_0 { TqType::Tq1_0 } else { TqType::Tq2_0 };
-        TqMatrix { data: self.data(file), ty, rows: self.rows, k: self.k }
+        let ty = if self.ty == GgmlType::TQ1_0 {
+            TqType::Tq1_0
+        } else {
+            TqType::Tq2_0
+        };
+        TqMatrix {
+            data: self.data(file),
+            ty,
+            rows: self.rows,
+            k: self.k,
+        }
     }
 
     pub fn as_f16<'a>(&'a self, file: &'a GgufFile) -> F16Matrix<'a> {
-        F16Matrix { data: f16_slice(self.data(file)), rows: self.rows, k: self.k }
+        F16Matrix {
+            data: f16_slice(self.data(file)),
+            rows: self.rows,
+            k: self.k,
+        }
     }
 }
 
@@ -97,12 +115,17 @@ pub struct Weights {
 }
 
 fn tensor<'a>(g: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
-    g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    g.tensor(name)
+        .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
 }
 
 fn expect_dims(t: &TensorInfo, want: &[u64]) -> Result<(), ModelError> {
     if t.dims != want {
-        return Err(ModelError::BadShape { name: t.name.clone(), found: t.dims.clone(), expected: want.to_vec() });
+        return Err(ModelError::BadShape {
+            name: t.name.clone(),
+            found: t.dims.clone(),
+            expected: want.to_vec(),
+        });
     }
     Ok(())
 }
@@ -112,10 +135,15 @@ fn f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError>
     let t = tensor(g, name)?;
     expect_dims(t, &[len as u64])?;
     if t.ggml_type != GgmlType::F32 {
-        return Err(ModelError::UnsupportedType { name: name.into(), ty: t.ggml_type.name() });
+        return Err(ModelError::UnsupportedType {
+            name: name.into(),
+            ty: t.ggml_type.name(),
+        });
     }
     let b = g.tensor_data(t)?;
-    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect())
 }
 
 fn optional_f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
@@ -138,7 +166,11 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
     match t.ggml_type {
         GgmlType::I2_S => {
             if k % 128 != 0 {
-                return Err(ModelError::BadShape { name, found: t.dims.clone(), expected: vec![k.next_multiple_of(128) as u64, rows as u64] });
+                return Err(ModelError::BadShape {
+                    name,
+                    found: t.dims.clone(),
+                    expected: vec![k.next_multiple_of(128) as u64, rows as u64],
+                });
             }
             let n4 = rows * k / 4;
             i2s_scale = f32::from_le_bytes(data[n4..n4 + 4].try_into().unwrap());
@@ -156,7 +188,16 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
     }
     let out_scale = optional_f32_vec(g, &format!("{base}.scale"), 1)?.map(|v| v[0]);
     let bias = optional_f32_vec(g, &format!("{base}.bias"), rows)?;
-    Ok(Linear { name, ty: t.ggml_type, rows, k, bytes, i2s_scale, out_scale, bias })
+    Ok(Linear {
+        name,
+        ty: t.ggml_type,
+        rows,
+        k,
+        bytes,
+        i2s_scale,
+        out_scale,
+        bias,
+    })
 }
 
 impl Weights {
@@ -167,7 +208,10 @@ impl Weights {
         let kv_dim = hp.n_head_kv * hp.head_dim;
         let token_embd = load_linear(g, "token_embd", e, hp.n_vocab, layout)?;
         if token_embd.ty != GgmlType::F16 {
-            return Err(ModelError::UnsupportedType { name: token_embd.name, ty: token_embd.ty.name() });
+            return Err(ModelError::UnsupportedType {
+                name: token_embd.name,
+                ty: token_embd.ty.name(),
+            });
         }
         let mut layers = Vec::with_capacity(hp.n_layer);
         for i in 0..hp.n_layer {
@@ -188,8 +232,14 @@ impl Weights {
         }
         if hp.arch == Arch::BitnetB158 {
             for l in &layers {
-                if let Some(lin) = [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down].into_iter().find(|l| l.out_scale.is_some()) {
-                    return Err(ModelError::UnexpectedTensor(format!("{} has a .scale tensor, which bitnet-b1.58 never loads", lin.name)));
+                if let Some(lin) = [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down]
+                    .into_iter()
+                    .find(|l| l.out_scale.is_some())
+                {
+                    return Err(ModelError::UnexpectedTensor(format!(
+                        "{} has a .scale tensor, which bitnet-b1.58 never loads",
+                        lin.name
+                    )));
                 }
             }
         }

@@ -147,7 +147,12 @@ pub fn encode_word(
         let (Some(l), Some(r)) = (left, right) else { return };
         let (lt, rt) = (text_of(&symbols[l]), text_of(&symbols[r]));
         if let Some(rank) = merges.rank(lt, rt) {
-            queue.push(Bigram { rank, left: l, right: r, text: format!("{lt}{rt}") });
+            queue.push(Bigram {
+                rank,
+                left: l,
+                right: r,
+                text: format!("{lt}{rt}"),
+            });
         }
     };
     for i in 1..symbols.len() {
@@ -199,11 +204,7 @@ pub enum Fragment<'a> {
 /// Split `text` at occurrences of special tokens (`tokenizer_st_partition`). `specials` must be sorted
 /// longest text first; each is applied to every remaining text fragment, left to right, without overlap.
 /// Without `parse_special` only user-defined tokens are matched.
-pub fn partition<'a>(
-    text: &'a str,
-    specials: &[(String, u32, TokenType)],
-    parse_special: bool,
-) -> Vec<Fragment<'a>> {
+pub fn partition<'a>(text: &'a str, specials: &[(String, u32, TokenType)], parse_special: bool) -> Vec<Fragment<'a>> {
     let mut frags = vec![Fragment::Text(text)];
     if text.is_empty() {
         return Vec::new();
@@ -240,7 +241,11 @@ mod tests {
     use super::*;
 
     fn vocab(tokens: &[&str]) -> HashMap<String, u32> {
-        tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect()
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect()
     }
 
     #[test]
@@ -301,7 +306,15 @@ mod tests {
             ("<|eot|>".to_string(), 5, TokenType::Control),
         ];
         let f = partition("a<|eot|>b<|eot|>x", &specials, true);
-        assert_eq!(f, [Fragment::Text("a"), Fragment::Token(5), Fragment::Text("b"), Fragment::Token(7)]);
+        assert_eq!(
+            f,
+            [
+                Fragment::Text("a"),
+                Fragment::Token(5),
+                Fragment::Text("b"),
+                Fragment::Token(7)
+            ]
+        );
         let f = partition("a<|eot|>b", &specials, false);
         assert_eq!(f, [Fragment::Text("a<|eot|>b")]);
     }

@@ -15,7 +15,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: &str, content: &str) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -82,13 +85,19 @@ pub fn detect(tmpl: &str) -> Option<Family> {
         (Family::Openchat, has("GPT4 Correct ")),
         (Family::Vicuna, has("USER: ") && has("ASSISTANT: ")),
         (Family::Deepseek, has("### Instruction:") && has("<|EOT|>")),
-        (Family::CommandR, has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>")),
+        (
+            Family::CommandR,
+            has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>"),
+        ),
         (Family::Llama3, has("<|start_header_id|>") && has("<|end_header_id|>")),
         (Family::Chatglm3, has("[gMASK]sop")),
         (Family::Chatglm4, has("[gMASK]<sop>")),
         (Family::Minicpm, has("<用户>")),
         (Family::Deepseek2, has("'Assistant: ' + message['content'] + eos_token")),
-        (Family::Exaone3, has("[|system|]") && has("[|assistant|]") && has("[|endofturn|]")),
+        (
+            Family::Exaone3,
+            has("[|system|]") && has("[|assistant|]") && has("[|endofturn|]"),
+        ),
         (Family::Bitnet, has("BITNET")),
     ];
     checks.into_iter().find_map(|(f, hit)| hit.then_some(f))
@@ -157,7 +166,11 @@ impl ChatTemplate {
             }
             ChatTemplate::Llama3 => {
                 for m in msgs {
-                    s += &format!("<|start_header_id|>{}<|end_header_id|>\n\n{}<|eot_id|>", m.role, trim(&m.content));
+                    s += &format!(
+                        "<|start_header_id|>{}<|end_header_id|>\n\n{}<|eot_id|>",
+                        m.role,
+                        trim(&m.content)
+                    );
                 }
                 if add_ass {
                     s += "<|start_header_id|>assistant<|end_header_id|>\n\n";
@@ -181,7 +194,11 @@ impl ChatTemplate {
 /// The text to append for `new` after `past` was already fed (`common_chat_format_single`): the
 /// difference between the renderings with and without it, keeping a trailing newline of the past.
 pub fn format_single(t: ChatTemplate, past: &[ChatMessage], new: &ChatMessage, add_ass: bool) -> String {
-    let before = if past.is_empty() { String::new() } else { t.apply(past, false) };
+    let before = if past.is_empty() {
+        String::new()
+    } else {
+        t.apply(past, false)
+    };
     let mut all = past.to_vec();
     all.push(new.clone());
     let after = t.apply(&all, add_ass);
@@ -228,7 +245,10 @@ mod tests {
             fed += &format_single(ChatTemplate::Bitnet, &msgs[..i], &msgs[i], true);
         }
         assert_eq!(fed, ChatTemplate::Bitnet.apply(&msgs, true));
-        assert_eq!(format_single(ChatTemplate::Bitnet, &msgs[..3], &msgs[3], true), "User: U2<|eot_id|>Assistant: ");
+        assert_eq!(
+            format_single(ChatTemplate::Bitnet, &msgs[..3], &msgs[3], true),
+            "User: U2<|eot_id|>Assistant: "
+        );
     }
 
     #[test]
@@ -241,22 +261,37 @@ mod tests {
     #[test]
     fn auto_falls_back_to_chatml() {
         assert_eq!(ChatTemplate::from_name("auto", None), Ok(ChatTemplate::Chatml));
-        assert_eq!(ChatTemplate::from_name("auto", Some("{{ plain }}")), Ok(ChatTemplate::Chatml));
-        assert_eq!(ChatTemplate::from_name("auto", Some("<start_of_turn>")), Err(ChatError::Unsupported("gemma")));
-        assert!(matches!(ChatTemplate::from_name("jinja", None), Err(ChatError::UnknownName(_))));
+        assert_eq!(
+            ChatTemplate::from_name("auto", Some("{{ plain }}")),
+            Ok(ChatTemplate::Chatml)
+        );
+        assert_eq!(
+            ChatTemplate::from_name("auto", Some("<start_of_turn>")),
+            Err(ChatError::Unsupported("gemma"))
+        );
+        assert!(matches!(
+            ChatTemplate::from_name("jinja", None),
+            Err(ChatError::UnknownName(_))
+        ));
     }
 
     #[test]
     fn earlier_families_win() {
         // chatml is tested before llama3, so a template with both markers is chatml.
-        assert_eq!(detect("<|im_start|><|start_header_id|><|end_header_id|>"), Some(Family::Chatml));
+        assert_eq!(
+            detect("<|im_start|><|start_header_id|><|end_header_id|>"),
+            Some(Family::Chatml)
+        );
         assert_eq!(detect("<|start_header_id|>x<|end_header_id|>"), Some(Family::Llama3));
     }
 
     #[test]
     fn chatml_and_llama3_formats() {
         let m = [ChatMessage::new("user", " hi \n")];
-        assert_eq!(ChatTemplate::Chatml.apply(&m, true), "<|im_start|>user\n hi \n<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            ChatTemplate::Chatml.apply(&m, true),
+            "<|im_start|>user\n hi \n<|im_end|>\n<|im_start|>assistant\n"
+        );
         assert_eq!(
             ChatTemplate::Llama3.apply(&m, true),
             "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"

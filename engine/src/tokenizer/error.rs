@@ -16,7 +16,11 @@ pub enum TokenizerError {
     #[error("{file}: missing {key}")]
     MissingKey { file: String, key: String },
     #[error("{file}: {key} is not {expected}")]
-    WrongType { file: String, key: String, expected: &'static str },
+    WrongType {
+        file: String,
+        key: String,
+        expected: &'static str,
+    },
     #[error("{file}: tokenizer.ggml.model = {model:?} is not supported (only \"gpt2\" byte-level BPE)")]
     UnsupportedModel { file: String, model: String },
     #[error("{file}: unknown pre-tokenizer type tokenizer.ggml.pre = {pre:?} (llama.cpp refuses to load it)")]
@@ -24,9 +28,19 @@ pub enum TokenizerError {
     #[error("{file}: tokenizer.ggml.pre = {pre:?} is a llama.cpp pre-tokenizer this engine does not implement")]
     UnsupportedPre { file: String, pre: String },
     #[error("{file}: {key} has {got} entries, expected {expected} (one per token)")]
-    LengthMismatch { file: String, key: String, expected: usize, got: usize },
+    LengthMismatch {
+        file: String,
+        key: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("{file}: token {text:?} appears twice (ids {first} and {second})")]
-    DuplicateToken { file: String, text: String, first: u32, second: u32 },
+    DuplicateToken {
+        file: String,
+        text: String,
+        first: u32,
+        second: u32,
+    },
     #[error("{file}: token id {id} is missing from the vocabulary")]
     MissingTokenId { file: String, id: u32 },
     #[error(

@@ -10,9 +10,25 @@ use crate::gguf::{GgufFile, Value};
 
 /// llama.cpp's `tokenizer.ggml.pre` names that it accepts but this engine does not implement.
 const KNOWN_UNIMPLEMENTED_PRE: &[&str] = &[
-    "deepseek-llm", "deepseek-coder", "falcon", "starcoder", "refact", "command-r", "qwen2", "stablelm2",
-    "dbrx", "smaug-bpe", "poro-chat", "chatglm-bpe", "viking", "tekken", "smollm", "codeshell", "bloom",
-    "gpt3-finnish", "exaone",
+    "deepseek-llm",
+    "deepseek-coder",
+    "falcon",
+    "starcoder",
+    "refact",
+    "command-r",
+    "qwen2",
+    "stablelm2",
+    "dbrx",
+    "smaug-bpe",
+    "poro-chat",
+    "chatglm-bpe",
+    "viking",
+    "tekken",
+    "smollm",
+    "codeshell",
+    "bloom",
+    "gpt3-finnish",
+    "exaone",
 ];
 
 impl Tokenizer {
@@ -35,7 +51,10 @@ impl Tokenizer {
         if sibling.is_file() {
             return Self::from_json_file(&sibling, Some(&gguf));
         }
-        Err(TokenizerError::NoTokenizer { model: model.display().to_string(), sibling: sibling.display().to_string() })
+        Err(TokenizerError::NoTokenizer {
+            model: model.display().to_string(),
+            sibling: sibling.display().to_string(),
+        })
     }
 
     /// Build from a GGUF's `tokenizer.ggml.*` keys.
@@ -47,11 +66,16 @@ impl Tokenizer {
             .as_str()
             .ok_or_else(|| wrong(&file, "tokenizer.ggml.model", "a string"))?;
         if model != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel { file, model: model.into() });
+            return Err(TokenizerError::UnsupportedModel {
+                file,
+                model: model.into(),
+            });
         }
         let pre = pre_from_meta(g, &file)?;
-        let tokens = string_array(g, &file, "tokenizer.ggml.tokens")?.ok_or_else(|| missing(&file, "tokenizer.ggml.tokens"))?;
-        let merges = string_array(g, &file, "tokenizer.ggml.merges")?.ok_or_else(|| missing(&file, "tokenizer.ggml.merges"))?;
+        let tokens =
+            string_array(g, &file, "tokenizer.ggml.tokens")?.ok_or_else(|| missing(&file, "tokenizer.ggml.tokens"))?;
+        let merges =
+            string_array(g, &file, "tokenizer.ggml.merges")?.ok_or_else(|| missing(&file, "tokenizer.ggml.merges"))?;
         let types = match g.get("tokenizer.ggml.token_type") {
             None => vec![TokenType::Normal; tokens.len()],
             Some(v) => v
@@ -101,17 +125,27 @@ pub fn sibling_json(model: &Path) -> PathBuf {
 }
 
 fn missing(file: &str, key: &str) -> TokenizerError {
-    TokenizerError::MissingKey { file: file.into(), key: key.into() }
+    TokenizerError::MissingKey {
+        file: file.into(),
+        key: key.into(),
+    }
 }
 
 fn wrong(file: &str, key: &str, expected: &'static str) -> TokenizerError {
-    TokenizerError::WrongType { file: file.into(), key: key.into(), expected }
+    TokenizerError::WrongType {
+        file: file.into(),
+        key: key.into(),
+        expected,
+    }
 }
 
 fn pre_from_meta(g: &GgufFile, file: &str) -> Result<PreType, TokenizerError> {
     let pre = match g.get("tokenizer.ggml.pre") {
         None => None,
-        Some(v) => Some(v.as_str().ok_or_else(|| wrong(file, "tokenizer.ggml.pre", "a string"))?),
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| wrong(file, "tokenizer.ggml.pre", "a string"))?,
+        ),
     };
     PreType::from_gguf(pre).ok_or_else(|| {
         let pre = pre.unwrap_or_default().to_string();
@@ -156,7 +190,9 @@ fn apply_meta_overrides(v: &mut VocabData, g: &GgufFile, file: &str) -> Result<(
         }
     }
     let flag = |key: &str| -> Result<Option<bool>, TokenizerError> {
-        g.get(key).map(|x| x.as_bool().ok_or_else(|| wrong(file, key, "a bool"))).transpose()
+        g.get(key)
+            .map(|x| x.as_bool().ok_or_else(|| wrong(file, key, "a bool")))
+            .transpose()
     };
     if let Some(b) = flag("tokenizer.ggml.add_bos_token")? {
         v.add_bos = Some(b);
@@ -173,32 +209,67 @@ fn apply_meta_overrides(v: &mut VocabData, g: &GgufFile, file: &str) -> Result<(
 /// Read an HF BPE tokenizer.json into [`VocabData`] (pre-tokenizer DEFAULT, BOS/EOS by usual texts).
 pub fn read_tokenizer_json(path: &Path) -> Result<VocabData, TokenizerError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| TokenizerError::Io { path: shown.clone(), msg: e.to_string() })?;
-    let json: Json = serde_json::from_str(&text).map_err(|e| TokenizerError::Json { path: shown.clone(), msg: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| TokenizerError::Io {
+        path: shown.clone(),
+        msg: e.to_string(),
+    })?;
+    let json: Json = serde_json::from_str(&text).map_err(|e| TokenizerError::Json {
+        path: shown.clone(),
+        msg: e.to_string(),
+    })?;
     vocab_from_json(&json, &shown)
 }
 
 /// The vocabulary of an HF BPE tokenizer.json, mapped as `make_vocab_gguf.py` maps it: model vocab
 /// tokens are NORMAL, added tokens CONTROL when `special`, else USER_DEFINED; merges as "a b" strings.
 fn vocab_from_json(j: &Json, path: &str) -> Result<VocabData, TokenizerError> {
-    let bad = |msg: &str| TokenizerError::Json { path: path.into(), msg: msg.into() };
+    let bad = |msg: &str| TokenizerError::Json {
+        path: path.into(),
+        msg: msg.into(),
+    };
     let model = j.get("model").ok_or_else(|| bad("no \"model\""))?;
     if let Some(t) = model.get("type").and_then(Json::as_str) {
         if t != "BPE" {
             return Err(bad(&format!("model.type is {t:?}, only \"BPE\" is supported")));
         }
     }
-    let vocab = model.get("vocab").and_then(Json::as_object).ok_or_else(|| bad("model.vocab is not an object"))?;
+    let vocab = model
+        .get("vocab")
+        .and_then(Json::as_object)
+        .ok_or_else(|| bad("model.vocab is not an object"))?;
     let mut entries: Vec<(u32, String, TokenType)> = Vec::with_capacity(vocab.len());
     for (s, i) in vocab {
-        let i = i.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad(&format!("model.vocab[{s:?}] is not a token id")))?;
+        let i = i
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| bad(&format!("model.vocab[{s:?}] is not a token id")))?;
         entries.push((i, s.clone(), TokenType::Normal));
     }
-    for a in j.get("added_tokens").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default() {
-        let i = a.get("id").and_then(Json::as_u64).and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad("added_tokens[].id"))?;
-        let s = a.get("content").and_then(Json::as_str).ok_or_else(|| bad("added_tokens[].content"))?;
+    for a in j
+        .get("added_tokens")
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let i = a
+            .get("id")
+            .and_then(Json::as_u64)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| bad("added_tokens[].id"))?;
+        let s = a
+            .get("content")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad("added_tokens[].content"))?;
         let special = a.get("special").and_then(Json::as_bool).unwrap_or(false);
-        entries.push((i, s.to_string(), if special { TokenType::Control } else { TokenType::UserDefined }));
+        entries.push((
+            i,
+            s.to_string(),
+            if special {
+                TokenType::Control
+            } else {
+                TokenType::UserDefined
+            },
+        ));
     }
     let n = entries.iter().map(|e| e.0 as usize + 1).max().unwrap_or(0);
     let mut tokens: Vec<Option<String>> = vec![None; n];
@@ -210,7 +281,12 @@ fn vocab_from_json(j: &Json, path: &str) -> Result<VocabData, TokenizerError> {
     let tokens = tokens
         .into_iter()
         .enumerate()
-        .map(|(i, t)| t.ok_or(TokenizerError::MissingTokenId { file: path.into(), id: i as u32 }))
+        .map(|(i, t)| {
+            t.ok_or(TokenizerError::MissingTokenId {
+                file: path.into(),
+                id: i as u32,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let merges = model
         .get("merges")
@@ -219,12 +295,20 @@ fn vocab_from_json(j: &Json, path: &str) -> Result<VocabData, TokenizerError> {
         .iter()
         .map(|m| match m {
             Json::String(s) => Some(s.clone()),
-            Json::Array(p) => p.iter().map(Json::as_str).collect::<Option<Vec<_>>>().map(|p| p.join(" ")),
+            Json::Array(p) => p
+                .iter()
+                .map(Json::as_str)
+                .collect::<Option<Vec<_>>>()
+                .map(|p| p.join(" ")),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| bad("model.merges holds something other than strings or string pairs"))?;
-    let find = |texts: &[&str]| texts.iter().find_map(|t| tokens.iter().position(|x| x == t).map(|i| i as u32));
+    let find = |texts: &[&str]| {
+        texts
+            .iter()
+            .find_map(|t| tokens.iter().position(|x| x == t).map(|i| i as u32))
+    };
     let bos = find(&["<|begin_of_text|>", "<s>", "<|startoftext|>"]);
     let eos = find(&["<|end_of_text|>", "</s>", "<|endoftext|>"]);
     Ok(VocabData {

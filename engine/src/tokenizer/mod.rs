@@ -25,8 +25,15 @@ use bpe::{Fragment, MergeRanks};
 use pretok::PreTokenizerChain;
 
 /// Texts llama.cpp auto-detects as end-of-turn when `tokenizer.ggml.eot_token_id` is absent (spec §7.1).
-pub const EOT_TEXTS: [&str; 7] =
-    ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<｜end▁of▁sentence｜>"];
+pub const EOT_TEXTS: [&str; 7] = [
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<EOT>",
+    "<｜end▁of▁sentence｜>",
+];
 
 /// Everything that defines a BPE vocabulary, however it was read.
 #[derive(Clone, Debug)]
@@ -102,7 +109,12 @@ impl Tokenizer {
         let mut token_to_id = HashMap::with_capacity(v.tokens.len());
         for (i, t) in v.tokens.iter().enumerate() {
             if let Some(first) = token_to_id.insert(t.clone(), i as u32) {
-                return Err(TokenizerError::DuplicateToken { file, text: t.clone(), first, second: i as u32 });
+                return Err(TokenizerError::DuplicateToken {
+                    file,
+                    text: t.clone(),
+                    first,
+                    second: i as u32,
+                });
             }
         }
         let n = v.tokens.len() as u32;
@@ -111,7 +123,12 @@ impl Tokenizer {
         let eom = valid(v.eom).or_else(|| token_to_id.get("<|eom_id|>").copied());
         let (bos, eos) = (valid(v.bos), valid(v.eos));
         let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
-        eog.extend(EOT_TEXTS.iter().chain(["<|eom_id|>"].iter()).filter_map(|t| token_to_id.get(*t).copied()));
+        eog.extend(
+            EOT_TEXTS
+                .iter()
+                .chain(["<|eom_id|>"].iter())
+                .filter_map(|t| token_to_id.get(*t).copied()),
+        );
         eog.sort_unstable();
         eog.dedup();
 
@@ -122,8 +139,11 @@ impl Tokenizer {
         // llama.cpp sorts by length only (std::sort, unstable); ties broken by id here, deterministically.
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
 
-        let char_to_byte =
-            pretok::byte_to_char_table().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+        let char_to_byte = pretok::byte_to_char_table()
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
         let is_llama3 = v.pre == PreType::Llama3;
         let add_bos = v.add_bos.unwrap_or(is_llama3);
         let add_eos = v.add_eos.unwrap_or(false);
@@ -186,7 +206,10 @@ impl Tokenizer {
     /// alphabet, user-defined tokens are printed verbatim, control/unknown tokens only with `special`,
     /// other types print nothing.
     pub fn token_to_piece(&self, id: u32, special: bool) -> Result<Vec<u8>, TokenizerError> {
-        let text = self.tokens.get(id as usize).ok_or(TokenizerError::BadTokenId { id, n_vocab: self.tokens.len() })?;
+        let text = self.tokens.get(id as usize).ok_or(TokenizerError::BadTokenId {
+            id,
+            n_vocab: self.tokens.len(),
+        })?;
         Ok(match self.types[id as usize] {
             TokenType::Control | TokenType::Unknown if special => text.as_bytes().to_vec(),
             TokenType::UserDefined => text.as_bytes().to_vec(),
@@ -228,7 +251,9 @@ impl Tokenizer {
     /// Each token's printed text (lossy UTF-8 per token; multi-byte characters split across tokens show
     /// as U+FFFD here — use [`StreamDecoder`] to print a stream).
     pub fn pieces(&self, ids: &[u32], special: bool) -> Result<Vec<String>, TokenizerError> {
-        ids.iter().map(|&id| Ok(String::from_utf8_lossy(&self.token_to_piece(id, special)?).into_owned())).collect()
+        ids.iter()
+            .map(|&id| Ok(String::from_utf8_lossy(&self.token_to_piece(id, special)?).into_owned()))
+            .collect()
     }
 
     pub fn n_vocab(&self) -> usize {

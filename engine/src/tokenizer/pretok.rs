@@ -13,21 +13,18 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{
-    OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, PreTokenizerWrapper,
-    SplitDelimiterBehavior,
+    OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, PreTokenizerWrapper, SplitDelimiterBehavior,
 };
 
 /// GPT-2's pre-tokenizer regex (`LLAMA_VOCAB_PRE_TYPE_GPT2`, and the 2nd step of DEFAULT).
-pub const GPT2_REGEX: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+pub const GPT2_REGEX: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 
 /// LLaMA-3's regex in llama.cpp's adapted form (explicit case classes instead of `(?i:...)`, which in a
 /// Unicode regex engine would also fold e.g. `ſ` into `s`; llama.cpp's matcher only lowercases ASCII).
 pub const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// llama.cpp's DEFAULT sequence (used when `tokenizer.ggml.pre` is absent, as in the official 2B-4T file).
-pub const DEFAULT_REGEXES: [&str; 4] =
-    [r"[\p{P}\$\+<=>\^~\|]+", GPT2_REGEX, r"\p{N}+", r"[0-9][0-9][0-9]"];
+pub const DEFAULT_REGEXES: [&str; 4] = [r"[\p{P}\$\+<=>\^~\|]+", GPT2_REGEX, r"\p{N}+", r"[0-9][0-9][0-9]"];
 
 /// Which pre-tokenizer a vocabulary uses (llama.cpp's `llama_vocab_pre_type`, the BitNet-relevant subset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,8 +44,10 @@ impl PreType {
         match pre {
             None | Some("") | Some("default") => Some(PreType::Default),
             Some("llama3" | "llama-v3" | "llama-bpe") => Some(PreType::Llama3),
-            Some("gpt-2" | "phi-2" | "jina-es" | "jina-de" | "jina-v2-es" | "jina-v2-de"
-                | "jina-v2-code" | "mpt" | "olmo" | "jais") => Some(PreType::Gpt2),
+            Some(
+                "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "jina-v2-es" | "jina-v2-de" | "jina-v2-code" | "mpt"
+                | "olmo" | "jais",
+            ) => Some(PreType::Gpt2),
             Some(_) => None,
         }
     }
@@ -88,18 +87,26 @@ impl PreTokenizerChain {
     pub fn new(pre: PreType) -> Result<Self, String> {
         let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
         for re in pre.regexes() {
-            let split = Split::new(SplitPattern::Regex((*re).to_string()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(|e| format!("pre-tokenizer regex {re:?}: {e}"))?;
+            let split = Split::new(
+                SplitPattern::Regex((*re).to_string()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| format!("pre-tokenizer regex {re:?}: {e}"))?;
             steps.push(PreTokenizerWrapper::Split(split));
         }
         steps.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, false)));
-        Ok(Self { inner: Sequence::new(steps) })
+        Ok(Self {
+            inner: Sequence::new(steps),
+        })
     }
 
     /// Split `text` into byte-level-encoded words (the input of the BPE merge loop).
     pub fn words(&self, text: &str) -> Result<Vec<String>, String> {
         let mut pts = PreTokenizedString::from(text);
-        self.inner.pre_tokenize(&mut pts).map_err(|e| format!("pre-tokenizing: {e}"))?;
+        self.inner
+            .pre_tokenize(&mut pts)
+            .map_err(|e| format!("pre-tokenizing: {e}"))?;
         Ok(pts
             .get_splits(OffsetReferential::Original, OffsetType::None)
             .into_iter()
@@ -138,7 +145,10 @@ mod tests {
     #[test]
     fn default_splits_punctuation_then_digits_in_threes() {
         // [\p{P}...]+ isolates "." and ","; \p{N}+ then [0-9]{3} split the digit run.
-        assert_eq!(words(PreType::Default, "3.14159 and 2,718"), ["3", ".", "141", "59", "Ġand", "Ġ", "2", ",", "718"]);
+        assert_eq!(
+            words(PreType::Default, "3.14159 and 2,718"),
+            ["3", ".", "141", "59", "Ġand", "Ġ", "2", ",", "718"]
+        );
     }
 
     #[test]

@@ -53,11 +53,7 @@ fn handle(session: &mut Option<Session>, req: Request) -> (Response, Vec<u8>) {
             api: env!("PARITY_LLAMA_API").into(),
             build_flags: env!("PARITY_BUILD_FLAGS").into(),
         })),
-        Request::Load {
-            model,
-            n_ctx,
-            threads,
-        } => {
+        Request::Load { model, n_ctx, threads } => {
             *session = None;
             Session::load(&model, n_ctx, threads).map(|s| {
                 let r = Response::Loaded {
@@ -73,10 +69,7 @@ fn handle(session: &mut Option<Session>, req: Request) -> (Response, Vec<u8>) {
             Some(s) => return run(s, other),
         },
     };
-    (
-        result.unwrap_or_else(|message| Response::Error { message }),
-        Vec::new(),
-    )
+    (result.unwrap_or_else(|message| Response::Error { message }), Vec::new())
 }
 
 fn run(s: &mut Session, req: Request) -> (Response, Vec<u8>) {
@@ -112,13 +105,8 @@ fn run(s: &mut Session, req: Request) -> (Response, Vec<u8>) {
             }
             Err(e) => Err(e),
         },
-        Request::Greedy { ids, mode, n } => s
-            .greedy(&ids, mode, n as usize)
-            .map(|ids| Response::Ids { ids }),
+        Request::Greedy { ids, mode, n } => s.greedy(&ids, mode, n as usize).map(|ids| Response::Ids { ids }),
         Request::SystemInfo | Request::Load { .. } => Err("internal: dispatched twice".into()),
     };
-    (
-        result.unwrap_or_else(|message| Response::Error { message }),
-        Vec::new(),
-    )
+    (result.unwrap_or_else(|message| Response::Error { message }), Vec::new())
 }

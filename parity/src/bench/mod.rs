@@ -32,11 +32,19 @@ impl TestKind {
     }
 
     pub fn n_prompt(self) -> usize {
-        if let TestKind::Prompt(p) = self { p } else { 0 }
+        if let TestKind::Prompt(p) = self {
+            p
+        } else {
+            0
+        }
     }
 
     pub fn n_gen(self) -> usize {
-        if let TestKind::Gen(n) = self { n } else { 0 }
+        if let TestKind::Gen(n) = self {
+            n
+        } else {
+            0
+        }
     }
 }
 
@@ -72,7 +80,11 @@ pub struct BenchRow {
 pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
@@ -99,7 +111,9 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
     let hp = &ctx.model.hparams;
     let n_tokens = kind.n_prompt() + kind.n_gen();
     let mut session = ctx.session(n_tokens.max(1))?;
-    let bos = engine::tokenizer::Tokenizer::from_gguf(&ctx.model.file).ok().and_then(|t| if t.add_bos() { t.bos() } else { None });
+    let bos = engine::tokenizer::Tokenizer::from_gguf(&ctx.model.file)
+        .ok()
+        .and_then(|t| if t.add_bos() { t.bos() } else { None });
     let tokens = random_tokens(n_tokens, hp.n_vocab, bos, 0x5eed);
     let once = |session: &mut engine::model::Session, warm: bool| -> Result<()> {
         session.clear();
@@ -156,7 +170,12 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
@@ -173,7 +192,9 @@ pub fn print_table(rows: &[BenchRow], rss: Option<u64>) {
     println!("|------------|-------|--------:|-------|-----------------:|------:|");
     for (i, r) in rows.iter().enumerate() {
         let ratio = match (r.engine.as_str(), rows.get(i + 1)) {
-            ("parity", Some(next)) if next.engine != "parity" && next.test == r.test && next.n_threads == r.n_threads => {
+            ("parity", Some(next))
+                if next.engine != "parity" && next.test == r.test && next.n_threads == r.n_threads =>
+            {
                 format!("{:.2}", r.avg_ts / next.avg_ts)
             }
             _ => String::new(),

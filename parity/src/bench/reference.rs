@@ -10,10 +10,14 @@ use super::{cpu_model, BenchRow, TestKind};
 
 /// `$BITNET_CPP_DIR/build/bin/llama-bench`.
 pub fn find_llama_bench() -> Result<PathBuf> {
-    let dir = std::env::var_os("BITNET_CPP_DIR").context("--reference ffi needs BITNET_CPP_DIR: the root of a bitnet.cpp checkout built per its README")?;
+    let dir = std::env::var_os("BITNET_CPP_DIR")
+        .context("--reference ffi needs BITNET_CPP_DIR: the root of a bitnet.cpp checkout built per its README")?;
     let p = Path::new(&dir).join("build/bin/llama-bench");
     if !p.is_file() {
-        bail!("{} not found: build bitnet.cpp (its README) so that llama-bench exists", p.display());
+        bail!(
+            "{} not found: build bitnet.cpp (its README) so that llama-bench exists",
+            p.display()
+        );
     }
     Ok(p)
 }
@@ -28,12 +32,18 @@ pub fn run_llama_bench(bin: &Path, model: &Path, kind: TestKind, threads: usize,
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
-        bail!("llama-bench failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        bail!(
+            "llama-bench failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
     }
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).context("parsing llama-bench JSON")?;
     let r = rows
         .iter()
-        .find(|r| r["n_prompt"].as_u64() == Some(kind.n_prompt() as u64) && r["n_gen"].as_u64() == Some(kind.n_gen() as u64))
+        .find(|r| {
+            r["n_prompt"].as_u64() == Some(kind.n_prompt() as u64) && r["n_gen"].as_u64() == Some(kind.n_gen() as u64)
+        })
         .context("llama-bench printed no row for this test")?;
     let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
     let u = |k: &str| r[k].as_u64().unwrap_or(0);
@@ -41,7 +51,11 @@ pub fn run_llama_bench(bin: &Path, model: &Path, kind: TestKind, threads: usize,
     Ok(BenchRow {
         engine: "bitnet.cpp".into(),
         build_commit: s("build_commit"),
-        cpu_info: if s("cpu_info").is_empty() { cpu_model() } else { s("cpu_info") },
+        cpu_info: if s("cpu_info").is_empty() {
+            cpu_model()
+        } else {
+            s("cpu_info")
+        },
         model_filename: model.display().to_string(),
         model_type: s("model_type"),
         model_size: u("model_size"),
@@ -59,7 +73,13 @@ pub fn run_llama_bench(bin: &Path, model: &Path, kind: TestKind, threads: usize,
         stddev_ns: u("stddev_ns"),
         avg_ts: f("avg_ts"),
         stddev_ts: f("stddev_ts"),
-        samples_ns: r["samples_ns"].as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default(),
-        samples_ts: r["samples_ts"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default(),
+        samples_ns: r["samples_ns"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default(),
+        samples_ts: r["samples_ts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+            .unwrap_or_default(),
     })
 }

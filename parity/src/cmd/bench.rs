@@ -12,7 +12,9 @@ use crate::common::EngineArgs;
 
 /// Arguments of `parity bench`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity bench model.gguf -p 128 -n 128 -r 5 --threads 1,2\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --json")]
+#[command(
+    after_help = "Examples:\n  parity bench model.gguf -p 128 -n 128 -r 5 --threads 1,2\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --json"
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,
@@ -49,7 +51,13 @@ pub fn main(a: Args) -> Result<ExitCode> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }
-    let engine = EngineArgs { threads: 1, kernel: a.kernel.clone(), numerics: a.numerics.clone(), switch: Vec::new(), i2s_layout: None };
+    let engine = EngineArgs {
+        threads: 1,
+        kernel: a.kernel.clone(),
+        numerics: a.numerics.clone(),
+        switch: Vec::new(),
+        i2s_layout: None,
+    };
     let ctx = engine.load(&a.model)?;
     let llama_bench = match a.reference.as_deref() {
         Some(_) => Some(reference::find_llama_bench()?),
@@ -65,11 +73,16 @@ pub fn main(a: Args) -> Result<ExitCode> {
         }
     }
     let bar = ProgressBar::new(tests.len() as u64 * if llama_bench.is_some() { 2 } else { 1 });
-    bar.set_style(ProgressStyle::with_template("{spinner} bench [{bar:30}] {pos}/{len} {msg}").context("progress style")?);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} bench [{bar:30}] {pos}/{len} {msg}").context("progress style")?,
+    );
     let mut rows: Vec<BenchRow> = Vec::new();
     for (kind, threads) in tests {
         bar.set_message(format!("ours {} t{threads}", kind.name()));
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().context("thread pool")?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .context("thread pool")?;
         let row = pool.install(|| run_test(&ctx, &a.model, kind, threads, a.reps))?;
         bar.inc(1);
         if let Some(lb) = &llama_bench {

@@ -15,7 +15,9 @@ use crate::common::EngineArgs;
 
 /// Arguments of `parity chat`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity chat model.gguf\n  parity chat model.gguf --system 'You are terse.' --template bitnet --greedy\n\nType a message and press Enter; /exit or end of input quits.")]
+#[command(
+    after_help = "Examples:\n  parity chat model.gguf\n  parity chat model.gguf --system 'You are terse.' --template bitnet --greedy\n\nType a message and press Enter; /exit or end of input quits."
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,
@@ -50,7 +52,11 @@ pub fn main(a: Args) -> Result<ExitCode> {
         pending = format_single(template, &history, &m, false);
         history.push(m);
     }
-    eprintln!("parity chat: template {}, numerics {} (/exit to quit)", template.name(), ctx.numerics.label());
+    eprintln!(
+        "parity chat: template {}, numerics {} (/exit to quit)",
+        template.name(),
+        ctx.numerics.label()
+    );
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
@@ -65,10 +71,18 @@ pub fn main(a: Args) -> Result<ExitCode> {
         history.push(user);
         let ids = tok.encode(&text, session.n_past() == 0, true)?;
         let mut out = std::io::stdout();
-        let g = generate(&mut session, &tok, &ids, &mut s, &a.sampling.stop, a.n_predict, &mut |p| {
-            let _ = out.write_all(p.as_bytes());
-            let _ = out.flush();
-        })?;
+        let g = generate(
+            &mut session,
+            &tok,
+            &ids,
+            &mut s,
+            &a.sampling.stop,
+            a.n_predict,
+            &mut |p| {
+                let _ = out.write_all(p.as_bytes());
+                let _ = out.flush();
+            },
+        )?;
         println!();
         history.push(ChatMessage::new("assistant", &g.text));
         pending.clear();

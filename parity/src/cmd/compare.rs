@@ -44,9 +44,7 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
         Some(n) => (n, 0.01),
         None => (s.trim(), 1.0),
     };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("not a number or percentage: {s:?}"))?;
+    let v: f64 = num.parse().map_err(|_| format!("not a number or percentage: {s:?}"))?;
     if !(0.0..=1e6).contains(&v) {
         return Err(format!("out of range: {s:?}"));
     }
@@ -91,18 +89,12 @@ pub fn compare(args: &Args) -> Result<Findings> {
             kernel_notes(&o.kernels, &n.kernels, &mut f);
             (parity_facts(&o), parity_facts(&n))
         }
-        other => bail!(
-            "compare handles bench and parity receipts, not {}",
-            other.version()
-        ),
+        other => bail!("compare handles bench and parity receipts, not {}", other.version()),
     };
     f.diff = TextDiff::from_lines(&a, &b)
         .unified_diff()
         .context_radius(2)
-        .header(
-            &args.old.display().to_string(),
-            &args.new.display().to_string(),
-        )
+        .header(&args.old.display().to_string(), &args.new.display().to_string())
         .to_string();
     Ok(f)
 }
@@ -122,15 +114,10 @@ fn kernel_notes(o: &KernelLog, n: &KernelLog, f: &mut Findings) {
 
 fn bench_rules(o: &BenchReceipt, n: &BenchReceipt, max_slowdown: f64, f: &mut Findings) {
     for ro in &o.rows {
-        match n
-            .rows
-            .iter()
-            .find(|r| r.test == ro.test && r.n_threads == ro.n_threads)
-        {
-            None => f.regressions.push(format!(
-                "{} t{}: missing from the new receipt",
-                ro.test, ro.n_threads
-            )),
+        match n.rows.iter().find(|r| r.test == ro.test && r.n_threads == ro.n_threads) {
+            None => f
+                .regressions
+                .push(format!("{} t{}: missing from the new receipt", ro.test, ro.n_threads)),
             Some(rn) if ro.avg_ts > 0.0 => {
                 let drop = 1.0 - rn.avg_ts / ro.avg_ts;
                 let line = format!(
@@ -142,10 +129,8 @@ fn bench_rules(o: &BenchReceipt, n: &BenchReceipt, max_slowdown: f64, f: &mut Fi
                     -100.0 * drop
                 );
                 if drop > max_slowdown {
-                    f.regressions.push(format!(
-                        "{line}, beyond the {:.2}% allowed",
-                        100.0 * max_slowdown
-                    ));
+                    f.regressions
+                        .push(format!("{line}, beyond the {:.2}% allowed", 100.0 * max_slowdown));
                 } else {
                     f.notes.push(line);
                 }
@@ -176,13 +161,8 @@ fn parity_rules(o: &ParityReceipt, n: &ParityReceipt, max_drift: f64, f: &mut Fi
     }
     for mo in &o.modes {
         let tag = format!("{} t{}", mo.mode.as_str(), mo.threads);
-        let Some(mn) = n
-            .modes
-            .iter()
-            .find(|m| m.mode == mo.mode && m.threads == mo.threads)
-        else {
-            f.regressions
-                .push(format!("{tag}: missing from the new receipt"));
+        let Some(mn) = n.modes.iter().find(|m| m.mode == mo.mode && m.threads == mo.threads) else {
+            f.regressions.push(format!("{tag}: missing from the new receipt"));
             continue;
         };
         let (so, sn) = (&mo.summary, &mn.summary);
@@ -244,8 +224,17 @@ fn parity_facts(r: &ParityReceipt) -> String {
     }
     for m in &r.modes {
         let x = &m.summary;
-        s += &format!("mode {} t{} positions={} min_cosine={} max_abs_diff={} top1={} first_diff={:?} bit_exact={}\n",
-            m.mode.as_str(), m.threads, x.n_positions, x.min_cosine, x.max_abs_diff, x.top1_match_rate, x.first_diff_position, x.bit_exact);
+        s += &format!(
+            "mode {} t{} positions={} min_cosine={} max_abs_diff={} top1={} first_diff={:?} bit_exact={}\n",
+            m.mode.as_str(),
+            m.threads,
+            x.n_positions,
+            x.min_cosine,
+            x.max_abs_diff,
+            x.top1_match_rate,
+            x.first_diff_position,
+            x.bit_exact
+        );
         s += &format!(
             "mode {} t{} logits ours={} reference={}\n",
             m.mode.as_str(),
@@ -255,11 +244,7 @@ fn parity_facts(r: &ParityReceipt) -> String {
         );
     }
     for g in &r.gates {
-        s += &format!(
-            "gate {} {}\n",
-            g.name,
-            if g.passed { "pass" } else { "FAIL" }
-        );
+        s += &format!("gate {} {}\n", g.name, if g.passed { "pass" } else { "FAIL" });
     }
     s
 }

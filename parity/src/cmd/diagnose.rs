@@ -28,9 +28,11 @@ pub const EXPLAINS_MIN_COSINE: f64 = 0.9999;
 
 /// Arguments of `parity diagnose`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Tries every profile and every single switch itself: --numerics and --switch are ignored.\n\
+#[command(
+    after_help = "Tries every profile and every single switch itself: --numerics and --switch are ignored.\n\
 Exit status: 0 some candidate explains the reference, 1 none does, 2 bad input.\n\n\
-Example:\n  parity diagnose model.gguf --tokens 1,2,3 --mode batch --against ref_logits.npy")]
+Example:\n  parity diagnose model.gguf --tokens 1,2,3 --mode batch --against ref_logits.npy"
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,
@@ -90,7 +92,12 @@ pub struct Diagnosis {
 
 fn meaning(n: &Numerics, base: &Numerics, arch: Arch) -> String {
     let b158 = arch == Arch::BitnetB158;
-    let extra: Vec<Switch> = n.switches.iter().copied().filter(|s| !base.switches.contains(s)).collect();
+    let extra: Vec<Switch> = n
+        .switches
+        .iter()
+        .copied()
+        .filter(|s| !base.switches.contains(s))
+        .collect();
     if n.profile != base.profile || extra.is_empty() {
         return match n.profile {
             Profile::BitnetCpp2025 => "the reference computes bitnet.cpp 2025's numerics (microsoft/BitNet 404980e), the verified \
@@ -111,31 +118,52 @@ fn meaning(n: &Numerics, base: &Numerics, arch: Arch) -> String {
     let what: Vec<String> = extra
         .iter()
         .map(|s| match s {
-            Switch::H1 if b158 => "uses SiLU instead of ReLU² in the FFN — the bitnet.cpp 2026 bug (microsoft/BitNet #588); your \
+            Switch::H1 if b158 => {
+                "uses SiLU instead of ReLU² in the FFN — the bitnet.cpp 2026 bug (microsoft/BitNet #588); your \
                                    model's math is ReLU²"
-                .to_string(),
+                    .to_string()
+            }
             Switch::H1 => "would use SiLU in a bitnet-b1.58 FFN (no effect on this legacy `bitnet` model)".to_string(),
-            Switch::H2 => "finishes I2_S matmuls as (f32(dot) − f32(sum))·f32(w_scale/act_scale) with int32 sums (bitnet.cpp \
+            Switch::H2 => {
+                "finishes I2_S matmuls as (f32(dot) − f32(sum))·f32(w_scale/act_scale) with int32 sums (bitnet.cpp \
                            2026's tinyBLAS I2_S path)"
-                .to_string(),
-            Switch::H3 => "rounds activations to f16 in F16 matmuls of >= 2 rows: KQ, probs×V, LM head (upstream sgemm since \
+                    .to_string()
+            }
+            Switch::H3 => {
+                "rounds activations to f16 in F16 matmuls of >= 2 rows: KQ, probs×V, LM head (upstream sgemm since \
                            llama.cpp PR #10714)"
-                .to_string(),
+                    .to_string()
+            }
             Switch::H4 => "pads the KV window to 256 cells (llama.cpp PRs #16812/#17046)".to_string(),
-            Switch::U1 => "fuses the TQ dot's per-lane multiply-add into an FMA, as a GCC build of upstream llama.cpp does \
+            Switch::U1 => {
+                "fuses the TQ dot's per-lane multiply-add into an FMA, as a GCC build of upstream llama.cpp does \
                            (the recorded upstream goldens come from a build that does not)"
-                .to_string(),
+                    .to_string()
+            }
         })
         .collect();
-    format!("the reference is {} except that it {}", base.profile.name(), what.join("; and it "))
+    format!(
+        "the reference is {} except that it {}",
+        base.profile.name(),
+        what.join("; and it ")
+    )
 }
 
 /// Every profile, then the model's auto profile with each single switch.
 fn candidates(ctx: &EngineCtx) -> Vec<Numerics> {
     let auto = ctx.model.auto_numerics();
-    let mut out: Vec<Numerics> = Profile::all().into_iter().map(|p| Numerics::profile(p, "diagnose: profile")).collect();
+    let mut out: Vec<Numerics> = Profile::all()
+        .into_iter()
+        .map(|p| Numerics::profile(p, "diagnose: profile"))
+        .collect();
     for s in Switch::all() {
-        out.push(Numerics { reason: format!("diagnose: {} + {}", auto.profile.name(), s.name()), ..auto.clone() }.with_switches(&[s]));
+        out.push(
+            Numerics {
+                reason: format!("diagnose: {} + {}", auto.profile.name(), s.name()),
+                ..auto.clone()
+            }
+            .with_switches(&[s]),
+        );
     }
     out
 }
@@ -179,7 +207,9 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
     let mut ranked = Vec::new();
     for numerics in candidates(ctx) {
         let mut session = Session::new(&ctx.model, &ctx.disp, numerics.clone(), n_ctx.max(tokens.len()));
-        let logits = session.eval_prompt(tokens, mode == Mode::Batch).with_context(|| format!("evaluating under {}", numerics.label()))?;
+        let logits = session
+            .eval_prompt(tokens, mode == Mode::Batch)
+            .with_context(|| format!("evaluating under {}", numerics.label()))?;
         let (exact, max_abs_diff, min_cosine, top1_agree) = score(&logits, reference, n_vocab);
         ranked.push(Candidate {
             label: numerics.label(),
@@ -193,7 +223,17 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
             positions: tokens.len(),
         });
     }
-    let key = |c: &Candidate| (!c.exact, -(if c.min_cosine.is_nan() { f64::NEG_INFINITY } else { c.min_cosine }), usize::MAX - c.top1_agree);
+    let key = |c: &Candidate| {
+        (
+            !c.exact,
+            -(if c.min_cosine.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                c.min_cosine
+            }),
+            usize::MAX - c.top1_agree,
+        )
+    };
     ranked.sort_by(|a, b| {
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0)
@@ -204,7 +244,12 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
     let best = &ranked[0];
     let exact = best.exact;
     let explained = exact || best.min_cosine >= EXPLAINS_MIN_COSINE;
-    let also_exact: Vec<String> = ranked.iter().skip(1).filter(|c| c.exact).map(|c| c.label.clone()).collect();
+    let also_exact: Vec<String> = ranked
+        .iter()
+        .skip(1)
+        .filter(|c| c.exact)
+        .map(|c| c.label.clone())
+        .collect();
     let verdict = if exact {
         let mut v = format!("matches {} exactly: {}", best.label, best.meaning);
         if !also_exact.is_empty() {
@@ -225,7 +270,16 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
             best.label, best.min_cosine, best.max_abs_diff, best.top1_agree, best.positions
         )
     };
-    Ok(Diagnosis { mode, tokens: tokens.len(), n_vocab, ranked, explained, exact, also_exact, verdict })
+    Ok(Diagnosis {
+        mode,
+        tokens: tokens.len(),
+        n_vocab,
+        ranked,
+        explained,
+        exact,
+        also_exact,
+        verdict,
+    })
 }
 
 /// Read a float32 `.npy` array (the strict reader shared with ffi-ref).
@@ -234,10 +288,16 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 }
 
 fn print_human(d: &Diagnosis) {
-    println!("{:<44} {:>6} {:>11} {:>12} {:>7}", "candidate", "exact", "max|Δ|", "min cosine", "top-1");
+    println!(
+        "{:<44} {:>6} {:>11} {:>12} {:>7}",
+        "candidate", "exact", "max|Δ|", "min cosine", "top-1"
+    );
     for c in &d.ranked {
         let exact = if c.exact { "yes" } else { "no" };
-        println!("{:<44} {:>6} {:>11.3e} {:>12.9} {:>3}/{:<3}", c.label, exact, c.max_abs_diff, c.min_cosine, c.top1_agree, c.positions);
+        println!(
+            "{:<44} {:>6} {:>11.3e} {:>12.9} {:>3}/{:<3}",
+            c.label, exact, c.max_abs_diff, c.min_cosine, c.top1_agree, c.positions
+        );
     }
     println!("\nverdict: {}", d.verdict);
 }
@@ -260,7 +320,11 @@ pub fn main(a: Args) -> Result<ExitCode> {
     } else {
         print_human(&d);
     }
-    Ok(if d.explained { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if d.explained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]
@@ -283,9 +347,21 @@ mod tests {
         let body: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let ok = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", &body);
         assert_eq!(parse_npy_f32(&ok).unwrap(), (vec![1, 2], vec![1.5, -2.0]));
-        assert!(parse_npy_f32(&npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", &body)).is_err());
-        assert!(parse_npy_f32(&npy("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2), }", &body)).is_err());
-        assert!(parse_npy_f32(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }", &body)).is_err());
+        assert!(parse_npy_f32(&npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }",
+            &body
+        ))
+        .is_err());
+        assert!(parse_npy_f32(&npy(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2), }",
+            &body
+        ))
+        .is_err());
+        assert!(parse_npy_f32(&npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }",
+            &body
+        ))
+        .is_err());
         assert!(parse_npy_f32(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", &body)).is_ok());
         assert!(parse_npy_f32(b"\x93NUMPY\x01").is_err());
         assert!(parse_npy_f32(&ok[..ok.len() - 1]).is_err());

@@ -138,8 +138,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let what = format!(
         "arch={} flavor={} seed={} hidden={} ffn={} layers={} heads={}/{} vocab={} ctx={}",
         spec.arch,
-        args.foreign
-            .map_or(spec.flavor.name(), |f| foreign(f).name()),
+        args.foreign.map_or(spec.flavor.name(), |f| foreign(f).name()),
         spec.seed,
         spec.hidden,
         spec.ffn,
@@ -152,8 +151,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let bytes = match args.foreign {
         Some(f) => {
             let data = fixtures::foreign_fixture(&spec, foreign(f))?;
-            std::fs::write(&args.out, &data)
-                .with_context(|| format!("writing {}", args.out.display()))?;
+            std::fs::write(&args.out, &data).with_context(|| format!("writing {}", args.out.display()))?;
             data.len() as u64
         }
         None => {

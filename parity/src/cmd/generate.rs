@@ -57,7 +57,9 @@ impl SamplingArgs {
 
 /// Arguments of `parity generate`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity generate fixtures/reference/trained/tiny-trained-b158.i2_s.gguf --prompt 'def ' -n 64 --greedy\n  parity generate model.gguf --prompt 'Hello' --template auto --temp 0.7 --seed 42 --json")]
+#[command(
+    after_help = "Examples:\n  parity generate fixtures/reference/trained/tiny-trained-b158.i2_s.gguf --prompt 'def ' -n 64 --greedy\n  parity generate model.gguf --prompt 'Hello' --template auto --temp 0.7 --seed 42 --json"
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,
@@ -108,7 +110,15 @@ pub fn main(a: Args) -> Result<ExitCode> {
     if !a.json {
         print(&a.prompt);
     }
-    let g = generate(&mut session, &tok, &prompt, &mut s, &a.sampling.stop, a.n_predict, &mut print)?;
+    let g = generate(
+        &mut session,
+        &tok,
+        &prompt,
+        &mut s,
+        &a.sampling.stop,
+        a.n_predict,
+        &mut print,
+    )?;
     let t = &g.timings;
     if a.json {
         let doc = serde_json::json!({

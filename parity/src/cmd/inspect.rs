@@ -58,8 +58,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let opts = FlavorOptions {
         i2s_layout: args.i2s_layout.map(I2sLayout::from),
     };
-    let flavors = ModelFlavors::classify(&g, &opts)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let flavors = ModelFlavors::classify(&g, &opts).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let mut doc = document(&g, &flavors);
     if args.probe_layout {
         let probe = probe(&args.model)?;
@@ -142,11 +141,7 @@ fn lm_head(g: &GgufFile) -> Json {
     let shown = format!(
         "token_embd.weight ({}) — bitnet.cpp ignores output.weight even when present{}",
         ty.unwrap_or("missing").to_uppercase(),
-        if output_present {
-            " (it is present here)"
-        } else {
-            ""
-        }
+        if output_present { " (it is present here)" } else { "" }
     );
     json!({ "tensor": "token_embd.weight", "type": ty, "output_weight_present": output_present, "shown": shown })
 }
@@ -231,11 +226,7 @@ fn human(d: &Json) -> String {
         }
         None => {
             for f in d["hparams"]["fields"].as_array().into_iter().flatten() {
-                let mark = if f["default"] == true {
-                    "  (default)"
-                } else {
-                    ""
-                };
+                let mark = if f["default"] == true { "  (default)" } else { "" };
                 let _ = writeln!(
                     o,
                     "  {:<16} {:<14} {}{mark}",

@@ -9,7 +9,9 @@ use crate::common::{EngineArgs, PromptArgs};
 
 /// Arguments of `parity logits`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity logits model.gguf --tokens 1,2,3 --mode batch --out logits.npy\n  parity logits model.gguf --prompt 'def ' --mode seq --threads 2 --ctx 256 --out l.npy")]
+#[command(
+    after_help = "Examples:\n  parity logits model.gguf --tokens 1,2,3 --mode batch --out logits.npy\n  parity logits model.gguf --prompt 'def ' --mode seq --threads 2 --ctx 256 --out l.npy"
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,

@@ -97,17 +97,12 @@ pub fn main(args: Args) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let prompts = args
-        .tokens
-        .iter()
-        .map(|t| parse_ids(t))
-        .collect::<Result<Vec<_>>>()?;
+    let prompts = args.tokens.iter().map(|t| parse_ids(t)).collect::<Result<Vec<_>>>()?;
     check_prompts(&prompts, args.ctx, args.greedy)?;
     if args.threads.is_empty() || args.threads.contains(&0) {
         bail!("--threads needs positive counts");
     }
-    let model_bytes =
-        fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let model_bytes = fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let model_sha256 = sha256_hex(&model_bytes);
     let model_name = args
         .model
@@ -120,10 +115,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
             bail!("--name must be a plain non-empty name")
         }
         Some(n) => n.clone(),
-        None => model_name
-            .strip_suffix(".gguf")
-            .unwrap_or(&model_name)
-            .to_string(),
+        None => model_name.strip_suffix(".gguf").unwrap_or(&model_name).to_string(),
     };
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
 
@@ -144,9 +136,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
             for &mode in args.mode.modes() {
                 let id = format!("{stem}_p{}_{mode}_t{threads}", ids.len());
                 eprintln!("recording {id}");
-                let logits = ffi
-                    .eval_logits(ids, mode)
-                    .with_context(|| format!("case {id}"))?;
+                let logits = ffi.eval_logits(ids, mode).with_context(|| format!("case {id}"))?;
                 let greedy_ids = ffi
                     .greedy(ids, mode, args.greedy)
                     .with_context(|| format!("case {id}"))?;
@@ -155,11 +145,9 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 }
                 let file = format!("{id}.logits.npy");
                 let shape = [logits.n_tokens, logits.n_vocab];
-                let npy_bytes = npy::encode_f32(&shape, &logits.data)
-                    .map_err(|m| anyhow::anyhow!("case {id}: {m}"))?;
+                let npy_bytes = npy::encode_f32(&shape, &logits.data).map_err(|m| anyhow::anyhow!("case {id}: {m}"))?;
                 let npy_path = args.out.join(&file);
-                fs::write(&npy_path, &npy_bytes)
-                    .with_context(|| format!("writing {}", npy_path.display()))?;
+                fs::write(&npy_path, &npy_bytes).with_context(|| format!("writing {}", npy_path.display()))?;
                 cases.push(Case {
                     id,
                     model: model_name.clone(),
@@ -189,8 +177,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     if args.copy_model {
         let dest = args.out.join(&model_name);
         if dest != args.model {
-            fs::write(&dest, &model_bytes)
-                .with_context(|| format!("writing {}", dest.display()))?;
+            fs::write(&dest, &model_bytes).with_context(|| format!("writing {}", dest.display()))?;
         }
     }
     println!("{}: {} cases", path.display(), manifest.cases.len());
@@ -205,8 +192,7 @@ fn traced_names() -> Vec<String> {
         LlamaNameMap::new(Arch::BitnetB158, false, |_| 0),
         LlamaNameMap::new(Arch::Bitnet, true, |_| 1),
     ];
-    let set: std::collections::BTreeSet<&str> =
-        maps.iter().flat_map(|m| m.entries.iter().map(|e| e.llama)).collect();
+    let set: std::collections::BTreeSet<&str> = maps.iter().flat_map(|m| m.entries.iter().map(|e| e.llama)).collect();
     set.into_iter().map(str::to_string).collect()
 }
 
@@ -230,16 +216,10 @@ fn check_prompts(prompts: &[Vec<u32>], ctx: u32, greedy: usize) -> Result<()> {
     let mut lens = BTreeMap::new();
     for p in prompts {
         if p.len() + greedy > ctx as usize {
-            bail!(
-                "{} prompt ids + {greedy} greedy exceed --ctx {ctx}",
-                p.len()
-            );
+            bail!("{} prompt ids + {greedy} greedy exceed --ctx {ctx}", p.len());
         }
         if lens.insert(p.len(), p).is_some_and(|q| q != p) {
-            bail!(
-                "two different prompts of length {}: case names would collide",
-                p.len()
-            );
+            bail!("two different prompts of length {}: case names would collide", p.len());
         }
     }
     Ok(())
@@ -388,12 +368,24 @@ mod tests {
         use receipts::schema::{validate, SchemaKind};
         let dir = tempfile::tempdir().unwrap();
         for (api, generation) in [
-            ("load=old,context=old,free=old,vocab=old,memory=kv_cache", receipts::Generation::BitnetCpp2025),
-            ("load=new,context=new,free=new,vocab=new,memory=memory", receipts::Generation::LlamaCpp),
+            (
+                "load=old,context=old,free=old,vocab=old,memory=kv_cache",
+                receipts::Generation::BitnetCpp2025,
+            ),
+            (
+                "load=new,context=new,free=new,vocab=new,memory=memory",
+                receipts::Generation::LlamaCpp,
+            ),
         ] {
             let info = info(api);
-            let m = merge(dir.path(), provenance_of(&info), reference_of(&info), &[vec![1]], vec![case("a")])
-                .unwrap();
+            let m = merge(
+                dir.path(),
+                provenance_of(&info),
+                reference_of(&info),
+                &[vec![1]],
+                vec![case("a")],
+            )
+            .unwrap();
             let text = m.to_json();
             let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
             validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api}: {e}\n{text}"));
@@ -402,8 +394,14 @@ mod tests {
             assert_eq!(typed.cases[0].logits_sha256.as_deref(), Some("cd".repeat(32).as_str()));
             // Extending the directory keeps it valid.
             fs::write(dir.path().join("manifest.json"), &text).unwrap();
-            let m = merge(dir.path(), provenance_of(&info), reference_of(&info), &[vec![1]], vec![case("b")])
-                .unwrap();
+            let m = merge(
+                dir.path(),
+                provenance_of(&info),
+                reference_of(&info),
+                &[vec![1]],
+                vec![case("b")],
+            )
+            .unwrap();
             let doc: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
             validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api} extended: {e}"));
             assert_eq!(m.cases.len(), 2);

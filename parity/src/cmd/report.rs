@@ -24,8 +24,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<ExitCode> {
-    let (doc, kind) = read_document(&args.receipt)
-        .with_context(|| format!("reading {}", args.receipt.display()))?;
+    let (doc, kind) = read_document(&args.receipt).with_context(|| format!("reading {}", args.receipt.display()))?;
     if kind != SchemaKind::ParityReceipt {
         bail!(
             "{} is a {}; report renders parity receipts",
@@ -40,8 +39,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     };
     let receipt: ParityReceipt = decode(doc)?;
     let html = render(&receipt, &integrity);
-    std::fs::write(&args.output, html)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&args.output, html).with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -134,11 +132,7 @@ pub fn render(r: &ParityReceipt, integrity: &Integrity) -> String {
 fn gates_section(h: &mut String, r: &ParityReceipt) {
     h.push_str("<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>reason</th></tr>");
     for g in &r.gates {
-        let (cls, word) = if g.passed {
-            ("ok", "pass")
-        } else {
-            ("bad", "FAIL")
-        };
+        let (cls, word) = if g.passed { ("ok", "pass") } else { ("bad", "FAIL") };
         let _ = write!(
             h,
             "<tr><td><code>{}</code></td><td class=\"{cls}\">{word}</td><td>{}</td></tr>",
@@ -154,17 +148,24 @@ fn gates_section(h: &mut String, r: &ParityReceipt) {
 fn mode_section(h: &mut String, m: &ModeResult) {
     let s = &m.summary;
     let first = s.first_diff_position;
-    let _ = write!(h, "<h2>Mode {} · {} threads</h2><p>{} positions · min cosine {} · max |diff| {} · top-1 agreement {:.4} · {}</p>",
-        m.mode.as_str(), m.threads, s.n_positions, s.min_cosine, s.max_abs_diff, s.top1_match_rate,
-        match first { None => "bit-exact".to_owned(), Some(p) => format!("first difference at position {p}") });
+    let _ = write!(
+        h,
+        "<h2>Mode {} · {} threads</h2><p>{} positions · min cosine {} · max |diff| {} · top-1 agreement {:.4} · {}</p>",
+        m.mode.as_str(),
+        m.threads,
+        s.n_positions,
+        s.min_cosine,
+        s.max_abs_diff,
+        s.top1_match_rate,
+        match first {
+            None => "bit-exact".to_owned(),
+            Some(p) => format!("first difference at position {p}"),
+        }
+    );
     let cos: Vec<f64> = m.positions.iter().map(|p| p.cosine).collect();
     let mad: Vec<f64> = m.positions.iter().map(|p| p.max_abs_diff).collect();
     h.push_str(&line_plot("cosine similarity per position", &cos, first));
-    h.push_str(&line_plot(
-        "max |ours − reference| per position",
-        &mad,
-        first,
-    ));
+    h.push_str(&line_plot("max |ours − reference| per position", &mad, first));
     h.push_str(&top1_strip(m));
     if let Some(g) = &m.greedy {
         let _ = write!(
@@ -173,9 +174,7 @@ fn mode_section(h: &mut String, m: &ModeResult) {
             g.ours.len(),
             g.reference.len(),
             g.first_divergence
-                .map_or("no divergence".to_owned(), |d| format!(
-                    "first divergence at step {d}"
-                ))
+                .map_or("no divergence".to_owned(), |d| format!("first divergence at step {d}"))
         );
     }
     let _ = write!(
@@ -209,9 +208,7 @@ fn x_of(i: usize, n: usize) -> f64 {
 pub fn line_plot(title: &str, ys: &[f64], first_diff: Option<u64>) -> String {
     let (lo, hi) = ys
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
-            (a.min(y), b.max(y))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
     let (lo, hi) = if !lo.is_finite() {
         (0.0, 1.0)
     } else if hi - lo < 1e-12 {
@@ -220,13 +217,21 @@ pub fn line_plot(title: &str, ys: &[f64], first_diff: Option<u64>) -> String {
         (lo, hi)
     };
     let y_of = |y: f64| MT + (PLOT_H - MT - MB) * (hi - y) / (hi - lo);
-    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{PLOT_H}\" role=\"img\" aria-label=\"{}\">", esc(title));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{PLOT_H}\" role=\"img\" aria-label=\"{}\">",
+        esc(title)
+    );
     let _ = write!(
         s,
         "<text x=\"{ML}\" y=\"15\" font-size=\"13\" font-weight=\"600\">{}</text>",
         esc(title)
     );
-    let _ = write!(s, "<rect x=\"{ML}\" y=\"{MT}\" width=\"{}\" height=\"{}\" fill=\"#f6f8fa\" stroke=\"#d0d7de\"/>", W - ML - MR, PLOT_H - MT - MB);
+    let _ = write!(
+        s,
+        "<rect x=\"{ML}\" y=\"{MT}\" width=\"{}\" height=\"{}\" fill=\"#f6f8fa\" stroke=\"#d0d7de\"/>",
+        W - ML - MR,
+        PLOT_H - MT - MB
+    );
     let _ = write!(
         s,
         "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
@@ -300,10 +305,7 @@ fn kl_table(h: &mut String, k: &KlStatsRecord) {
     let p = &k.delta_p;
     let _ = write!(h, "<h3>KL divergence statistics (llama-perplexity names, {} rows)</h3><table><tr><th>statistic</th><th>KLD</th><th>statistic</th><th>Δp</th></tr>", k.count);
     let left = [
-        (
-            "Mean",
-            format!("{:.6} ± {:.6}", d.mean.value, d.mean.uncertainty),
-        ),
+        ("Mean", format!("{:.6} ± {:.6}", d.mean.value, d.mean.uncertainty)),
         ("Maximum", fmt_num(d.maximum)),
         ("99.9%", fmt_num(d.p99_9)),
         ("99.0%", fmt_num(d.p99)),
@@ -324,11 +326,7 @@ fn kl_table(h: &mut String, k: &KlStatsRecord) {
     let right = [
         (
             "Mean",
-            format!(
-                "{:.3} ± {:.3} %",
-                100.0 * p.mean.value,
-                100.0 * p.mean.uncertainty
-            ),
+            format!("{:.3} ± {:.3} %", 100.0 * p.mean.value, 100.0 * p.mean.uncertainty),
         ),
         ("Maximum", pct(p.maximum)),
         ("99.9%", pct(p.p99_9)),
@@ -345,11 +343,7 @@ fn kl_table(h: &mut String, k: &KlStatsRecord) {
         ("Minimum", pct(p.minimum)),
         (
             "RMS Δp",
-            format!(
-                "{:.3} ± {:.3} %",
-                100.0 * p.rms.value,
-                100.0 * p.rms.uncertainty
-            ),
+            format!("{:.3} ± {:.3} %", 100.0 * p.rms.value, 100.0 * p.rms.uncertainty),
         ),
         (
             "Same top p",
@@ -384,10 +378,7 @@ fn facts_section(h: &mut String, r: &ParityReceipt) {
         ("host CPU", r.host.cpu_model.clone()),
         (
             "host",
-            format!(
-                "{} / {}, {} threads",
-                r.host.arch, r.host.os, r.host.threads
-            ),
+            format!("{} / {}, {} threads", r.host.arch, r.host.os, r.host.threads),
         ),
         ("ISA features", r.host.isa_features.join(" ")),
         ("model", r.model.path.clone()),
@@ -429,10 +420,7 @@ fn facts_section(h: &mut String, r: &ParityReceipt) {
         } => {
             rows.push((
                 "reference",
-                format!(
-                    "live (ffi) {} · profile {numerics_profile}",
-                    generation.as_str()
-                ),
+                format!("live (ffi) {} · profile {numerics_profile}", generation.as_str()),
             ));
             rows.push((
                 "reference commits",
@@ -451,15 +439,9 @@ fn facts_section(h: &mut String, r: &ParityReceipt) {
         } => {
             rows.push((
                 "reference",
-                format!(
-                    "recorded {} · profile {numerics_profile}",
-                    generation.as_str()
-                ),
+                format!("recorded {} · profile {numerics_profile}", generation.as_str()),
             ));
-            rows.push((
-                "reference dir",
-                format!("{dir} (manifest sha256 {manifest_sha256})"),
-            ));
+            rows.push(("reference dir", format!("{dir} (manifest sha256 {manifest_sha256})")));
             rows.push(("cases", case_ids.join(", ")));
         }
     }
@@ -472,25 +454,16 @@ fn facts_section(h: &mut String, r: &ParityReceipt) {
                 d.best_profile
                     .as_ref()
                     .map_or(String::new(), |p| format!(" (best profile {p})")),
-                d.explanation
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(" — {e}"))
+                d.explanation.as_ref().map_or(String::new(), |e| format!(" — {e}"))
             ),
         ));
     }
     rows.push(("digest", r.digest.clone()));
     h.push_str("<h2>Facts</h2><table>");
     for (k, v) in rows {
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td><code>{}</code></td></tr>",
-            esc(k),
-            esc(&v)
-        );
+        let _ = write!(h, "<tr><th>{}</th><td><code>{}</code></td></tr>", esc(k), esc(&v));
     }
-    h.push_str(
-        "</table><h2>Kernels dispatched</h2><table><tr><th>kernel ID</th><th>calls</th></tr>",
-    );
+    h.push_str("</table><h2>Kernels dispatched</h2><table><tr><th>kernel ID</th><th>calls</th></tr>");
     for (k, n) in &r.kernels {
         let _ = write!(h, "<tr><td><code>{}</code></td><td>{n}</td></tr>", esc(k));
     }
@@ -499,12 +472,7 @@ fn facts_section(h: &mut String, r: &ParityReceipt) {
 
 /// Layers × tensors heat map; darker = larger value, grey = not traced.
 fn trace_section(h: &mut String, t: &TraceGrid) {
-    let max = t
-        .values
-        .iter()
-        .flatten()
-        .flatten()
-        .fold(0.0f64, |a, &b| a.max(b.abs()));
+    let max = t.values.iter().flatten().flatten().fold(0.0f64, |a, &b| a.max(b.abs()));
     let _ = write!(
         h,
         "<h2>Trace: {} (layers × tensors)</h2><table><tr><th>layer</th>",
@@ -524,11 +492,7 @@ fn trace_section(h: &mut String, t: &TraceGrid) {
                     } else {
                         0.0
                     };
-                    let _ = write!(
-                        h,
-                        "<td style=\"background:rgba(207,34,46,{a:.3})\">{}</td>",
-                        fmt_num(v)
-                    );
+                    let _ = write!(h, "<td style=\"background:rgba(207,34,46,{a:.3})\">{}</td>", fmt_num(v));
                 }
                 None => h.push_str("<td style=\"background:#eaeef2\"></td>"),
             }
@@ -544,10 +508,7 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 
     #[test]
@@ -561,11 +522,7 @@ mod tests {
         });
         let html = render(&r, &Integrity::Intact);
         assert!(html.contains("Example CPU &lt;with&gt; &quot;markup&quot; &amp; more"));
-        assert!(
-            !html.contains("<with>")
-                && !html.contains("<q>")
-                && !html.to_lowercase().contains("<script")
-        );
+        assert!(!html.contains("<with>") && !html.contains("<q>") && !html.to_lowercase().contains("<script"));
         assert!(html.contains("first diff @ 3") && html.contains("Trace: max&lt;abs&gt;"));
     }
 }

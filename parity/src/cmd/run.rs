@@ -13,7 +13,9 @@ use crate::run::{ladder, output, reference, Options};
 
 /// Arguments of `parity run`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  parity run                                   # bundled trained model vs its recorded bitnet.cpp logits\n  parity run model.gguf --reference recorded:goldens/ --mode both --receipt r.json\n  BITNET_CPP_DIR=~/BitNet parity run model.gguf --reference ffi --prompt 'def ' --steps 32\n\nExit status: 0 every gate passed, 1 a gate failed, 2 usage or input error.")]
+#[command(
+    after_help = "Examples:\n  parity run                                   # bundled trained model vs its recorded bitnet.cpp logits\n  parity run model.gguf --reference recorded:goldens/ --mode both --receipt r.json\n  BITNET_CPP_DIR=~/BitNet parity run model.gguf --reference ffi --prompt 'def ' --steps 32\n\nExit status: 0 every gate passed, 1 a gate failed, 2 usage or input error."
+)]
 pub struct Args {
     /// GGUF model (default: the bundled trained fixture).
     pub model: Option<PathBuf>,
@@ -79,7 +81,10 @@ pub fn main(a: Args) -> Result<ExitCode> {
         Some(m) => (m.clone(), m.parent().map(Path::to_path_buf).unwrap_or_default()),
         None => bundled(),
     };
-    let ctx = a.engine.load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let ctx = a
+        .engine
+        .load(&model_path)
+        .with_context(|| format!("loading {}", model_path.display()))?;
     let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
     let modes: Vec<Mode> = match a.mode.as_str() {
         "batch" => vec![Mode::Batch],
@@ -104,7 +109,10 @@ pub fn main(a: Args) -> Result<ExitCode> {
         diagnose: !a.no_diagnose,
         threads: a.engine.threads,
         trace: if a.trace {
-            Some(crate::run::trace::layer_filter(&a.trace_layers, ctx.model.hparams.n_layer)?)
+            Some(crate::run::trace::layer_filter(
+                &a.trace_layers,
+                ctx.model.hparams.n_layer,
+            )?)
         } else {
             None
         },
@@ -118,12 +126,18 @@ pub fn main(a: Args) -> Result<ExitCode> {
         receipts::write_receipt(path, &outcome.receipt).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("receipt written to {}", path.display());
     }
-    Ok(if outcome.receipt.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if outcome.receipt.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The longest recorded prompt for this model (that is the most demanding case).
 fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
-    let Some(r) = recorded else { bail!("give --tokens or --prompt (a live reference has no recorded prompts)") };
+    let Some(r) = recorded else {
+        bail!("give --tokens or --prompt (a live reference has no recorded prompts)")
+    };
     let case = r
         .manifest()
         .cases

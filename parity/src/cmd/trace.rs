@@ -15,10 +15,12 @@ use crate::common::{EngineArgs, PromptArgs};
 
 /// Arguments of `parity trace`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Our side uses --numerics/--switch; the other side --against-numerics/--against-switch.\n\
+#[command(
+    after_help = "Our side uses --numerics/--switch; the other side --against-numerics/--against-switch.\n\
 Exit status: 0 no tensor differs, 1 some tensor differs, 2 bad input.\n\n\
 Examples:\n  parity trace model.gguf --tokens 1,2,3 --mode batch --switch H1\n  \
-parity trace model.gguf --tokens 1,2,3 --mode seq --against-numerics bitnet.cpp-2026 --trace-layers 0 --json")]
+parity trace model.gguf --tokens 1,2,3 --mode seq --against-numerics bitnet.cpp-2026 --trace-layers 0 --json"
+)]
 pub struct Args {
     /// GGUF model file.
     pub model: PathBuf,
@@ -70,9 +72,16 @@ struct Report<'a> {
 fn against_numerics(a: &Args, model: &engine::model::Model) -> Result<Numerics> {
     let base = match a.against_numerics.as_str() {
         "auto" => model.auto_numerics(),
-        p => Numerics::profile(p.parse::<Profile>().map_err(anyhow::Error::msg)?, "chosen with --against-numerics"),
+        p => Numerics::profile(
+            p.parse::<Profile>().map_err(anyhow::Error::msg)?,
+            "chosen with --against-numerics",
+        ),
     };
-    let extra = a.against_switch.iter().map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+    let extra = a
+        .against_switch
+        .iter()
+        .map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
     Ok(base.with_switches(&extra))
 }
 
@@ -92,14 +101,21 @@ fn shape(s: Option<[usize; 2]>) -> String {
 
 pub(crate) fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
     println!("ours:   {ours}\ntheirs: {theirs}");
-    println!("{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}", "tensor", "shape", "NMSE", "max|Δ|", "cosine", "exact");
+    println!(
+        "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}",
+        "tensor", "shape", "NMSE", "max|Δ|", "cosine", "exact"
+    );
     for (i, d) in c.diffs.iter().enumerate() {
         let shape = if d.shape_ours == d.shape_theirs {
             shape(d.shape_ours)
         } else {
             format!("{}≠{}", shape(d.shape_ours), shape(d.shape_theirs))
         };
-        let cos = if d.cosine.is_nan() { "-".into() } else { format!("{:.9}", d.cosine) };
+        let cos = if d.cosine.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.9}", d.cosine)
+        };
         let mut mark = String::new();
         if c.first_divergence == Some(i) {
             mark.push_str("  <- first divergence");
@@ -108,13 +124,25 @@ pub(crate) fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
             mark.push_str(&format!("  <- first NMSE > {:e}", c.threshold));
         }
         let exact = if d.bit_exact { "yes" } else { "no" };
-        println!("{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}{mark}", d.label, shape, fmt_num(d.nmse), fmt_num(d.max_abs_diff), cos, exact);
+        println!(
+            "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}{mark}",
+            d.label,
+            shape,
+            fmt_num(d.nmse),
+            fmt_num(d.max_abs_diff),
+            cos,
+            exact
+        );
     }
     match c.first_divergent() {
         None => println!("no divergence: all {} tensors are bit-exact", c.diffs.len()),
         Some(d) => {
             let n = c.diffs.iter().filter(|d| !d.bit_exact).count();
-            println!("first divergence: {} ({n} of {} tensors differ)", d.label, c.diffs.len());
+            println!(
+                "first divergence: {} ({n} of {} tensors differ)",
+                d.label,
+                c.diffs.len()
+            );
             match c.first_exceeding() {
                 Some(e) => println!("first NMSE > {:e}: {}", c.threshold, e.label),
                 None => println!("no tensor exceeds NMSE {:e}", c.threshold),
@@ -165,5 +193,9 @@ pub fn main(a: Args) -> Result<ExitCode> {
     } else {
         print_table(&c, &ctx.numerics.label(), &theirs.label());
     }
-    Ok(if c.first_divergence.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if c.first_divergence.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

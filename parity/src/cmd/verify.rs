@@ -10,9 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use receipts::gates::{evaluate_gates, kernel_gates};
 use receipts::schema::SchemaKind;
-use receipts::seal::{
-    check_digest, check_signature, decode, public_key_hex, read_document, signing_key_from_env,
-};
+use receipts::seal::{check_digest, check_signature, decode, public_key_hex, read_document, signing_key_from_env};
 use receipts::{BenchReceipt, Gate, InferenceReceipt, ParityReceipt};
 use serde::Serialize;
 
@@ -86,29 +84,19 @@ pub fn verify(args: &Args) -> Outcome {
         Err(e) => return invalid(out, check("schema", false, e.to_string())),
     };
     out.schema_version = Some(kind.version().to_owned());
-    out.checks
-        .push(check("schema", true, format!("valid {}", kind.id())));
+    out.checks.push(check("schema", true, format!("valid {}", kind.id())));
     match check_digest(&doc) {
-        Ok(()) => out
-            .checks
-            .push(check("digest", true, "matches the canonical contents")),
+        Ok(()) => out.checks.push(check("digest", true, "matches the canonical contents")),
         Err(e) => return invalid(out, check("digest", false, e.to_string())),
     }
     let trusted = match (&args.pubkey, signing_key_from_env()) {
         (Some(pk), _) => Some(pk.trim().to_lowercase()),
         (None, Ok(Some(key))) => Some(public_key_hex(&key)),
         (None, Ok(None)) => None,
-        (None, Err(e)) => {
-            return invalid(
-                out,
-                check("signature", false, format!("PARITY_SIGNING_KEY: {e}")),
-            )
-        }
+        (None, Err(e)) => return invalid(out, check("signature", false, format!("PARITY_SIGNING_KEY: {e}"))),
     };
     match check_signature(&doc, trusted.as_deref()) {
-        Ok(Some(pk)) => out
-            .checks
-            .push(check("signature", true, format!("ed25519 by {pk}"))),
+        Ok(Some(pk)) => out.checks.push(check("signature", true, format!("ed25519 by {pk}"))),
         Ok(None) if args.strict && trusted.is_some() => {
             return invalid(
                 out,
@@ -119,9 +107,7 @@ pub fn verify(args: &Args) -> Outcome {
                 ),
             );
         }
-        Ok(None) => out
-            .checks
-            .push(check("signature", true, "unsigned (not required)")),
+        Ok(None) => out.checks.push(check("signature", true, "unsigned (not required)")),
         Err(e) => return invalid(out, check("signature", false, e.to_string())),
     }
     if args.strict && doc.pointer("/tool/git_commit").and_then(|v| v.as_str()) == Some("unknown") {
@@ -162,13 +148,8 @@ fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec
             let r: ParityReceipt = decode(doc)?;
             let fresh = evaluate_gates(&r);
             let mut checks = as_checks(fresh.clone());
-            let recorded: Vec<(&str, bool)> = r
-                .gates
-                .iter()
-                .map(|g| (g.name.as_str(), g.passed))
-                .collect();
-            let recomputed: Vec<(&str, bool)> =
-                fresh.iter().map(|g| (g.name.as_str(), g.passed)).collect();
+            let recorded: Vec<(&str, bool)> = r.gates.iter().map(|g| (g.name.as_str(), g.passed)).collect();
+            let recomputed: Vec<(&str, bool)> = fresh.iter().map(|g| (g.name.as_str(), g.passed)).collect();
             checks.push(check(
                 "gates",
                 recorded == recomputed,
@@ -194,11 +175,7 @@ fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec
             let r: InferenceReceipt = decode(doc)?;
             as_checks(kernel_gates(&r.host, &r.model, &r.kernels))
         }
-        SchemaKind::RecordedReference => vec![check(
-            "manifest",
-            true,
-            "a recorded-reference manifest has no gates",
-        )],
+        SchemaKind::RecordedReference => vec![check("manifest", true, "a recorded-reference manifest has no gates")],
     })
 }
 
@@ -208,12 +185,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for c in &out.checks {
-            println!(
-                "{} {:<20} {}",
-                if c.passed { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            );
+            println!("{} {:<20} {}", if c.passed { "ok  " } else { "FAIL" }, c.name, c.detail);
         }
         let verdict = match out.exit_code {
             0 => "PASS",

@@ -43,12 +43,7 @@ pub struct KlStats {
 impl KlStats {
     /// Score the first `next_tokens.len()` rows; row `i` is scored against `next_tokens[i]` (for a
     /// prompt, pass `&prompt[1..]`: the token each row predicts).
-    pub fn compute(
-        ours: &[f32],
-        reference: &[f32],
-        n_vocab: usize,
-        next_tokens: &[u32],
-    ) -> Result<Self, MetricsError> {
+    pub fn compute(ours: &[f32], reference: &[f32], n_vocab: usize, next_tokens: &[u32]) -> Result<Self, MetricsError> {
         let rows = check_shapes(ours, reference, n_vocab)?;
         if next_tokens.is_empty() || next_tokens.len() > rows {
             return Err(MetricsError::TooFewRows {
@@ -72,14 +67,9 @@ impl KlStats {
             let span = i * n_vocab..(i + 1) * n_vocab;
             let (q, p) = (&ours[span.clone()], &reference[span]);
             let (lq, lp) = (log_softmax(q), log_softmax(p));
-            let kld: f64 = lp
-                .iter()
-                .zip(&lq)
-                .map(|(a, b)| a.exp() * (a - b))
-                .sum::<f64>();
+            let kld: f64 = lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum::<f64>();
             out.kld.push(kld.max(0.0));
-            out.delta_p
-                .push(lq[tok as usize].exp() - lp[tok as usize].exp());
+            out.delta_p.push(lq[tok as usize].exp() - lp[tok as usize].exp());
             out.n_same_top += usize::from(argmax(q) == argmax(p));
         }
         Ok(out)
@@ -100,11 +90,7 @@ impl KlStats {
         let mean_dp = mean_and_uncertainty(sum(&d, 1), sum(&d, 2), count);
         let mse = mean_and_uncertainty(sum(&d, 2), sum(&d, 4), count);
         let rms = mse.value.sqrt();
-        let rms_unc = if rms > 0.0 {
-            0.5 / rms * mse.uncertainty
-        } else {
-            0.0
-        };
+        let rms_unc = if rms > 0.0 { 0.5 / rms * mse.uncertainty } else { 0.0 };
         let same = self.n_same_top as f64 / count.max(1) as f64;
         let same_unc = if count > 1 {
             (same * (1.0 - same) / (count - 1) as f64).sqrt()
@@ -170,10 +156,7 @@ pub fn mean_and_uncertainty(sum: f64, sum2: f64, count: usize) -> ValueUncertain
     } else {
         0.0
     };
-    ValueUncertainty {
-        value: f,
-        uncertainty,
-    }
+    ValueUncertainty { value: f, uncertainty }
 }
 
 /// llama.cpp's `percentile` lambda on sorted values (0 for an empty slice).
@@ -270,10 +253,7 @@ mod tests {
         let s2: f64 = vals.iter().map(|x| x * x).sum();
         let m = mean_and_uncertainty(s1, s2, 11);
         assert!(close(m.value, 5.0) && close(m.uncertainty, 1.0));
-        assert_eq!(
-            mean_and_uncertainty(s1 - 10.0, s2 - 100.0, 10).uncertainty,
-            0.0
-        );
+        assert_eq!(mean_and_uncertainty(s1 - 10.0, s2 - 100.0, 10).uncertainty, 0.0);
         assert_eq!(
             mean_and_uncertainty(0.0, 0.0, 0),
             ValueUncertainty {
@@ -295,10 +275,7 @@ mod tests {
             .expect("computable")
             .record();
         assert!(close(r.same_top_p.value, 0.75));
-        assert!(close(
-            r.same_top_p.uncertainty,
-            (0.75f64 * 0.25 / 11.0).sqrt()
-        ));
+        assert!(close(r.same_top_p.uncertainty, (0.75f64 * 0.25 / 11.0).sqrt()));
         assert!(r.kld.maximum > 0.0 && r.kld.minimum == 0.0);
         assert!(close(r.kld.median, 0.0));
     }

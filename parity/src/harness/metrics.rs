@@ -68,11 +68,7 @@ pub struct Comparison {
 }
 
 /// Check shapes and finiteness; returns the number of rows.
-pub fn check_shapes(
-    ours: &[f32],
-    reference: &[f32],
-    n_vocab: usize,
-) -> Result<usize, MetricsError> {
+pub fn check_shapes(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result<usize, MetricsError> {
     if n_vocab == 0 {
         return Err(MetricsError::ZeroVocab);
     }
@@ -102,11 +98,7 @@ pub fn check_shapes(
 }
 
 /// Compare two `[n_positions, n_vocab]` logits arrays row by row.
-pub fn compare_logits(
-    ours: &[f32],
-    reference: &[f32],
-    n_vocab: usize,
-) -> Result<Comparison, MetricsError> {
+pub fn compare_logits(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result<Comparison, MetricsError> {
     let rows = check_shapes(ours, reference, n_vocab)?;
     let positions: Vec<PositionMetrics> = (0..rows)
         .map(|i| {
@@ -120,8 +112,7 @@ pub fn compare_logits(
 
 /// Metrics of one row (finite values of equal length assumed; see [`check_shapes`]).
 pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMetrics {
-    let (mut dot, mut n_o, mut n_r, mut n_d, mut sum_abs, mut max_abs) =
-        (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let (mut dot, mut n_o, mut n_r, mut n_d, mut sum_abs, mut max_abs) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
     for (&o, &r) in ours.iter().zip(reference) {
         let (o, r) = (f64::from(o), f64::from(r));
         let d = o - r;
@@ -194,11 +185,7 @@ pub fn log_softmax(row: &[f32]) -> Vec<f64> {
 /// rounding (it is non-negative mathematically).
 pub fn kl_divergence(p_logits: &[f32], q_logits: &[f32]) -> f64 {
     let (lp, lq) = (log_softmax(p_logits), log_softmax(q_logits));
-    lp.iter()
-        .zip(&lq)
-        .map(|(a, b)| a.exp() * (a - b))
-        .sum::<f64>()
-        .max(0.0)
+    lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum::<f64>().max(0.0)
 }
 
 /// First greedy step where two continuations differ (over their common length).
@@ -261,10 +248,7 @@ mod tests {
 
     #[test]
     fn shape_and_value_errors_are_typed() {
-        assert_eq!(
-            compare_logits(&[1.0], &[1.0], 0),
-            Err(MetricsError::ZeroVocab)
-        );
+        assert_eq!(compare_logits(&[1.0], &[1.0], 0), Err(MetricsError::ZeroVocab));
         assert!(matches!(
             compare_logits(&[1.0], &[1.0, 2.0], 1),
             Err(MetricsError::LengthMismatch { .. })
@@ -273,10 +257,7 @@ mod tests {
             compare_logits(&[1.0; 3], &[1.0; 3], 2),
             Err(MetricsError::NotRows { .. })
         ));
-        assert!(matches!(
-            compare_logits(&[], &[], 2),
-            Err(MetricsError::NotRows { .. })
-        ));
+        assert!(matches!(compare_logits(&[], &[], 2), Err(MetricsError::NotRows { .. })));
         assert!(matches!(
             compare_logits(&[1.0, f32::NAN], &[1.0, 1.0], 2),
             Err(MetricsError::NonFinite {
@@ -306,9 +287,7 @@ mod golden_tests {
     use crate::harness::kl::KlStats;
 
     fn load(name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
-        let path = crate::common::fixtures_dir()
-            .join("reference/random")
-            .join(name);
+        let path = crate::common::fixtures_dir().join("reference/random").join(name);
         if !path.exists() {
             eprintln!("skipped: {} not present", path.display());
             return None;
@@ -346,19 +325,9 @@ mod golden_tests {
             );
             assert!(kl.kld.maximum <= s.max_kl_divergence, "same KL, fewer rows");
             assert!(
-                (kl.kld.maximum
-                    - c.positions[..63]
-                        .iter()
-                        .map(|p| p.kl_divergence)
-                        .fold(0.0, f64::max))
-                .abs()
-                    < 1e-12
+                (kl.kld.maximum - c.positions[..63].iter().map(|p| p.kl_divergence).fold(0.0, f64::max)).abs() < 1e-12
             );
-            assert!(
-                kl.same_top_p.value >= 59.0 / 63.0,
-                "{model}: {:?}",
-                kl.same_top_p
-            );
+            assert!(kl.same_top_p.value >= 59.0 / 63.0, "{model}: {:?}", kl.same_top_p);
         }
     }
 }

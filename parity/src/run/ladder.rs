@@ -6,9 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use ffi_ref::{Mode as RefMode, RefError, ReferenceBackend};
-use receipts::{
-    Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool,
-};
+use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
 
 use crate::cmd::diagnose::{self, Mode as DiagMode};
 use crate::cmd::run::AnyBackend;
@@ -55,7 +53,13 @@ pub fn thresholds(opts: &Options, exact_default: bool) -> Thresholds {
     let mut t = if exact {
         Thresholds::bit_exact()
     } else {
-        Thresholds { min_cosine: 0.99999, max_abs_diff: f64::MAX, min_top1_match_rate: 1.0, max_mean_kld: None, require_bit_exact: false }
+        Thresholds {
+            min_cosine: 0.99999,
+            max_abs_diff: f64::MAX,
+            min_top1_match_rate: 1.0,
+            max_mean_kld: None,
+            require_bit_exact: false,
+        }
     };
     if let Some(c) = opts.cosine_min {
         t.min_cosine = c;
@@ -75,11 +79,20 @@ fn position_ok(p: &receipts::PositionMetrics, t: &Thresholds) -> bool {
     p.cosine >= t.min_cosine && p.max_abs_diff <= t.max_abs_diff && (!t.require_bit_exact || p.max_abs_diff == 0.0)
 }
 
-pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens: Vec<u32>, opts: &Options) -> Result<Outcome> {
+pub fn run(
+    ctx: &EngineCtx,
+    any: &mut AnyBackend,
+    model_path: &Path,
+    mut tokens: Vec<u32>,
+    opts: &Options,
+) -> Result<Outcome> {
     let mut rungs = Vec::new();
     let mut stopped_at = None;
     let tokenizer = ctx.tokenizer(None).ok();
-    let tokenizer_sha256 = tokenizer.as_ref().map(|t| t.sha256().to_string()).unwrap_or_else(|| "none".into());
+    let tokenizer_sha256 = tokenizer
+        .as_ref()
+        .map(|t| t.sha256().to_string())
+        .unwrap_or_else(|| "none".into());
 
     // Rung 1: the tokenizer.
     match &opts.prompt {
@@ -87,15 +100,25 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
             let tok = tokenizer.as_ref().context("--prompt needs the model's tokenizer")?;
             let ours = tok.encode(text, true, true)?;
             match any.as_backend().tokenize(text, true, true) {
-                Ok(theirs) if theirs == ours => {
-                    rungs.push(Rung { name: "tokenizer".into(), status: Status::Pass, detail: format!("{} ids identical", ours.len()) })
-                }
+                Ok(theirs) if theirs == ours => rungs.push(Rung {
+                    name: "tokenizer".into(),
+                    status: Status::Pass,
+                    detail: format!("{} ids identical", ours.len()),
+                }),
                 Ok(theirs) => {
-                    let at = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+                    let at = ours
+                        .iter()
+                        .zip(&theirs)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(ours.len().min(theirs.len()));
                     rungs.push(Rung {
                         name: "tokenizer".into(),
                         status: Status::Fail,
-                        detail: format!("ids differ at index {at}: ours {:?} vs reference {:?}", ours.get(at), theirs.get(at)),
+                        detail: format!(
+                            "ids differ at index {at}: ours {:?} vs reference {:?}",
+                            ours.get(at),
+                            theirs.get(at)
+                        ),
                     });
                     stopped_at = Some("tokenizer".to_string());
                 }
@@ -108,7 +131,11 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
             }
             tokens = ours;
         }
-        None => rungs.push(Rung { name: "tokenizer".into(), status: Status::Skip, detail: "token ids given".into() }),
+        None => rungs.push(Rung {
+            name: "tokenizer".into(),
+            status: Status::Skip,
+            detail: "token ids given".into(),
+        }),
     }
     anyhow::ensure!(!tokens.is_empty(), "no tokens to compare");
 
@@ -124,9 +151,18 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
             break;
         }
         let m = mode_name(mode);
-        let case = any.recorded().and_then(|r| r.find_case(&tokens, mode).ok()).map(|c| (c.id.clone(), c.n_ctx as usize, c.greedy_ids.len()));
-        let theirs = any.as_backend().eval_logits(&tokens, mode).with_context(|| format!("reference logits ({m})"))?;
-        let n_ctx = opts.ctx.or(case.as_ref().map(|c| c.1)).unwrap_or(tokens.len() + opts.steps.unwrap_or(32) + 1);
+        let case = any
+            .recorded()
+            .and_then(|r| r.find_case(&tokens, mode).ok())
+            .map(|c| (c.id.clone(), c.n_ctx as usize, c.greedy_ids.len()));
+        let theirs = any
+            .as_backend()
+            .eval_logits(&tokens, mode)
+            .with_context(|| format!("reference logits ({m})"))?;
+        let n_ctx = opts
+            .ctx
+            .or(case.as_ref().map(|c| c.1))
+            .unwrap_or(tokens.len() + opts.steps.unwrap_or(32) + 1);
         if let Some(c) = &case {
             case_ids.push(c.0.clone());
         }
@@ -138,11 +174,25 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
         rungs.push(Rung {
             name: format!("{m}: position 0"),
             status: if p0_ok { Status::Pass } else { Status::Fail },
-            detail: format!("cosine {:.9}, max|Δ| {:.3e}, top-1 {}", p0.cosine, p0.max_abs_diff, if p0.top1_match { "equal" } else { "differs" }),
+            detail: format!(
+                "cosine {:.9}, max|Δ| {:.3e}, top-1 {}",
+                p0.cosine,
+                p0.max_abs_diff,
+                if p0.top1_match { "equal" } else { "differs" }
+            ),
         });
-        let mut result = ModeResult::new(to_receipt_mode(mode), opts.threads as u32, n_vocab as u64, cmp.positions.clone(), &ours, &theirs.data);
+        let mut result = ModeResult::new(
+            to_receipt_mode(mode),
+            opts.threads as u32,
+            n_vocab as u64,
+            cmp.positions.clone(),
+            &ours,
+            &theirs.data,
+        );
         if tokens.len() >= 2 {
-            result.kl = KlStats::compute(&ours, &theirs.data, n_vocab, &tokens[1..]).ok().map(|k| k.record());
+            result.kl = KlStats::compute(&ours, &theirs.data, n_vocab, &tokens[1..])
+                .ok()
+                .map(|k| k.record());
         }
         let all_ok = cmp.positions.iter().all(|p| position_ok(p, &thresholds))
             && cmp.summary.top1_match_rate >= thresholds.min_top1_match_rate;
@@ -166,7 +216,10 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
             if steps > 0 {
                 let last = &ours[(tokens.len() - 1) * n_vocab..];
                 let ours_ids = session.greedy(last, steps)?;
-                let theirs_ids = any.as_backend().greedy(&tokens, mode, steps).with_context(|| format!("reference greedy ({m})"))?;
+                let theirs_ids = any
+                    .as_backend()
+                    .greedy(&tokens, mode, steps)
+                    .with_context(|| format!("reference greedy ({m})"))?;
                 let g = GreedyComparison::new(ours_ids, theirs_ids);
                 let same = g.first_divergence.is_none() && g.ours.len() == g.reference.len();
                 rungs.push(Rung {
@@ -175,7 +228,10 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
                     detail: match g.first_divergence {
                         None if same => format!("{} ids identical", g.ours.len()),
                         None => format!("lengths differ: ours {}, reference {}", g.ours.len(), g.reference.len()),
-                        Some(i) => format!("first divergence at step {i}: ours {} vs reference {}", g.ours[i as usize], g.reference[i as usize]),
+                        Some(i) => format!(
+                            "first divergence at step {i}: ours {} vs reference {}",
+                            g.ours[i as usize], g.reference[i as usize]
+                        ),
                     },
                 });
                 result.greedy = Some(g);
@@ -199,13 +255,23 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
     };
     let host = Host::detect(opts.threads as u32);
     let builder = ParityReceiptBuilder {
-        tool: Tool { name: "parity".into(), version: env!("CARGO_PKG_VERSION").into(), git_commit: env!("PARITY_GIT_COMMIT").into() },
+        tool: Tool {
+            name: "parity".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: env!("PARITY_GIT_COMMIT").into(),
+        },
         host,
         model: receipts::Model {
             path: model_path.display().to_string(),
             sha256: ctx.model_sha256(),
             architecture: ctx.model.hparams.arch_name.clone(),
-            flavor_summary: ctx.model.flavors.counts.iter().map(|(k, v)| (k.to_string(), *v as u64)).collect(),
+            flavor_summary: ctx
+                .model
+                .flavors
+                .counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as u64))
+                .collect(),
         },
         tokenizer_sha256,
         token_ids: tokens,
@@ -219,7 +285,12 @@ pub fn run(ctx: &EngineCtx, any: &mut AnyBackend, model_path: &Path, mut tokens:
     };
     let key = receipts::seal::signing_key_from_env()?;
     let receipt = builder.build(key.as_ref())?;
-    Ok(Outcome { rungs, receipt, stopped_at, trace })
+    Ok(Outcome {
+        rungs,
+        receipt,
+        stopped_at,
+        trace,
+    })
 }
 
 fn to_receipt_mode(m: RefMode) -> receipts::Mode {
@@ -230,8 +301,18 @@ fn to_receipt_mode(m: RefMode) -> receipts::Mode {
 }
 
 /// Run `parity diagnose`'s ranking on a failing mode; the verdict goes into the receipt.
-fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: RefMode, n_ctx: usize, reference: &[f32]) -> Option<Diagnosis> {
-    let dm = if mode == RefMode::Batch { DiagMode::Batch } else { DiagMode::Seq };
+fn diagnose_failure(
+    ctx: &EngineCtx,
+    tokens: &[u32],
+    mode: RefMode,
+    n_ctx: usize,
+    reference: &[f32],
+) -> Option<Diagnosis> {
+    let dm = if mode == RefMode::Batch {
+        DiagMode::Batch
+    } else {
+        DiagMode::Seq
+    };
     let d = diagnose::diagnose(ctx, tokens, dm, n_ctx, reference).ok()?;
     Some(Diagnosis {
         verdict: d.verdict.clone(),
@@ -240,7 +321,12 @@ fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: RefMode, n_ctx: usize
     })
 }
 
-fn receipt_reference(backend: &dyn ReferenceBackend, generation: receipts::Generation, profile: &str, case_ids: Vec<String>) -> receipts::ReferenceIdentity {
+fn receipt_reference(
+    backend: &dyn ReferenceBackend,
+    generation: receipts::Generation,
+    profile: &str,
+    case_ids: Vec<String>,
+) -> receipts::ReferenceIdentity {
     let id = backend.identity();
     match id.kind {
         ffi_ref::ReferenceKind::Recorded => receipts::ReferenceIdentity::Recorded {
@@ -253,7 +339,9 @@ fn receipt_reference(backend: &dyn ReferenceBackend, generation: receipts::Gener
         ffi_ref::ReferenceKind::Ffi => receipts::ReferenceIdentity::Ffi {
             generation,
             numerics_profile: profile.to_string(),
-            bitnet_cpp_commit: id.commit.filter(|c| c != "unknown" && generation != receipts::Generation::LlamaCpp),
+            bitnet_cpp_commit: id
+                .commit
+                .filter(|c| c != "unknown" && generation != receipts::Generation::LlamaCpp),
             llama_cpp_commit: id.llama_commit.unwrap_or_else(|| "unknown".into()),
         },
     }

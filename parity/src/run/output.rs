@@ -24,11 +24,30 @@ impl Paint {
 pub fn print(o: &Outcome) {
     let p = Paint(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let r = &o.receipt;
-    println!("parity run: {} ({}, sha256 {})", r.model.path, r.model.architecture, &r.model.sha256[..12]);
+    println!(
+        "parity run: {} ({}, sha256 {})",
+        r.model.path,
+        r.model.architecture,
+        &r.model.sha256[..12]
+    );
     let (generation, profile) = (r.reference.generation().as_str(), r.reference.numerics_profile());
-    let predicted = if generation == "bitnet.cpp-2026" { " (predicted, unverified)" } else { "" };
-    println!("reference: {generation}{predicted}; our numerics: {profile}; {} tokens", r.token_ids.len());
-    println!("kernels: {}", r.kernels.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(", "));
+    let predicted = if generation == "bitnet.cpp-2026" {
+        " (predicted, unverified)"
+    } else {
+        ""
+    };
+    println!(
+        "reference: {generation}{predicted}; our numerics: {profile}; {} tokens",
+        r.token_ids.len()
+    );
+    println!(
+        "kernels: {}",
+        r.kernels
+            .iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!();
     for rung in &o.rungs {
         println!("  [{}] {:<26} {}", p.status(rung.status), rung.name, rung.detail);
@@ -48,7 +67,10 @@ pub fn print(o: &Outcome) {
             },
             None => "not compared".into(),
         };
-        let kld = m.kl.as_ref().map(|k| format!("{:.3e}", k.kld.mean.value)).unwrap_or_else(|| "-".into());
+        let kld =
+            m.kl.as_ref()
+                .map(|k| format!("{:.3e}", k.kld.mean.value))
+                .unwrap_or_else(|| "-".into());
         println!(
             "| {:<5} | {:>9} | {:<13.10} | {:<9.3e} | {:>6.1}% | {:<9} | {:<17} |",
             m.mode.as_str(),
@@ -62,12 +84,24 @@ pub fn print(o: &Outcome) {
     }
     println!();
     for g in &r.gates {
-        println!("  [{}] {:<22} {}", p.status(if g.passed { Status::Pass } else { Status::Fail }), g.name, g.reason);
+        println!(
+            "  [{}] {:<22} {}",
+            p.status(if g.passed { Status::Pass } else { Status::Fail }),
+            g.name,
+            g.reason
+        );
     }
     if let Some(d) = &r.diagnosis {
         println!();
         println!("diagnosis: {}", d.verdict);
     }
     println!();
-    println!("{}", if r.pass { p.status(Status::Pass) + ": every gate passed" } else { p.status(Status::Fail) + ": a gate failed" });
+    println!(
+        "{}",
+        if r.pass {
+            p.status(Status::Pass) + ": every gate passed"
+        } else {
+            p.status(Status::Fail) + ": a gate failed"
+        }
+    );
 }

@@ -51,7 +51,11 @@ pub fn generation(any: &AnyBackend) -> Generation {
         let text = std::fs::read(r.dir().join("manifest.json")).ok();
         let g = text
             .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.pointer("/reference/generation").and_then(|g| g.as_str()).map(str::to_string));
+            .and_then(|v| {
+                v.pointer("/reference/generation")
+                    .and_then(|g| g.as_str())
+                    .map(str::to_string)
+            });
         return match g.as_deref() {
             Some("llama.cpp") => Generation::LlamaCpp,
             Some("bitnet.cpp-2026") => Generation::BitnetCpp2026,

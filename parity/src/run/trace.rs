@@ -60,11 +60,21 @@ pub fn run(
         let (rows, cols) = t.rows_cols();
         aligner.record(&t.name, rows, cols, &t.data);
     }
-    let ours = trace_prompt(&ctx.model, &ctx.disp, ctx.numerics.clone(), tokens, mode == Mode::Batch, n_ctx, filter.clone())
-        .context("tracing our engine")?;
+    let ours = trace_prompt(
+        &ctx.model,
+        &ctx.disp,
+        ctx.numerics.clone(),
+        tokens,
+        mode == Mode::Batch,
+        n_ctx,
+        filter.clone(),
+    )
+    .context("tracing our engine")?;
     let (theirs, trimmed) = conform(&ours.tensors, collector.take());
-    let (seen, missing): (Vec<TracedTensor>, Vec<TracedTensor>) =
-        ours.tensors.into_iter().partition(|o| theirs.iter().any(|t| t.key == o.key));
+    let (seen, missing): (Vec<TracedTensor>, Vec<TracedTensor>) = ours
+        .tensors
+        .into_iter()
+        .partition(|o| theirs.iter().any(|t| t.key == o.key));
     let comparison = TraceComparison::new(&seen, &theirs, DEFAULT_NMSE_THRESHOLD);
     let mut unseen: Vec<String> = Vec::new();
     for t in missing {
@@ -72,7 +82,12 @@ pub fn run(
             unseen.push(t.key.name);
         }
     }
-    Ok(TraceReport { mode, comparison, unseen, trimmed })
+    Ok(TraceReport {
+        mode,
+        comparison,
+        unseen,
+        trimmed,
+    })
 }
 
 /// Give the reference's tensors our shapes: the same values in another `ne` split are reshaped, and rows
@@ -82,11 +97,17 @@ fn conform(ours: &[TracedTensor], theirs: Vec<TracedTensor>) -> (Vec<TracedTenso
     let out = theirs
         .into_iter()
         .map(|mut t| {
-            let Some(o) = ours.iter().find(|o| o.key == t.key) else { return t };
+            let Some(o) = ours.iter().find(|o| o.key == t.key) else {
+                return t;
+            };
             if t.data.len() == o.data.len() {
                 (t.rows, t.cols) = (o.rows, o.cols);
             } else if t.rows == o.rows && t.cols > o.cols && o.cols > 0 {
-                t.data = t.data.chunks(t.cols).flat_map(|r| r[..o.cols].iter().copied()).collect();
+                t.data = t
+                    .data
+                    .chunks(t.cols)
+                    .flat_map(|r| r[..o.cols].iter().copied())
+                    .collect();
                 t.cols = o.cols;
                 if !trimmed.contains(&t.key.name) {
                     trimmed.push(t.key.name.clone());
@@ -100,22 +121,38 @@ fn conform(ours: &[TracedTensor], theirs: Vec<TracedTensor>) -> (Vec<TracedTenso
 
 /// Layers × tensors grid of the largest |Δ| over occurrences; the last row holds the output tensors.
 pub fn grid(report: &TraceReport, n_layer: usize) -> TraceGrid {
-    let tensors: Vec<String> = LAYER_NAMES.iter().chain(FINAL_NAMES.iter()).map(|s| s.to_string()).collect();
+    let tensors: Vec<String> = LAYER_NAMES
+        .iter()
+        .chain(FINAL_NAMES.iter())
+        .map(|s| s.to_string())
+        .collect();
     let mut values = vec![vec![None::<f64>; tensors.len()]; n_layer + 1];
     for d in &report.comparison.diffs {
-        let (Some(col), row) = (tensors.iter().position(|t| *t == d.key.name), d.key.layer.unwrap_or(n_layer)) else {
+        let (Some(col), row) = (
+            tensors.iter().position(|t| *t == d.key.name),
+            d.key.layer.unwrap_or(n_layer),
+        ) else {
             continue;
         };
         if row > n_layer || d.shape_theirs.is_none() {
             continue;
         }
-        let v = if d.max_abs_diff.is_nan() { f64::MAX } else { d.max_abs_diff };
+        let v = if d.max_abs_diff.is_nan() {
+            f64::MAX
+        } else {
+            d.max_abs_diff
+        };
         let cell = &mut values[row][col];
         *cell = Some(cell.map_or(v, |c| c.max(v)));
     }
     let mut layers: Vec<String> = (0..n_layer).map(|l| l.to_string()).collect();
     layers.push("output".into());
-    TraceGrid { metric: "max_abs_diff".into(), layers, tensors, values }
+    TraceGrid {
+        metric: "max_abs_diff".into(),
+        layers,
+        tensors,
+        values,
+    }
 }
 
 /// The per-tensor table (spec order), the first divergence, and what the reference could not show.
@@ -123,7 +160,10 @@ pub fn print(report: &TraceReport) {
     println!("\ntrace ({}): ours vs the reference's graph callback", report.mode);
     crate::cmd::trace::print_table(&report.comparison, "engine", "reference");
     if !report.trimmed.is_empty() {
-        println!("compared on our KV width only (the reference pads its attention window): {}", report.trimmed.join(", "));
+        println!(
+            "compared on our KV width only (the reference pads its attention window): {}",
+            report.trimmed.join(", ")
+        );
     }
     if !report.unseen.is_empty() {
         println!("not shown by the reference's callback: {}", report.unseen.join(", "));

@@ -5,18 +5,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
-    PushKernelArg, ValidAsZeroBits,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileError, CompileOptions, Ptx};
 use half::slice::HalfFloatSliceExt;
 
 use super::source::{KERNELS, NVRTC_OPTIONS, SRC};
 use super::{arg_i32, check, AttnShape, CudaError, HostKv, Quantized};
-use super::{
-    ATTENTION_ID, F16_GEMV_ID, F16_TINYBLAS_ID, I2S_GEMM_ID, I2S_GEMV_ID, QUANTIZE_ID, RMS_NORM_ID,
-    ROPE_ID,
-};
+use super::{ATTENTION_ID, F16_GEMV_ID, F16_TINYBLAS_ID, I2S_GEMM_ID, I2S_GEMV_ID, QUANTIZE_ID, RMS_NORM_ID, ROPE_ID};
 use crate::kernels::{scalar, Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2sMatrix};
 
 /// Whether `libcuda.so` can be opened.
@@ -67,10 +64,7 @@ fn compile(arch: (i32, i32)) -> Result<Ptx, CudaError> {
 
 /// Maps a driver error to [`CudaError::Driver`] naming the operation.
 pub(super) fn drv(op: &'static str) -> impl FnOnce(DriverError) -> CudaError {
-    move |e| CudaError::Driver {
-        op,
-        msg: e.to_string(),
-    }
+    move |e| CudaError::Driver { op, msg: e.to_string() }
 }
 
 fn grid(op: &'static str, x: usize, y: usize, block: u32) -> Result<LaunchConfig, CudaError> {
@@ -159,9 +153,7 @@ impl CudaBackend {
             return Err(CudaError::NoDevice { ordinal, count });
         }
         let ctx = CudaContext::new(ordinal).map_err(drv("create context"))?;
-        let cc = ctx
-            .compute_capability()
-            .map_err(drv("compute capability"))?;
+        let cc = ctx.compute_capability().map_err(drv("compute capability"))?;
         if cc < (6, 1) {
             return Err(CudaError::Unsupported(format!(
                 "compute capability {}.{} has no dp4a (needs 6.1+)",
@@ -170,11 +162,7 @@ impl CudaBackend {
         }
         let name = ctx.name().map_err(drv("device name"))?;
         let module = ctx.load_module(compile(cc)?).map_err(drv("load module"))?;
-        let f = |i: usize| {
-            module
-                .load_function(KERNELS[i])
-                .map_err(drv("load function"))
-        };
+        let f = |i: usize| module.load_function(KERNELS[i]).map_err(drv("load function"));
         let k = Kernels {
             quantize: f(0)?,
             i2s: f(1)?,
@@ -234,20 +222,14 @@ impl CudaBackend {
         }
     }
 
-    pub(super) fn upload<T: DeviceRepr + ValidAsZeroBits>(
-        &self,
-        v: &[T],
-    ) -> Result<CudaSlice<T>, CudaError> {
+    pub(super) fn upload<T: DeviceRepr + ValidAsZeroBits>(&self, v: &[T]) -> Result<CudaSlice<T>, CudaError> {
         if v.is_empty() {
             return self.stream.alloc_zeros(1).map_err(drv("alloc"));
         }
         self.stream.clone_htod(v).map_err(drv("copy to device"))
     }
 
-    pub(super) fn zeros<T: DeviceRepr + ValidAsZeroBits>(
-        &self,
-        len: usize,
-    ) -> Result<CudaSlice<T>, CudaError> {
+    pub(super) fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
         self.stream.alloc_zeros(len.max(1)).map_err(drv("alloc"))
     }
 
@@ -264,17 +246,8 @@ impl CudaBackend {
     // ---- device-level launchers (used by the session) ----
 
     /// `quantize_row_i8_s` of `n` rows of `k`: (int8, scales, sums) on the device.
-    pub(super) fn quantize_dev(
-        &self,
-        x: &CudaSlice<f32>,
-        n: usize,
-        k: usize,
-    ) -> Result<DevAct, CudaError> {
-        let (mut q, mut s, mut sums) = (
-            self.zeros::<i8>(n * k)?,
-            self.zeros::<f32>(n)?,
-            self.zeros::<i32>(n)?,
-        );
+    pub(super) fn quantize_dev(&self, x: &CudaSlice<f32>, n: usize, k: usize) -> Result<DevAct, CudaError> {
+        let (mut q, mut s, mut sums) = (self.zeros::<i8>(n * k)?, self.zeros::<f32>(n)?, self.zeros::<i32>(n)?);
         let ki = arg_i32("quantize", "k", k)?;
         let mut b = self.stream.launch_builder(&self.k.quantize);
         b.arg(x).arg(&ki).arg(&mut q).arg(&mut s).arg(&mut sums);
@@ -321,25 +294,19 @@ impl CudaBackend {
             .arg(&mut sums)
             .arg(&mut y);
         // SAFETY: codes holds rows·k/4 bytes (4-aligned rows since K % 128 == 0), act n rows of k; outputs rows·n.
-        unsafe { b.launch(grid("i2s_gemv", rows.div_ceil(8), n, 256)?) }
-            .map_err(drv("launch i2s_gemv"))?;
+        unsafe { b.launch(grid("i2s_gemv", rows.div_ceil(8), n, 256)?) }.map_err(drv("launch i2s_gemv"))?;
         self.record(if n == 1 { I2S_GEMV_ID } else { I2S_GEMM_ID });
         Ok((sums, y))
     }
 
     /// `x` rounded to f16 and back.
-    pub(super) fn round_dev(
-        &self,
-        x: &CudaSlice<f32>,
-        len: usize,
-    ) -> Result<CudaSlice<f32>, CudaError> {
+    pub(super) fn round_dev(&self, x: &CudaSlice<f32>, len: usize) -> Result<CudaSlice<f32>, CudaError> {
         let mut out = self.zeros::<f32>(len)?;
         let li = arg_i32("round_f16", "len", len)?;
         let mut b = self.stream.launch_builder(&self.k.round_f16);
         b.arg(x).arg(&mut out).arg(&li);
         // SAFETY: x and out hold len floats.
-        unsafe { b.launch(grid("round_f16", len.div_ceil(256), 1, 256)?) }
-            .map_err(drv("launch round_f16"))?;
+        unsafe { b.launch(grid("round_f16", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch round_f16"))?;
         Ok(out)
     }
 
@@ -370,16 +337,11 @@ impl CudaBackend {
             arg_i32("f16 matmul", "k", k)?,
             arg_i32("f16 matmul", "n", n)?,
         );
-        let f = if tiny {
-            &self.k.f16_tinyblas
-        } else {
-            &self.k.f16_gemv
-        };
+        let f = if tiny { &self.k.f16_tinyblas } else { &self.k.f16_gemv };
         let mut b = self.stream.launch_builder(f);
         b.arg(w).arg(&ri).arg(&ki).arg(xs).arg(&ni).arg(&mut y);
         // SAFETY: w holds rows·k f16, xs n·k floats, y rows·n floats; rows past the end are clamped in the kernel.
-        unsafe { b.launch(grid("f16 matmul", rows.div_ceil(16), n, 256)?) }
-            .map_err(drv("launch f16 matmul"))?;
+        unsafe { b.launch(grid("f16 matmul", rows.div_ceil(16), n, 256)?) }.map_err(drv("launch f16 matmul"))?;
         self.record(if tiny { F16_TINYBLAS_ID } else { F16_GEMV_ID });
         Ok(y)
     }
@@ -484,12 +446,7 @@ impl CudaBackend {
         check(
             op,
             a.n_kv % 32 == 0 && a.n_kv > 0 && a.n_kv <= size && size % 32 == 0,
-            || {
-                format!(
-                    "n_kv {} / size {size} must be multiples of 32, n_kv <= size",
-                    a.n_kv
-                )
-            },
+            || format!("n_kv {} / size {size} must be multiples of 32, n_kv <= size", a.n_kv),
         )?;
         check(op, n_head_kv > 0 && a.n_head % n_head_kv == 0, || {
             format!("{} heads over {n_head_kv} KV heads", a.n_head)
@@ -548,40 +505,27 @@ impl CudaBackend {
         let mut b = self.stream.launch_builder(&self.k.ffn_act);
         b.arg(gate).arg(up).arg(&mut out).arg(&li).arg(&r);
         // SAFETY: gate, up and out hold len floats.
-        unsafe { b.launch(grid("ffn_act", len.div_ceil(256), 1, 256)?) }
-            .map_err(drv("launch ffn_act"))?;
+        unsafe { b.launch(grid("ffn_act", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch ffn_act"))?;
         Ok(out)
     }
 
     /// `x = o + x`.
-    pub(super) fn add_dev(
-        &self,
-        x: &mut CudaSlice<f32>,
-        o: &CudaSlice<f32>,
-        len: usize,
-    ) -> Result<(), CudaError> {
+    pub(super) fn add_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
         let li = arg_i32("add", "len", len)?;
         let mut b = self.stream.launch_builder(&self.k.add);
         b.arg(x).arg(o).arg(&li);
         // SAFETY: x and o hold len floats.
-        unsafe { b.launch(grid("add", len.div_ceil(256), 1, 256)?) }
-            .map_err(drv("launch add_inplace"))?;
+        unsafe { b.launch(grid("add", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch add_inplace"))?;
         Ok(())
     }
 
     /// `y *= s`.
-    pub(super) fn scale_dev(
-        &self,
-        y: &mut CudaSlice<f32>,
-        s: f32,
-        len: usize,
-    ) -> Result<(), CudaError> {
+    pub(super) fn scale_dev(&self, y: &mut CudaSlice<f32>, s: f32, len: usize) -> Result<(), CudaError> {
         let li = arg_i32("scale", "len", len)?;
         let mut b = self.stream.launch_builder(&self.k.scale);
         b.arg(y).arg(&s).arg(&li);
         // SAFETY: y holds len floats.
-        unsafe { b.launch(grid("scale", len.div_ceil(256), 1, 256)?) }
-            .map_err(drv("launch scale_inplace"))?;
+        unsafe { b.launch(grid("scale", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch scale_inplace"))?;
         Ok(())
     }
 
@@ -597,8 +541,7 @@ impl CudaBackend {
         let mut b = self.stream.launch_builder(&self.k.bias);
         b.arg(y).arg(bias).arg(&ri).arg(&li);
         // SAFETY: y holds len floats, bias rows floats.
-        unsafe { b.launch(grid("bias", len.div_ceil(256), 1, 256)?) }
-            .map_err(drv("launch add_bias"))?;
+        unsafe { b.launch(grid("bias", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch add_bias"))?;
         Ok(())
     }
 
@@ -615,8 +558,7 @@ impl CudaBackend {
         let mut b = self.stream.launch_builder(&self.k.get_rows);
         b.arg(emb).arg(&toks).arg(&ei).arg(&mut x);
         // SAFETY: every token id is < n_vocab (checked by the caller); x holds n·e floats.
-        unsafe { b.launch(grid("get_rows", e.div_ceil(256), tokens.len(), 256)?) }
-            .map_err(drv("launch get_rows"))?;
+        unsafe { b.launch(grid("get_rows", e.div_ceil(256), tokens.len(), 256)?) }.map_err(drv("launch get_rows"))?;
         Ok(x)
     }
 
@@ -639,16 +581,10 @@ impl CudaBackend {
     /// Exact integer dots `out[r·n + t]` of every I2_S row × `n` int8 rows (as `Dispatcher::i2s_sums`).
     pub fn i2s_sums(&self, w: &I2sMatrix, q: &[i8], n: usize) -> Result<Vec<i32>, CudaError> {
         let (rows, k) = (w.rows, w.k);
-        check(
-            "i2s_sums",
-            q.len() >= n * k && w.codes.len() >= rows * k / 4,
-            || "buffers shorter than the shape".into(),
-        )?;
-        let act = (
-            self.upload(&q[..n * k])?,
-            self.zeros::<f32>(n)?,
-            self.zeros::<i32>(n)?,
-        );
+        check("i2s_sums", q.len() >= n * k && w.codes.len() >= rows * k / 4, || {
+            "buffers shorter than the shape".into()
+        })?;
+        let act = (self.upload(&q[..n * k])?, self.zeros::<f32>(n)?, self.zeros::<i32>(n)?);
         let (sums, _) = self.i2s_dev(
             &self.upload(&w.codes[..rows * k / 4])?,
             rows,
@@ -662,13 +598,7 @@ impl CudaBackend {
     }
 
     /// `y[t·rows + r] = W_r · x_t`: quantize each token, exact dp4a sums, the CPU's f32 epilogue.
-    pub fn i2s_gemv(
-        &self,
-        w: &I2sMatrix,
-        x: &[f32],
-        n: usize,
-        epi: I2sEpilogue,
-    ) -> Result<Vec<f32>, CudaError> {
+    pub fn i2s_gemv(&self, w: &I2sMatrix, x: &[f32], n: usize, epi: I2sEpilogue) -> Result<Vec<f32>, CudaError> {
         let (rows, k) = (w.rows, w.k);
         check(
             "i2s_gemv",
@@ -676,32 +606,16 @@ impl CudaBackend {
             || "buffers shorter than the shape".into(),
         )?;
         let act = self.quantize_dev(&self.upload(&x[..n * k])?, n, k)?;
-        let (_, y) = self.i2s_dev(
-            &self.upload(&w.codes[..rows * k / 4])?,
-            rows,
-            k,
-            w.scale,
-            &act,
-            n,
-            epi,
-        )?;
+        let (_, y) = self.i2s_dev(&self.upload(&w.codes[..rows * k / 4])?, rows, k, w.scale, &act, n, epi)?;
         self.download(&y, rows * n)
     }
 
     /// `y[t·rows + r] = W_r · x_t` for an f16 matrix along `path`.
-    pub fn f16_gemv(
-        &self,
-        w: &F16Matrix,
-        x: &[f32],
-        n: usize,
-        path: F16Path,
-    ) -> Result<Vec<f32>, CudaError> {
+    pub fn f16_gemv(&self, w: &F16Matrix, x: &[f32], n: usize, path: F16Path) -> Result<Vec<f32>, CudaError> {
         let (rows, k) = (w.rows, w.k);
-        check(
-            "f16_gemv",
-            x.len() >= n * k && w.data.len() >= rows * k,
-            || "buffers shorter than the shape".into(),
-        )?;
+        check("f16_gemv", x.len() >= n * k && w.data.len() >= rows * k, || {
+            "buffers shorter than the shape".into()
+        })?;
         let wd = self.upload(w.data[..rows * k].reinterpret_cast())?;
         let y = self.f16_dev(&wd, rows, k, &self.upload(&x[..n * k])?, n, path)?;
         self.download(&y, rows * n)
@@ -728,11 +642,9 @@ impl CudaBackend {
         freq_scale: f32,
     ) -> Result<Vec<f32>, CudaError> {
         let row = n_heads * head_dim;
-        check(
-            "rope",
-            row > 0 && head_dim % 2 == 0 && x.len() % row == 0,
-            || format!("{} values are not rows of {n_heads}×{head_dim}", x.len()),
-        )?;
+        check("rope", row > 0 && head_dim % 2 == 0 && x.len() % row == 0, || {
+            format!("{} values are not rows of {n_heads}×{head_dim}", x.len())
+        })?;
         let n = x.len() / row;
         let (cos, sin) = super::rope_tables(head_dim, base, freq_scale, p0 + n);
         let mut xd = self.upload(x)?;

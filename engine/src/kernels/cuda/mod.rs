@@ -185,10 +185,7 @@ mod tests {
         assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
         assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
         assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
-        assert!(matches!(
-            "gpu".parse::<Device>(),
-            Err(CudaError::UnknownDevice(_))
-        ));
+        assert!(matches!("gpu".parse::<Device>(), Err(CudaError::UnknownDevice(_))));
     }
 
     #[test]
@@ -210,10 +207,7 @@ mod tests {
     #[test]
     fn every_kernel_name_is_in_the_source() {
         for k in source::KERNELS {
-            assert!(
-                source::SRC.contains(&format!("__global__ void {k}(")),
-                "{k}"
-            );
+            assert!(source::SRC.contains(&format!("__global__ void {k}(")), "{k}");
         }
         assert!(!source::SRC.contains('\0'));
     }

@@ -92,13 +92,7 @@ impl<'m> CudaSession<'m> {
                     scale: l.i2s_scale,
                 },
                 GgmlType::F16 => DevWeight::F16(be.upload(l.as_f16(file).data.reinterpret_cast())?),
-                other => {
-                    return Err(CudaError::Unsupported(format!(
-                        "{} has type {}",
-                        l.name,
-                        other.name()
-                    )))
-                }
+                other => return Err(CudaError::Unsupported(format!("{} has type {}", l.name, other.name()))),
             };
             let bias = l.bias.as_deref().map(up_f32).transpose()?;
             Ok(DevLinear {
@@ -130,20 +124,9 @@ impl<'m> CudaSession<'m> {
             .iter()
             .map(up_layer)
             .collect::<Result<Vec<_>, _>>()?;
-        let emb = be.upload(
-            model
-                .weights
-                .token_embd
-                .as_f16(file)
-                .data
-                .reinterpret_cast(),
-        )?;
+        let emb = be.upload(model.weights.token_embd.as_f16(file).data.reinterpret_cast())?;
         let output_norm = up_f32(&model.weights.output_norm)?;
-        let pad = if numerics.profile == Profile::LlamaCpp {
-            256
-        } else {
-            32
-        };
+        let pad = if numerics.profile == Profile::LlamaCpp { 256 } else { 32 };
         let mut size = n_ctx.max(1).next_multiple_of(pad);
         if numerics.has(Switch::H4) {
             size = size.next_multiple_of(256);
@@ -198,13 +181,7 @@ impl<'m> CudaSession<'m> {
     }
 
     /// `y = W·x` for `n` rows (with quantized activations `act` when the weight is I2_S), then `.scale` and bias.
-    fn mm(
-        &self,
-        x: &CudaSlice<f32>,
-        act: &Act,
-        n: usize,
-        l: &DevLinear,
-    ) -> Result<CudaSlice<f32>, CudaError> {
+    fn mm(&self, x: &CudaSlice<f32>, act: &Act, n: usize, l: &DevLinear) -> Result<CudaSlice<f32>, CudaError> {
         let be = self.be;
         let mut y = match &l.w {
             DevWeight::I2s { codes, scale } => {
@@ -271,15 +248,7 @@ impl<'m> CudaSession<'m> {
             let mut k = self.mm(&h, &act, n, &l.wk)?;
             let v = self.mm(&h, &act, n, &l.wv)?;
             be.rope_dev(&mut q, n, hp.n_head, hd, &self.rope_cos, &self.rope_sin, p0)?;
-            be.rope_dev(
-                &mut k,
-                n,
-                hp.n_head_kv,
-                hd,
-                &self.rope_cos,
-                &self.rope_sin,
-                p0,
-            )?;
+            be.rope_dev(&mut k, n, hp.n_head_kv, hd, &self.rope_cos, &self.rope_sin, p0)?;
             be.kv_store_dev(&k, &v, &mut self.kc, &mut self.vc, il, n, kv, p0)?;
             let o = be.attention_dev(&q, &self.kc, &self.vc, il, kv, &attn)?;
             let o = be.rms_norm_dev(&o, &l.attn_sub_norm, n, hp.n_head * hd, hp.rms_eps)?;
@@ -318,13 +287,7 @@ impl<'m> CudaSession<'m> {
 struct Act(std::cell::OnceCell<DevAct>);
 
 impl Act {
-    fn get(
-        &self,
-        be: &CudaBackend,
-        x: &CudaSlice<f32>,
-        n: usize,
-        k: usize,
-    ) -> Result<&DevAct, CudaError> {
+    fn get(&self, be: &CudaBackend, x: &CudaSlice<f32>, n: usize, k: usize) -> Result<&DevAct, CudaError> {
         if let Some(v) = self.0.get() {
             return Ok(v);
         }

@@ -63,23 +63,11 @@ impl CudaBackend {
         match self._never {}
     }
 
-    pub fn i2s_gemv(
-        &self,
-        _w: &I2sMatrix,
-        _x: &[f32],
-        _n: usize,
-        _epi: I2sEpilogue,
-    ) -> Result<Vec<f32>, CudaError> {
+    pub fn i2s_gemv(&self, _w: &I2sMatrix, _x: &[f32], _n: usize, _epi: I2sEpilogue) -> Result<Vec<f32>, CudaError> {
         match self._never {}
     }
 
-    pub fn f16_gemv(
-        &self,
-        _w: &F16Matrix,
-        _x: &[f32],
-        _n: usize,
-        _path: F16Path,
-    ) -> Result<Vec<f32>, CudaError> {
+    pub fn f16_gemv(&self, _w: &F16Matrix, _x: &[f32], _n: usize, _path: F16Path) -> Result<Vec<f32>, CudaError> {
         match self._never {}
     }
 
@@ -99,12 +87,7 @@ impl CudaBackend {
         match self._never {}
     }
 
-    pub fn attention(
-        &self,
-        _q: &[f32],
-        _kv: &HostKv,
-        _a: &AttnShape,
-    ) -> Result<Vec<f32>, CudaError> {
+    pub fn attention(&self, _q: &[f32], _kv: &HostKv, _a: &AttnShape) -> Result<Vec<f32>, CudaError> {
         match self._never {}
     }
 
