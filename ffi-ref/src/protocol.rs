@@ -228,7 +228,7 @@ pub fn f32_to_bytes(v: &[f32]) -> Vec<u8> {
 
 /// Little-endian bytes as f32s; `None` unless the length is a multiple of 4.
 pub fn bytes_to_f32(b: &[u8]) -> Option<Vec<f32>> {
-    (b.len() % 4 == 0).then(|| {
+    b.len().is_multiple_of(4).then(|| {
         b.chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()

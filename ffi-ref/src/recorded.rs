@@ -111,8 +111,8 @@ impl Recorded {
 
     fn candidates(&self) -> impl Iterator<Item = &Case> {
         self.manifest.cases.iter().filter(move |c| {
-            self.model_sha256.as_ref().map_or(true, |s| *s == c.model_sha256)
-                && self.threads.map_or(true, |t| t == c.threads)
+            self.model_sha256.as_ref().is_none_or(|s| *s == c.model_sha256)
+                && self.threads.is_none_or(|t| t == c.threads)
         })
     }
 }

@@ -52,7 +52,7 @@ pub fn write(dir: &Path, case: &str, tensors: &[RefTensor]) -> Result<(), RefErr
     for (i, t) in tensors.iter().enumerate() {
         let file = format!("{i:04}.npy");
         let shape: Vec<usize> = t.ne.iter().rev().copied().collect();
-        npy::write_f32(&out.join(&file), &shape, &t.data)?;
+        npy::write_f32(out.join(&file), &shape, &t.data)?;
         entries.push(TraceEntry {
             name: t.name.clone(),
             ne: t.ne,
@@ -93,7 +93,7 @@ pub fn read(dir: &Path, case: &str, names: &[String]) -> Result<Vec<RefTensor>, 
         if e.file.contains('/') || e.file.contains("..") {
             return Err(bad(format!("file {:?} leaves the trace directory", e.file)));
         }
-        let (shape, data) = npy::read_f32(&base.join(&e.file))?;
+        let (shape, data) = npy::read_f32(base.join(&e.file))?;
         let want: Vec<usize> = e.ne.iter().rev().copied().collect();
         if shape != want {
             return Err(bad(format!("{}: shape {shape:?}, index says {want:?}", e.file)));

@@ -33,7 +33,7 @@ fn check_dir(sub: &str) -> Option<(usize, usize)> {
     for c in &cases {
         if live
             .as_ref()
-            .map_or(true, |(m, t, n, _)| (m, *t, *n) != (&c.model, c.threads, c.n_ctx))
+            .is_none_or(|(m, t, n, _)| (m, *t, *n) != (&c.model, c.threads, c.n_ctx))
         {
             let opts = FfiOptions {
                 worker: Some(worker.clone()),

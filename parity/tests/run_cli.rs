@@ -164,7 +164,10 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
                 .expect("case")["model_sha256"]
                 .clone();
             assert_eq!(doc["model"]["sha256"], want_sha, "{set}/{model}");
-            assert_eq!(doc["reference"]["generation"], manifest["reference"]["generation"], "{set}/{model}");
+            assert_eq!(
+                doc["reference"]["generation"], manifest["reference"]["generation"],
+                "{set}/{model}"
+            );
             // TQ2_0 picks the llama.cpp profile by itself; I2_S the bitnet.cpp one.
             let profile = doc["reference"]["numerics_profile"].as_str().expect("profile");
             if model.contains("tq2_0") {

@@ -98,7 +98,7 @@ pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
         let n = norm(seg);
         let needs = match n.as_str() {
             "cuda" => {
-                if host.accelerators.as_ref().map_or(true, |a| a.is_empty()) {
+                if host.accelerators.as_ref().is_none_or(|a| a.is_empty()) {
                     missing.push("cuda (no accelerator recorded)".to_owned());
                 }
                 continue;

@@ -97,8 +97,8 @@ pub fn i2s_scale(bytes: &[u8], n: u64) -> Option<f32> {
 pub fn i2s_pack(codes: &[u8], layout: I2sLayout, rows: usize, k: usize, scale: f32) -> Vec<u8> {
     assert_eq!(codes.len(), rows * k, "codes must be rows × k");
     match layout.block() {
-        Some(b) => assert!(k as u64 % b == 0, "row length {k} is not a multiple of {b}"),
-        None => assert!(rows % 4 == 0, "the 1x4 layout needs rows % 4 == 0, got {rows}"),
+        Some(b) => assert!((k as u64).is_multiple_of(b), "row length {k} is not a multiple of {b}"),
+        None => assert!(rows.is_multiple_of(4), "the 1x4 layout needs rows % 4 == 0, got {rows}"),
     }
     let n = rows * k;
     let mut out = vec![0u8; n / 4 + I2S_TAIL as usize];

@@ -231,7 +231,7 @@ impl<'a> Cursor<'a> {
                 let min_each = elem
                     .scalar_size()
                     .unwrap_or(if elem == ValueType::String { 8 } else { 12 });
-                if count.checked_mul(min_each).map_or(true, |b| b > self.remaining()) {
+                if count.checked_mul(min_each).is_none_or(|b| b > self.remaining()) {
                     return Err(GgufError::CountTooLarge {
                         what: format!("array {key:?}"),
                         offset: count_at,
@@ -309,7 +309,7 @@ impl GgufFile {
             ("metadata", n_kv_at, n_kv, 14u64),
             ("tensor infos", n_tensors_at, n_tensors, 32),
         ] {
-            if count.checked_mul(min_each).map_or(true, |b| b > c.remaining()) {
+            if count.checked_mul(min_each).is_none_or(|b| b > c.remaining()) {
                 return Err(GgufError::CountTooLarge {
                     what: what.into(),
                     offset: at,
@@ -605,7 +605,7 @@ fn validate_tensor(
         });
     }
     let requirement = match ggml_type.storage() {
-        Storage::Blocks { block, .. } if r.dims[0] % block != 0 => Some(format!("a multiple of {block}")),
+        Storage::Blocks { block, .. } if !r.dims[0].is_multiple_of(block) => Some(format!("a multiple of {block}")),
         Storage::Tl2 if r.dims[0] <= 256 => Some("longer than 256 (TL2 packs the last 256 columns apart)".into()),
         _ => None,
     };
@@ -622,7 +622,7 @@ fn validate_tensor(
         offset: r.info_offset,
         dims: r.dims.clone(),
     })?;
-    if r.offset % alignment != 0 {
+    if !r.offset.is_multiple_of(alignment) {
         return Err(GgufError::MisalignedTensor {
             name: r.name,
             offset: r.offset,

@@ -274,7 +274,7 @@ impl GgmlType {
         let k = *ne.first().unwrap_or(&1);
         match self.storage() {
             Storage::Blocks { block, bytes } => {
-                if k % block != 0 {
+                if !k.is_multiple_of(block) {
                     return None;
                 }
                 (n / block).checked_mul(bytes)

@@ -90,6 +90,9 @@ pub trait TraceSink: Send {
     fn record(&mut self, name: &'static str, layer: Option<usize>, rows: usize, cols: usize, data: &[f32]);
 }
 
+/// Raw attention scores and softmax probabilities, each `[head][query][n_kv]` (traces only).
+type AttentionProbs = (Vec<f32>, Vec<f32>);
+
 /// One sequence being evaluated: KV cache, position, numerics and the kernel dispatcher.
 pub struct Session<'m> {
     model: &'m Model,
@@ -265,7 +268,7 @@ impl<'m> Session<'m> {
             let o = self.mm(&o, n, &layer.wo);
             self.tr("attn_out", l, e, &o);
             for (xv, ov) in x.iter_mut().zip(&o) {
-                *xv = ov + *xv;
+                *xv += ov;
             }
             self.tr("ffn_inp", l, e, &x);
             let h = rms_norm_rows(&x, &layer.ffn_norm, hp.rms_eps);
@@ -293,7 +296,7 @@ impl<'m> Session<'m> {
             let d = self.mm(&f, n, &layer.ffn_down);
             self.tr("ffn_down", l, e, &d);
             for (xv, dv) in x.iter_mut().zip(&d) {
-                *xv = dv + *xv;
+                *xv += dv;
             }
             self.tr("l_out", l, e, &x);
         }
@@ -361,7 +364,7 @@ impl<'m> Session<'m> {
         p0: usize,
         n_kv: usize,
         capture: bool,
-    ) -> (Vec<f32>, Option<(Vec<f32>, Vec<f32>)>) {
+    ) -> (Vec<f32>, Option<AttentionProbs>) {
         let hp = &self.model.hparams;
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();

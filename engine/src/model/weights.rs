@@ -165,7 +165,7 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
     let mut i2s_scale = 1.0;
     match t.ggml_type {
         GgmlType::I2_S => {
-            if k % 128 != 0 {
+            if !k.is_multiple_of(128) {
                 return Err(ModelError::BadShape {
                     name,
                     found: t.dims.clone(),
@@ -179,7 +179,7 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
             }
         }
         GgmlType::F16 => {
-            if data.as_ptr() as usize % 2 != 0 {
+            if !(data.as_ptr() as usize).is_multiple_of(2) {
                 bytes = WeightBytes::Owned(data.to_vec());
             }
         }

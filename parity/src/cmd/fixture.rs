@@ -161,7 +161,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                     return;
                 }
                 let pct = p.written * 100 / p.total.max(1);
-                if last_pct.map_or(true, |l| pct >= l + 5) {
+                if last_pct.is_none_or(|l| pct >= l + 5) {
                     eprintln!(
                         "[{:>3}%] {}/{} {} ({} / {} MB)",
                         pct,

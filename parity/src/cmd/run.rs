@@ -157,21 +157,21 @@ impl EngineCtx {
 
 /// A backend of either kind, keeping access to the recorded one's manifest.
 pub enum AnyBackend {
-    Recorded(Recorded),
+    Recorded(Box<Recorded>),
     Live(Box<dyn ReferenceBackend>),
 }
 
 impl AnyBackend {
     pub fn recorded(&self) -> Option<&Recorded> {
         match self {
-            AnyBackend::Recorded(r) => Some(r),
+            AnyBackend::Recorded(r) => Some(r.as_ref()),
             AnyBackend::Live(_) => None,
         }
     }
 
     pub fn as_backend(&mut self) -> &mut dyn ReferenceBackend {
         match self {
-            AnyBackend::Recorded(r) => r,
+            AnyBackend::Recorded(r) => r.as_mut(),
             AnyBackend::Live(b) => b.as_mut(),
         }
     }

@@ -78,7 +78,7 @@ pub fn check_shapes(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result<u
             reference: reference.len(),
         });
     }
-    if ours.is_empty() || ours.len() % n_vocab != 0 {
+    if ours.is_empty() || !ours.len().is_multiple_of(n_vocab) {
         return Err(MetricsError::NotRows {
             len: ours.len(),
             n_vocab,

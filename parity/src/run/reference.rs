@@ -16,7 +16,7 @@ pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCt
         let r = Recorded::open(dir)
             .with_context(|| format!("opening the recorded reference {}", dir.display()))?
             .with_model_sha256(ctx.model_sha256());
-        Ok(AnyBackend::Recorded(r))
+        Ok(AnyBackend::Recorded(Box::new(r)))
     };
     match spec {
         None => {
@@ -44,7 +44,7 @@ pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCt
 /// (recorded-reference/v1; manifests without it are bitnet.cpp 2025 goldens); a live library by its llama.h API.
 pub fn generation(any: &AnyBackend) -> Generation {
     let backend: &dyn ReferenceBackend = match any {
-        AnyBackend::Recorded(r) => r,
+        AnyBackend::Recorded(r) => r.as_ref(),
         AnyBackend::Live(b) => b.as_ref(),
     };
     if let Some(r) = any.recorded() {
