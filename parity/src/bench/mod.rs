@@ -215,9 +215,67 @@ pub fn print_table(rows: &[BenchRow], rss: Option<u64>) {
     }
 }
 
-/// Write a bench receipt (validated against schemas/ before writing).
-pub fn write_receipt(path: &Path, _ctx: &EngineCtx, _model: &Path, rows: &[BenchRow], rss: Option<u64>) -> Result<()> {
-    let doc = serde_json::json!({ "rows": rows, "peak_rss_bytes": rss });
-    std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+/// Write a bench receipt: typed, sealed (digest, optional signature) and validated against schemas/
+/// before it touches the disk. bitnet.cpp rows become `reference` rows with the ratio ours / theirs.
+pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRow], rss: Option<u64>) -> Result<()> {
+    let ours: Vec<&BenchRow> = rows.iter().filter(|r| r.engine == "parity").collect();
+    let threads = ours.iter().map(|r| r.n_threads).max().unwrap_or(1) as u32;
+    let reference = rows
+        .iter()
+        .filter(|r| r.engine != "parity")
+        .filter_map(|t| {
+            let o = ours.iter().find(|o| o.test == t.test && o.n_threads == t.n_threads)?;
+            Some(receipts::ReferenceRow {
+                implementation: t.engine.clone(),
+                commit: if t.build_commit.is_empty() { "unknown".into() } else { t.build_commit.clone() },
+                test: format!("{} t{}", t.test, t.n_threads),
+                avg_ts: t.avg_ts,
+                stddev_ts: t.stddev_ts,
+                ratio: o.avg_ts / t.avg_ts,
+            })
+        })
+        .collect();
+    let receipt = receipts::BenchReceipt {
+        schema_version: receipts::schema::BenchV1,
+        tool: receipts::Tool {
+            name: "parity".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: env!("PARITY_GIT_COMMIT").into(),
+        },
+        created_at: receipts::now_rfc3339(),
+        host: receipts::Host::detect(threads),
+        model: receipts::Model {
+            path: model.display().to_string(),
+            sha256: ctx.model_sha256(),
+            architecture: ctx.model.hparams.arch_name.clone(),
+            flavor_summary: ctx.model.flavors.counts.iter().map(|(k, v)| (k.to_string(), *v as u64)).collect(),
+        },
+        kernels: ctx.disp.log(),
+        rows: ours
+            .iter()
+            .map(|r| receipts::BenchRow {
+                test: format!("{} t{}", r.test, r.n_threads),
+                n_prompt: r.n_prompt as u64,
+                n_gen: r.n_gen as u64,
+                n_threads: r.n_threads as u32,
+                repetitions: r.samples_ts.len() as u32,
+                model_size: r.model_size,
+                model_n_params: r.model_n_params,
+                avg_ns: r.avg_ns,
+                stddev_ns: r.stddev_ns,
+                avg_ts: r.avg_ts,
+                stddev_ts: r.stddev_ts,
+                samples_ts: r.samples_ts.clone(),
+            })
+            .collect(),
+        peak_rss_bytes: rss.unwrap_or(0),
+        reference,
+        section_digests: Default::default(),
+        digest: String::new(),
+        signature: None,
+    };
+    let key = receipts::seal::signing_key_from_env()?;
+    let sealed = receipts::seal(&receipt, key.as_ref())?;
+    receipts::write_receipt(path, &sealed)?;
     Ok(())
 }
