@@ -228,7 +228,7 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
             Some(receipts::ReferenceRow {
                 implementation: t.engine.clone(),
                 commit: if t.build_commit.is_empty() { "unknown".into() } else { t.build_commit.clone() },
-                test: format!("{} t{}", t.test, t.n_threads),
+                test: t.test.clone(),
                 avg_ts: t.avg_ts,
                 stddev_ts: t.stddev_ts,
                 ratio: o.avg_ts / t.avg_ts,
@@ -254,7 +254,7 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
         rows: ours
             .iter()
             .map(|r| receipts::BenchRow {
-                test: format!("{} t{}", r.test, r.n_threads),
+                test: r.test.clone(),
                 n_prompt: r.n_prompt as u64,
                 n_gen: r.n_gen as u64,
                 n_threads: r.n_threads as u32,
