@@ -144,12 +144,14 @@ impl GgufWriter {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+/// Append a GGUF string (u64 length, then the bytes).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value) {
+/// Append a metadata value's encoding (without its type id).
+pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::U8(x) => out.push(*x),
         Value::I8(x) => out.extend_from_slice(&x.to_le_bytes()),

@@ -85,6 +85,24 @@ pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
     }
 }
 
+/// The cos and sin tables `[pos][n_rot/2]` of [`RopeCache`] (also uploaded by the CUDA backend).
+pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = n_rot / 2;
+    let theta_scale = base.powf(-2.0f32 / n_rot as f32);
+    let mut cos = vec![0f32; n_pos * half];
+    let mut sin = vec![0f32; n_pos * half];
+    for p in 0..n_pos {
+        let mut theta = p as f32;
+        for i in 0..half {
+            let t = freq_scale * theta;
+            cos[p * half + i] = t.cos();
+            sin[p * half + i] = t.sin();
+            theta *= theta_scale;
+        }
+    }
+    (cos, sin)
+}
+
 /// Per-position NEOX RoPE tables (`ggml_rope_cache_init` with ext_factor 0, attn_factor 1):
 /// `θ_0 = p`, `θ_{i+1} = θ_i · powf(base, −2/n_rot)` by repeated f32 multiplication, libm cosf/sinf.
 #[derive(Clone, Debug)]
@@ -96,20 +114,12 @@ pub struct RopeCache {
 
 impl RopeCache {
     pub fn new(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> RopeCache {
-        let half = n_rot / 2;
-        let theta_scale = base.powf(-2.0f32 / n_rot as f32);
-        let mut cos = vec![0f32; n_pos * half];
-        let mut sin = vec![0f32; n_pos * half];
-        for p in 0..n_pos {
-            let mut theta = p as f32;
-            for i in 0..half {
-                let t = freq_scale * theta;
-                cos[p * half + i] = t.cos();
-                sin[p * half + i] = t.sin();
-                theta *= theta_scale;
-            }
+        let (cos, sin) = rope_tables(n_rot, base, freq_scale, n_pos);
+        RopeCache {
+            half: n_rot / 2,
+            cos,
+            sin,
         }
-        RopeCache { half, cos, sin }
     }
 
     pub fn n_pos(&self) -> usize {

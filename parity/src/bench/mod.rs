@@ -227,7 +227,11 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
             let o = ours.iter().find(|o| o.test == t.test && o.n_threads == t.n_threads)?;
             Some(receipts::ReferenceRow {
                 implementation: t.engine.clone(),
-                commit: if t.build_commit.is_empty() { "unknown".into() } else { t.build_commit.clone() },
+                commit: if t.build_commit.is_empty() {
+                    "unknown".into()
+                } else {
+                    t.build_commit.clone()
+                },
                 test: t.test.clone(),
                 avg_ts: t.avg_ts,
                 stddev_ts: t.stddev_ts,
@@ -248,7 +252,13 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
             path: model.display().to_string(),
             sha256: ctx.model_sha256(),
             architecture: ctx.model.hparams.arch_name.clone(),
-            flavor_summary: ctx.model.flavors.counts.iter().map(|(k, v)| (k.to_string(), *v as u64)).collect(),
+            flavor_summary: ctx
+                .model
+                .flavors
+                .counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as u64))
+                .collect(),
         },
         kernels: ctx.disp.log(),
         rows: ours

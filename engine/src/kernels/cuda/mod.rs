@@ -138,24 +138,7 @@ pub struct AttnShape {
     pub pv: F16Path,
 }
 
-/// NEOX RoPE tables `[pos][n_rot/2]` built exactly as `model::ops::RopeCache::new` builds them (repeated f32
-/// multiplication of θ, libm `cosf`/`sinf` on the host), so the device only does the rotation's FMAs.
-pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (Vec<f32>, Vec<f32>) {
-    let half = n_rot / 2;
-    let theta_scale = base.powf(-2.0f32 / n_rot as f32);
-    let mut cos = vec![0f32; n_pos * half];
-    let mut sin = vec![0f32; n_pos * half];
-    for p in 0..n_pos {
-        let mut theta = p as f32;
-        for i in 0..half {
-            let t = freq_scale * theta;
-            cos[p * half + i] = t.cos();
-            sin[p * half + i] = t.sin();
-            theta *= theta_scale;
-        }
-    }
-    (cos, sin)
-}
+pub use crate::model::ops::rope_tables;
 
 /// `i32` kernel argument from a size, or a typed error when it does not fit.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
