@@ -81,11 +81,24 @@ pub fn main(a: Args) -> Result<ExitCode> {
         Some(m) => (m.clone(), m.parent().map(Path::to_path_buf).unwrap_or_default()),
         None => bundled(),
     };
-    let ctx = a
+    let mut ctx = a
         .engine
         .load(&model_path)
         .with_context(|| format!("loading {}", model_path.display()))?;
     let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
+    if a.engine.numerics == "auto" {
+        // Compare like with like: run the numerics of the generation the reference says it is
+        // (an F16 `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified
+        // generations: against bitnet.cpp-2026 we keep the model's true math, so its bug shows.
+        let generation = reference::generation(&backend);
+        if let Ok(profile) = generation.as_str().parse::<engine::model::Profile>() {
+            if profile != ctx.numerics.profile && profile.verified() {
+                let extra = ctx.numerics.switches.clone();
+                let why = format!("auto: the reference computes {}", generation.as_str());
+                ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
+            }
+        }
+    }
     let modes: Vec<Mode> = match a.mode.as_str() {
         "batch" => vec![Mode::Batch],
         "seq" => vec![Mode::Seq],
