@@ -1,27 +1,13 @@
 //! Every reference GGUF in shared/reference classifies as its README says, and the decoders agree
 //! with each other on real data: TQ2_0, TQ1_0 and F16 copies of one model hold the same weights.
 
-use std::path::PathBuf;
-
 use engine::flavor::{
     i2s_code, i2s_decode_row, tq1_0_blocks, tq2_0_blocks, Flavor, FlavorOptions, I2sLayout, ModelFlavors,
 };
 use engine::gguf::{Dialect, GgmlType, GgufFile};
 
-fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let candidates = [
-        root.join("reference").join(rel),
-        PathBuf::from("/work/shared/reference").join(rel),
-    ];
-    let found = candidates.into_iter().find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: reference model {rel} not found (set PARITY_SHARED)");
-    }
-    found
-}
+mod common;
+use common::reference;
 
 fn load(rel: &str) -> Option<(GgufFile, ModelFlavors)> {
     let g = GgufFile::open(reference(rel)?).unwrap();

@@ -1,26 +1,11 @@
 //! Known answer from a real reference weight: `blk.0.attn_q.weight` of tiny-b158-gqa, decoded here straight from
 //! the spec's layout formula (§3.3) and multiplied in i64, must equal every kernel family's I2_S matmul bit for bit.
 
-use std::path::PathBuf;
-
 use engine::gguf::{GgmlType, GgufFile};
 use engine::kernels::{scalar, Dispatcher, Family, I2sEpilogue, I2sMatrix, KernelChoice};
 
-fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [
-        root.join("reference").join(rel),
-        PathBuf::from("/work/shared/reference").join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: reference model {rel} not found (set PARITY_SHARED)");
-    }
-    found
-}
+mod common;
+use common::reference;
 
 /// Spec §3.3: element `e = row·K + col` lives in byte `(e/128)·32 + e%32`, bits `6 − 2·((e%128)/32)`.
 fn code(bytes: &[u8], e: usize) -> i64 {

@@ -1,26 +1,11 @@
 //! bitnet.cpp's recorded token ids for the 35 probe texts of shared/reference/tokenizer.json, with
 //! `tokenizer.ggml.pre = gpt-2` and with the key absent (llama.cpp's DEFAULT pre-tokenizer).
 
-use std::path::PathBuf;
-
 use engine::tokenizer::{PreType, Tokenizer};
 use serde_json::Value;
 
-fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [
-        root.join("reference").join(rel),
-        PathBuf::from("/work/shared/reference").join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
-    }
-    found
-}
+mod common;
+use common::reference;
 
 /// Run every case of one suite; returns the mismatches as readable lines.
 fn run_suite(suite: &str) -> Option<(usize, Vec<String>)> {
