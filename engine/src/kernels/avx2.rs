@@ -137,8 +137,13 @@ unsafe fn tinyblas_tile<const R: usize, const T: usize>(
 ) -> [[f32; T]; R] {
     let mut acc = [[zero16(); T]; R];
     for c in 0..k16 {
-        // SAFETY: 16·c + 16 <= 16·k16 elements readable behind every pointer (caller).
-        let wv: [V16; R] = std::array::from_fn(|i| unsafe { load_h(w[i].add(16 * c)) });
+        // Explicit loops, not closures: a closure does not inherit the target features, so the
+        // intrinsics inside it would not be inlined.
+        let mut wv = [zero16(); R];
+        for i in 0..R {
+            // SAFETY: 16·c + 16 <= 16·k16 elements readable behind every pointer (caller).
+            wv[i] = unsafe { load_h(w[i].add(16 * c)) };
+        }
         for t in 0..T {
             // SAFETY: as above.
             let xv = unsafe { load_s(x[t].add(16 * c)) };
@@ -147,7 +152,13 @@ unsafe fn tinyblas_tile<const R: usize, const T: usize>(
             }
         }
     }
-    acc.map(|a| a.map(|v| tree16(v)))
+    let mut out = [[0f32; T]; R];
+    for i in 0..R {
+        for t in 0..T {
+            out[i][t] = tree16(acc[i][t]);
+        }
+    }
+    out
 }
 
 tinyblas_driver!(tinyblas_rows_impl, "avx2,fma,f16c", tinyblas_tile, (2, 2));
@@ -199,12 +210,18 @@ unsafe fn i2s_tile<const R: usize, const T: usize>(
                 _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * R * 32 + 64 * l).cast());
             }
         }
-        // SAFETY: block b lies within the 32·nb bytes of every row (caller).
-        let codes: [[__m256i; 4]; R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
+        // Explicit loops, not closures (see tinyblas_tile).
+        let mut codes = [[_mm256_setzero_si256(); 4]; R];
+        for i in 0..R {
+            // SAFETY: block b lies within the 32·nb bytes of every row (caller).
+            codes[i] = unsafe { decode(rows[i].add(32 * b)) };
+        }
         for t in 0..T {
-            // SAFETY: bytes 128·b .. 128·b+128 lie within every token row (caller).
-            let q: [__m256i; 4] =
-                std::array::from_fn(|g| unsafe { _mm256_loadu_si256(toks[t].add(128 * b + 32 * g).cast()) });
+            let mut q = [_mm256_setzero_si256(); 4];
+            for (g, qg) in q.iter_mut().enumerate() {
+                // SAFETY: bytes 128·b .. 128·b+128 lie within every token row (caller).
+                *qg = unsafe { _mm256_loadu_si256(toks[t].add(128 * b + 32 * g).cast()) };
+            }
             for i in 0..R {
                 let c = &codes[i];
                 let p01 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], q[0]), _mm256_maddubs_epi16(c[1], q[1]));
@@ -214,7 +231,13 @@ unsafe fn i2s_tile<const R: usize, const T: usize>(
             }
         }
     }
-    acc.map(|a| a.map(|v| hsum_i32(v)))
+    let mut out = [[0i32; T]; R];
+    for i in 0..R {
+        for t in 0..T {
+            out[i][t] = hsum_i32(acc[i][t]);
+        }
+    }
+    out
 }
 
 #[inline]

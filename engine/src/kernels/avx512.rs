@@ -153,8 +153,11 @@ unsafe fn tinyblas_tile<const R: usize, const T: usize>(
 ) -> [[f32; T]; R] {
     let mut acc = [[_mm512_setzero_ps(); T]; R];
     for c in 0..k16 {
-        // SAFETY: 16·c + 16 <= 16·k16 elements readable behind every pointer (caller).
-        let wv: [__m512; R] = std::array::from_fn(|i| unsafe { load_h(w[i].add(16 * c)) });
+        let mut wv = [_mm512_setzero_ps(); R];
+        for i in 0..R {
+            // SAFETY: 16·c + 16 <= 16·k16 elements readable behind every pointer (caller).
+            wv[i] = unsafe { load_h(w[i].add(16 * c)) };
+        }
         for t in 0..T {
             // SAFETY: as above.
             let xv = unsafe { _mm512_loadu_ps(x[t].add(16 * c)) };
@@ -163,7 +166,13 @@ unsafe fn tinyblas_tile<const R: usize, const T: usize>(
             }
         }
     }
-    acc.map(|a| a.map(|v| tree16(v)))
+    let mut out = [[0f32; T]; R];
+    for i in 0..R {
+        for t in 0..T {
+            out[i][t] = tree16(acc[i][t]);
+        }
+    }
+    out
 }
 
 tinyblas_driver!(tinyblas_rows_impl, "avx512f", tinyblas_tile, (4, 4));
@@ -216,8 +225,13 @@ macro_rules! i2s_tile {
                         _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(b * R * 32 + 64 * l).cast());
                     }
                 }
-                // SAFETY: block b lies within the 32·nb bytes of every row (caller).
-                let codes: [(__m512i, __m512i); R] = std::array::from_fn(|i| unsafe { decode(rows[i].add(32 * b)) });
+                // Explicit loops, not `array::from_fn`/`map` closures: a closure does not inherit the
+                // function's target features, so `decode` would not be inlined into it.
+                let mut codes = [(_mm512_setzero_si512(), _mm512_setzero_si512()); R];
+                for i in 0..R {
+                    // SAFETY: block b lies within the 32·nb bytes of every row (caller).
+                    codes[i] = unsafe { decode(rows[i].add(32 * b)) };
+                }
                 for t in 0..T {
                     // SAFETY: bytes 128·b .. 128·b+128 lie within every token row (caller).
                     let (q0, q1) = unsafe {
@@ -229,7 +243,13 @@ macro_rules! i2s_tile {
                     }
                 }
             }
-            acc.map(|a| a.map(|v| _mm512_reduce_add_epi32(v)))
+            let mut out = [[0i32; T]; R];
+            for i in 0..R {
+                for t in 0..T {
+                    out[i][t] = _mm512_reduce_add_epi32(acc[i][t]);
+                }
+            }
+            out
         }
     };
 }
