@@ -12,6 +12,7 @@ use engine::model::{Arch, Numerics, Profile, Session, Switch};
 use serde::Serialize;
 
 use crate::common::{EngineArgs, EngineCtx, PromptArgs};
+use crate::harness::metrics::argmax;
 
 /// How a prompt is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -166,16 +167,6 @@ fn candidates(ctx: &EngineCtx) -> Vec<Numerics> {
         );
     }
     out
-}
-
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 fn score(ours: &[f32], reference: &[f32], n_vocab: usize) -> (bool, f64, f64, usize) {

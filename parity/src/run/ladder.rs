@@ -43,10 +43,6 @@ pub struct Outcome {
     pub trace: Option<super::trace::TraceReport>,
 }
 
-fn mode_name(m: RefMode) -> &'static str {
-    m.as_str()
-}
-
 /// Thresholds: bit-exact when the reference computes the numerics we run (the default), else close.
 pub fn thresholds(opts: &Options, exact_default: bool) -> Thresholds {
     let exact = opts.exact.unwrap_or(exact_default);
@@ -150,7 +146,7 @@ pub fn run(
         if stopped_at.is_some() {
             break;
         }
-        let m = mode_name(mode);
+        let m = mode.as_str();
         let case = any
             .recorded()
             .and_then(|r| r.find_case(&tokens, mode).ok())
