@@ -3,7 +3,8 @@
 //! turns that skip into a failure.
 
 use engine::kernels::{
-    scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice, KernelError, I2S_WRAP16,
+    scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, I2sProduct, KernelChoice, KernelError,
+    I2S_WRAP16,
 };
 use half::f16;
 
@@ -240,6 +241,56 @@ mod suite {
         assert_eq!(y[0].to_bits(), ((exact as f32 - sum as f32) * (w.scale / s)).to_bits());
     }
 
+    /// The table's lane bound equals the scalar oracle on random rows, extreme rows (all −128, all 127, which
+    /// reach and pass the 32768 threshold) and lengths that end in a partial 32-block group.
+    pub fn lane_bound(d: &Dispatcher) {
+        let (bound, mut rng) = (d.table().lane_bound.run, Rng(7));
+        let mut crossed = 0;
+        for k in [128, 256, 2560, 4096, 4224, 6912, 8192, 12800] {
+            for fill in [None, Some(-128i8), Some(127), Some(0)] {
+                let q = fill.map_or_else(|| rng.i8s(k), |v| vec![v; k]);
+                let want = scalar::i2s_lane_bound(&q);
+                assert_eq!(bound(&q), want, "k {k} fill {fill:?}");
+                crossed += usize::from(want >= 32768);
+            }
+        }
+        assert!(crossed > 0, "no case reached the wrap threshold");
+    }
+
+    /// One fused call over several matrices (shared activations, one with a wrapping token) equals separate
+    /// oracle calls, bit for bit.
+    pub fn i2s_fused(d: &Dispatcher) {
+        let mut rng = Rng(8);
+        let (wrap_codes, xw, k) = wrap_case(24);
+        let mut x = rng.f32s(2 * k);
+        x.extend_from_slice(&xw);
+        let n = 3;
+        let other: Vec<Vec<u8>> = [200, 8, 1].iter().map(|&r| rng.codes(r * k)).collect();
+        let mats: Vec<I2sMatrix> = std::iter::once((&wrap_codes, 24))
+            .chain(other.iter().zip([200, 8, 1]))
+            .map(|(c, rows)| I2sMatrix {
+                codes: c,
+                scale: 0.5 + rows as f32 / 64.0,
+                rows,
+                k,
+            })
+            .collect();
+        for epi in [I2sEpilogue::Divide, I2sEpilogue::MultiplyRatio] {
+            let mut ys: Vec<Vec<f32>> = mats.iter().map(|w| vec![f32::NAN; n * w.rows]).collect();
+            let mut products: Vec<I2sProduct> = mats
+                .iter()
+                .zip(ys.iter_mut())
+                .map(|(w, y)| I2sProduct { w: *w, y })
+                .collect();
+            d.i2s_matmuls(&x, n, epi, &mut products);
+            for (w, y) in mats.iter().zip(&ys) {
+                let mut want = vec![0f32; n * w.rows];
+                oracle().i2s_matmul(w, &x, n, epi, &mut want);
+                assert_eq!(bits(y), bits(&want), "rows {} {epi:?}", w.rows);
+            }
+        }
+    }
+
     pub fn f16_dot(d: &Dispatcher) {
         let (dot, mut rng) = (d.f16_dot(), Rng(5));
         let mut order_visible = 0;
@@ -365,6 +416,14 @@ macro_rules! kernel_suite {
             #[test]
             fn i2s_int16_wrap_takes_emulation() {
                 disp().map(|d| suite::i2s_wrap16(&d));
+            }
+            #[test]
+            fn lane_bound_matches_scalar() {
+                disp().map(|d| suite::lane_bound(&d));
+            }
+            #[test]
+            fn fused_i2s_products_match_separate_calls() {
+                disp().map(|d| suite::i2s_fused(&d));
             }
             #[test]
             fn f16_dot_matches_scalar() {

@@ -251,9 +251,9 @@ fn hsum_i32(v: __m256i) -> i32 {
 i2s_driver!(i2s_rows_impl, "avx2,fma,f16c", i2s_tile, gemv_rows = 2, gemm = (2, 2));
 
 /// Exact I2_S dots (`i2s.x86.avx2.*`). Requires AVX2, FMA, F16C.
-pub(super) fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+pub(super) fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
     // SAFETY: installed by the registry only after AVX2, FMA and F16C were detected.
-    unsafe { i2s_rows_impl(codes, k, q, n, out) }
+    unsafe { i2s_rows_impl(codes, k, q, n, out, ld) }
 }
 
 /// `quantize_row_i8_s` (`i8s.avx2.quantize`), bit-identical to `scalar::quantize_i8_s` for every input.

@@ -288,15 +288,15 @@ i2s_driver!(
 );
 
 /// Exact I2_S dots with `vpdpbusd` (`i2s.x86.avx512vnni.*`). Requires AVX-512F, BW and VNNI.
-pub(super) fn i2s_rows_vnni(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+pub(super) fn i2s_rows_vnni(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
     // SAFETY: installed by the registry only after AVX-512F, BW and VNNI were detected.
-    unsafe { i2s_rows_vnni_impl(codes, k, q, n, out) }
+    unsafe { i2s_rows_vnni_impl(codes, k, q, n, out, ld) }
 }
 
 /// Exact I2_S dots with `vpmaddubsw` (`i2s.x86.avx512bw.*`). Requires AVX-512F and BW.
-pub(super) fn i2s_rows_bw(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+pub(super) fn i2s_rows_bw(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
     // SAFETY: installed by the registry only after AVX-512F and BW were detected.
-    unsafe { i2s_rows_bw_impl(codes, k, q, n, out) }
+    unsafe { i2s_rows_bw_impl(codes, k, q, n, out, ld) }
 }
 
 /// `quantize_row_i8_s` (`i8s.avx512.quantize`), bit-identical to `scalar::quantize_i8_s` for every input
@@ -342,4 +342,39 @@ fn quantize_impl(x: &[f32], out: &mut [i8]) -> (f32, i32) {
         sum += q;
     }
     (s, sum)
+}
+
+/// `scalar::i2s_lane_bound` (`i2s.x86.avx512.lane_bound`), bit-identical: per block, `|q|` byte pairs summed
+/// by `vpmaddubsw` into 32 int16 lanes (pair `p` feeds bitnet.cpp's lane `p mod 16`; ≤ 512 per block, so a
+/// 32-block group stays ≤ 16384), then the two halves widened to int32, added and doubled. Requires AVX-512BW.
+pub(super) fn i2s_lane_bound(q: &[i8]) -> i32 {
+    // SAFETY: installed by the registry only after AVX-512F and BW were detected.
+    unsafe { lane_bound_impl(q) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+fn lane_bound_impl(q: &[i8]) -> i32 {
+    use super::scalar::{I2S_BLOCK, I2S_GROUP_BLOCKS};
+    let ones = _mm512_set1_epi8(1);
+    let mut worst = 0i32;
+    for group in q.chunks(I2S_BLOCK * I2S_GROUP_BLOCKS) {
+        let mut acc = _mm512_setzero_si512();
+        for qb in group.chunks_exact(I2S_BLOCK) {
+            // SAFETY: qb holds 128 bytes: two unaligned 64-byte loads.
+            let (a, b) = unsafe {
+                (
+                    _mm512_loadu_si512(qb.as_ptr().cast()),
+                    _mm512_loadu_si512(qb.as_ptr().add(64).cast()),
+                )
+            };
+            let pa = _mm512_maddubs_epi16(_mm512_abs_epi8(a), ones);
+            let pb = _mm512_maddubs_epi16(_mm512_abs_epi8(b), ones);
+            acc = _mm512_add_epi16(acc, _mm512_add_epi16(pa, pb));
+        }
+        let lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(acc));
+        let hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(acc));
+        let lanes = _mm512_slli_epi32::<1>(_mm512_add_epi32(lo, hi));
+        worst = worst.max(_mm512_reduce_max_epi32(lanes));
+    }
+    worst
 }

@@ -152,8 +152,10 @@ pub type TinyBlasFn = fn(&[f16], &[f32]) -> f32;
 /// `quantize_row_i8_s` of one row: returns `(act_scale, act_sum)` (spec §5.1).
 pub type QuantizeFn = fn(&[f32], &mut [i8]) -> (f32, i32);
 /// Exact I2_S dots of every row of `codes` (rows of `k/4` bytes, x86 layout) × `n` int8 token rows of length
-/// `k`, into `out[r·n + t]`.
-pub type I2sRowsFn = fn(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]);
+/// `k`, into `out[t·ld + r]` (token-major, as the f32 outputs are laid out; `ld ≥ rows`).
+pub type I2sRowsFn = fn(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize);
+/// `scalar::i2s_lane_bound` of one quantized token row.
+pub type LaneBoundFn = fn(&[i8]) -> i32;
 /// `out[r] = vec_dot_f16(w_r, x)` for every row of `w` (rows of `k`).
 pub type F16RowsFn = fn(w: &[f16], k: usize, x: &[f16], out: &mut [f32]);
 /// tinyBLAS F16×F32 for every row of `w` × `n` f32 token rows, into `out[r·n + t]`.
@@ -184,7 +186,6 @@ struct TokenQuant {
 struct Scratch {
     q: Vec<i8>,
     tokens: Vec<TokenQuant>,
-    sums: Vec<i32>,
     f: Vec<f32>,
     xs: Vec<f32>,
     h: Vec<f16>,
@@ -192,7 +193,40 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Integer dots of one row chunk (separate from [`SCRATCH`], which the calling thread may hold).
+    static CHUNK_SUMS: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Run `f` with this thread's row-chunk buffer resized to `len` (contents unspecified).
+fn with_chunk_sums<R>(len: usize, f: impl FnOnce(&mut [i32]) -> R) -> R {
+    let run = |v: &mut Vec<i32>| {
+        v.resize(len.max(v.len()), 0);
+        f(&mut v[..len])
+    };
+    CHUNK_SUMS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) => run(&mut v),
+        Err(_) => run(&mut Vec::new()),
+    })
+}
+
+/// One I2_S product of a fused call: its weights and its `n × rows` f32 outputs (token-major).
+#[derive(Debug)]
+pub struct I2sProduct<'w, 'y> {
+    pub w: I2sMatrix<'w>,
+    pub y: &'y mut [f32],
+}
+
+/// A raw view of one product's output that row-chunk jobs write through, each into its own rows.
+#[derive(Clone, Copy)]
+struct OutRows {
+    ptr: *mut f32,
+    rows: usize,
+}
+
+// SAFETY: jobs write disjoint `r0..r1` column ranges of every token row (see `Dispatcher::i2s_matmuls`); the
+// buffer outlives the parallel region.
+unsafe impl Send for OutRows {}
+unsafe impl Sync for OutRows {}
 
 /// Run `f` with this thread's scratch, or a fresh one if it is in use (a re-entrant call from a rayon job).
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -200,6 +234,26 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         Ok(mut s) => f(&mut s),
         Err(_) => f(&mut Scratch::default()),
     })
+}
+
+/// `y = f(sumi)` for one token's integer dots: bitnet.cpp 2025 divides by the activation scale, the predicted
+/// 2026 epilogue multiplies by the ratio (spec §5.3, H2).
+#[inline]
+fn epilogue(epi: I2sEpilogue, w_scale: f32, tq: &TokenQuant, sums: &[i32], y: &mut [f32]) {
+    let (sum, s) = (tq.sum as f32, tq.scale);
+    match epi {
+        I2sEpilogue::Divide => {
+            for (v, &si) in y.iter_mut().zip(sums) {
+                *v = ((si as f32 - sum) / s) * w_scale;
+            }
+        }
+        I2sEpilogue::MultiplyRatio => {
+            let ratio = w_scale / s;
+            for (v, &si) in y.iter_mut().zip(sums) {
+                *v = (si as f32 - sum) * ratio;
+            }
+        }
+    }
 }
 
 /// Chooses kernels and logs what it chose.
@@ -320,77 +374,114 @@ impl Dispatcher {
             .par_chunks_mut(chunk * n)
             .enumerate()
             .for_each(|(c, o)| {
-                let r0 = c * chunk;
-                run(&w.codes[r0 * k / 4..(r0 + o.len() / n) * k / 4], k, &q[..n * k], n, o);
+                let (r0, cr) = (c * chunk, o.len() / n);
+                with_chunk_sums(cr * n, |tm| {
+                    run(&w.codes[r0 * k / 4..(r0 + cr) * k / 4], k, &q[..n * k], n, tm, cr);
+                    for (i, oi) in o.chunks_exact_mut(n).enumerate() {
+                        for (t, v) in oi.iter_mut().enumerate() {
+                            *v = tm[t * cr + i];
+                        }
+                    }
+                });
             });
     }
 
     /// `y[t·rows + r] = W_r · x_t` for `n` activation rows of length `w.k` (spec §5).
+    pub fn i2s_matmul(&self, w: &I2sMatrix, x: &[f32], n: usize, epi: I2sEpilogue, y: &mut [f32]) {
+        self.i2s_matmuls(x, n, epi, &mut [I2sProduct { w: *w, y }]);
+    }
+
+    /// Several I2_S products of the same activations (Q/K/V, gate/up) in one parallel region: the activations
+    /// are quantized once (the reference quantizes per product, with identical results) and every product's
+    /// row chunks are jobs of the same fork-join.
     ///
     /// Per token: quantize (§5.1); with the `Divide` epilogue (bitnet.cpp 2025, int16 lanes) a token whose
-    /// `scalar::i2s_lane_bound` reaches 32768 may wrap a lane, so its outputs use the exact emulation
-    /// `scalar::i2s_dot_wrap16` ([`I2S_WRAP16`]); every other token uses the table's exact int32 kernel, which
-    /// is then bit-identical. Rows are split into fixed chunks across rayon; results do not depend on threads.
-    pub fn i2s_matmul(&self, w: &I2sMatrix, x: &[f32], n: usize, epi: I2sEpilogue, y: &mut [f32]) {
-        let (k, rows) = (w.k, w.rows);
+    /// lane bound (`scalar::i2s_lane_bound`) reaches 32768 may wrap a lane, so its outputs use the exact
+    /// emulation `scalar::i2s_dot_wrap16` ([`I2S_WRAP16`]); every other token uses the table's exact int32
+    /// kernel, which is then bit-identical. Each job computes the integer dots of its rows for every token and
+    /// applies the epilogue in place; results do not depend on chunking or on the thread count.
+    pub fn i2s_matmuls(&self, x: &[f32], n: usize, epi: I2sEpilogue, products: &mut [I2sProduct]) {
+        let Some(k) = products.first().map(|p| p.w.k) else {
+            return;
+        };
         assert!(
             k % scalar::I2S_BLOCK == 0 && k > 0,
             "I2_S needs K a positive multiple of 128, got {k}"
         );
-        assert!(x.len() >= n * k && y.len() >= n * rows && w.codes.len() >= rows * k / 4);
-        if n == 0 || rows == 0 {
+        assert!(x.len() >= n * k);
+        for p in products.iter() {
+            let w = &p.w;
+            assert!(w.k == k && p.y.len() >= n * w.rows && w.codes.len() >= w.rows * k / 4);
+        }
+        if n == 0 {
             return;
         }
         let table = self.table;
         with_scratch(|s| {
-            let Scratch { q, tokens, sums, .. } = s;
+            let Scratch { q, tokens, .. } = s;
             q.clear();
             q.resize(n * k, 0);
             tokens.clear();
+            let check_wrap = epi == I2sEpilogue::Divide;
             for (xt, qt) in x.chunks_exact(k).zip(q.chunks_exact_mut(k)) {
                 let (scale, sum) = (table.quantize.run)(xt, qt);
-                let wrap = epi == I2sEpilogue::Divide && scalar::i2s_lane_bound(qt) >= 32768;
+                let wrap = check_wrap && (table.lane_bound.run)(qt) >= 32768;
                 tokens.push(TokenQuant { scale, sum, wrap });
             }
             self.record(table.quantize.id, 1);
+            if check_wrap {
+                self.record(table.lane_bound.id, 1);
+            }
             let n_wrap = tokens.iter().filter(|t| t.wrap).count();
             if n_wrap > 0 {
-                self.record(I2S_WRAP16, 1);
+                self.record(I2S_WRAP16, products.len() as u64);
             }
             if n_wrap < n {
-                self.record(if n == 1 { table.i2s.gemv } else { table.i2s.gemm }, 1);
+                self.record(
+                    if n == 1 { table.i2s.gemv } else { table.i2s.gemm },
+                    products.len() as u64,
+                );
             }
-            sums.clear();
-            sums.resize(rows * n, 0);
             let (q, tokens) = (&q[..], &tokens[..]);
             let chunk = row_chunk(k / 4);
-            sums.par_chunks_mut(chunk * n).enumerate().for_each(|(c, out)| {
-                let r0 = c * chunk;
-                let codes = &w.codes[r0 * k / 4..(r0 + out.len() / n) * k / 4];
-                if n_wrap < n {
-                    (table.i2s.run)(codes, k, q, n, out);
-                }
-                for (t, _) in tokens.iter().enumerate().filter(|(_, tq)| tq.wrap) {
-                    for (row, o) in codes.chunks_exact(k / 4).zip(out.chunks_exact_mut(n)) {
-                        o[t] = scalar::i2s_dot_wrap16(row, &q[t * k..(t + 1) * k]);
-                    }
-                }
-            });
-            let sums = &sums[..];
-            y[..n * rows]
-                .par_chunks_mut(rows)
-                .zip(tokens)
+            let outs: Vec<(OutRows, I2sMatrix)> = products
+                .iter_mut()
+                .map(|p| {
+                    (
+                        OutRows {
+                            ptr: p.y.as_mut_ptr(),
+                            rows: p.w.rows,
+                        },
+                        p.w,
+                    )
+                })
+                .collect();
+            let jobs: Vec<(usize, usize)> = outs
+                .iter()
                 .enumerate()
-                .for_each(|(t, (yt, tq))| {
-                    let (sum, s) = (tq.sum as f32, tq.scale);
-                    for (r, v) in yt.iter_mut().enumerate() {
-                        let sumi = sums[r * n + t] as f32;
-                        *v = match epi {
-                            I2sEpilogue::Divide => ((sumi - sum) / s) * w.scale,
-                            I2sEpilogue::MultiplyRatio => (sumi - sum) * (w.scale / s),
-                        };
+                .flat_map(|(m, (_, w))| (0..w.rows.div_ceil(chunk)).map(move |c| (m, c * chunk)))
+                .collect();
+            jobs.par_iter().for_each(|&(m, r0)| {
+                let (out, w) = outs[m];
+                let cr = chunk.min(w.rows - r0);
+                let codes = &w.codes[r0 * k / 4..(r0 + cr) * k / 4];
+                with_chunk_sums(cr * n, |sums| {
+                    if n_wrap < n {
+                        (table.i2s.run)(codes, k, q, n, sums, cr);
+                    }
+                    for (t, tq) in tokens.iter().enumerate() {
+                        if tq.wrap {
+                            for (i, row) in codes.chunks_exact(k / 4).enumerate() {
+                                sums[t * cr + i] = scalar::i2s_dot_wrap16(row, &q[t * k..(t + 1) * k]);
+                            }
+                        }
+                        // SAFETY: `out.ptr` addresses `n·rows` f32 (asserted above); this job alone writes columns
+                        // r0..r0+cr of each token row, and the products' buffers are distinct `&mut` borrows.
+                        let yt = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(t * out.rows + r0), cr) };
+                        epilogue(epi, w.scale, tq, &sums[t * cr..(t + 1) * cr], yt);
                     }
                 });
+            });
         });
     }
 

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::{scalar, F16DotFn, F16RowsFn, Family, I2sRowsFn, QuantizeFn, TinyBlasFn, TinyBlasRowsFn};
+use super::{scalar, F16DotFn, F16RowsFn, Family, I2sRowsFn, LaneBoundFn, QuantizeFn, TinyBlasFn, TinyBlasRowsFn};
 
 /// A kernel and its stable ID (`<op>.<isa>.<kernel>`, as receipts report it).
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +30,8 @@ pub const I2S_WRAP16: &str = "i2s.x86.scalar.gemv_wrap16";
 pub struct KernelTable {
     pub family: Family,
     pub quantize: Kernel<QuantizeFn>,
+    /// The int16-lane bound that decides whether a token needs the wrap emulation.
+    pub lane_bound: Kernel<LaneBoundFn>,
     pub i2s: I2sKernel,
     pub f16_dot: Kernel<F16DotFn>,
     pub f16_gemv: Kernel<F16RowsFn>,
@@ -64,6 +66,10 @@ impl KernelTable {
             quantize: Kernel {
                 id: "i8s.scalar.quantize",
                 run: scalar::quantize_i8_s,
+            },
+            lane_bound: Kernel {
+                id: "i2s.x86.scalar.lane_bound",
+                run: scalar::i2s_lane_bound,
             },
             i2s: I2sKernel {
                 gemv: "i2s.x86.scalar.gemv",
@@ -129,6 +135,10 @@ impl KernelTable {
             id: "i8s.avx512.quantize",
             run: avx512::quantize_i8_s,
         };
+        self.lane_bound = Kernel {
+            id: "i2s.x86.avx512.lane_bound",
+            run: avx512::i2s_lane_bound,
+        };
         self.i2s = if super::has_avx512_vnni() {
             I2sKernel {
                 gemv: "i2s.x86.avx512vnni.gemv",
@@ -170,6 +180,7 @@ impl KernelTable {
     pub fn ids(&self) -> Vec<&'static str> {
         vec![
             self.quantize.id,
+            self.lane_bound.id,
             self.i2s.gemv,
             self.i2s.gemm,
             I2S_WRAP16,

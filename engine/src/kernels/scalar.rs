@@ -132,11 +132,11 @@ pub fn tinyblas_f16_f32(a: &[f16], b: &[f32]) -> f32 {
 }
 
 /// Generic slot of [`super::I2sRowsFn`]: exact dots of every row of `codes` (rows of `k/4` bytes) against
-/// `n` token rows of `q`, into `out[r·n + t]`.
-pub fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
-    for (row, o) in codes.chunks_exact(k / 4).zip(out.chunks_exact_mut(n)) {
-        for (t, v) in o.iter_mut().enumerate() {
-            *v = i2s_dot(row, &q[t * k..(t + 1) * k]);
+/// `n` token rows of `q`, into `out[t·ld + r]` (token-major, `ld ≥ rows`).
+pub fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
+    for (r, row) in codes.chunks_exact(k / 4).enumerate() {
+        for t in 0..n {
+            out[t * ld + r] = i2s_dot(row, &q[t * k..(t + 1) * k]);
         }
     }
 }

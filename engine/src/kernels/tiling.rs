@@ -2,26 +2,26 @@
 //! one ISA's tile function on each. Each output element is computed by one tile call whose arithmetic does not
 //! depend on which other rows or tokens share the tile, so tiling never changes a bit.
 
-/// Defines `$name(codes, k, q, n, out)` (an [`super::I2sRowsFn`] body, `unsafe`, with `$features`) over the
+/// Defines `$name(codes, k, q, n, out, ld)` (an [`super::I2sRowsFn`] body, `unsafe`, with `$features`) over the
 /// tile function `$tile::<R, T>(rows, tokens, blocks, next) -> [[i32; T]; R]`, where `next` is where the
 /// following row tile starts (a prefetch hint; it may point past the matrix and is never dereferenced). Tokens go in the outer loop
 /// (`$tm` at a time, so a token tile stays in L1 while the row chunk streams past); single tokens use
 /// `$rg`-row tiles.
 macro_rules! i2s_driver {
     ($name:ident, $features:literal, $tile:ident, gemv_rows = $rg:literal, gemm = ($rm:literal, $tm:literal)) => {
-        /// Exact `Σ code·q` for every row of `codes` × every token of `q`, into `out[r·n + t]`.
+        /// Exact `Σ code·q` for every row of `codes` × every token of `q`, into `out[t·ld + r]`.
         ///
         /// # Safety
         /// The CPU must support every target feature this function enables.
         #[target_feature(enable = $features)]
-        unsafe fn $name(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32]) {
+        unsafe fn $name(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
             let (kb, nb) = (k / 4, k / 128);
             assert!(
                 k % 128 == 0 && k > 0,
                 "I2_S rows need K a positive multiple of 128"
             );
             let rows = codes.len() / kb;
-            assert!(q.len() >= n * k && out.len() >= rows * n);
+            assert!(q.len() >= n * k && ld >= rows && (n == 0 || out.len() >= (n - 1) * ld + rows));
             let row = |r: usize| codes[r * kb..(r + 1) * kb].as_ptr();
             let next = |r: usize| codes.as_ptr().wrapping_add(r * kb);
             let tok = |t: usize| q[t * k..(t + 1) * k].as_ptr();
@@ -35,15 +35,19 @@ macro_rules! i2s_driver {
                         // and the caller guarantees the target features.
                         let s =
                             unsafe { $tile::<$rm, $tm>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rm)) };
-                        for (i, si) in s.iter().enumerate() {
-                            out[(r + i) * n + t..(r + i) * n + t + $tm].copy_from_slice(si);
+                        for j in 0..$tm {
+                            for i in 0..$rm {
+                                out[(t + j) * ld + r + i] = s[i][j];
+                            }
                         }
                         r += $rm;
                     }
                     for r in r..rows {
                         // SAFETY: as above.
                         let s = unsafe { $tile::<1, $tm>([row(r)], qs, nb, next(r + 1)) };
-                        out[r * n + t..r * n + t + $tm].copy_from_slice(&s[0]);
+                        for j in 0..$tm {
+                            out[(t + j) * ld + r] = s[0][j];
+                        }
                     }
                     t += $tm;
                 } else {
@@ -53,13 +57,13 @@ macro_rules! i2s_driver {
                         // SAFETY: as above.
                         let s = unsafe { $tile::<$rg, 1>(std::array::from_fn(|i| row(r + i)), qs, nb, next(r + $rg)) };
                         for (i, si) in s.iter().enumerate() {
-                            out[(r + i) * n + t] = si[0];
+                            out[t * ld + r + i] = si[0];
                         }
                         r += $rg;
                     }
                     for r in r..rows {
                         // SAFETY: as above.
-                        out[r * n + t] = unsafe { $tile::<1, 1>([row(r)], qs, nb, next(r + 1)) }[0][0];
+                        out[t * ld + r] = unsafe { $tile::<1, 1>([row(r)], qs, nb, next(r + 1)) }[0][0];
                     }
                     t += 1;
                 }

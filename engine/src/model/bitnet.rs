@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use crate::gguf::{GgmlType, GgufFile};
-use crate::kernels::{Dispatcher, F16Path, I2sEpilogue};
+use crate::kernels::{Dispatcher, F16Path, I2sEpilogue, I2sProduct};
 
 use super::hparams::{Arch, HParams};
 use super::kv_cache::KvCache;
@@ -93,6 +93,31 @@ pub trait TraceSink: Send {
 /// Raw attention scores and softmax probabilities, each `[head][query][n_kv]` (traces only).
 type AttentionProbs = (Vec<f32>, Vec<f32>);
 
+/// Activation buffers of the forward pass, kept across `decode` calls so that a token costs no allocation
+/// (fresh multi-megabyte buffers are page-faulted and zeroed by the kernel on every call).
+#[derive(Default)]
+struct Workspace {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    attn_norm: Vec<f32>,
+    proj: Vec<f32>,
+    up: Vec<f32>,
+    gate: Vec<f32>,
+    ffn_norm: Vec<f32>,
+}
+
+impl Workspace {
+    /// `buf` as exactly `len` elements (old contents kept or zero-filled; every user overwrites them).
+    fn sized(buf: &mut Vec<f32>, len: usize) -> &mut Vec<f32> {
+        buf.resize(len, 0.0);
+        buf
+    }
+}
+
 /// One sequence being evaluated: KV cache, position, numerics and the kernel dispatcher.
 pub struct Session<'m> {
     model: &'m Model,
@@ -102,6 +127,7 @@ pub struct Session<'m> {
     rope: RopeCache,
     n_past: usize,
     trace: Option<Box<dyn TraceSink + 'm>>,
+    ws: Workspace,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -133,6 +159,7 @@ impl<'m> Session<'m> {
             rope,
             n_past: 0,
             trace: None,
+            ws: Workspace::default(),
         }
     }
 
@@ -217,15 +244,23 @@ impl<'m> Session<'m> {
         }
         let e = hp.n_embd;
         let emb = m.weights.token_embd.as_f16(file);
-        let mut x = Vec::with_capacity(n * e);
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                id: t,
+                n_vocab: hp.n_vocab,
+            });
+        }
+        // The activation buffers are reused across calls (taken out of `self` while `self` is borrowed).
+        let mut ws = std::mem::take(&mut self.ws);
+        let (hd, nq, nkv, nff) = (
+            hp.head_dim,
+            hp.n_head * hp.head_dim,
+            hp.n_head_kv * hp.head_dim,
+            hp.n_ff,
+        );
+        let x = Workspace::sized(&mut ws.x, 0);
         for &t in tokens {
             let t = t as usize;
-            if t >= hp.n_vocab {
-                return Err(ModelError::TokenOutOfRange {
-                    id: t as u32,
-                    n_vocab: hp.n_vocab,
-                });
-            }
             x.extend(emb.data[t * e..(t + 1) * e].iter().map(|v| v.to_f32()));
         }
         let pad = self.numerics.kv_pad();
@@ -233,83 +268,111 @@ impl<'m> Session<'m> {
         let relu2 = hp.arch == Arch::BitnetB158 && !self.numerics.has(Switch::H1);
         for (il, layer) in m.weights.layers.iter().enumerate() {
             let l = Some(il);
-            let h = rms_norm_rows(&x, &layer.attn_norm, hp.rms_eps);
-            self.tr("attn_norm", l, e, &h);
-            let mut q = self.mm(&h, n, &layer.wq);
-            let mut k = self.mm(&h, n, &layer.wk);
-            let v = self.mm(&h, n, &layer.wv);
-            let hd = hp.head_dim;
-            self.tr("Qcur", l, hp.n_head * hd, &q);
-            self.tr("Kcur", l, hp.n_head_kv * hd, &k);
-            self.tr("Vcur", l, hp.n_head_kv * hd, &v);
+            let Workspace {
+                x,
+                h,
+                q,
+                k,
+                v,
+                attn,
+                attn_norm,
+                proj,
+                up,
+                gate,
+                ffn_norm,
+            } = &mut ws;
+            let h = Workspace::sized(h, n * e);
+            rms_norm_rows(x, &layer.attn_norm, hp.rms_eps, h);
+            self.tr("attn_norm", l, e, h);
+            let (q, k, v) = (
+                Workspace::sized(q, n * nq),
+                Workspace::sized(k, n * nkv),
+                Workspace::sized(v, n * nkv),
+            );
+            self.mm_fused(
+                h,
+                n,
+                [
+                    (&layer.wq, &mut q[..]),
+                    (&layer.wk, &mut k[..]),
+                    (&layer.wv, &mut v[..]),
+                ],
+            );
+            self.tr("Qcur", l, nq, q);
+            self.tr("Kcur", l, nkv, k);
+            self.tr("Vcur", l, nkv, v);
             for t in 0..n {
-                for head in q[t * hp.n_head * hd..(t + 1) * hp.n_head * hd].chunks_exact_mut(hd) {
+                for head in q[t * nq..(t + 1) * nq].chunks_exact_mut(hd) {
                     self.rope.apply(head, p0 + t);
                 }
-                for head in k[t * hp.n_head_kv * hd..(t + 1) * hp.n_head_kv * hd].chunks_exact_mut(hd) {
+                for head in k[t * nkv..(t + 1) * nkv].chunks_exact_mut(hd) {
                     self.rope.apply(head, p0 + t);
                 }
                 for kh in 0..hp.n_head_kv {
-                    let r = (t * hp.n_head_kv + kh) * hd..(t * hp.n_head_kv + kh + 1) * hd;
+                    let r = t * nkv + kh * hd..t * nkv + (kh + 1) * hd;
                     self.kv.store(il, kh, p0 + t, &k[r.clone()], &v[r]);
                 }
             }
-            self.tr("Qcur_rope", l, hp.n_head * hd, &q);
-            self.tr("Kcur_rope", l, hp.n_head_kv * hd, &k);
+            self.tr("Qcur_rope", l, nq, q);
+            self.tr("Kcur_rope", l, nkv, k);
             let capture = self.trace.as_ref().is_some_and(|t| t.wants(l));
-            let (o, probs) = self.attention(il, &q, n, p0, n_kv, capture);
-            if let Some((kq, sm)) = probs {
+            let attn = Workspace::sized(attn, n * nq);
+            if let Some((kq, sm)) = self.attention(il, q, n, p0, n_kv, capture, attn) {
                 self.tr("kq", l, n_kv, &kq);
                 self.tr("kq_soft_max", l, n_kv, &sm);
             }
-            self.tr("kqv_out", l, hp.n_head * hd, &o);
-            let o = rms_norm_rows(&o, &layer.attn_sub_norm, hp.rms_eps);
-            self.tr("attn_sub_norm", l, hp.n_head * hd, &o);
-            let o = self.mm(&o, n, &layer.wo);
-            self.tr("attn_out", l, e, &o);
-            for (xv, ov) in x.iter_mut().zip(&o) {
+            self.tr("kqv_out", l, nq, attn);
+            let attn_norm = Workspace::sized(attn_norm, n * nq);
+            rms_norm_rows(attn, &layer.attn_sub_norm, hp.rms_eps, attn_norm);
+            self.tr("attn_sub_norm", l, nq, attn_norm);
+            let proj = Workspace::sized(proj, n * e);
+            self.mm(attn_norm, n, &layer.wo, proj);
+            self.tr("attn_out", l, e, proj);
+            for (xv, ov) in x.iter_mut().zip(proj.iter()) {
                 *xv += ov;
             }
-            self.tr("ffn_inp", l, e, &x);
-            let h = rms_norm_rows(&x, &layer.ffn_norm, hp.rms_eps);
-            self.tr("ffn_norm", l, e, &h);
-            let up = self.mm(&h, n, &layer.ffn_up);
-            self.tr("ffn_up", l, hp.n_ff, &up);
-            let gate = self.mm(&h, n, &layer.ffn_gate);
-            self.tr("ffn_gate", l, hp.n_ff, &gate);
-            let act: Vec<f32> = gate
-                .iter()
-                .map(|&g| {
-                    if relu2 {
-                        let r = if g > 0.0 { g } else { 0.0 };
-                        r * r
-                    } else {
-                        silu(g)
-                    }
-                })
-                .collect();
-            self.tr("ffn_act", l, hp.n_ff, &act);
-            let act: Vec<f32> = act.iter().zip(&up).map(|(a, u)| a * u).collect();
-            self.tr("ffn_out", l, hp.n_ff, &act);
-            let f = rms_norm_rows(&act, &layer.ffn_sub_norm, hp.rms_eps);
-            self.tr("ffn_sub_norm", l, hp.n_ff, &f);
-            let d = self.mm(&f, n, &layer.ffn_down);
-            self.tr("ffn_down", l, e, &d);
-            for (xv, dv) in x.iter_mut().zip(&d) {
+            self.tr("ffn_inp", l, e, x);
+            rms_norm_rows(x, &layer.ffn_norm, hp.rms_eps, h);
+            self.tr("ffn_norm", l, e, h);
+            let (up, gate) = (Workspace::sized(up, n * nff), Workspace::sized(gate, n * nff));
+            self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
+            self.tr("ffn_up", l, nff, up);
+            self.tr("ffn_gate", l, nff, gate);
+            for g in gate.iter_mut() {
+                *g = if relu2 {
+                    let r = if *g > 0.0 { *g } else { 0.0 };
+                    r * r
+                } else {
+                    silu(*g)
+                };
+            }
+            self.tr("ffn_act", l, nff, gate);
+            for (a, u) in gate.iter_mut().zip(up.iter()) {
+                *a *= u;
+            }
+            self.tr("ffn_out", l, nff, gate);
+            let f = Workspace::sized(ffn_norm, n * nff);
+            rms_norm_rows(gate, &layer.ffn_sub_norm, hp.rms_eps, f);
+            self.tr("ffn_sub_norm", l, nff, f);
+            self.mm(f, n, &layer.ffn_down, proj);
+            self.tr("ffn_down", l, e, proj);
+            for (xv, dv) in x.iter_mut().zip(proj.iter()) {
                 *xv += dv;
             }
-            self.tr("l_out", l, e, &x);
+            self.tr("l_out", l, e, x);
         }
-        let x = rms_norm_rows(&x, &m.weights.output_norm, hp.rms_eps);
-        self.tr("result_norm", None, e, &x);
+        let h = Workspace::sized(&mut ws.h, n * e);
+        rms_norm_rows(&ws.x, &m.weights.output_norm, hp.rms_eps, h);
+        self.tr("result_norm", None, e, h);
         self.n_past += n;
         let (rows, xs) = match want {
-            Logits::All => (n, &x[..]),
-            Logits::Last => (1, &x[(n - 1) * e..]),
+            Logits::All => (n, &h[..]),
+            Logits::Last => (1, &h[(n - 1) * e..]),
         };
         let path = self.f16_path(rows);
         let mut logits = vec![0f32; rows * hp.n_vocab];
         self.disp.f16_matmul(&emb, xs, rows, path, &mut logits);
+        self.ws = ws;
         self.tr("result_output", None, hp.n_vocab, &logits);
         Ok(logits)
     }
@@ -323,26 +386,55 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// `y = W·x` for `n` rows, then the legacy `.scale` multiplier and the bias.
-    fn mm(&self, x: &[f32], n: usize, w: &Linear) -> Vec<f32> {
-        let file = &*self.model.file;
-        let mut y = vec![0f32; n * w.rows];
-        match w.ty {
-            GgmlType::I2_S => {
-                let epi = if self.numerics.has(Switch::H2) {
-                    I2sEpilogue::MultiplyRatio
-                } else {
-                    I2sEpilogue::Divide
-                };
-                self.disp.i2s_matmul(&w.as_i2s(file), x, n, epi, &mut y);
+    fn i2s_epilogue(&self) -> I2sEpilogue {
+        if self.numerics.has(Switch::H2) {
+            I2sEpilogue::MultiplyRatio
+        } else {
+            I2sEpilogue::Divide
+        }
+    }
+
+    /// [`Self::mm`] of several weights over the same activations; all-I2_S sets run as one fused dispatch
+    /// (one quantization, one fork-join).
+    fn mm_fused<const N: usize>(&self, x: &[f32], n: usize, outs: [(&Linear, &mut [f32]); N]) {
+        if outs.iter().any(|(w, _)| w.ty != GgmlType::I2_S) {
+            for (w, y) in outs {
+                self.mm(x, n, w, y);
             }
-            GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), &mut y),
+            return;
+        }
+        let file = &*self.model.file;
+        let mut products: Vec<I2sProduct> = Vec::with_capacity(N);
+        let mut ws: Vec<&Linear> = Vec::with_capacity(N);
+        for (w, y) in outs {
+            ws.push(w);
+            products.push(I2sProduct { w: w.as_i2s(file), y });
+        }
+        self.disp.i2s_matmuls(x, n, self.i2s_epilogue(), &mut products);
+        for (w, p) in ws.into_iter().zip(products) {
+            Self::scale_and_bias(w, p.y);
+        }
+    }
+
+    /// `y = W·x` for `n` rows (every element of `y[..n·rows]` is written), then the legacy `.scale`
+    /// multiplier and the bias.
+    fn mm(&self, x: &[f32], n: usize, w: &Linear, y: &mut [f32]) {
+        let file = &*self.model.file;
+        let y = &mut y[..n * w.rows];
+        match w.ty {
+            GgmlType::I2_S => self.disp.i2s_matmul(&w.as_i2s(file), x, n, self.i2s_epilogue(), y),
+            GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), y),
             GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
                 self.disp
-                    .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), &mut y)
+                    .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), y)
             }
             other => unreachable!("weights of type {} are rejected at load", other.name()),
         }
+        Self::scale_and_bias(w, y);
+    }
+
+    /// The legacy `.scale` multiplier, then the bias, on `n` output rows of `w`.
+    fn scale_and_bias(w: &Linear, y: &mut [f32]) {
         if let Some(s) = w.out_scale {
             y.iter_mut().for_each(|v| *v *= s);
         }
@@ -351,11 +443,12 @@ impl<'m> Session<'m> {
                 row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv);
             }
         }
-        y
     }
 
-    /// Multi-head attention over the cache for `n` queries at positions `p0..p0+n` (spec §6.5).
-    /// With `capture`, also returns the raw scores and the probabilities, `[head][query][n_kv]`.
+    /// Multi-head attention over the cache for `n` queries at positions `p0..p0+n` (spec §6.5), into `o`
+    /// (`n × n_head·head_dim`). With `capture`, also returns the raw scores and the probabilities,
+    /// `[head][query][n_kv]`.
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         il: usize,
@@ -364,7 +457,8 @@ impl<'m> Session<'m> {
         p0: usize,
         n_kv: usize,
         capture: bool,
-    ) -> (Vec<f32>, Option<AttentionProbs>) {
+        o: &mut [f32],
+    ) -> Option<AttentionProbs> {
         let hp = &self.model.hparams;
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
@@ -421,17 +515,15 @@ impl<'m> Session<'m> {
                 (out, kq_all, sm_all)
             })
             .collect();
-        let mut o = vec![0f32; n * nh * hd];
         for (h, (ho, _, _)) in heads.iter().enumerate() {
             for t in 0..n {
                 o[(t * nh + h) * hd..(t * nh + h + 1) * hd].copy_from_slice(&ho[t * hd..(t + 1) * hd]);
             }
         }
-        let probs = capture.then(|| {
+        capture.then(|| {
             let kq = heads.iter().flat_map(|h| h.1.iter().copied()).collect();
             let sm = heads.iter().flat_map(|h| h.2.iter().copied()).collect();
             (kq, sm)
-        });
-        (o, probs)
+        })
     }
 }

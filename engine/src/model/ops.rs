@@ -18,13 +18,11 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// [`rms_norm`] over consecutive rows of `w.len()` values.
-pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
+/// [`rms_norm`] over consecutive rows of `w.len()` values, into `out` (same length as `x`).
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
         rms_norm(xr, w, eps, or);
     }
-    out
 }
 
 /// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
