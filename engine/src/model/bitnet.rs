@@ -14,7 +14,7 @@ use crate::kernels::{Dispatcher, F16Path, I2sEpilogue, I2sProduct};
 use super::hparams::{Arch, HParams};
 use super::kv_cache::KvCache;
 use super::numerics::{Numerics, Profile, Switch};
-use super::ops::{rms_norm_rows, silu, softmax_masked, RopeCache};
+use super::ops::{ffn_act, rms_norm_rows, softmax_masked, RopeCache};
 use super::weights::{Linear, Weights};
 use super::ModelError;
 
@@ -302,12 +302,8 @@ impl<'m> Session<'m> {
             self.tr("Kcur", l, nkv, k);
             self.tr("Vcur", l, nkv, v);
             for t in 0..n {
-                for head in q[t * nq..(t + 1) * nq].chunks_exact_mut(hd) {
-                    self.rope.apply(head, p0 + t);
-                }
-                for head in k[t * nkv..(t + 1) * nkv].chunks_exact_mut(hd) {
-                    self.rope.apply(head, p0 + t);
-                }
+                self.rope.apply(&mut q[t * nq..(t + 1) * nq], p0 + t);
+                self.rope.apply(&mut k[t * nkv..(t + 1) * nkv], p0 + t);
                 for kh in 0..hp.n_head_kv {
                     let r = t * nkv + kh * hd..t * nkv + (kh + 1) * hd;
                     self.kv.store(il, kh, p0 + t, &k[r.clone()], &v[r]);
@@ -338,14 +334,7 @@ impl<'m> Session<'m> {
             self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
             self.tr("ffn_up", l, nff, up);
             self.tr("ffn_gate", l, nff, gate);
-            for g in gate.iter_mut() {
-                *g = if relu2 {
-                    let r = if *g > 0.0 { *g } else { 0.0 };
-                    r * r
-                } else {
-                    silu(*g)
-                };
-            }
+            ffn_act(gate, relu2);
             self.tr("ffn_act", l, nff, gate);
             for (a, u) in gate.iter_mut().zip(up.iter()) {
                 *a *= u;

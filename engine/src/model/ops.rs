@@ -4,6 +4,27 @@
 
 use crate::kernels::scalar::tree16;
 
+/// `pub fn $name(args) = $body`: calls `$body` (an `#[inline(always)]` fn) from a copy compiled with FMA enabled
+/// when the CPU has it. `f32::mul_add` is then one `vfmadd` instead of a call into the soft-float `fmaf`
+/// dispatcher; both are the same single-rounding FMA, so results are identical either way.
+macro_rules! fma_multiversion {
+    ($(#[$doc:meta])* pub fn $name:ident($($a:ident: $t:ty),*) = $body:ident) => {
+        $(#[$doc])*
+        pub fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma") {
+                #[target_feature(enable = "fma")]
+                fn with_fma($($a: $t),*) {
+                    $body($($a),*)
+                }
+                // SAFETY: FMA was detected just above.
+                return unsafe { with_fma($($a),*) };
+            }
+            $body($($a),*)
+        }
+    };
+}
+
 /// `ggml_compute_forward_rms_norm_f32` then `ggml_mul` by the weight: squares summed in f64,
 /// `mean = f32(sum / n)`, `scale = 1 / sqrtf(mean + eps)`, `y = (x · scale) · w` in f32.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -26,7 +47,7 @@ pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 }
 
 /// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
-#[inline]
+#[inline(always)]
 pub fn v_expf(x: f32) -> f32 {
     const R: f32 = 12582912.0; // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
@@ -49,20 +70,44 @@ pub fn v_expf(x: f32) -> f32 {
         // Masked lanes (n is ±inf or huge): 0 below, +inf above.
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
     }
-    // _mm512_scalef_ps(j, n): exact power-of-two scaling with one rounding.
-    (j as f64 * (n as f64).exp2()) as f32
+    // _mm512_scalef_ps(j, n): exact power-of-two scaling with one rounding. n is an integer in [−192, 192],
+    // so 2ⁿ is built exactly from its f64 exponent bits.
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    (j as f64 * pow2) as f32
 }
 
 /// `ggml_v_silu`: `x / (1 + v_expf(0 − x))`.
-#[inline]
+#[inline(always)]
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + v_expf(0.0 - x))
 }
 
-/// `ggml_compute_forward_soft_max_f32` on one row of scores: `w = s·scale`, masked entries −∞,
-/// `e = v_expf(w − max)`, per-16 tree sums accumulated in f64, then `e · f32(1 / sum)`.
-/// `valid` is how many leading entries are unmasked; `s.len()` must be a multiple of 16.
-pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
+#[inline(always)]
+fn ffn_act_body(gate: &mut [f32], relu2: bool) {
+    for g in gate.iter_mut() {
+        *g = if relu2 {
+            let r = if *g > 0.0 { *g } else { 0.0 };
+            r * r
+        } else {
+            silu(*g)
+        };
+    }
+}
+
+fma_multiversion!(
+    /// The FFN activation in place: squared ReLU (`build_bitnet_158`) or SiLU (`ggml_v_silu`).
+    pub fn ffn_act(gate: &mut [f32], relu2: bool) = ffn_act_body
+);
+
+fma_multiversion!(
+    /// `ggml_compute_forward_soft_max_f32` on one row of scores: `w = s·scale`, masked entries −∞,
+    /// `e = v_expf(w − max)`, per-16 tree sums accumulated in f64, then `e · f32(1 / sum)`.
+    /// `valid` is how many leading entries are unmasked; `s.len()` must be a multiple of 16.
+    pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) = softmax_body
+);
+
+#[inline(always)]
+fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
     let mut max = f32::NEG_INFINITY;
     for (i, v) in s.iter_mut().enumerate() {
         *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
@@ -124,17 +169,36 @@ impl RopeCache {
         self.cos.len() / self.half.max(1)
     }
 
-    /// Rotate one head (`x.len() == 2·half`) at position `pos`: pairs `(x[i], x[i + half])`, with the
-    /// products contracted into FMAs as clang does (`x0·cos − x1·sin`, `x0·sin + x1·cos`).
+    /// Rotate every head of `x` (consecutive heads of `2·half` values) at position `pos`: pairs
+    /// `(x[i], x[i + half])`, with the products contracted into FMAs as clang does (`x0·cos − x1·sin`,
+    /// `x0·sin + x1·cos`).
     pub fn apply(&self, x: &mut [f32], pos: usize) {
-        let (c, s) = (&self.cos[pos * self.half..], &self.sin[pos * self.half..]);
-        for i in 0..self.half {
-            let (x0, x1) = (x[i], x[i + self.half]);
-            x[i] = x0.mul_add(c[i], -(x1 * s[i]));
-            x[i + self.half] = x0.mul_add(s[i], x1 * c[i]);
+        let half = self.half;
+        rope_heads(
+            x,
+            &self.cos[pos * half..(pos + 1) * half],
+            &self.sin[pos * half..(pos + 1) * half],
+        );
+    }
+}
+
+#[inline(always)]
+fn rope_body(x: &mut [f32], c: &[f32], s: &[f32]) {
+    let half = c.len();
+    for head in x.chunks_exact_mut(2 * half) {
+        let (a, b) = head.split_at_mut(half);
+        for i in 0..half {
+            let (x0, x1) = (a[i], b[i]);
+            a[i] = x0.mul_add(c[i], -(x1 * s[i]));
+            b[i] = x0.mul_add(s[i], x1 * c[i]);
         }
     }
 }
+
+fma_multiversion!(
+    /// NEOX rotation of consecutive heads by one position's `cos`/`sin` rows (see [`RopeCache::apply`]).
+    pub fn rope_heads(x: &mut [f32], c: &[f32], s: &[f32]) = rope_body
+);
 
 /// Index of the largest logit; the lowest index wins ties and NaN never wins (llama.cpp's greedy pick).
 pub fn argmax(row: &[f32]) -> usize {
