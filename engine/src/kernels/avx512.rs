@@ -91,13 +91,10 @@ fn f16_dot_rows_impl(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
     let mut r = 0;
     while r + 4 <= rows {
         let ws: [&[f16]; 4] = std::array::from_fn(|i| &w[(r + i) * k..(r + i + 1) * k]);
+        // No software prefetch: four long sequential streams are what the hardware prefetchers track best
+        // (prefetching the next tile measured 2–5 % slower on the 128256×2560 head).
         let mut acc = [[_mm512_setzero_ps(); 4]; 4];
-        // Prefetch the next four rows (contiguous 8·k bytes) at the rate these four are consumed.
-        let next = w.as_ptr().wrapping_add((r + 4) * k).cast::<u8>();
         for c in (0..np).step_by(64) {
-            for l in 0..8 {
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(8 * c + 64 * l).cast());
-            }
             for j in 0..4 {
                 let i = c + 16 * j;
                 // SAFETY: i + 16 <= np <= k = len of x and of every ws row.

@@ -454,50 +454,86 @@ impl<'m> Session<'m> {
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
         let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
         let pv_path = self.f16_path(n);
-        let dot = self.disp.f16_dot();
-        let gemm = self.disp.tinyblas();
+        // Record exactly the kernels this call runs: one for the scores, one for the weighted values.
+        let table = self.disp.table();
+        let kq_kernel = if kq_tinyblas {
+            table.tinyblas.id
+        } else {
+            table.f16_gemv.id
+        };
+        let pv_kernel = if pv_path == F16Path::VecDot {
+            table.f16_dot.id
+        } else {
+            table.tinyblas_gemm.id
+        };
+        self.disp.record(kq_kernel, 1);
+        self.disp.record(pv_kernel, 1);
+        let (dot, gemm, gemv, gemm_rows) = (
+            table.f16_dot.run,
+            table.tinyblas.run,
+            table.f16_gemv.run,
+            table.tinyblas_gemm.run,
+        );
         let kv = &self.kv;
         let heads: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..nh)
             .into_par_iter()
             .map(|h| {
                 let kh = h / group;
                 let mut out = vec![0f32; n * hd];
+                // Scores, then probabilities, of every query: `[query][n_kv]`.
+                let mut probs = vec![0f32; n * n_kv];
                 let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
-                let mut s = vec![0f32; n_kv];
+                let mut q16 = vec![f16::ZERO; hd];
+                let mut q16f = vec![0f32; hd];
+                let mut p16 = vec![f16::ZERO; n_kv];
+                let keys = kv.k_rows(il, kh, n_kv);
                 for t in 0..n {
-                    let q16: Vec<f16> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd]
-                        .iter()
-                        .map(|&v| f16::from_f32(v))
-                        .collect();
-                    let q16f: Vec<f32> = q16.iter().map(|v| v.to_f32()).collect();
-                    for (j, sj) in s.iter_mut().enumerate() {
-                        let kr = kv.k_row(il, kh, j);
-                        *sj = if kq_tinyblas { gemm(kr, &q16f) } else { dot(&q16, kr) };
+                    let valid = p0 + t + 1;
+                    // Masked scores are overwritten by −∞ in the softmax, so only a trace needs them computed.
+                    let upto = if capture { n_kv } else { valid.min(n_kv) };
+                    for ((a, b), &v) in q16.iter_mut().zip(q16f.iter_mut()).zip(&q[(t * nh + h) * hd..]) {
+                        *a = f16::from_f32(v);
+                        *b = a.to_f32();
                     }
-                    if capture {
-                        kq_all.extend_from_slice(&s);
-                    }
-                    softmax_masked(&mut s, kq_scale, p0 + t + 1);
-                    if capture {
-                        sm_all.extend_from_slice(&s);
-                    }
-                    let o = &mut out[t * hd..(t + 1) * hd];
-                    match pv_path {
-                        F16Path::VecDot => {
-                            let p16: Vec<f16> = s.iter().map(|&v| f16::from_f32(v)).collect();
-                            for (d, od) in o.iter_mut().enumerate() {
-                                *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
-                            }
+                    let s = &mut probs[t * n_kv..(t + 1) * n_kv];
+                    if kq_tinyblas {
+                        for (j, sj) in s[..upto].iter_mut().enumerate() {
+                            *sj = gemm(kv.k_row(il, kh, j), &q16f);
                         }
-                        F16Path::TinyBlas | F16Path::TinyBlasF16Act => {
-                            let p: Vec<f32> = if pv_path == F16Path::TinyBlasF16Act {
-                                s.iter().map(|&v| f16::from_f32(v).to_f32()).collect()
-                            } else {
-                                s.clone()
-                            };
-                            for (d, od) in o.iter_mut().enumerate() {
-                                *od = gemm(kv.v_col(il, kh, d, n_kv), &p);
-                            }
+                    } else {
+                        // `ggml_vec_dot_f16(k_j, q)` for every key: the same dot, four keys per pass over q.
+                        gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]);
+                    }
+                    if capture {
+                        kq_all.extend_from_slice(s);
+                    }
+                    softmax_masked(s, kq_scale, valid);
+                    if pv_path == F16Path::VecDot {
+                        for (a, &v) in p16.iter_mut().zip(s.iter()) {
+                            *a = f16::from_f32(v);
+                        }
+                        for (d, od) in out[t * hd..(t + 1) * hd].iter_mut().enumerate() {
+                            *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
+                        }
+                    }
+                }
+                if capture {
+                    sm_all.clone_from(&probs);
+                }
+                if pv_path != F16Path::VecDot {
+                    if pv_path == F16Path::TinyBlasF16Act {
+                        probs.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+                    }
+                    // tinyBLAS over V's rows (one per head dimension, positions contiguous) × every query at once.
+                    let mut values = Vec::with_capacity(hd * n_kv);
+                    for d in 0..hd {
+                        values.extend_from_slice(kv.v_col(il, kh, d, n_kv));
+                    }
+                    let mut od = vec![0f32; hd * n];
+                    gemm_rows(&values, n_kv, &probs, n, &mut od);
+                    for (t, ot) in out.chunks_exact_mut(hd).enumerate() {
+                        for (d, v) in ot.iter_mut().enumerate() {
+                            *v = od[d * n + t];
                         }
                     }
                 }

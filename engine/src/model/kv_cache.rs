@@ -59,6 +59,12 @@ impl KvCache {
         &self.k[b..b + self.head_dim]
     }
 
+    /// K rows of the first `n` cells, contiguous (`n × head_dim`).
+    pub fn k_rows(&self, layer: usize, head: usize, n: usize) -> &[f16] {
+        let b = self.base(layer, head);
+        &self.k[b..b + n * self.head_dim]
+    }
+
     /// V row of one head dimension over the first `n_kv` cells.
     pub fn v_col(&self, layer: usize, head: usize, d: usize, n_kv: usize) -> &[f16] {
         let b = self.base(layer, head) + d * self.size;
