@@ -75,7 +75,7 @@ fn f16_dot_impl(x: &[f16], y: &[f16]) -> f32 {
     tail_f64(x, y, np, n, reduce4(acc) as f64)
 }
 
-/// `out[r] = f16_dot(w_r, x)` for every row of `w`, four rows per pass over `x` (`f16.avx512.vec_dot.gemv`).
+/// `out[r] = f16_dot(w_r, x)` for every row of `w` (`f16.avx512.vec_dot.gemv`).
 /// Requires AVX-512F.
 pub(super) fn f16_dot_rows(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
     // SAFETY: installed by the registry only after AVX-512F was detected.
@@ -88,34 +88,31 @@ fn f16_dot_rows_impl(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
     let rows = out.len().min(w.len() / k);
     let np = k & !63;
     let x = &x[..k];
-    let mut r = 0;
-    while r + 4 <= rows {
-        let ws: [&[f16]; 4] = std::array::from_fn(|i| &w[(r + i) * k..(r + i + 1) * k]);
-        // No software prefetch: four long sequential streams are what the hardware prefetchers track best
-        // (prefetching the next tile measured 2–5 % slower on the 128256×2560 head).
-        let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    for (r, o) in out[..rows].iter_mut().enumerate() {
+        let wr = &w[r * k..(r + 1) * k];
+        // One row at a time, prefetching the next row (contiguous) at the rate this one is consumed: measured
+        // on the 128256×2560 head, 18 / 29 GB/s at 1 / 2 threads against 13 / 23 for 4-row tiles (fewer
+        // concurrent streams, each prefetched ahead).
+        let next = w.as_ptr().wrapping_add((r + 1) * k).cast::<u8>();
+        let mut acc = [_mm512_setzero_ps(); 4];
         for c in (0..np).step_by(64) {
-            for j in 0..4 {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(2 * c).cast());
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(2 * c + 64).cast());
+            for (j, a) in acc.iter_mut().enumerate() {
                 let i = c + 16 * j;
-                // SAFETY: i + 16 <= np <= k = len of x and of every ws row.
-                let xv = unsafe { load_h(x.as_ptr().add(i)) };
-                for (a, wr) in acc.iter_mut().zip(&ws) {
-                    // SAFETY: as above.
-                    a[j] = _mm512_fmadd_ps(xv, unsafe { load_h(wr.as_ptr().add(i)) }, a[j]);
-                }
+                // SAFETY: i + 16 <= np <= k = len of x and of wr.
+                *a = _mm512_fmadd_ps(
+                    unsafe { load_h(x.as_ptr().add(i)) },
+                    unsafe { load_h(wr.as_ptr().add(i)) },
+                    *a,
+                );
             }
         }
-        for (i, (a, wr)) in acc.into_iter().zip(&ws).enumerate() {
-            out[r + i] = if np == 0 {
-                tail_f64(x, wr, 0, k, 0.0)
-            } else {
-                tail_f64(x, wr, np, k, reduce4(a) as f64)
-            };
-        }
-        r += 4;
-    }
-    for r in r..rows {
-        out[r] = f16_dot_impl(x, &w[r * k..(r + 1) * k]);
+        *o = if np == 0 {
+            tail_f64(x, wr, 0, k, 0.0)
+        } else {
+            tail_f64(x, wr, np, k, reduce4(acc) as f64)
+        };
     }
 }
 
