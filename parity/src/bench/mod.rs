@@ -68,6 +68,9 @@ pub struct BenchRow {
     pub n_gen: usize,
     pub test: String,
     pub kernels: Vec<String>,
+    /// Dispatch counts of this test's measured repetitions (summed over rows for the receipt).
+    #[serde(skip)]
+    pub kernel_calls: std::collections::BTreeMap<String, u64>,
     pub avg_ns: u64,
     pub stddev_ns: u64,
     pub avg_ts: f64,
@@ -157,6 +160,7 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         n_gen: kind.n_gen(),
         test: kind.name(),
         kernels: ctx.disp.log().into_keys().collect(),
+        kernel_calls: ctx.disp.log(),
         avg_ns: avg_ns as u64,
         stddev_ns: sd_ns as u64,
         avg_ts,
@@ -260,7 +264,13 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
                 .map(|(k, v)| (k.to_string(), *v as u64))
                 .collect(),
         },
-        kernels: ctx.disp.log(),
+        // Every kernel any measured test dispatched (each test clears the log after its warm-up).
+        kernels: ours.iter().fold(Default::default(), |mut all, r| {
+            for (id, n) in &r.kernel_calls {
+                *all.entry(id.clone()).or_default() += n;
+            }
+            all
+        }),
         rows: ours
             .iter()
             .map(|r| receipts::BenchRow {
