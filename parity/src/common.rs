@@ -45,6 +45,10 @@ pub struct EngineArgs {
     /// I2_S packing: x86 (default, assumed), arm, or x86-1x4 — sizes are identical, files do not say.
     #[arg(long, value_enum)]
     pub i2s_layout: Option<LayoutArg>,
+    /// Compute from the memory-mapped file (zero-copy) instead of copying the matmul weights into
+    /// huge-page-backed memory at load (the default: decode streams them faster; peak RSS stays ≈ the file).
+    #[arg(long)]
+    pub mmap: bool,
 }
 
 /// CLI names of the I2_S packings (spec §3.3–§3.5).
@@ -92,7 +96,10 @@ impl EngineArgs {
         let opts = FlavorOptions {
             i2s_layout: self.i2s_layout.map(I2sLayout::from),
         };
-        let model = Model::open_with(path, &opts)?;
+        let mut model = Model::open_with(path, &opts)?;
+        if !self.mmap {
+            model.make_resident()?;
+        }
         let numerics = self.numerics_for(&model)?;
         Ok(EngineCtx { model, disp, numerics })
     }

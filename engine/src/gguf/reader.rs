@@ -414,6 +414,28 @@ impl GgufFile {
         self.bytes.as_slice()
     }
 
+    /// Whether the bytes are a memory map of the file (not an owned copy).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.bytes, Bytes::Mapped(_))
+    }
+
+    /// Drop the whole pages inside `range` from this process's resident set (`MADV_DONTNEED`). The mapping is
+    /// shared and read-only, so they stay in the page cache and a later read maps them again, unchanged:
+    /// every outstanding `&[u8]` stays valid. Used once a tensor has been copied elsewhere, so that a copy
+    /// does not double the RSS. No-op for owned bytes and off Unix.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(m) = &self.bytes {
+            const PAGE: usize = 4096;
+            let (start, end) = (range.start.next_multiple_of(PAGE), range.end.min(m.len()) & !(PAGE - 1));
+            if end > start {
+                // SAFETY: a MAP_SHARED read-only file mapping; DONTNEED only unmaps pages, whose contents the
+                // kernel re-reads from the page cache on the next access (see above). Failure is harmless.
+                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+            }
+        }
+    }
+
     pub fn file_len(&self) -> u64 {
         self.bytes().len() as u64
     }

@@ -64,6 +64,12 @@ impl Model {
         })
     }
 
+    /// Move the matmul weights from the memory map into huge-page-backed anonymous memory
+    /// ([`Weights::make_resident`]); returns the bytes copied.
+    pub fn make_resident(&mut self) -> Result<usize, ModelError> {
+        self.weights.make_resident(&self.file)
+    }
+
     /// The numerics profile `auto` picks for this model, with the reason.
     pub fn auto_numerics(&self) -> Numerics {
         let l = &self.weights.layers[0];

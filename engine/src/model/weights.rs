@@ -1,7 +1,8 @@
 //! The model's tensors, looked up by llama.cpp's names and checked against the hyper-parameters.
 //!
 //! Ternary and f16 weights stay in the memory map (ranges into the file); only norms, biases and
-//! scale multipliers (a few KB) are copied out as f32.
+//! scale multipliers (a few KB) are copied out as f32. [`Weights::make_resident`] optionally moves the matmul
+//! weights into one huge-page-backed anonymous region (faster to stream than page-cache pages).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,6 +24,26 @@ pub enum WeightBytes {
     Mapped(Range<usize>),
     /// A copy (f16 data at an odd address, or a repacked layout).
     Owned(Vec<u8>),
+    /// A range of the model's resident [`Arena`].
+    Resident(Arc<Arena>, Range<usize>),
+}
+
+/// Anonymous memory holding copies of the matmul weights, 2 MiB-aligned and advised for transparent huge
+/// pages (`MADV_HUGEPAGE`). Decode streams every weight once per token; from page-cache pages (4 KiB, one TLB
+/// miss per page, wherever the file's pages happen to sit) the 128256×2560 F16 head measured 39 ms on one
+/// thread, from this region 25 ms. Read-only once filled.
+#[derive(Debug)]
+pub struct Arena {
+    map: memmap2::Mmap,
+    base: usize,
+}
+
+impl Arena {
+    const ALIGN: usize = 2 << 20;
+
+    fn bytes(&self, r: Range<usize>) -> &[u8] {
+        &self.map[self.base + r.start..self.base + r.end]
+    }
 }
 
 /// A linear layer's weight, `rows` outputs of `k` inputs.
@@ -45,6 +66,7 @@ impl Linear {
         match &self.bytes {
             WeightBytes::Mapped(r) => &file.bytes()[r.clone()],
             WeightBytes::Owned(v) => v,
+            WeightBytes::Resident(a, r) => a.bytes(r.clone()),
         }
     }
 
@@ -77,6 +99,91 @@ impl Linear {
             rows: self.rows,
             k: self.k,
         }
+    }
+}
+
+impl Weights {
+    const COPY_PIECE: usize = 8 << 20;
+
+    /// The matmul weights still read from the memory map (token embedding / head and every layer's linears).
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        std::iter::once(&mut self.token_embd).chain(self.layers.iter_mut().flat_map(|l| {
+            [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.ffn_gate,
+                &mut l.ffn_up,
+                &mut l.ffn_down,
+            ]
+        }))
+    }
+
+    /// Whether the matmul weights live in a resident [`Arena`].
+    pub fn is_resident(&self) -> bool {
+        matches!(self.token_embd.bytes, WeightBytes::Resident(..))
+    }
+
+    /// Copy every matmul weight not yet resident (memory-mapped, or an owned repack) into one [`Arena`],
+    /// releasing each mapped source range from the process's resident set as it is copied, so that peak RSS
+    /// stays about one file. Returns the bytes copied. Values are copied bit for bit: results do not change.
+    pub fn make_resident(&mut self, file: &GgufFile) -> Result<usize, ModelError> {
+        let io = |e: std::io::Error| ModelError::Invalid(format!("cannot allocate resident weights: {e}"));
+        let lens: Vec<usize> = self
+            .linears_mut()
+            .filter(|w| !matches!(w.bytes, WeightBytes::Resident(..)))
+            .map(|w| w.data(file).len())
+            .collect();
+        let total = lens
+            .iter()
+            .try_fold(0usize, |t, l| t.checked_add(l.next_multiple_of(64)));
+        let total = total.ok_or_else(|| ModelError::Invalid("weight sizes overflow".into()))?;
+        if total == 0 {
+            return Ok(0);
+        }
+        let mut map = memmap2::MmapMut::map_anon(total + Arena::ALIGN).map_err(io)?;
+        let base = (Arena::ALIGN - map.as_ptr() as usize % Arena::ALIGN) % Arena::ALIGN;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::HugePage); // best effort: THP may be off
+        let mut placed = Vec::with_capacity(lens.len());
+        let mut at = base;
+        for w in self
+            .linears_mut()
+            .filter(|w| !matches!(w.bytes, WeightBytes::Resident(..)))
+        {
+            match &w.bytes {
+                // In 8 MiB pieces, each released as soon as it is copied: the 0.66 GB head copied whole would
+                // hold source and copy resident at once.
+                WeightBytes::Mapped(r) => {
+                    for piece in r.clone().step_by(Self::COPY_PIECE) {
+                        let p = piece..(piece + Self::COPY_PIECE).min(r.end);
+                        let dst = at + (p.start - r.start);
+                        map[dst..dst + p.len()].copy_from_slice(&file.bytes()[p.clone()]);
+                        file.release(p);
+                    }
+                    file.release(r.clone());
+                }
+                WeightBytes::Owned(v) => map[at..at + v.len()].copy_from_slice(v),
+                WeightBytes::Resident(..) => unreachable!("filtered above"),
+            }
+            let len = w.data(file).len();
+            placed.push(at - base..at - base + len);
+            at += len.next_multiple_of(64);
+        }
+        let arena = Arc::new(Arena {
+            map: map.make_read_only().map_err(io)?,
+            base,
+        });
+        let mut placed = placed.into_iter();
+        for w in self
+            .linears_mut()
+            .filter(|w| !matches!(w.bytes, WeightBytes::Resident(..)))
+        {
+            let r = placed.next().expect("one placement per copied weight");
+            w.bytes = WeightBytes::Resident(arena.clone(), r);
+        }
+        Ok(total)
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Args {
     /// Numerics profile (auto, bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp).
     #[arg(long, default_value = "auto")]
     pub numerics: String,
+    /// Compute from the memory-mapped file instead of copying the weights into huge-page-backed memory
+    /// (llama-bench's `--mmap 1` placement).
+    #[arg(long)]
+    pub mmap: bool,
 }
 
 pub fn main(a: Args) -> Result<ExitCode> {
@@ -57,6 +61,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
         numerics: a.numerics.clone(),
         switch: Vec::new(),
         i2s_layout: None,
+        mmap: a.mmap,
     };
     let ctx = engine.load(&a.model)?;
     let llama_bench = match a.reference.as_deref() {

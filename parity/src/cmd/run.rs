@@ -163,8 +163,21 @@ fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
 
 impl EngineCtx {
     /// SHA-256 of the model file.
+    /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
+    /// after hashing, so the digest does not pull the whole file back into the resident set.
     pub fn model_sha256(&self) -> String {
-        ffi_ref::sha256_hex(self.model.file.bytes())
+        use sha2::{Digest, Sha256};
+        const PIECE: usize = 8 << 20;
+        let (file, mut h) = (&self.model.file, Sha256::new());
+        let bytes = file.bytes();
+        for start in (0..bytes.len()).step_by(PIECE) {
+            let r = start..(start + PIECE).min(bytes.len());
+            h.update(&bytes[r.clone()]);
+            if self.model.weights.is_resident() {
+                file.release(r);
+            }
+        }
+        hex::encode(h.finalize())
     }
 }
 
