@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use engine::kernels::{Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
+use engine::kernels::{probe, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
 use half::f16;
 
 /// Bytes rotated through for I2_S gemv (the machine's L3 is 32 MiB).
@@ -44,68 +44,6 @@ fn codes(rng: &mut Rng, bytes: usize) -> Vec<u8> {
     v.iter_mut()
         .for_each(|b| *b &= 0b1010_1010 | (!(*b >> 1) & 0b0101_0101));
     v
-}
-
-/// Sum of a buffer with several independent wide accumulators (the read-bandwidth probe).
-fn probe_sum(buf: &[u64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was just detected.
-            return unsafe { probe::sum_avx512(buf) };
-        }
-        if is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 was just detected.
-            return unsafe { probe::sum_avx2(buf) };
-        }
-    }
-    buf.chunks(8)
-        .fold(0u64, |s, c| c.iter().fold(s, |a, &v| a.wrapping_add(v)))
-}
-
-#[cfg(target_arch = "x86_64")]
-mod probe {
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// AVX-512F must be present.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn sum_avx512(buf: &[u64]) -> u64 {
-        let mut acc = [_mm512_setzero_si512(); 4];
-        let chunks = buf.chunks_exact(32);
-        let tail: u64 = chunks.remainder().iter().fold(0, |a, &v| a.wrapping_add(v));
-        for c in chunks {
-            for (j, a) in acc.iter_mut().enumerate() {
-                // SAFETY: c holds 32 u64, j·8 + 8 ≤ 32.
-                *a = _mm512_add_epi64(*a, unsafe { _mm512_loadu_si512(c.as_ptr().add(8 * j).cast()) });
-            }
-        }
-        let s = _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]), _mm512_add_epi64(acc[2], acc[3]));
-        (_mm512_reduce_add_epi64(s) as u64).wrapping_add(tail)
-    }
-
-    /// # Safety
-    /// AVX2 must be present.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn sum_avx2(buf: &[u64]) -> u64 {
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let chunks = buf.chunks_exact(16);
-        let tail: u64 = chunks.remainder().iter().fold(0, |a, &v| a.wrapping_add(v));
-        for c in chunks {
-            for (j, a) in acc.iter_mut().enumerate() {
-                // SAFETY: c holds 16 u64, j·4 + 4 ≤ 16.
-                *a = _mm256_add_epi64(*a, unsafe { _mm256_loadu_si256(c.as_ptr().add(4 * j).cast()) });
-            }
-        }
-        let mut lanes = [0u64; 4];
-        for a in acc {
-            let mut l = [0u64; 4];
-            // SAFETY: 4 writable u64.
-            unsafe { _mm256_storeu_si256(l.as_mut_ptr().cast(), a) };
-            lanes.iter_mut().zip(l).for_each(|(s, v)| *s = s.wrapping_add(v));
-        }
-        lanes.iter().fold(tail, |a, &v| a.wrapping_add(v))
-    }
 }
 
 /// One benchmarked operation: its label, weight bytes read per call, and the call itself.
@@ -183,8 +121,9 @@ fn main() {
     let scalar = Dispatcher::new(KernelChoice::Force(Family::Scalar)).unwrap();
     let mut rng = Rng(0x5eed);
 
-    let mut probe_buf = vec![0u64; PROBE_BYTES / 8];
-    probe_buf.iter_mut().enumerate().for_each(|(i, v)| *v = i as u64);
+    let probe_buf: Vec<u8> = (0..PROBE_BYTES)
+        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
+        .collect();
     let (vocab, embd) = (128_256, 2560);
     let head: Vec<f16> = (0..vocab * embd)
         .map(|i| f16::from_f32(((i % 251) as f32 - 125.0) / 500.0))
@@ -205,7 +144,7 @@ fn main() {
     let slices = PROBE_BYTES / PROBE_SLICE;
     let mut probe_i = 0;
     let mut probe_call = |threads: usize| {
-        let w = PROBE_SLICE / 8;
+        let w = PROBE_SLICE;
         let slice = &probe_buf[(probe_i % slices) * w..(probe_i % slices + 1) * w];
         probe_i += 1;
         probe_par(slice, threads)
@@ -258,9 +197,9 @@ fn main() {
 }
 
 /// The probe split into `threads` contiguous parts, one per worker.
-fn probe_par(buf: &[u64], threads: usize) -> u64 {
+fn probe_par(buf: &[u8], threads: usize) -> u64 {
     use rayon::prelude::*;
     buf.par_chunks(buf.len().div_ceil(threads))
-        .map(probe_sum)
+        .map(probe::read_sum)
         .reduce(|| 0, u64::wrapping_add)
 }

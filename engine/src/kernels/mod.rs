@@ -8,6 +8,7 @@
 //! docs/kernels.md lists the IDs, the dispatch policy and the reduction orders.
 
 pub mod cuda;
+pub mod probe;
 pub mod scalar;
 pub mod tq;
 

@@ -120,6 +120,19 @@ impl Weights {
         }))
     }
 
+    /// The bytes of every matmul weight (the tied head and each layer's seven linears): what one decoded token
+    /// reads from memory.
+    pub fn matmul_bytes<'a>(&'a self, file: &'a GgufFile) -> Vec<&'a [u8]> {
+        std::iter::once(&self.token_embd)
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down]),
+            )
+            .map(|w| w.data(file))
+            .collect()
+    }
+
     /// Whether the matmul weights live in a resident [`Arena`].
     pub fn is_resident(&self) -> bool {
         matches!(self.token_embd.bytes, WeightBytes::Resident(..))

@@ -71,6 +71,12 @@ pub struct BenchRow {
     /// Dispatch counts of this test's measured repetitions (summed over rows for the receipt).
     #[serde(skip)]
     pub kernel_calls: std::collections::BTreeMap<String, u64>,
+    /// tg rows of this engine: bytes of matmul weights one decoded token reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_bytes_per_token: Option<u64>,
+    /// tg rows of this engine: the read probe over those same weights, right after the test, same threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_probe_gbs: Option<f64>,
     pub avg_ns: u64,
     pub stddev_ns: u64,
     pub avg_ts: f64,
@@ -161,6 +167,8 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         test: kind.name(),
         kernels: ctx.disp.log().into_keys().collect(),
         kernel_calls: ctx.disp.log(),
+        weight_bytes_per_token: None,
+        read_probe_gbs: None,
         avg_ns: avg_ns as u64,
         stddev_ns: sd_ns as u64,
         avg_ts,
@@ -214,9 +222,38 @@ pub fn print_table(rows: &[BenchRow], rss: Option<u64>) {
             ratio
         );
     }
+    for r in rows {
+        if let (Some(bytes), Some(probe)) = (r.weight_bytes_per_token, r.read_probe_gbs) {
+            let gbs = bytes as f64 * r.avg_ts / 1e9;
+            println!(
+                "{} t{}: {:.2} t/s × {:.3} GB of weights per token = {gbs:.1} GB/s = {:.0}% of the read probe \
+                 ({probe:.1} GB/s over the same weights, same threads, right after)",
+                r.test,
+                r.n_threads,
+                r.avg_ts,
+                bytes as f64 / 1e9,
+                100.0 * gbs / probe
+            );
+        }
+    }
     if let Some(b) = rss {
         println!("peak RSS: {:.1} MiB", b as f64 / (1024.0 * 1024.0));
     }
+}
+
+/// Median GB/s of three read-probe passes over the model's matmul weights in the current pool.
+pub fn weight_read_probe(ctx: &EngineCtx) -> (u64, f64) {
+    let slices = ctx.model.weights.matmul_bytes(&ctx.model.file);
+    let bytes = slices.iter().map(|s| s.len() as u64).sum();
+    let mut gbs: Vec<f64> = (0..3)
+        .map(|_| {
+            let (g, sum) = engine::kernels::probe::read_gbs(&slices);
+            std::hint::black_box(sum);
+            g
+        })
+        .collect();
+    gbs.sort_by(f64::total_cmp);
+    (bytes, gbs[1])
 }
 
 /// Write a bench receipt: typed, sealed (digest, optional signature) and validated against schemas/

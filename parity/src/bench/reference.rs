@@ -22,13 +22,23 @@ pub fn find_llama_bench() -> Result<PathBuf> {
     Ok(p)
 }
 
-/// One llama-bench test, parsed from its JSON output.
-pub fn run_llama_bench(bin: &Path, model: &Path, kind: TestKind, threads: usize, reps: usize) -> Result<BenchRow> {
+/// One llama-bench test, parsed from its JSON output. `mmap` is the weight placement ours used, passed on as
+/// `-mmp`: `false` (our resident copy) gives llama-bench's own copy into anonymous memory (`-mmp 0`, faster for
+/// it too), so both engines are compared with their weights placed alike.
+pub fn run_llama_bench(
+    bin: &Path,
+    model: &Path,
+    kind: TestKind,
+    threads: usize,
+    reps: usize,
+    mmap: bool,
+) -> Result<BenchRow> {
     let out = Command::new(bin)
         .arg("-m")
         .arg(model)
         .args(["-p", &kind.n_prompt().to_string(), "-n", &kind.n_gen().to_string()])
         .args(["-t", &threads.to_string(), "-r", &reps.to_string(), "-o", "json"])
+        .args(["-mmp", if mmap { "1" } else { "0" }])
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
@@ -70,6 +80,8 @@ pub fn run_llama_bench(bin: &Path, model: &Path, kind: TestKind, threads: usize,
         test: kind.name(),
         kernels: Vec::new(),
         kernel_calls: Default::default(),
+        weight_bytes_per_token: None,
+        read_probe_gbs: None,
         avg_ns: u("avg_ns"),
         stddev_ns: u("stddev_ns"),
         avg_ts: f("avg_ts"),

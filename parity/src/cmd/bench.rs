@@ -45,8 +45,8 @@ pub struct Args {
     /// Numerics profile (auto, bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp).
     #[arg(long, default_value = "auto")]
     pub numerics: String,
-    /// Compute from the memory-mapped file instead of copying the weights into huge-page-backed memory
-    /// (llama-bench's `--mmap 1` placement).
+    /// Compute from the memory-mapped file instead of copying the weights into huge-page-backed memory.
+    /// With `--reference ffi`, llama-bench gets the matching placement (`-mmp 1` with this flag, else `-mmp 0`).
     #[arg(long)]
     pub mmap: bool,
 }
@@ -88,11 +88,16 @@ pub fn main(a: Args) -> Result<ExitCode> {
             .num_threads(threads.max(1))
             .build()
             .context("thread pool")?;
-        let row = pool.install(|| run_test(&ctx, &a.model, kind, threads, a.reps))?;
+        let mut row = pool.install(|| run_test(&ctx, &a.model, kind, threads, a.reps))?;
+        if kind.n_gen() > 0 {
+            let (bytes, gbs) = pool.install(|| crate::bench::weight_read_probe(&ctx));
+            row.weight_bytes_per_token = Some(bytes);
+            row.read_probe_gbs = Some(gbs);
+        }
         bar.inc(1);
         if let Some(lb) = &llama_bench {
             bar.set_message(format!("bitnet.cpp {} t{threads}", kind.name()));
-            let theirs = reference::run_llama_bench(lb, &a.model, kind, threads, a.reps)?;
+            let theirs = reference::run_llama_bench(lb, &a.model, kind, threads, a.reps, a.mmap)?;
             bar.inc(1);
             rows.push(row);
             rows.push(theirs);
