@@ -268,7 +268,7 @@ impl CudaBackend {
         n: usize,
         epi: I2sEpilogue,
     ) -> Result<(CudaSlice<i32>, CudaSlice<f32>), CudaError> {
-        check("i2s_gemv", k % scalar::I2S_BLOCK == 0 && k > 0, || {
+        check("i2s_gemv", k.is_multiple_of(scalar::I2S_BLOCK) && k > 0, || {
             format!("K = {k} is not a positive multiple of 128")
         })?;
         let (mut sums, mut y) = (self.zeros::<i32>(rows * n)?, self.zeros::<f32>(rows * n)?);
@@ -321,7 +321,7 @@ impl CudaBackend {
         path: F16Path,
     ) -> Result<CudaSlice<f32>, CudaError> {
         let tiny = path != F16Path::VecDot;
-        check("f16 matmul", k > 0 && (!tiny || k % 16 == 0), || {
+        check("f16 matmul", k > 0 && (!tiny || k.is_multiple_of(16)), || {
             format!("K = {k} (tinyBLAS needs a multiple of 16)")
         })?;
         let rounded;
@@ -445,10 +445,10 @@ impl CudaBackend {
         })?;
         check(
             op,
-            a.n_kv % 32 == 0 && a.n_kv > 0 && a.n_kv <= size && size % 32 == 0,
+            a.n_kv.is_multiple_of(32) && a.n_kv > 0 && a.n_kv <= size && size % 32 == 0,
             || format!("n_kv {} / size {size} must be multiples of 32, n_kv <= size", a.n_kv),
         )?;
-        check(op, n_head_kv > 0 && a.n_head % n_head_kv == 0, || {
+        check(op, n_head_kv > 0 && a.n_head.is_multiple_of(n_head_kv), || {
             format!("{} heads over {n_head_kv} KV heads", a.n_head)
         })?;
         check(op, a.p0 + a.n <= a.n_kv, || {
@@ -566,7 +566,7 @@ impl CudaBackend {
 
     /// `quantize_row_i8_s` of every row of `k` values of `x`.
     pub fn quantize_i8_s(&self, x: &[f32], k: usize) -> Result<Quantized, CudaError> {
-        check("quantize", k > 0 && x.len() % k == 0, || {
+        check("quantize", k > 0 && x.len().is_multiple_of(k), || {
             format!("{} values are not rows of {k}", x.len())
         })?;
         let n = x.len() / k;
@@ -624,7 +624,7 @@ impl CudaBackend {
     /// RMS norm of every row of `w.len()` values of `x`, times `w`.
     pub fn rms_norm(&self, x: &[f32], w: &[f32], eps: f32) -> Result<Vec<f32>, CudaError> {
         let k = w.len();
-        check("rms_norm", k > 0 && x.len() % k == 0, || {
+        check("rms_norm", k > 0 && x.len().is_multiple_of(k), || {
             format!("{} values are not rows of {k}", x.len())
         })?;
         let y = self.rms_norm_dev(&self.upload(x)?, &self.upload(w)?, x.len() / k, k, eps)?;
@@ -642,9 +642,11 @@ impl CudaBackend {
         freq_scale: f32,
     ) -> Result<Vec<f32>, CudaError> {
         let row = n_heads * head_dim;
-        check("rope", row > 0 && head_dim % 2 == 0 && x.len() % row == 0, || {
-            format!("{} values are not rows of {n_heads}×{head_dim}", x.len())
-        })?;
+        check(
+            "rope",
+            row > 0 && head_dim.is_multiple_of(2) && x.len().is_multiple_of(row),
+            || format!("{} values are not rows of {n_heads}×{head_dim}", x.len()),
+        )?;
         let n = x.len() / row;
         let (cos, sin) = super::rope_tables(head_dim, base, freq_scale, p0 + n);
         let mut xd = self.upload(x)?;
