@@ -297,7 +297,7 @@ mod suite {
     }
 
     pub fn f16_dot(d: &Dispatcher) {
-        let (dot, mut rng) = (d.f16_dot(), Rng(5));
+        let (dot, mut rng) = (d.table().f16_dot.run, Rng(5));
         let mut order_visible = 0;
         for n in [
             0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567,
@@ -317,7 +317,7 @@ mod suite {
     }
 
     pub fn tinyblas(d: &Dispatcher) {
-        let (gemm, mut rng) = (d.tinyblas(), Rng(6));
+        let (gemm, mut rng) = (d.table().tinyblas.run, Rng(6));
         for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
             for _ in 0..4 {
                 let (a, b) = (rng.f16s(n), rng.f32s(n));

@@ -414,11 +414,6 @@ impl GgufFile {
         self.bytes.as_slice()
     }
 
-    /// Whether the bytes are a memory map of the file (not an owned copy).
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped(_))
-    }
-
     /// Drop the whole pages inside `range` from this process's resident set (`MADV_DONTNEED`). The mapping is
     /// shared and read-only, so they stay in the page cache and a later read maps them again, unchanged:
     /// every outstanding `&[u8]` stays valid. Used once a tensor has been copied elsewhere, so that a copy

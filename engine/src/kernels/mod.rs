@@ -333,18 +333,6 @@ impl Dispatcher {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// The f16 dot kernel (attention inner products), recorded once per call of this method.
-    pub fn f16_dot(&self) -> F16DotFn {
-        self.record(self.table.f16_dot.id, 1);
-        self.table.f16_dot.run
-    }
-
-    /// The tinyBLAS F16×F32 kernel, recorded once per call of this method.
-    pub fn tinyblas(&self) -> TinyBlasFn {
-        self.record(self.table.tinyblas.id, 1);
-        self.table.tinyblas.run
-    }
-
     /// `quantize_row_i8_s` of one row into `out`, returning `(act_scale, act_sum)`; recorded per call.
     pub fn quantize_i8_s(&self, x: &[f32], out: &mut [i8]) -> (f32, i32) {
         self.record(self.table.quantize.id, 1);

@@ -507,7 +507,7 @@ impl<'m> Session<'m> {
                             *sj = gemm(kv.k_row(il, kh, j), &q16f);
                         }
                     } else {
-                        // `ggml_vec_dot_f16(k_j, q)` for every key: the same dot, four keys per pass over q.
+                        // `ggml_vec_dot_f16(k_j, q)` for every key, through the gemv over the contiguous K cells.
                         gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]);
                     }
                     if capture {

@@ -67,10 +67,10 @@ pub struct BenchRow {
     pub n_prompt: usize,
     pub n_gen: usize,
     pub test: String,
-    pub kernels: Vec<String>,
-    /// Dispatch counts of this test's measured repetitions (summed over rows for the receipt).
-    #[serde(skip)]
-    pub kernel_calls: std::collections::BTreeMap<String, u64>,
+    /// Kernel IDs this test dispatched, with call counts over its measured repetitions: JSON rows list the IDs,
+    /// the receipt sums the counts over rows.
+    #[serde(serialize_with = "kernel_ids")]
+    pub kernels: std::collections::BTreeMap<String, u64>,
     /// tg rows of this engine: bytes of matmul weights one decoded token reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_bytes_per_token: Option<u64>,
@@ -165,8 +165,7 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         n_prompt: kind.n_prompt(),
         n_gen: kind.n_gen(),
         test: kind.name(),
-        kernels: ctx.disp.log().into_keys().collect(),
-        kernel_calls: ctx.disp.log(),
+        kernels: ctx.disp.log(),
         weight_bytes_per_token: None,
         read_probe_gbs: None,
         avg_ns: avg_ns as u64,
@@ -241,6 +240,10 @@ pub fn print_table(rows: &[BenchRow], rss: Option<u64>) {
     }
 }
 
+fn kernel_ids<S: serde::Serializer>(k: &std::collections::BTreeMap<String, u64>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(k.keys())
+}
+
 /// Median GB/s of three read-probe passes over the model's matmul weights in the current pool.
 pub fn weight_read_probe(ctx: &EngineCtx) -> (u64, f64) {
     let slices = ctx.model.weights.matmul_bytes(&ctx.model.file);
@@ -303,7 +306,7 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
         },
         // Every kernel any measured test dispatched (each test clears the log after its warm-up).
         kernels: ours.iter().fold(Default::default(), |mut all, r| {
-            for (id, n) in &r.kernel_calls {
+            for (id, n) in &r.kernels {
                 *all.entry(id.clone()).or_default() += n;
             }
             all

@@ -162,7 +162,6 @@ fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
 }
 
 impl EngineCtx {
-    /// SHA-256 of the model file.
     /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
     /// after hashing, so the digest does not pull the whole file back into the resident set.
     pub fn model_sha256(&self) -> String {
