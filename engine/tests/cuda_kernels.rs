@@ -11,21 +11,8 @@ use engine::kernels::{scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogu
 use engine::model::ops;
 use half::f16;
 
-/// The backend, or `None` after printing why every test here is skipped.
-fn backend() -> Option<CudaBackend> {
-    match CudaBackend::new() {
-        Ok(b) => Some(b),
-        Err(CudaError::NoDriver(lib)) => {
-            println!("SKIP: no CUDA driver ({lib} not found)");
-            None
-        }
-        Err(e @ (CudaError::NotCompiledWithCudaSupport | CudaError::NoDevice { .. })) => {
-            println!("SKIP: {e}");
-            None
-        }
-        Err(e) => panic!("a CUDA driver is present but the backend failed to start: {e}"),
-    }
-}
+mod common;
+use common::cuda_backend as backend;
 
 /// llama.cpp test-style deterministic values in about ±amp.
 fn vals(n: usize, seed: u32, amp: f32) -> Vec<f32> {

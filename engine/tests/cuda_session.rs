@@ -4,24 +4,12 @@
 
 use std::path::PathBuf;
 
-use engine::kernels::cuda::{CudaBackend, CudaError, CudaSession};
+use engine::kernels::cuda::{CudaError, CudaSession};
 use engine::kernels::{Dispatcher, Family, KernelChoice};
 use engine::model::{ops, Logits, Model, Session};
 
-fn backend() -> Option<CudaBackend> {
-    match CudaBackend::new() {
-        Ok(b) => Some(b),
-        Err(CudaError::NoDriver(lib)) => {
-            println!("SKIP: no CUDA driver ({lib} not found)");
-            None
-        }
-        Err(e @ (CudaError::NotCompiledWithCudaSupport | CudaError::NoDevice { .. })) => {
-            println!("SKIP: {e}");
-            None
-        }
-        Err(e) => panic!("a CUDA driver is present but the backend failed to start: {e}"),
-    }
-}
+mod common;
+use common::cuda_backend as backend;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use engine::tokenizer::{PreType, Tokenizer};
 use serde_json::Value;
 
+mod common;
+
 fn vocab_dir() -> PathBuf {
     std::env::var_os("PARITY_LLAMA3_DIR")
         .map(PathBuf::from)
@@ -14,17 +16,7 @@ fn vocab_dir() -> PathBuf {
 }
 
 fn probes() -> Option<Value> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let rel = "reference/llama3-tokenizer.json";
-    let Some(p) = [root.join(rel), PathBuf::from("/work/shared").join(rel)]
-        .into_iter()
-        .find(|p| p.exists())
-    else {
-        eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
-        return None;
-    };
+    let p = common::reference("llama3-tokenizer.json")?;
     Some(serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
 }
 
@@ -52,20 +44,7 @@ fn check_suite(suite: &str, file: &str, pre: PreType) {
     assert!(tok.is_eog(128001) && tok.is_eog(128009) && !tok.is_eog(128000));
     let cases = p["cases"][suite].as_array().unwrap();
     assert_eq!(cases.len(), 35);
-    let mut bad = Vec::new();
-    for c in cases {
-        let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        let got = tok.encode(text, true, true).unwrap();
-        if got != want {
-            bad.push(format!("{text:?}: got {got:?}, bitnet.cpp {want:?}"));
-        }
-    }
+    let bad = common::probe_mismatches(&tok, cases);
     assert!(
         bad.is_empty(),
         "{suite}: {} of 35 probes differ:\n{}",

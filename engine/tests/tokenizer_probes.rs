@@ -13,20 +13,7 @@ fn run_suite(suite: &str) -> Option<(usize, Vec<String>)> {
     let file = probes["models"][suite]["file"].as_str().unwrap();
     let tok = Tokenizer::load(&reference(file)?, None).unwrap();
     let cases = probes["cases"][suite].as_array().unwrap();
-    let mut bad = Vec::new();
-    for c in cases {
-        let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        let got = tok.encode(text, true, true).unwrap();
-        if got != want {
-            bad.push(format!("{text:?}: got {got:?}, bitnet.cpp {want:?}"));
-        }
-    }
+    let bad = common::probe_mismatches(&tok, cases);
     Some((cases.len(), bad))
 }
 

@@ -2,34 +2,17 @@
 //! an independent minimal header walk), the human table names the same facts, bad files exit 2.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value as Json;
 
+mod common;
+
 fn reference_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("PARITY_SHARED").map(|p| PathBuf::from(p).join("reference")),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")),
-        Some(PathBuf::from("/work/shared/reference")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_dir());
-    if found.is_none() {
-        eprintln!("SKIP: shared/reference not found (set PARITY_SHARED)");
-    }
-    found
+    common::reference("")
 }
 
 fn inspect(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .arg("inspect")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::parity(&[&["inspect"], args].concat())
 }
 
 fn inspect_json(path: &Path, extra: &[&str]) -> Json {

@@ -1,38 +1,10 @@
 //! `parity tokenize` / `parity detokenize` against bitnet.cpp's ids for every probe of
 //! shared/reference/tokenizer.json (both tiny models), through the built binary, as scoreboard.py runs it.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::Value;
 
-fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [
-        root.join("reference").join(rel),
-        PathBuf::from("/work/shared/reference").join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
-    }
-    found
-}
-
-fn parity(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(args)
-        .output()
-        .expect("run parity");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::{parity, reference};
 
 fn check_suite(suite: &str) {
     let Some(probes) = reference("tokenizer.json") else {

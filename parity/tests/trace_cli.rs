@@ -2,9 +2,10 @@
 //! identical settings report none, and the exit status says which.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value as Json;
+
+mod common;
 
 const P16: &str = "501,333,82,76,111,356,58,262,374,84,802,793,273,562,422,115";
 
@@ -23,16 +24,7 @@ fn trained() -> Option<PathBuf> {
 }
 
 fn trace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .arg("trace")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::parity(&[&["trace"], args].concat())
 }
 
 fn trace_json(model: &Path, extra: &[&str]) -> (i32, Json) {

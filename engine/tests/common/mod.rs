@@ -1,6 +1,11 @@
-//! Helpers shared by the engine's integration tests.
+//! Helpers shared by the engine's integration tests (each test binary uses some of them).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
+
+use engine::kernels::cuda::{CudaBackend, CudaError};
+use engine::tokenizer::Tokenizer;
+use serde_json::Value;
 
 /// A file of `../shared/reference` (or `$PARITY_SHARED/reference`), or `None` with a SKIP line saying so.
 pub fn reference(rel: &str) -> Option<PathBuf> {
@@ -17,4 +22,41 @@ pub fn reference(rel: &str) -> Option<PathBuf> {
         eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
     }
     found
+}
+
+/// The CUDA backend, or `None` after printing why every test using it is skipped (no driver, a build without
+/// the `cuda` feature, no device). A driver that is present but fails to start is a failure.
+pub fn cuda_backend() -> Option<CudaBackend> {
+    match CudaBackend::new() {
+        Ok(b) => Some(b),
+        Err(CudaError::NoDriver(lib)) => {
+            println!("SKIP: no CUDA driver ({lib} not found)");
+            None
+        }
+        Err(e @ (CudaError::NotCompiledWithCudaSupport | CudaError::NoDevice { .. })) => {
+            println!("SKIP: {e}");
+            None
+        }
+        Err(e) => panic!("a CUDA driver is present but the backend failed to start: {e}"),
+    }
+}
+
+/// Encode every probe case (`{"text", "ids"}` objects) with BOS and special tokens; the mismatches with
+/// bitnet.cpp's ids as readable lines.
+pub fn probe_mismatches(tok: &Tokenizer, cases: &[Value]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let got = tok.encode(text, true, true).unwrap();
+        if got != want {
+            bad.push(format!("{text:?}: got {got:?}, bitnet.cpp {want:?}"));
+        }
+    }
+    bad
 }
