@@ -169,6 +169,7 @@ fn layout_override_and_its_shape_rules() {
     ));
     let arm = FlavorOptions {
         i2s_layout: Some(I2sLayout::Arm64),
+        ..Default::default()
     };
     assert_eq!(
         classify_w(&g, arm).unwrap(),
@@ -187,6 +188,7 @@ fn layout_override_and_its_shape_rules() {
     );
     let x1x4 = FlavorOptions {
         i2s_layout: Some(I2sLayout::X86NoActParallel1x4),
+        ..Default::default()
     };
     assert!(matches!(
         classify_w(&g, x1x4),

@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         for layout in I2sLayout::ALL {
             let opts = FlavorOptions {
                 i2s_layout: Some(layout),
+                ..Default::default()
             };
             if let Ok(Flavor::I2s { .. }) = classify(&file, t, &opts) {
                 // A classified I2_S tensor must decode at its last weight without reading out of bounds.

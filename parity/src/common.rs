@@ -23,7 +23,7 @@ pub fn fixtures_dir() -> PathBuf {
 
 use std::path::Path;
 
-use engine::flavor::{FlavorOptions, I2sLayout};
+use engine::flavor::{FlavorOptions, I2sLayout, TlOptions};
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
 
@@ -45,6 +45,10 @@ pub struct EngineArgs {
     /// I2_S packing: x86 (default, assumed), arm, or x86-1x4 — sizes are identical, files do not say.
     #[arg(long, value_enum)]
     pub i2s_layout: Option<LayoutArg>,
+    /// TL1/TL2 files: the kernel_config.ini they were converted with (else: beside the model,
+    /// $BITNET_CPP_DIR/include/kernel_config.ini, bitnet.cpp's presets for known shapes).
+    #[arg(long, value_name = "PATH")]
+    pub tl_config: Option<PathBuf>,
     /// Compute from the memory-mapped file (zero-copy) instead of copying the matmul weights into
     /// huge-page-backed memory at load (the default: decode streams them faster; peak RSS stays ≈ the file).
     #[arg(long)]
@@ -73,6 +77,15 @@ impl From<LayoutArg> for I2sLayout {
     }
 }
 
+/// Where TL tile parameters may come from: the flag, the model's directory, `$BITNET_CPP_DIR`.
+pub fn tl_options(config: Option<&Path>, model: &Path) -> TlOptions {
+    TlOptions {
+        config: config.map(Path::to_path_buf),
+        model_path: Some(model.to_path_buf()),
+        bitnet_cpp_dir: std::env::var_os("BITNET_CPP_DIR").map(PathBuf::from),
+    }
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
@@ -95,6 +108,7 @@ impl EngineArgs {
         let disp = Dispatcher::new(choice)?;
         let opts = FlavorOptions {
             i2s_layout: self.i2s_layout.map(I2sLayout::from),
+            tl: tl_options(self.tl_config.as_deref(), path),
         };
         let mut model = Model::open_with(path, &opts)?;
         if !self.mmap {

@@ -38,6 +38,7 @@ fn r4(v: f32) -> f64 {
 fn options_for(rel: &str) -> FlavorOptions {
     FlavorOptions {
         i2s_layout: rel.contains(".i2s-arm.").then_some(I2sLayout::Arm64),
+        ..Default::default()
     }
 }
 

@@ -32,6 +32,14 @@ pub enum Flavor {
         layout_assumed: bool,
         scale: f32,
     },
+    /// bitnet.cpp TL1/TL2 LUT codes, decoded with `params` into I2_S codes at load; `scale` from
+    /// the slot after the codes.
+    Tl {
+        format: TlKind,
+        params: TileParams,
+        scale: f32,
+        bits_per_weight: f64,
+    },
     /// Upstream TQ2_0 blocks (66 B / 256 weights).
     Tq2_0,
     /// Upstream TQ1_0 blocks (54 B / 256 weights).
@@ -51,11 +59,12 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// Stable short name (JSON keys, counts): `i2_s`, `tq2_0`, `tq1_0`, `f16`, `bf16`, `f32`,
+    /// Stable short name (JSON keys, counts): `i2_s`, `tl1`, `tl2`, `tq2_0`, `tq1_0`, `f16`, `bf16`, `f32`,
     /// `sibling_scale`, `unsupported`.
     pub fn name(&self) -> &'static str {
         match self {
             Flavor::I2s { .. } => "i2_s",
+            Flavor::Tl { format, .. } => format.name(),
             Flavor::Tq2_0 => "tq2_0",
             Flavor::Tq1_0 => "tq1_0",
             Flavor::F16 => "f16",
@@ -77,6 +86,12 @@ impl Flavor {
                 let how = if *layout_assumed { " (assumed)" } else { "" };
                 format!("i2_s {}{how} scale={scale}", layout.name())
             }
+            Flavor::Tl {
+                format,
+                params,
+                scale,
+                bits_per_weight,
+            } => format!("{} {params} scale={scale} {bits_per_weight:.3} bpw", format.name()),
             Flavor::SiblingScale { value, .. } => format!("sibling scale x{value}"),
             Flavor::Unsupported { ggml_type } => format!("unsupported ({ggml_type})"),
             other => other.name().to_string(),
@@ -140,10 +155,12 @@ pub struct I2sLayoutDecision {
 }
 
 /// Caller choices for classification.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlavorOptions {
     /// Force an I2_S layout instead of assuming [`I2sLayout::X86Act128`].
     pub i2s_layout: Option<I2sLayout>,
+    /// Where TL1/TL2 tile parameters may be found.
+    pub tl: TlOptions,
 }
 
 impl FlavorOptions {
@@ -204,11 +221,117 @@ pub enum FlavorError {
     #[error("tensor {name:?}: I2_S scale at byte {offset} of the tensor is {value}, not a finite number")]
     NonFiniteScale { name: String, offset: u64, value: f32 },
     #[error(transparent)]
+    Tiles(#[from] TileError),
+    #[error("tensor {name:?}: {source}")]
+    Tl { name: String, source: TlError },
+    #[error("tensor {name:?} is {found} but earlier TL tensors are {first}: a converter writes one TL type per file")]
+    MixedTl {
+        name: String,
+        found: &'static str,
+        first: &'static str,
+    },
+    #[error(transparent)]
     Gguf(#[from] GgufError),
+}
+
+fn tl_kind(ty: GgmlType) -> Option<TlKind> {
+    match ty {
+        GgmlType::TL1 => Some(TlKind::Tl1),
+        GgmlType::TL2 => Some(TlKind::Tl2),
+        _ => None,
+    }
+}
+
+/// The TL tensors of `file` (all of one kind) as the tile search needs them.
+fn tl_tensors(file: &GgufFile) -> Result<Option<(TlKind, Vec<TlTensorRef<'_>>)>, FlavorError> {
+    let mut out: Option<(TlKind, Vec<TlTensorRef<'_>>)> = None;
+    for t in &file.tensors {
+        let Some(kind) = tl_kind(t.ggml_type) else { continue };
+        let r = TlTensorRef {
+            name: &t.name,
+            kind,
+            m: t.n_rows() as usize,
+            k: t.row_len() as usize,
+            codes: file.tensor_data(t)?,
+        };
+        match &mut out {
+            None => out = Some((kind, vec![r])),
+            Some((first, v)) if *first == kind => v.push(r),
+            Some((first, _)) => {
+                return Err(FlavorError::MixedTl {
+                    name: t.name.clone(),
+                    found: kind.name(),
+                    first: first.name(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Find tile parameters for every TL tensor of `file` (`None` when it has none).
+pub fn decide_tiles(file: &GgufFile, opts: &FlavorOptions) -> Result<Option<TileDecision>, FlavorError> {
+    match tl_tensors(file)? {
+        None => Ok(None),
+        Some((kind, tensors)) => Ok(Some(resolve_tiles(kind, &tensors, &opts.tl)?)),
+    }
+}
+
+/// A TL tensor's flavor under `tiles` (scale read from its slot; decoding happens at load).
+fn classify_tl(file: &GgufFile, t: &TensorInfo, kind: TlKind, tiles: &TileTable) -> Result<Flavor, FlavorError> {
+    let (m, k) = (t.n_rows() as usize, t.row_len() as usize);
+    let tl_err = |source| FlavorError::Tl {
+        name: t.name.clone(),
+        source,
+    };
+    let params = tiles.get(m, k).ok_or_else(|| {
+        tl_err(TlError::BadTiling {
+            kind: kind.name(),
+            m,
+            k,
+            params: TileParams { bm: 0, bk: 0, bmm: 0 },
+            why: "the tile configuration has no entry for this shape".into(),
+        })
+    })?;
+    let data = file.tensor_data(t)?;
+    let at = tl_scale_offset(kind, m, k).unwrap_or(usize::MAX);
+    let scale = data
+        .get(at..at.saturating_add(4))
+        .map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| GgufError::SpanTooShort {
+            name: t.name.clone(),
+            start: t.file_offset,
+            need: at as u64 + 4,
+            span: t.span,
+        })?;
+    if !scale.is_finite() {
+        return Err(FlavorError::NonFiniteScale {
+            name: t.name.clone(),
+            offset: at as u64,
+            value: scale,
+        });
+    }
+    Ok(Flavor::Tl {
+        format: kind,
+        params,
+        scale,
+        bits_per_weight: tl_bits_per_weight(kind, m, k).unwrap_or(f64::NAN),
+    })
 }
 
 /// Classify one tensor of `file`.
 pub fn classify(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result<Flavor, FlavorError> {
+    if let Some(kind) = tl_kind(t.ggml_type) {
+        let one = [TlTensorRef {
+            name: &t.name,
+            kind,
+            m: t.n_rows() as usize,
+            k: t.row_len() as usize,
+            codes: file.tensor_data(t)?,
+        }];
+        let tiles = resolve_tiles(kind, &one, &opts.tl)?;
+        return classify_tl(file, t, kind, &tiles.table);
+    }
     Ok(match t.ggml_type {
         GgmlType::I2_S => classify_i2s(file, t, opts)?,
         GgmlType::TQ2_0 => Flavor::Tq2_0,
@@ -325,6 +448,8 @@ pub struct ModelFlavors {
     pub tensors: Vec<TensorFlavor>,
     pub counts: BTreeMap<&'static str, usize>,
     pub i2s_layout: Option<I2sLayoutDecision>,
+    /// The TL tile parameters and where they came from (present when the file has TL tensors).
+    pub tl_tiles: Option<TileDecision>,
 }
 
 impl ModelFlavors {
@@ -332,8 +457,12 @@ impl ModelFlavors {
     pub fn classify(file: &GgufFile, opts: &FlavorOptions) -> Result<ModelFlavors, FlavorError> {
         let mut tensors = Vec::with_capacity(file.tensors.len());
         let mut counts = BTreeMap::new();
+        let tl_tiles = decide_tiles(file, opts)?;
         for t in &file.tensors {
-            let flavor = classify(file, t, opts)?;
+            let flavor = match (tl_kind(t.ggml_type), &tl_tiles) {
+                (Some(kind), Some(d)) => classify_tl(file, t, kind, &d.table)?,
+                _ => classify(file, t, opts)?,
+            };
             *counts.entry(flavor.name()).or_insert(0) += 1;
             tensors.push(TensorFlavor {
                 name: t.name.clone(),
@@ -345,6 +474,7 @@ impl ModelFlavors {
             tensors,
             counts,
             i2s_layout,
+            tl_tiles,
         })
     }
 

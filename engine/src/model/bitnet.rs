@@ -15,7 +15,7 @@ use super::hparams::{Arch, HParams};
 use super::kv_cache::KvCache;
 use super::numerics::{Numerics, Profile, Switch};
 use super::ops::{ffn_act, rms_norm_rows, softmax_masked, RopeCache};
-use super::weights::{Linear, Weights};
+use super::weights::{Linear, TernaryLayout, Weights};
 use super::ModelError;
 
 /// A loaded model: the memory-mapped file, its hyper-parameters, flavors and weight views. Immutable.
@@ -43,8 +43,11 @@ impl Model {
     }
 
     /// Open with flavor choices (e.g. a forced I2_S layout).
+    /// The model's own path is where a TL file's `kernel_config.ini` is looked for, unless set.
     pub fn open_with(path: impl AsRef<Path>, opts: &FlavorOptions) -> Result<Model, ModelError> {
-        Model::from_file(Arc::new(GgufFile::open(path)?), opts)
+        let mut opts = opts.clone();
+        opts.tl.model_path.get_or_insert_with(|| path.as_ref().to_path_buf());
+        Model::from_file(Arc::new(GgufFile::open(path)?), &opts)
     }
 
     pub fn from_file(file: Arc<GgufFile>, opts: &FlavorOptions) -> Result<Model, ModelError> {
@@ -55,6 +58,10 @@ impl Model {
             .as_ref()
             .map(|d| d.layout)
             .unwrap_or(I2sLayout::X86Act128);
+        let layout = TernaryLayout {
+            i2s: layout,
+            tl_tiles: flavors.tl_tiles.as_ref().map(|d| &d.table),
+        };
         let weights = Weights::load(&file, &hparams, layout)?;
         Ok(Model {
             file,

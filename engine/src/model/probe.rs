@@ -49,6 +49,7 @@ pub fn probe_layouts(file: &Arc<GgufFile>, disp: &Dispatcher, tokens: &[u32]) ->
             file.clone(),
             &FlavorOptions {
                 i2s_layout: Some(layout),
+                ..Default::default()
             },
         ) {
             Ok(m) => m,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use half::f16;
 
-use crate::flavor::{i2s_repack_to_x86, I2sLayout};
+use crate::flavor::{i2s_pack, i2s_repack_to_x86, tl_decode, tl_scale_offset, I2sLayout, TileTable, TlKind};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::kernels::tq::{TqMatrix, TqType};
 use crate::kernels::{F16Matrix, I2sMatrix};
@@ -273,9 +273,34 @@ fn optional_f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Option<Vec<f
     f32_vec(g, name, len).map(Some)
 }
 
+/// How ternary weights are stored in this file: the I2_S layout, and TL tile parameters if any.
+#[derive(Clone, Copy, Debug)]
+pub struct TernaryLayout<'a> {
+    pub i2s: I2sLayout,
+    pub tl_tiles: Option<&'a TileTable>,
+}
+
+/// Decode a TL1/TL2 tensor into x86-act128 I2_S bytes (codes + the scale in the 32-byte tail), so
+/// that it computes with I2_S's kernels and numerics. Returns the bytes and the scale.
+fn tl_to_i2s(t: &TensorInfo, data: &[u8], kind: TlKind, tiles: Option<&TileTable>) -> Result<(Vec<u8>, f32), ModelError> {
+    let (rows, k) = (t.n_rows() as usize, t.row_len() as usize);
+    let invalid = |why: String| ModelError::Invalid(format!("tensor {:?}: {why}", t.name));
+    let params = tiles
+        .and_then(|tt| tt.get(rows, k))
+        .ok_or_else(|| invalid(format!("no {} tile parameters for M={rows}, K={k}", kind.name())))?;
+    let at = tl_scale_offset(kind, rows, k).ok_or_else(|| invalid("size overflows".into()))?;
+    let scale = data
+        .get(at..at + 4)
+        .map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| invalid(format!("no scale at byte {at}")))?;
+    let codes = tl_decode(kind, data, rows, k, params).map_err(|e| invalid(e.to_string()))?;
+    Ok((i2s_pack(&codes, I2sLayout::X86Act128, rows, k, scale), scale))
+}
+
 /// Load a linear weight `name` of shape `[k, rows]`, with its optional `.bias` and `.scale`.
-/// I2_S in a layout other than x86-act128 is repacked into it (a copy of n/4 bytes per tensor).
-fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayout) -> Result<Linear, ModelError> {
+/// I2_S in a layout other than x86-act128 is repacked into it (a copy of n/4 bytes per tensor);
+/// TL1/TL2 are decoded into it and from then on are I2_S.
+fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: TernaryLayout<'_>) -> Result<Linear, ModelError> {
     let name = format!("{base}.weight");
     let t = tensor(g, &name)?;
     expect_dims(t, &[k as u64, rows as u64])?;
@@ -283,19 +308,31 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
     let start = t.file_offset as usize;
     let mut bytes = WeightBytes::Mapped(start..start + data.len());
     let mut i2s_scale = 1.0;
+    let mut ty = t.ggml_type;
+    let not_128 = || ModelError::BadShape {
+        name: name.clone(),
+        found: t.dims.clone(),
+        expected: vec![k.next_multiple_of(128) as u64, rows as u64],
+    };
     match t.ggml_type {
+        GgmlType::TL1 | GgmlType::TL2 => {
+            if !k.is_multiple_of(128) {
+                return Err(not_128());
+            }
+            let kind = if t.ggml_type == GgmlType::TL1 { TlKind::Tl1 } else { TlKind::Tl2 };
+            let (b, scale) = tl_to_i2s(t, data, kind, layout.tl_tiles)?;
+            bytes = WeightBytes::Owned(b);
+            i2s_scale = scale;
+            ty = GgmlType::I2_S;
+        }
         GgmlType::I2_S => {
             if !k.is_multiple_of(128) {
-                return Err(ModelError::BadShape {
-                    name,
-                    found: t.dims.clone(),
-                    expected: vec![k.next_multiple_of(128) as u64, rows as u64],
-                });
+                return Err(not_128());
             }
             let n4 = rows * k / 4;
             i2s_scale = f32::from_le_bytes(data[n4..n4 + 4].try_into().unwrap());
-            if layout != I2sLayout::X86Act128 {
-                bytes = WeightBytes::Owned(i2s_repack_to_x86(data, layout, rows, k));
+            if layout.i2s != I2sLayout::X86Act128 {
+                bytes = WeightBytes::Owned(i2s_repack_to_x86(data, layout.i2s, rows, k));
             }
         }
         GgmlType::F16 => {
@@ -310,7 +347,7 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
     let bias = optional_f32_vec(g, &format!("{base}.bias"), rows)?;
     Ok(Linear {
         name,
-        ty: t.ggml_type,
+        ty,
         rows,
         k,
         bytes,
@@ -321,8 +358,8 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
 }
 
 impl Weights {
-    /// Look up and check every tensor; `layout` is how I2_S codes are packed in this file.
-    pub fn load(g: &Arc<GgufFile>, hp: &HParams, layout: I2sLayout) -> Result<Weights, ModelError> {
+    /// Look up and check every tensor; `layout` is how ternary codes are packed in this file.
+    pub fn load(g: &Arc<GgufFile>, hp: &HParams, layout: TernaryLayout<'_>) -> Result<Weights, ModelError> {
         let (e, f) = (hp.n_embd, hp.n_ff);
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;

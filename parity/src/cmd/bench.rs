@@ -61,6 +61,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
         numerics: a.numerics.clone(),
         switch: Vec::new(),
         i2s_layout: None,
+        tl_config: None,
         mmap: a.mmap,
     };
     let ctx = engine.load(&a.model)?;

@@ -15,7 +15,7 @@ use engine::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use engine::gguf::{Dialect, GgufFile, Value};
 use engine::model::HParams;
 
-use crate::common::LayoutArg;
+use crate::common::{tl_options, LayoutArg};
 
 /// Version tag of the JSON document; bump on any incompatible change.
 pub const SCHEMA: &str = "parity-inspect/1";
@@ -31,6 +31,9 @@ pub struct Args {
     /// Read I2_S tensors in this packing instead of assuming x86 (metadata cannot tell them apart).
     #[arg(long, value_enum)]
     pub i2s_layout: Option<LayoutArg>,
+    /// TL1/TL2 files: the kernel_config.ini they were converted with (see `parity run --help`).
+    #[arg(long, value_name = "PATH")]
+    pub tl_config: Option<PathBuf>,
     /// Also run a short text through each I2_S layout and report which gives the lower perplexity.
     #[arg(long)]
     pub probe_layout: bool,
@@ -57,6 +60,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let g = GgufFile::open(&args.model)?;
     let opts = FlavorOptions {
         i2s_layout: args.i2s_layout.map(I2sLayout::from),
+        tl: tl_options(args.tl_config.as_deref(), &args.model),
     };
     let flavors = ModelFlavors::classify(&g, &opts).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let mut doc = document(&g, &flavors);
@@ -185,8 +189,31 @@ pub fn document(g: &GgufFile, flavors: &ModelFlavors) -> Json {
         "tokenizer": tokenizer(g),
         "lm_head": lm_head(g),
         "i2s_layout": flavors.i2s_layout,
+        "tl_tiles": tl_tiles(flavors),
         "flavor_counts": flavors.counts,
         "tensors": tensors,
+    })
+}
+
+/// The TL tile decision with a one-line source, or null for files without TL tensors.
+fn tl_tiles(flavors: &ModelFlavors) -> Json {
+    let Some(d) = &flavors.tl_tiles else { return Json::Null };
+    let bpw: Vec<Json> = flavors
+        .tensors
+        .iter()
+        .filter_map(|t| match &t.flavor {
+            engine::flavor::Flavor::Tl { bits_per_weight, .. } => Some(json!(bits_per_weight)),
+            _ => None,
+        })
+        .take(1)
+        .collect();
+    json!({
+        "source": d.source,
+        "shown": d.source.to_string(),
+        "entries": d.table.entries,
+        "tried": d.tried,
+        "also_decodes": d.also_decodes,
+        "first_bits_per_weight": bpw.first(),
     })
 }
 
@@ -277,6 +304,31 @@ fn human(d: &Json) -> String {
         }
         None => {
             let _ = writeln!(o, "i2_s layout   - (no I2_S tensors)");
+        }
+    }
+    if let Some(tl) = d["tl_tiles"].as_object() {
+        let _ = writeln!(o, "tl tiles      from {}", tl.get("shown").map(plain).unwrap_or_default());
+        for e in tl.get("entries").and_then(Json::as_array).into_iter().flatten() {
+            let p = &e["params"];
+            let _ = writeln!(
+                o,
+                "  M={} K={}: BM={} BK={} bm={}",
+                plain(&e["m"]),
+                plain(&e["k"]),
+                plain(&p["bm"]),
+                plain(&p["bk"]),
+                plain(&p["bmm"])
+            );
+        }
+        for t in tl.get("tried").and_then(Json::as_array).into_iter().flatten() {
+            let _ = writeln!(o, "  passed over: {}", plain(t));
+        }
+        for a in tl.get("also_decodes").and_then(Json::as_array).into_iter().flatten() {
+            let _ = writeln!(
+                o,
+                "  also decodes under {} (weights differ; on a trained model perplexity decides, or pass --tl-config)",
+                plain(a)
+            );
         }
     }
     let counts: Vec<String> = d["flavor_counts"]
