@@ -31,7 +31,8 @@ pub const EXPLAINS_MIN_COSINE: f64 = 0.9999;
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Tries every profile and every single switch itself: --numerics and --switch are ignored.\n\
-Exit status: 0 some candidate explains the reference, 1 none does, 2 bad input.\n\n\
+Exit status: 0 some candidate explains the reference (or it is a known reference bug, named in the verdict), \
+1 none does, 2 bad input.\n\n\
 Example:\n  parity diagnose model.gguf --tokens 1,2,3 --mode batch --against ref_logits.npy"
 )]
 pub struct Args {
@@ -88,7 +89,35 @@ pub struct Diagnosis {
     pub exact: bool,
     /// Other candidates that are exact too (indistinguishable on this prompt and mode).
     pub also_exact: Vec<String>,
+    /// A known bug of the reference itself, recognised by its signature (then the verdict names it).
+    pub reference_broken: Option<String>,
     pub verdict: String,
+}
+
+/// bitnet.cpp's TL2 batched matmul (`-DBITNET_X86_TL2=ON`, a prompt of ≥ 2 tokens in one decode) is
+/// broken: its generated `three_qgemm_lut`/`two_qgemm_lut` write every batch element's result into
+/// the first row's slot and the `two_qlut` offsets use `two_k/3` for `/2`, so every row after the
+/// first is NaN and the first is wrong. Recognised by that signature on a TL2 model.
+fn tl2_batch_bug(ctx: &EngineCtx, tokens: usize, mode: Mode, reference: &[f32], n_vocab: usize) -> Option<String> {
+    let tl2 = ctx.model.flavors.counts.get("tl2").copied().unwrap_or(0) > 0;
+    if !tl2 || mode != Mode::Batch || tokens < 2 {
+        return None;
+    }
+    let mut rows = reference.chunks(n_vocab);
+    let first_finite = rows.next()?.iter().all(|v| v.is_finite());
+    let rest_nan = rows.all(|r| r.iter().any(|v| v.is_nan()));
+    (first_finite && rest_nan).then(|| {
+        format!(
+            "the reference is broken, not the engine: bitnet.cpp's TL2 batched matmul (-DBITNET_X86_TL2=ON, the \
+             prompt in one llama_decode) gives NaN in every row after the first ({}/{} rows here) and a wrong first \
+             row (its generated three_qgemm_lut/two_qgemm_lut write every batch element into one row, fixed upstream \
+             by BitNet PR #521, and two_qlut offsets use two_k/3 for /2). The engine's logits are what the same \
+             weights give in I2_S. Evaluate one token per decode (llama-cli/perplexity with -b 1, parity --mode \
+             seq) or convert to I2_S",
+            tokens - 1,
+            tokens
+        )
+    })
 }
 
 fn meaning(n: &Numerics, base: &Numerics, arch: Arch) -> String {
@@ -241,7 +270,10 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
         .filter(|c| c.exact)
         .map(|c| c.label.clone())
         .collect();
-    let verdict = if exact {
+    let reference_broken = tl2_batch_bug(ctx, tokens.len(), mode, reference, n_vocab);
+    let verdict = if let Some(bug) = &reference_broken {
+        bug.clone()
+    } else if exact {
         let mut v = format!("matches {} exactly: {}", best.label, best.meaning);
         if !also_exact.is_empty() {
             v.push_str(&format!(
@@ -269,6 +301,7 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
         explained,
         exact,
         also_exact,
+        reference_broken,
         verdict,
     })
 }
@@ -311,7 +344,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
     } else {
         print_human(&d);
     }
-    Ok(if d.explained {
+    Ok(if d.explained || d.reference_broken.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

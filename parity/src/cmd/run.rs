@@ -139,7 +139,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
         receipts::write_receipt(path, &outcome.receipt).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("receipt written to {}", path.display());
     }
-    Ok(if outcome.receipt.pass {
+    // A mode the receipt could not carry (non-finite reference logits) fails the run too.
+    Ok(if outcome.receipt.pass && outcome.stopped_at.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -12,7 +12,7 @@ use crate::cmd::diagnose::{self, Mode as DiagMode};
 use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 use crate::harness::kl::KlStats;
-use crate::harness::metrics::compare_logits;
+use crate::harness::metrics::{compare_logits, MetricsError};
 
 use super::{reference, Options};
 
@@ -142,6 +142,8 @@ pub fn run(
     let mut modes = Vec::new();
     let mut diagnosis = None;
     let mut case_ids = Vec::new();
+    // A mode whose reference logits are not finite: its gate fails, the other modes still run.
+    let mut broken_reference: Option<String> = None;
     for &mode in &opts.modes {
         if stopped_at.is_some() {
             break;
@@ -164,7 +166,24 @@ pub fn run(
         }
         let mut session = ctx.session(n_ctx)?;
         let ours = session.eval_prompt(&tokens, mode == RefMode::Batch)?;
-        let cmp = compare_logits(&ours, &theirs.data, n_vocab)?;
+        let cmp = match compare_logits(&ours, &theirs.data, n_vocab) {
+            Ok(c) => c,
+            // A NaN in the reference fails the gate (receipts cannot carry the values) and is diagnosed:
+            // some reference paths are broken in known ways (e.g. bitnet.cpp's TL2 batched matmul).
+            Err(e @ MetricsError::NonFinite { side: "reference", .. }) => {
+                rungs.push(Rung {
+                    name: format!("{m}: reference logits"),
+                    status: Status::Fail,
+                    detail: e.to_string(),
+                });
+                broken_reference.get_or_insert_with(|| format!("{m}: reference logits"));
+                if diagnosis.is_none() {
+                    diagnosis = diagnose_failure(ctx, &tokens, mode, n_ctx, &theirs.data);
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let p0 = &cmp.positions[0];
         let p0_ok = position_ok(p0, &thresholds);
         rungs.push(Rung {
@@ -242,6 +261,14 @@ pub fn run(
         modes.push(result);
     }
 
+    if let Some(rung) = broken_reference {
+        let why = diagnosis.as_ref().map_or_else(|| rung.clone(), |d| d.verdict.clone());
+        anyhow::ensure!(
+            !modes.is_empty(),
+            "{rung}: not finite, and no other mode was compared (a receipt needs one). {why}"
+        );
+        stopped_at.get_or_insert(rung);
+    }
     let trace = match (&opts.trace, opts.modes.first()) {
         (Some(filter), Some(&mode)) => {
             let n_ctx = opts.ctx.unwrap_or(tokens.len() + 1);

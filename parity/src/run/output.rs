@@ -98,7 +98,9 @@ pub fn print(o: &Outcome) {
     println!();
     println!(
         "{}",
-        if r.pass {
+        if r.pass && o.stopped_at.is_some() {
+            p.status(Status::Fail) + ": the receipt's gates passed, but a mode it cannot carry failed (see the ladder)"
+        } else if r.pass {
             p.status(Status::Pass) + ": every gate passed"
         } else {
             p.status(Status::Fail) + ": a gate failed"
