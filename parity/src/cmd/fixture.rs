@@ -19,6 +19,8 @@ Examples:
   parity fixture --flavor i2s-arm --seed 1 --out tiny-arm.gguf     # same weights as the first, ARM packing
   parity fixture --shape 2b4t --flavor i2s --seed 0 --out 2b4t-random.gguf   # 1.2 GB, streamed
   parity fixture --foreign qk256-noscale --seed 3 --out foreign.gguf  # type-36 tensors in a foreign layout
+  parity fixture --arch bitnet --flavor tl2 --hidden 1536 --ffn 4096 --heads 12 --out d/tl2.gguf
+      # bitnet_b1_58-large shapes in TL2 + d/kernel_config.ini (setup_env.py's tiles for that model)
 
 Defaults (tiny): hidden 256, ffn 512, 2 layers, 4 heads (b1.58: 2 KV heads; bitnet: 4), vocab 512, ctx 2048,
 rope theta 500000, eps 1e-5. Given --heads without --kv-heads, kv-heads = heads.")]
@@ -78,6 +80,10 @@ pub enum FlavorArg {
     #[value(name = "tq1_0")]
     Tq1_0,
     F16,
+    /// bitnet.cpp's ARM LUT format (kernel_config.ini written beside the model).
+    Tl1,
+    /// bitnet.cpp's x86 LUT format (kernel_config.ini written beside the model).
+    Tl2,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -105,6 +111,8 @@ pub fn spec_from_args(args: &Args) -> FixtureSpec {
         FlavorArg::Tq2_0 => Flavor::Tq2_0,
         FlavorArg::Tq1_0 => Flavor::Tq1_0,
         FlavorArg::F16 => Flavor::F16,
+        FlavorArg::Tl1 => Flavor::Tl1,
+        FlavorArg::Tl2 => Flavor::Tl2,
     };
     let mut s = match args.shape {
         Some(ShapeArg::TwoB4T) => FixtureSpec {
@@ -178,6 +186,11 @@ pub fn main(args: Args) -> Result<ExitCode> {
         }
     };
     println!("wrote {} ({bytes} bytes): {what}", args.out.display());
+    if let (None, Some(ini)) = (args.foreign, fixtures::tl::kernel_config(&spec)?) {
+        let path = args.out.with_file_name("kernel_config.ini");
+        std::fs::write(&path, ini).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {} (the tile parameters the TL codes are packed with)", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
