@@ -191,7 +191,7 @@ fn layout_override_and_its_shape_rules() {
         ..Default::default()
     };
     assert!(matches!(
-        classify_w(&g, x1x4),
+        classify_w(&g, x1x4.clone()),
         Err(FlavorError::RowsNotMultipleOf4 { rows: 3, .. })
     ));
     let summary = ModelFlavors::classify(&file_with(&[128, 4], vec![0; 160], false, None), &x1x4).unwrap();

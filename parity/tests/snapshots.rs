@@ -95,6 +95,15 @@ fn inspect_doc(rel: &str) -> Value {
     // workspace does not enable): the file path, checked before it is replaced.
     assert_eq!(doc["file"].as_str(), path.to_str(), "{rel}");
     doc["file"] = json!("[path]");
+    // TL files: the kernel_config.ini found beside the model is named by its absolute path too.
+    let dir = path.parent().expect("dir").to_str().expect("utf-8").to_string();
+    if let Some(tl) = doc.get_mut("tl_tiles").and_then(Value::as_object_mut) {
+        for key in ["shown", "source"] {
+            if let Some(v) = tl.get_mut(key) {
+                *v = serde_json::from_str(&v.to_string().replace(&dir, "[dir]")).expect("still JSON");
+            }
+        }
+    }
     let text = doc.to_string();
     assert!(
         !text.contains(path.parent().expect("dir").to_str().expect("utf-8")),
@@ -114,7 +123,7 @@ fn check(rel: &str) {
 }
 
 /// Every snapshotted model, relative to fixtures/.
-const MODELS: [&str; 14] = [
+const MODELS: [&str; 15] = [
     "reference/random/tiny-b158-gqa.i2_s.gguf",
     "reference/random/tiny-bitnet-legacy.i2_s.gguf",
     "reference/trained/tiny-trained-b158.i2_s.gguf",
@@ -129,6 +138,7 @@ const MODELS: [&str; 14] = [
     "generated/tiny-bitnet.i2s.gguf",
     "generated/tiny-bitnet.tq1_0.gguf",
     "generated/tiny-bitnet.tq2_0.gguf",
+    "reference/tl2/tiny-tl2.tl2.gguf",
 ];
 
 macro_rules! snapshot_tests {
@@ -152,6 +162,7 @@ snapshot_tests! {
     generated_bitnet_i2s => 11,
     generated_bitnet_tq1_0 => 12,
     generated_bitnet_tq2_0 => 13,
+    tl2_bitnet => 14,
 }
 
 /// The list above is every committed model except fixtures/foreign: a new fixture must get a snapshot.
@@ -163,6 +174,7 @@ fn every_committed_model_is_snapshotted() {
         "reference/random",
         "reference/trained",
         "reference/upstream",
+        "reference/tl2",
     ] {
         for entry in std::fs::read_dir(fixtures().join(sub)).expect(sub) {
             let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
@@ -181,7 +193,7 @@ fn every_committed_model_is_snapshotted() {
     sets.sort();
     assert_eq!(
         sets,
-        ["random", "trained", "upstream"],
+        ["random", "tl2", "trained", "upstream"],
         "a new recorded set needs its models added to MODELS"
     );
     found.sort();
