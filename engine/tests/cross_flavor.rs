@@ -52,7 +52,14 @@ fn generated(name: &str) -> PathBuf {
 
 fn open(arch: &str, flavor: &str, layout: Option<I2sLayout>) -> Model {
     let path = generated(&format!("tiny-{arch}.{flavor}.gguf"));
-    Model::open_with(&path, &FlavorOptions { i2s_layout: layout, ..Default::default() }).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    Model::open_with(
+        &path,
+        &FlavorOptions {
+            i2s_layout: layout,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Logits of tokens 1..=32 with the model's auto numerics; also returns the profile it picked.

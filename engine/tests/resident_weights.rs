@@ -13,7 +13,14 @@ fn fixture(rel: &str) -> PathBuf {
 
 fn open(rel: &str, layout: Option<I2sLayout>) -> Model {
     let path = fixture(rel);
-    Model::open_with(&path, &FlavorOptions { i2s_layout: layout, ..Default::default() }).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    Model::open_with(
+        &path,
+        &FlavorOptions {
+            i2s_layout: layout,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn logits(model: &Model) -> Vec<u32> {

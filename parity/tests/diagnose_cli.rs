@@ -157,3 +157,39 @@ fn wrong_shape_or_file_exits_2() {
     assert_eq!(run(P16, &m).status.code(), Some(2));
     assert_eq!(run(P16, Path::new("/nonexistent.npy")).status.code(), Some(2));
 }
+
+/// bitnet.cpp's TL2 batch logits (NaN after row 0) are named as the reference's broken TL2 batched matmul;
+/// its seq logits are matched exactly.
+#[test]
+fn names_the_broken_tl2_batch_path() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference/tl2");
+    let manifest: Json = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let ids: Vec<String> = manifest["prompts"]["8"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let run = |mode: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_parity"))
+            .arg("diagnose")
+            .arg(dir.join("tiny-tl2.tl2.gguf"))
+            .args(["--tokens", &ids.join(","), "--mode", mode, "--ctx", "128", "--json"])
+            .arg("--against")
+            .arg(dir.join(format!("tiny-tl2.tl2_p8_{mode}.logits.npy")))
+            .output()
+            .unwrap();
+        (out.status.code(), serde_json::from_slice::<Json>(&out.stdout).unwrap())
+    };
+    let (code, d) = run("batch");
+    assert_eq!(code, Some(0), "{d}");
+    let verdict = d["verdict"].as_str().unwrap();
+    assert!(d["reference_broken"].is_string(), "{d}");
+    assert!(
+        verdict.contains("TL2 batched matmul") && verdict.contains("7/8"),
+        "{verdict}"
+    );
+    let (code, d) = run("seq");
+    assert_eq!(code, Some(0), "{d}");
+    assert!(d["reference_broken"].is_null() && d["exact"] == true, "{d}");
+}

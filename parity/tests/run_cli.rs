@@ -127,18 +127,31 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
     for (set, models) in &sets {
         let dir = fixtures().join("reference").join(set);
         assert!(!models.is_empty(), "{set} names no model");
+        // Sets with reference_broken cases (tl2: bitnet.cpp's broken TL2 batch) pass in their good mode only;
+        // `the_broken_tl2_batch_reference_fails_and_is_named` covers the other.
+        let broken = read_json(&dir.join("manifest.json"))["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .any(|c| c.get("reference_broken").is_some());
+        let n_modes = if broken { 1 } else { 2 };
         for model in models {
             let stem = model.trim_end_matches(".gguf");
             let receipt = tmp.path().join(format!("{set}-{stem}.json"));
             let reference = format!("recorded:{}", s(&dir));
-            let (code, text) = code_and_text(&parity(&[
+            let model_path = dir.join(model);
+            let mut args = vec![
                 "run",
-                s(&dir.join(model)),
+                s(&model_path),
                 "--reference",
                 &reference,
                 "--receipt",
                 s(&receipt),
-            ]));
+            ];
+            if broken {
+                args.extend(["--mode", "seq"]);
+            }
+            let (code, text) = code_and_text(&parity(&args));
             assert_eq!(code, 0, "{set}/{model}: {text}");
             assert!(text.contains("PASS: every gate passed"), "{set}/{model}: {text}");
 
@@ -151,8 +164,8 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
             assert!(doc["summary"]["first_diff_position"].is_null(), "{set}/{model}");
             assert_eq!(
                 doc["modes"].as_array().expect("modes").len(),
-                2,
-                "{set}/{model}: batch and seq"
+                n_modes,
+                "{set}/{model}: batch and seq (seq only where the reference's batch is broken)"
             );
             assert!(doc["model"]["path"].as_str().expect("path").ends_with(model.as_str()));
             let manifest = read_json(&dir.join("manifest.json"));
@@ -184,6 +197,31 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
         }
     }
     assert!(runs >= 4, "{runs} runs: random has 2 models, trained 1, upstream 1");
+}
+
+#[test]
+fn the_broken_tl2_batch_reference_fails_and_is_named() {
+    let dir = fixtures().join("reference").join("tl2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let receipt = tmp.path().join("tl2.json");
+    let reference = format!("recorded:{}", s(&dir));
+    let (code, text) = code_and_text(&parity(&[
+        "run",
+        s(&dir.join("tiny-tl2.tl2.gguf")),
+        "--reference",
+        &reference,
+        "--receipt",
+        s(&receipt),
+    ]));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("[FAIL] batch: reference logits"), "{text}");
+    assert!(text.contains("[PASS] seq: all positions"), "{text}");
+    assert!(text.contains("TL2 batched matmul") && text.contains("-b 1"), "{text}");
+    let doc = read_json(&receipt);
+    validate(SchemaKind::ParityReceipt, &doc).expect("schema-valid");
+    assert_eq!(doc["modes"].as_array().expect("modes").len(), 1);
+    let verdict = doc["diagnosis"]["verdict"].as_str().expect("verdict");
+    assert!(verdict.contains("TL2 batched matmul"), "{verdict}");
 }
 
 /// Copy a recorded set (manifest and logits; the model stays where it is) into `to`.

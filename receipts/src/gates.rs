@@ -130,7 +130,11 @@ pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item 
         .filter(|f| {
             let nf = norm(f);
             // TL1/TL2 codes are decoded into I2_S at load and computed by I2_S kernels.
-            let computed_as = if nf.starts_with("tl") { "i2s".to_owned() } else { nf.clone() };
+            let computed_as = if nf.starts_with("tl") {
+                "i2s".to_owned()
+            } else {
+                nf.clone()
+            };
             TERNARY.iter().any(|t| nf.starts_with(t))
                 && !kernels
                     .clone()

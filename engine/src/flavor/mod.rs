@@ -18,8 +18,10 @@ use thiserror::Error;
 use crate::gguf::{align_up, span_fits, GgmlType, GgufError, GgufFile, TensorInfo};
 
 pub use i2s::{i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout, I2S_TAIL};
-pub use tl::{tl_bits_per_weight, tl_decode, tl_pack, tl_scale_offset, tl2_packed_len, TileParams, TlError, TlKind};
-pub use tl_config::{presets, resolve_tiles, TileDecision, TileEntry, TileError, TileSource, TileTable, TlOptions, TlTensorRef};
+pub use tl::{tl2_packed_len, tl_bits_per_weight, tl_decode, tl_pack, tl_scale_offset, TileParams, TlError, TlKind};
+pub use tl_config::{
+    presets, resolve_tiles, TileDecision, TileEntry, TileError, TileSource, TileTable, TlOptions, TlTensorRef,
+};
 pub use tq::{tq1_0_blocks, tq2_0_blocks, BlockTq1_0, BlockTq2_0, QK_K};
 
 /// What a tensor's bytes are.

@@ -172,8 +172,14 @@ fn pair_plan_tl1(m: usize, k: usize, p: TileParams) -> Result<Plan, String> {
             (&[mt, kt, by_ / 2, bm_], &[0, 1, 3, 2]),
             (&[mt, kt, bm_ / bm, bm, by_ / 2], &[0, 1, 2, 4, 3]),
             (&[mt, kt, bm_ / bm, by_ / by, by / 2, bm], &[0, 1, 2, 3, 5, 4]),
-            (&[mt, kt, bm_ / bm, by_ / by, bm / 16, 16, by / 2], &[0, 1, 2, 3, 4, 6, 5]),
-            (&[mt, kt, bm_ / bm, by_ / by, bm / 16, by / 4, 2, 16], &[0, 1, 2, 3, 4, 5, 7, 6]),
+            (
+                &[mt, kt, bm_ / bm, by_ / by, bm / 16, 16, by / 2],
+                &[0, 1, 2, 3, 4, 6, 5],
+            ),
+            (
+                &[mt, kt, bm_ / bm, by_ / by, bm / 16, by / 4, 2, 16],
+                &[0, 1, 2, 3, 4, 5, 7, 6],
+            ),
         ],
     )
 }
@@ -432,7 +438,9 @@ pub fn tl_decode(kind: TlKind, bytes: &[u8], m: usize, k: usize, p: TileParams) 
                 end += two.src.len() / 2;
             }
             if end > need {
-                return Err(bad(format!("the packing takes {end} bytes, more than the {need} reserved")));
+                return Err(bad(format!(
+                    "the packing takes {end} bytes, more than the {need} reserved"
+                )));
             }
             if let Some(off) = bytes[end..need].iter().position(|&b| b != 0) {
                 return Err(invalid(end + off, "non-zero padding".into()));
@@ -475,8 +483,26 @@ mod tests {
 
     #[test]
     fn tl1_round_trips() {
-        round_trip(TlKind::Tl1, 256, 512, TileParams { bm: 256, bk: 128, bmm: 32 });
-        round_trip(TlKind::Tl1, 128, 256, TileParams { bm: 128, bk: 64, bmm: 64 });
+        round_trip(
+            TlKind::Tl1,
+            256,
+            512,
+            TileParams {
+                bm: 256,
+                bk: 128,
+                bmm: 32,
+            },
+        );
+        round_trip(
+            TlKind::Tl1,
+            128,
+            256,
+            TileParams {
+                bm: 128,
+                bk: 64,
+                bmm: 64,
+            },
+        );
     }
 
     #[test]
@@ -490,12 +516,24 @@ mod tests {
     fn wrong_tiles_are_caught_or_scramble() {
         let (m, k) = (256, 1536);
         let w = lcg_ternary(m * k, 7);
-        let good = TileParams { bm: 256, bk: 96, bmm: 32 };
+        let good = TileParams {
+            bm: 256,
+            bk: 96,
+            bmm: 32,
+        };
         let packed = tl_pack(TlKind::Tl2, &w, m, k, good).unwrap();
-        let other = TileParams { bm: 128, bk: 192, bmm: 32 };
+        let other = TileParams {
+            bm: 128,
+            bk: 192,
+            bmm: 32,
+        };
         let back = tl_decode(TlKind::Tl2, &packed, m, k, other);
         assert!(back.map_or(true, |c| c.iter().zip(&w).any(|(&c, &v)| c as i8 - 1 != v)));
-        let bm64 = TileParams { bm: 256, bk: 96, bmm: 64 };
+        let bm64 = TileParams {
+            bm: 256,
+            bk: 96,
+            bmm: 64,
+        };
         assert!(matches!(
             tl_decode(TlKind::Tl2, &packed, m, k, bm64),
             Err(TlError::BadTiling { .. })
@@ -504,10 +542,17 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_refused() {
-        let p = TileParams { bm: 128, bk: 64, bmm: 64 };
+        let p = TileParams {
+            bm: 128,
+            bk: 64,
+            bmm: 64,
+        };
         let mut bytes = tl_pack(TlKind::Tl1, &lcg_ternary(128 * 256, 3), 128, 256, p).unwrap();
         bytes[5] = 0x9f;
-        assert!(matches!(tl_decode(TlKind::Tl1, &bytes, 128, 256, p), Err(TlError::Invalid { .. })));
+        assert!(matches!(
+            tl_decode(TlKind::Tl1, &bytes, 128, 256, p),
+            Err(TlError::Invalid { .. })
+        ));
         assert!(matches!(
             tl_decode(TlKind::Tl1, &bytes[..10], 128, 256, p),
             Err(TlError::TooShort { .. })

@@ -127,12 +127,20 @@ const PRESETS: &[(TlKind, &str, &[Row])] = &[
     (
         TlKind::Tl2,
         "bitnet_b1_58-large (setup_env.py codegen_tl2 arguments)",
-        &[(1536, 4096, 256, 96, 32), (1536, 1536, 128, 192, 32), (4096, 1536, 256, 96, 32)],
+        &[
+            (1536, 4096, 256, 96, 32),
+            (1536, 1536, 128, 192, 32),
+            (4096, 1536, 256, 96, 32),
+        ],
     ),
     (
         TlKind::Tl2,
         "bitnet_b1_58-3B (setup_env.py codegen_tl2 arguments; also BitNet-b1.58-2B-4T's)",
-        &[(3200, 8640, 160, 96, 32), (3200, 3200, 320, 96, 32), (8640, 3200, 320, 96, 32)],
+        &[
+            (3200, 8640, 160, 96, 32),
+            (3200, 3200, 320, 96, 32),
+            (8640, 3200, 320, 96, 32),
+        ],
     ),
     (
         TlKind::Tl2,
@@ -147,17 +155,29 @@ const PRESETS: &[(TlKind, &str, &[Row])] = &[
     (
         TlKind::Tl2,
         "bitnet_b1_58-large (preset_kernels/kernel_config_tl2.ini)",
-        &[(1536, 4096, 256, 96, 32), (1536, 1536, 128, 192, 32), (4096, 1536, 256, 96, 64)],
+        &[
+            (1536, 4096, 256, 96, 32),
+            (1536, 1536, 128, 192, 32),
+            (4096, 1536, 256, 96, 64),
+        ],
     ),
     (
         TlKind::Tl1,
         "bitnet_b1_58-large (setup_env.py codegen_tl1 arguments)",
-        &[(1536, 4096, 256, 128, 32), (1536, 1536, 128, 64, 64), (4096, 1536, 256, 128, 32)],
+        &[
+            (1536, 4096, 256, 128, 32),
+            (1536, 1536, 128, 64, 64),
+            (4096, 1536, 256, 128, 32),
+        ],
     ),
     (
         TlKind::Tl1,
         "bitnet_b1_58-3B (setup_env.py codegen_tl1 arguments; also BitNet-b1.58-2B-4T's)",
-        &[(3200, 8640, 160, 64, 32), (3200, 3200, 320, 128, 64), (8640, 3200, 320, 64, 32)],
+        &[
+            (3200, 8640, 160, 64, 32),
+            (3200, 3200, 320, 128, 64),
+            (8640, 3200, 320, 64, 32),
+        ],
     ),
     (
         TlKind::Tl1,
@@ -183,17 +203,20 @@ const PRESETS: &[(TlKind, &str, &[Row])] = &[
 
 /// The presets for `kind`, in the order they are tried.
 pub fn presets(kind: TlKind) -> impl Iterator<Item = (&'static str, TileTable)> {
-    PRESETS.iter().filter(move |(k, _, _)| *k == kind).map(|(_, what, rows)| {
-        let entries = rows
-            .iter()
-            .map(|&(m, k, bm, bk, bmm)| TileEntry {
-                m,
-                k,
-                params: TileParams { bm, bk, bmm },
-            })
-            .collect();
-        (*what, TileTable { entries })
-    })
+    PRESETS
+        .iter()
+        .filter(move |(k, _, _)| *k == kind)
+        .map(|(_, what, rows)| {
+            let entries = rows
+                .iter()
+                .map(|&(m, k, bm, bk, bmm)| TileEntry {
+                    m,
+                    k,
+                    params: TileParams { bm, bk, bmm },
+                })
+                .collect();
+            (*what, TileTable { entries })
+        })
 }
 
 /// Caller inputs for finding tile parameters.
@@ -337,7 +360,14 @@ mod tests {
     #[test]
     fn parses_what_codegen_writes() {
         let t = TileTable::parse_ini("[Kernels_0]\nM = 1536\nK = 4096\nBM = 256\nBK = 96\nbmm = 32\n\n").unwrap();
-        assert_eq!(t.get(1536, 4096), Some(TileParams { bm: 256, bk: 96, bmm: 32 }));
+        assert_eq!(
+            t.get(1536, 4096),
+            Some(TileParams {
+                bm: 256,
+                bk: 96,
+                bmm: 32
+            })
+        );
         assert_eq!(TileTable::parse_ini(&t.to_ini()).unwrap(), t);
         assert!(TileTable::parse_ini("[K]\nm = 1\n").unwrap_err().contains("no `k`"));
         assert!(TileTable::parse_ini("m = 1\n").is_err());

@@ -623,7 +623,9 @@ fn validate_tensor(
     }
     let requirement = match ggml_type.storage() {
         Storage::Blocks { block, .. } if !r.dims[0].is_multiple_of(block) => Some(format!("a multiple of {block}")),
-        Storage::Tl2 if r.dims[0] < 256 => Some("at least 256 (ggml's TL2 size formula reserves (K−256)·M/3·5/8 + 256·M/4 bytes)".into()),
+        Storage::Tl2 if r.dims[0] < 256 => {
+            Some("at least 256 (ggml's TL2 size formula reserves (K−256)·M/3·5/8 + 256·M/4 bytes)".into())
+        }
         _ => None,
     };
     if let Some(requirement) = requirement {

@@ -282,7 +282,12 @@ pub struct TernaryLayout<'a> {
 
 /// Decode a TL1/TL2 tensor into x86-act128 I2_S bytes (codes + the scale in the 32-byte tail), so
 /// that it computes with I2_S's kernels and numerics. Returns the bytes and the scale.
-fn tl_to_i2s(t: &TensorInfo, data: &[u8], kind: TlKind, tiles: Option<&TileTable>) -> Result<(Vec<u8>, f32), ModelError> {
+fn tl_to_i2s(
+    t: &TensorInfo,
+    data: &[u8],
+    kind: TlKind,
+    tiles: Option<&TileTable>,
+) -> Result<(Vec<u8>, f32), ModelError> {
     let (rows, k) = (t.n_rows() as usize, t.row_len() as usize);
     let invalid = |why: String| ModelError::Invalid(format!("tensor {:?}: {why}", t.name));
     let params = tiles
@@ -300,7 +305,13 @@ fn tl_to_i2s(t: &TensorInfo, data: &[u8], kind: TlKind, tiles: Option<&TileTable
 /// Load a linear weight `name` of shape `[k, rows]`, with its optional `.bias` and `.scale`.
 /// I2_S in a layout other than x86-act128 is repacked into it (a copy of n/4 bytes per tensor);
 /// TL1/TL2 are decoded into it and from then on are I2_S.
-fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: TernaryLayout<'_>) -> Result<Linear, ModelError> {
+fn load_linear(
+    g: &GgufFile,
+    base: &str,
+    k: usize,
+    rows: usize,
+    layout: TernaryLayout<'_>,
+) -> Result<Linear, ModelError> {
     let name = format!("{base}.weight");
     let t = tensor(g, &name)?;
     expect_dims(t, &[k as u64, rows as u64])?;
@@ -319,7 +330,11 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: TernaryL
             if !k.is_multiple_of(128) {
                 return Err(not_128());
             }
-            let kind = if t.ggml_type == GgmlType::TL1 { TlKind::Tl1 } else { TlKind::Tl2 };
+            let kind = if t.ggml_type == GgmlType::TL1 {
+                TlKind::Tl1
+            } else {
+                TlKind::Tl2
+            };
             let (b, scale) = tl_to_i2s(t, data, kind, layout.tl_tiles)?;
             bytes = WeightBytes::Owned(b);
             i2s_scale = scale;

@@ -189,7 +189,10 @@ pub fn main(args: Args) -> Result<ExitCode> {
     if let (None, Some(ini)) = (args.foreign, fixtures::tl::kernel_config(&spec)?) {
         let path = args.out.with_file_name("kernel_config.ini");
         std::fs::write(&path, ini).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {} (the tile parameters the TL codes are packed with)", path.display());
+        println!(
+            "wrote {} (the tile parameters the TL codes are packed with)",
+            path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -307,7 +307,11 @@ fn human(d: &Json) -> String {
         }
     }
     if let Some(tl) = d["tl_tiles"].as_object() {
-        let _ = writeln!(o, "tl tiles      from {}", tl.get("shown").map(plain).unwrap_or_default());
+        let _ = writeln!(
+            o,
+            "tl tiles      from {}",
+            tl.get("shown").map(plain).unwrap_or_default()
+        );
         for e in tl.get("entries").and_then(Json::as_array).into_iter().flatten() {
             let p = &e["params"];
             let _ = writeln!(
