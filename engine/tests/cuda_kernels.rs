@@ -7,7 +7,9 @@
 //! are held to cosine ≥ 0.9999 (the target) and report their bit-identical fraction.
 
 use engine::kernels::cuda::{self, AttnShape, CudaBackend, CudaError, HostKv};
-use engine::kernels::{elementwise, scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
+use engine::kernels::{
+    elementwise, scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice,
+};
 use engine::model::ops;
 use half::f16;
 

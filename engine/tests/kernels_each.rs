@@ -20,7 +20,11 @@ fn kernel(id: &str) -> Option<Slot> {
     }
     let expected = std::env::var("EXPECT_ISA").unwrap_or_default();
     let isa = id.split('.').find(|s| s.starts_with("avx")).unwrap_or("");
-    if !isa.is_empty() && expected.split(',').any(|s| !s.trim().is_empty() && isa.starts_with(s.trim())) {
+    if !isa.is_empty()
+        && expected
+            .split(',')
+            .any(|s| !s.trim().is_empty() && isa.starts_with(s.trim()))
+    {
         panic!("EXPECT_ISA={expected} but kernel {id} is not available on this CPU");
     }
     eprintln!("SKIP: kernel {id} not available on this CPU or in this build");
@@ -71,7 +75,14 @@ fn lane_bound(f: engine::kernels::LaneBoundFn) {
 
 fn i2s_rows(f: engine::kernels::I2sRowsFn) {
     let mut rng = Rng(2);
-    for &(rows, k, n) in &[(1, 128, 1), (3, 128, 2), (7, 256, 5), (8, 384, 4), (17, 128, 9), (13, 4224, 6)] {
+    for &(rows, k, n) in &[
+        (1, 128, 1),
+        (3, 128, 2),
+        (7, 256, 5),
+        (8, 384, 4),
+        (17, 128, 9),
+        (13, 4224, 6),
+    ] {
         // Raw bytes: code 3, which files may hold, must agree too.
         let codes: Vec<u8> = rng.i8s(rows * k / 4).into_iter().map(|b| b as u8).collect();
         let q = rng.i8s(n * k);
@@ -80,7 +91,11 @@ fn i2s_rows(f: engine::kernels::I2sRowsFn) {
         scalar::i2s_rows(&codes, k, &q, n, &mut a, ld);
         f(&codes, k, &q, n, &mut b, ld);
         for t in 0..n {
-            assert_eq!(a[t * ld..t * ld + rows], b[t * ld..t * ld + rows], "rows {rows} k {k} n {n} token {t}");
+            assert_eq!(
+                a[t * ld..t * ld + rows],
+                b[t * ld..t * ld + rows],
+                "rows {rows} k {k} n {n} token {t}"
+            );
         }
     }
 }
@@ -137,7 +152,10 @@ fn tq_dot(f: engine::kernels::TqDotFn) {
     let t: Vec<u8> = (0..512).map(|_| rng.below(3) as u8).collect();
     let (wd, q, qd) = (rng.f32s(2), rng.i8s(512), rng.f32s(2));
     for fused in [false, true] {
-        assert_eq!(f(&t, &wd, &q, &qd, fused).to_bits(), tq::tq_dot(&t, &wd, &q, &qd, fused).to_bits());
+        assert_eq!(
+            f(&t, &wd, &q, &qd, fused).to_bits(),
+            tq::tq_dot(&t, &wd, &q, &qd, fused).to_bits()
+        );
     }
 }
 

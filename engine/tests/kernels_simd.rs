@@ -2,12 +2,12 @@
 //! per family by `kernel_suite!` (each kernel on its own is stamped out in `kernels_each.rs`). A family this CPU lacks prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated)
 //! turns that skip into a failure.
 
+use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
+use engine::kernels::tq::{self, TqMatrix, TqType};
 use engine::kernels::{
     scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, I2sProduct, KernelChoice, KernelError,
     I2S_WRAP16,
 };
-use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
-use engine::kernels::tq::{self, TqMatrix, TqType};
 use half::f16;
 
 mod common;
@@ -336,7 +336,12 @@ mod suite {
                     let scale = f16::from_f32(rng.unit() * 0.1).to_le_bytes();
                     blk[bytes - 2..].copy_from_slice(&scale);
                 }
-                let w = TqMatrix { data: &data, ty, rows, k };
+                let w = TqMatrix {
+                    data: &data,
+                    ty,
+                    rows,
+                    k,
+                };
                 let x = rng.f32s(n * k);
                 let (mut q, mut qd) = (vec![0i8; n * k], vec![0f32; n * nb]);
                 for t in 0..n {
@@ -363,7 +368,10 @@ mod suite {
             }
         }
         let log = d.log();
-        assert!(log.contains_key("tq2_0.scalar.gemv") && log.contains_key("q8k.scalar.quantize"), "{log:?}");
+        assert!(
+            log.contains_key("tq2_0.scalar.gemv") && log.contains_key("q8k.scalar.quantize"),
+            "{log:?}"
+        );
     }
 
     /// Identical bits on 1 and 2 threads, with shapes that span several row chunks.

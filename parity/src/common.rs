@@ -169,7 +169,9 @@ impl PromptArgs {
 
 /// The receipt form of a dispatcher log: call counts by rendered kernel ID, and each kernel's ISA (what the
 /// `kernels.isa` gate reads).
-pub fn kernel_records(log: &std::collections::BTreeMap<KernelId, u64>) -> (receipts::KernelLog, receipts::KernelIsaLog) {
+pub fn kernel_records(
+    log: &std::collections::BTreeMap<KernelId, u64>,
+) -> (receipts::KernelLog, receipts::KernelIsaLog) {
     let counts = log.iter().map(|(k, n)| (k.to_string(), *n)).collect();
     let isa = log
         .keys()

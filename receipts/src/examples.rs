@@ -129,7 +129,13 @@ pub fn parity_builder(n: u64, diverge_at: u64, thresholds: Thresholds) -> Parity
         kernel_isa: BTreeMap::from([
             ("i2s.x86.avx2.gemv".into(), avx2()),
             ("i2s.x86.avx2.gemm".into(), avx2()),
-            ("f16.scalar.vec_dot.gemv".into(), KernelIsa { isa: "scalar".into(), requires: Vec::new() }),
+            (
+                "f16.scalar.vec_dot.gemv".into(),
+                KernelIsa {
+                    isa: "scalar".into(),
+                    requires: Vec::new(),
+                },
+            ),
         ]),
         modes,
         thresholds,

@@ -404,7 +404,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(run(&[("i2s.x86.scalar.gemv", isa("scalar", &[]))]).is_empty());
-        assert!(run(&[("i2s.x86.scalar.gemv", isa("scalar", &[])), ("softmax.neon.f32", isa("neon", &["neon"]))]).is_empty());
+        assert!(run(&[
+            ("i2s.x86.scalar.gemv", isa("scalar", &[])),
+            ("softmax.neon.f32", isa("neon", &["neon"]))
+        ])
+        .is_empty());
         assert_eq!(
             run(&[("i2s.x86.avx2.gemv", isa("avx2", &["avx2", "fma", "f16c"]))]),
             ["kernels.isa"]

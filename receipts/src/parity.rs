@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::sha256_hex;
 use crate::defs::{
-    now_rfc3339, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics,
-    SectionDigests, Signature, Tool,
+    now_rfc3339, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model,
+    PositionMetrics, SectionDigests, Signature, Tool,
 };
 use crate::error::Result;
 use crate::gates::{combine_summaries, evaluate_gates, summarize};

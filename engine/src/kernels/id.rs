@@ -199,9 +199,18 @@ mod tests {
 
     #[test]
     fn ids_render_to_the_receipt_strings() {
-        assert_eq!(KernelId::i2s(Isa::Avx512vnni, "gemv").to_string(), "i2s.x86.avx512vnni.gemv");
-        assert_eq!(KernelId::new(Op::F16, Isa::Avx2, "vec_dot.gemv").to_string(), "f16.avx2.vec_dot.gemv");
+        assert_eq!(
+            KernelId::i2s(Isa::Avx512vnni, "gemv").to_string(),
+            "i2s.x86.avx512vnni.gemv"
+        );
+        assert_eq!(
+            KernelId::new(Op::F16, Isa::Avx2, "vec_dot.gemv").to_string(),
+            "f16.avx2.vec_dot.gemv"
+        );
         assert_eq!(KernelId::new(Op::RmsNorm, Isa::Cuda, "").to_string(), "rms_norm.cuda");
-        assert_eq!(KernelId::new(Op::Tq2_0, Isa::Scalar, "gemv").to_string(), "tq2_0.scalar.gemv");
+        assert_eq!(
+            KernelId::new(Op::Tq2_0, Isa::Scalar, "gemv").to_string(),
+            "tq2_0.scalar.gemv"
+        );
     }
 }

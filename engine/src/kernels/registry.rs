@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use super::id::{Isa, KernelId, Op};
 use super::{
-    elementwise, scalar, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, QuantizeFn, Q8kFn,
-    RopeFn, SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
+    elementwise, scalar, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn, QuantizeFn, RopeFn,
+    SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
 };
 
 /// A kernel and its stable ID.

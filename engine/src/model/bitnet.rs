@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::flavor::{FlavorOptions, ModelFlavors};
 use crate::gguf::GgufFile;
-use crate::kernels::{Dispatcher, I2sEpilogue, I2sProduct, KqKernel, PvKernel};
+use crate::kernels::{AttentionKernels, Dispatcher, I2sEpilogue, I2sProduct, KqKernel, PvKernel};
 use crate::quant::{MatmulCx, Origin};
 
 use super::hparams::{Arch, HParams};
@@ -97,6 +97,22 @@ pub trait TraceSink: Send {
 
 /// Raw attention scores and softmax probabilities, each `[head][query][n_kv]` (traces only).
 type AttentionProbs = (Vec<f32>, Vec<f32>);
+
+/// One head's attention outputs `[query][head_dim]`, and (traces only) its scores and probabilities.
+type HeadOut = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// What every head of one attention call shares.
+#[derive(Clone, Copy)]
+struct HeadShape {
+    head_dim: usize,
+    n_head: usize,
+    il: usize,
+    n: usize,
+    p0: usize,
+    n_kv: usize,
+    kq_scale: f32,
+    capture: bool,
+}
 
 /// Activation buffers of the forward pass, kept across `decode` calls so that a token costs no allocation
 /// (fresh multi-megabyte buffers are page-faulted and zeroed by the kernel on every call).
@@ -272,7 +288,12 @@ impl<'m> Session<'m> {
     /// The token embeddings (rows of the f16 `token_embd`, checked at load) as f32, into `x`.
     fn embed(&self, tokens: &[u32], x: &mut Vec<f32>) {
         let e = self.model.hparams.n_embd;
-        let emb = self.model.weights.token_embd.f16(&self.model.file).expect("token_embd is f16 (checked at load)");
+        let emb = self
+            .model
+            .weights
+            .token_embd
+            .f16(&self.model.file)
+            .expect("token_embd is f16 (checked at load)");
         let x = Workspace::sized(x, 0);
         for &t in tokens {
             let t = t as usize;
@@ -284,7 +305,12 @@ impl<'m> Session<'m> {
     /// projection and the residual add into `ws.x`.
     fn attention_block(&mut self, il: usize, layer: &Layer, ws: &mut Workspace, n: usize, p0: usize, n_kv: usize) {
         let hp = &self.model.hparams;
-        let (e, hd, nq, nkv) = (hp.n_embd, hp.head_dim, hp.n_head * hp.head_dim, hp.n_head_kv * hp.head_dim);
+        let (e, hd, nq, nkv) = (
+            hp.n_embd,
+            hp.head_dim,
+            hp.n_head * hp.head_dim,
+            hp.n_head_kv * hp.head_dim,
+        );
         let (n_head_kv, eps, l) = (hp.n_head_kv, hp.rms_eps, Some(il));
         let Workspace {
             x,
@@ -400,7 +426,8 @@ impl<'m> Session<'m> {
         let mut logits = vec![0f32; rows * n_vocab];
         // The tied head: the embedding's product only (no `.scale` or bias, as bitnet.cpp).
         let w = &m.weights.token_embd;
-        w.method.matmul(w.data(&m.file), w.shape(), &self.cx(), xs, rows, &mut logits);
+        w.method
+            .matmul(w.data(&m.file), w.shape(), &self.cx(), xs, rows, &mut logits);
         logits
     }
 
@@ -468,72 +495,20 @@ impl<'m> Session<'m> {
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
         let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
         let kernels = self.disp.attention_kernels(kq_tinyblas, self.cx().f16_path(n));
+        let shape = HeadShape {
+            head_dim: hd,
+            n_head: nh,
+            il,
+            n,
+            p0,
+            n_kv,
+            kq_scale,
+            capture,
+        };
         let kv = &self.kv;
-        let heads: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..nh)
+        let heads: Vec<HeadOut> = (0..nh)
             .into_par_iter()
-            .map(|h| {
-                let kh = h / group;
-                let mut out = vec![0f32; n * hd];
-                // Scores, then probabilities, of every query: `[query][n_kv]`.
-                let mut probs = vec![0f32; n * n_kv];
-                let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
-                let mut q16 = vec![f16::ZERO; hd];
-                let mut q16f = vec![0f32; hd];
-                let mut p16 = vec![f16::ZERO; n_kv];
-                let keys = kv.k_rows(il, kh, n_kv);
-                for t in 0..n {
-                    let valid = p0 + t + 1;
-                    // Masked scores are overwritten by −∞ in the softmax, so only a trace needs them computed.
-                    let upto = if capture { n_kv } else { valid.min(n_kv) };
-                    for ((a, b), &v) in q16.iter_mut().zip(q16f.iter_mut()).zip(&q[(t * nh + h) * hd..]) {
-                        *a = f16::from_f32(v);
-                        *b = a.to_f32();
-                    }
-                    let s = &mut probs[t * n_kv..(t + 1) * n_kv];
-                    match kernels.kq {
-                        KqKernel::TinyBlas(gemm) => {
-                            for (j, sj) in s[..upto].iter_mut().enumerate() {
-                                *sj = gemm(kv.k_row(il, kh, j), &q16f);
-                            }
-                        }
-                        // `ggml_vec_dot_f16(k_j, q)` for every key, through the gemv over the contiguous K cells.
-                        KqKernel::Gemv(gemv) => gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]),
-                    }
-                    if capture {
-                        kq_all.extend_from_slice(s);
-                    }
-                    (kernels.softmax)(s, kq_scale, valid);
-                    if let PvKernel::VecDot(dot) = kernels.pv {
-                        for (a, &v) in p16.iter_mut().zip(s.iter()) {
-                            *a = f16::from_f32(v);
-                        }
-                        for (d, od) in out[t * hd..(t + 1) * hd].iter_mut().enumerate() {
-                            *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
-                        }
-                    }
-                }
-                if capture {
-                    sm_all.clone_from(&probs);
-                }
-                if let PvKernel::TinyBlas { run: gemm_rows, f16_act } = kernels.pv {
-                    if f16_act {
-                        probs.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
-                    }
-                    // tinyBLAS over V's rows (one per head dimension, positions contiguous) × every query at once.
-                    let mut values = Vec::with_capacity(hd * n_kv);
-                    for d in 0..hd {
-                        values.extend_from_slice(kv.v_col(il, kh, d, n_kv));
-                    }
-                    let mut od = vec![0f32; hd * n];
-                    gemm_rows(&values, n_kv, &probs, n, &mut od);
-                    for (t, ot) in out.chunks_exact_mut(hd).enumerate() {
-                        for (d, v) in ot.iter_mut().enumerate() {
-                            *v = od[d * n + t];
-                        }
-                    }
-                }
-                (out, kq_all, sm_all)
-            })
+            .map(|h| Self::attend_head(kv, h, h / group, q, &shape, &kernels))
             .collect();
         for (h, (ho, _, _)) in heads.iter().enumerate() {
             for t in 0..n {
@@ -545,5 +520,91 @@ impl<'m> Session<'m> {
             let sm = heads.iter().flat_map(|h| h.2.iter().copied()).collect();
             (kq, sm)
         })
+    }
+
+    /// One head of [`Self::attention`]: its `n × head_dim` outputs, and with `capture` its scores and
+    /// probabilities (`[query][n_kv]`).
+    fn attend_head(
+        kv: &KvCache,
+        h: usize,
+        kh: usize,
+        q: &[f32],
+        shape: &HeadShape,
+        kernels: &AttentionKernels,
+    ) -> HeadOut {
+        let (hd, nh) = (shape.head_dim, shape.n_head);
+        let HeadShape {
+            il,
+            n,
+            p0,
+            n_kv,
+            kq_scale,
+            capture,
+            ..
+        } = *shape;
+        let mut out = vec![0f32; n * hd];
+        // Scores, then probabilities, of every query: `[query][n_kv]`.
+        let mut probs = vec![0f32; n * n_kv];
+        let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
+        let mut q16 = vec![f16::ZERO; hd];
+        let mut q16f = vec![0f32; hd];
+        let mut p16 = vec![f16::ZERO; n_kv];
+        let keys = kv.k_rows(il, kh, n_kv);
+        for t in 0..n {
+            let valid = p0 + t + 1;
+            // Masked scores are overwritten by −∞ in the softmax, so only a trace needs them computed.
+            let upto = if capture { n_kv } else { valid.min(n_kv) };
+            for ((a, b), &v) in q16.iter_mut().zip(q16f.iter_mut()).zip(&q[(t * nh + h) * hd..]) {
+                *a = f16::from_f32(v);
+                *b = a.to_f32();
+            }
+            let s = &mut probs[t * n_kv..(t + 1) * n_kv];
+            match kernels.kq {
+                KqKernel::TinyBlas(gemm) => {
+                    for (j, sj) in s[..upto].iter_mut().enumerate() {
+                        *sj = gemm(kv.k_row(il, kh, j), &q16f);
+                    }
+                }
+                // `ggml_vec_dot_f16(k_j, q)` for every key, through the gemv over the contiguous K cells.
+                KqKernel::Gemv(gemv) => gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]),
+            }
+            if capture {
+                kq_all.extend_from_slice(s);
+            }
+            (kernels.softmax)(s, kq_scale, valid);
+            if let PvKernel::VecDot(dot) = kernels.pv {
+                for (a, &v) in p16.iter_mut().zip(s.iter()) {
+                    *a = f16::from_f32(v);
+                }
+                for (d, od) in out[t * hd..(t + 1) * hd].iter_mut().enumerate() {
+                    *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
+                }
+            }
+        }
+        if capture {
+            sm_all.clone_from(&probs);
+        }
+        if let PvKernel::TinyBlas {
+            run: gemm_rows,
+            f16_act,
+        } = kernels.pv
+        {
+            if f16_act {
+                probs.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+            }
+            // tinyBLAS over V's rows (one per head dimension, positions contiguous) × every query at once.
+            let mut values = Vec::with_capacity(hd * n_kv);
+            for d in 0..hd {
+                values.extend_from_slice(kv.v_col(il, kh, d, n_kv));
+            }
+            let mut od = vec![0f32; hd * n];
+            gemm_rows(&values, n_kv, &probs, n, &mut od);
+            for (t, ot) in out.chunks_exact_mut(hd).enumerate() {
+                for (d, v) in ot.iter_mut().enumerate() {
+                    *v = od[d * n + t];
+                }
+            }
+        }
+        (out, kq_all, sm_all)
     }
 }

@@ -99,4 +99,3 @@ impl Rng {
         (0..n).map(|_| self.next() as i8).collect()
     }
 }
-

@@ -91,9 +91,7 @@ impl<'m> CudaSession<'m> {
                     scale: m.scale,
                 },
                 (None, Some(m)) => DevWeight::F16(be.upload(m.data.reinterpret_cast())?),
-                (None, None) => {
-                    return Err(CudaError::Unsupported(format!("{} has type {}", l.name, l.type_name())))
-                }
+                (None, None) => return Err(CudaError::Unsupported(format!("{} has type {}", l.name, l.type_name()))),
             };
             let bias = l.bias.as_deref().map(up_f32).transpose()?;
             Ok(DevLinear {
@@ -125,7 +123,11 @@ impl<'m> CudaSession<'m> {
             .iter()
             .map(up_layer)
             .collect::<Result<Vec<_>, _>>()?;
-        let emb = model.weights.token_embd.f16(file).expect("token_embd is f16 (checked at load)");
+        let emb = model
+            .weights
+            .token_embd
+            .f16(file)
+            .expect("token_embd is f16 (checked at load)");
         let emb = be.upload(emb.data.reinterpret_cast())?;
         let output_norm = up_f32(&model.weights.output_norm)?;
         let pad = if numerics.profile == Profile::LlamaCpp { 256 } else { 32 };
