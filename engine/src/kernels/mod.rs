@@ -9,6 +9,7 @@
 
 pub mod cuda;
 pub mod probe;
+pub mod q8_0;
 pub mod scalar;
 pub mod tq;
 
@@ -162,7 +163,8 @@ pub type F16RowsFn = fn(w: &[f16], k: usize, x: &[f16], out: &mut [f32]);
 /// tinyBLAS F16×F32 for every row of `w` × `n` f32 token rows, into `out[r·n + t]`.
 pub type TinyBlasRowsFn = fn(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]);
 
-pub use registry::{I2sKernel, Kernel, KernelTable, I2S_WRAP16};
+pub use q8_0::{Q8Matrix, Q8RowsFn, Q8_0_QUANTIZE};
+pub use registry::{I2sKernel, Kernel, KernelTable, Q8Kernel, I2S_WRAP16};
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
 /// Chunks only partition output rows; no result depends on them (or on the thread count).

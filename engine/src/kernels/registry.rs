@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use super::q8_0::{self, Q8RowsFn};
 use super::{scalar, F16DotFn, F16RowsFn, Family, I2sRowsFn, LaneBoundFn, QuantizeFn, TinyBlasFn, TinyBlasRowsFn};
 
 /// A kernel and its stable ID (`<op>.<isa>.<kernel>`, as receipts report it).
@@ -22,6 +23,14 @@ pub struct I2sKernel {
     pub run: I2sRowsFn,
 }
 
+/// A Q8_0 × Q8_0 kernel: one function, reported as `gemv` (one token) or `gemm` (several).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Kernel {
+    pub gemv: &'static str,
+    pub gemm: &'static str,
+    pub run: Q8RowsFn,
+}
+
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
 pub const I2S_WRAP16: &str = "i2s.x86.scalar.gemv_wrap16";
 
@@ -37,6 +46,7 @@ pub struct KernelTable {
     pub f16_gemv: Kernel<F16RowsFn>,
     pub tinyblas: Kernel<TinyBlasFn>,
     pub tinyblas_gemm: Kernel<TinyBlasRowsFn>,
+    pub q8_0: Q8Kernel,
 }
 
 impl KernelTable {
@@ -92,6 +102,11 @@ impl KernelTable {
                 id: "f16.scalar.tinyblas.gemm",
                 run: scalar::tinyblas_rows,
             },
+            q8_0: Q8Kernel {
+                gemv: "q8_0.scalar.gemv",
+                gemm: "q8_0.scalar.gemm",
+                run: q8_0::q8_0_rows,
+            },
         }
     }
 
@@ -123,6 +138,11 @@ impl KernelTable {
         self.tinyblas_gemm = Kernel {
             id: "f16.avx2.tinyblas.gemm",
             run: avx2::tinyblas_rows,
+        };
+        self.q8_0 = Q8Kernel {
+            gemv: "q8_0.avx2.gemv",
+            gemm: "q8_0.avx2.gemm",
+            run: avx2::q8_0_rows,
         };
     }
 
@@ -168,6 +188,19 @@ impl KernelTable {
             id: "f16.avx512.tinyblas.gemm",
             run: avx512::tinyblas_rows,
         };
+        self.q8_0 = if super::has_avx512_vnni() {
+            Q8Kernel {
+                gemv: "q8_0.avx512vnni.gemv",
+                gemm: "q8_0.avx512vnni.gemm",
+                run: avx512::q8_0_rows_vnni,
+            }
+        } else {
+            Q8Kernel {
+                gemv: "q8_0.avx512bw.gemv",
+                gemm: "q8_0.avx512bw.gemm",
+                run: avx512::q8_0_rows_bw,
+            }
+        };
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -188,6 +221,9 @@ impl KernelTable {
             self.f16_gemv.id,
             self.tinyblas.id,
             self.tinyblas_gemm.id,
+            q8_0::Q8_0_QUANTIZE,
+            self.q8_0.gemv,
+            self.q8_0.gemm,
         ]
     }
 }

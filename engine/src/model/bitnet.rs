@@ -156,7 +156,14 @@ impl<'m> Session<'m> {
             size = size.next_multiple_of(256);
         }
         let kv = KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, size);
-        let rope = RopeCache::new(hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, size);
+        let rope = RopeCache::with_mode(
+            hp.n_rot,
+            hp.rope_freq_base,
+            hp.rope_freq_scale,
+            size,
+            hp.arch.rope_neox(),
+            model.weights.rope_freqs.as_deref(),
+        );
         Session {
             model,
             disp,
@@ -249,7 +256,6 @@ impl<'m> Session<'m> {
             });
         }
         let e = hp.n_embd;
-        let emb = m.weights.token_embd.as_f16(file);
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
             return Err(ModelError::TokenOutOfRange {
                 id: t,
@@ -266,8 +272,7 @@ impl<'m> Session<'m> {
         );
         let x = Workspace::sized(&mut ws.x, 0);
         for &t in tokens {
-            let t = t as usize;
-            x.extend(emb.data[t * e..(t + 1) * e].iter().map(|v| v.to_f32()));
+            m.weights.token_embd.get_row(file, t as usize, x);
         }
         let pad = self.numerics.kv_pad();
         let n_kv = self.kv.size.min(pad.max((p0 + n).next_multiple_of(pad)));
@@ -324,11 +329,17 @@ impl<'m> Session<'m> {
                 self.tr("kq_soft_max", l, n_kv, &sm);
             }
             self.tr("kqv_out", l, nq, attn);
-            let attn_norm = Workspace::sized(attn_norm, n * nq);
-            rms_norm_rows(attn, &layer.attn_sub_norm, hp.rms_eps, attn_norm);
-            self.tr("attn_sub_norm", l, nq, attn_norm);
+            let wo_in: &[f32] = match &layer.attn_sub_norm {
+                Some(w) => {
+                    let attn_norm = Workspace::sized(attn_norm, n * nq);
+                    rms_norm_rows(attn, w, hp.rms_eps, attn_norm);
+                    self.tr("attn_sub_norm", l, nq, attn_norm);
+                    attn_norm
+                }
+                None => attn,
+            };
             let proj = Workspace::sized(proj, n * e);
-            self.mm(attn_norm, n, &layer.wo, proj);
+            self.mm(wo_in, n, &layer.wo, proj);
             self.tr("attn_out", l, e, proj);
             for (xv, ov) in x.iter_mut().zip(proj.iter()) {
                 *xv += ov;
@@ -346,10 +357,16 @@ impl<'m> Session<'m> {
                 *a *= u;
             }
             self.tr("ffn_out", l, nff, gate);
-            let f = Workspace::sized(ffn_norm, n * nff);
-            rms_norm_rows(gate, &layer.ffn_sub_norm, hp.rms_eps, f);
-            self.tr("ffn_sub_norm", l, nff, f);
-            self.mm(f, n, &layer.ffn_down, proj);
+            let down_in: &[f32] = match &layer.ffn_sub_norm {
+                Some(w) => {
+                    let f = Workspace::sized(ffn_norm, n * nff);
+                    rms_norm_rows(gate, w, hp.rms_eps, f);
+                    self.tr("ffn_sub_norm", l, nff, f);
+                    f
+                }
+                None => gate,
+            };
+            self.mm(down_in, n, &layer.ffn_down, proj);
             self.tr("ffn_down", l, e, proj);
             for (xv, dv) in x.iter_mut().zip(proj.iter()) {
                 *xv += dv;
@@ -364,9 +381,8 @@ impl<'m> Session<'m> {
             Logits::All => (n, &h[..]),
             Logits::Last => (1, &h[(n - 1) * e..]),
         };
-        let path = self.f16_path(rows);
         let mut logits = vec![0f32; rows * hp.n_vocab];
-        self.disp.f16_matmul(&emb, xs, rows, path, &mut logits);
+        self.mm_raw(xs, rows, m.weights.lm_head(), &mut logits);
         self.ws = ws;
         self.tr("result_output", None, hp.n_vocab, &logits);
         Ok(logits)
@@ -414,18 +430,25 @@ impl<'m> Session<'m> {
     /// `y = W·x` for `n` rows (every element of `y[..n·rows]` is written), then the legacy `.scale`
     /// multiplier and the bias.
     fn mm(&self, x: &[f32], n: usize, w: &Linear, y: &mut [f32]) {
+        let y = &mut y[..n * w.rows];
+        self.mm_raw(x, n, w, y);
+        Self::scale_and_bias(w, y);
+    }
+
+    /// `y = W·x` alone (`ggml_mul_mat`; the LM head has neither multiplier nor bias).
+    fn mm_raw(&self, x: &[f32], n: usize, w: &Linear, y: &mut [f32]) {
         let file = &*self.model.file;
         let y = &mut y[..n * w.rows];
         match w.ty {
             GgmlType::I2_S => self.disp.i2s_matmul(&w.as_i2s(file), x, n, self.i2s_epilogue(), y),
             GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), y),
+            GgmlType::Q8_0 => self.disp.q8_0_matmul(&w.as_q8(file), x, n, y),
             GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
                 self.disp
                     .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), y)
             }
             other => unreachable!("weights of type {} are rejected at load", other.name()),
         }
-        Self::scale_and_bias(w, y);
     }
 
     /// The legacy `.scale` multiplier, then the bias, on `n` output rows of `w`.

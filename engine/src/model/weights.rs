@@ -12,7 +12,7 @@ use half::f16;
 use crate::flavor::{i2s_repack_to_x86, I2sLayout};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::kernels::tq::{TqMatrix, TqType};
-use crate::kernels::{F16Matrix, I2sMatrix};
+use crate::kernels::{F16Matrix, I2sMatrix, Q8Matrix};
 
 use super::hparams::{Arch, HParams};
 use super::ModelError;
@@ -93,6 +93,29 @@ impl Linear {
         }
     }
 
+    pub fn as_q8<'a>(&'a self, file: &'a GgufFile) -> Q8Matrix<'a> {
+        Q8Matrix {
+            data: self.data(file),
+            rows: self.rows,
+            k: self.k,
+        }
+    }
+
+    /// Row `r` as f32 (`ggml_get_rows`: F16 widened exactly, Q8_0 by `dequantize_row_q8_0`), into `out`.
+    pub fn get_row(&self, file: &GgufFile, r: usize, out: &mut Vec<f32>) {
+        let k = self.k;
+        match self.ty {
+            GgmlType::Q8_0 => {
+                let m = self.as_q8(file);
+                let rb = m.row_bytes();
+                let start = out.len();
+                out.resize(start + k, 0.0);
+                crate::flavor::q8_0_dequantize_row(&m.data[r * rb..(r + 1) * rb], &mut out[start..]);
+            }
+            _ => out.extend(self.as_f16(file).data[r * k..(r + 1) * k].iter().map(|v| v.to_f32())),
+        }
+    }
+
     pub fn as_f16<'a>(&'a self, file: &'a GgufFile) -> F16Matrix<'a> {
         F16Matrix {
             data: f16_slice(self.data(file)),
@@ -107,23 +130,25 @@ impl Weights {
 
     /// The matmul weights still read from the memory map (token embedding / head and every layer's linears).
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        std::iter::once(&mut self.token_embd).chain(self.layers.iter_mut().flat_map(|l| {
-            [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.ffn_gate,
-                &mut l.ffn_up,
-                &mut l.ffn_down,
-            ]
-        }))
+        std::iter::once(&mut self.token_embd)
+            .chain(self.output.as_mut())
+            .chain(self.layers.iter_mut().flat_map(|l| {
+                [
+                    &mut l.wq,
+                    &mut l.wk,
+                    &mut l.wv,
+                    &mut l.wo,
+                    &mut l.ffn_gate,
+                    &mut l.ffn_up,
+                    &mut l.ffn_down,
+                ]
+            }))
     }
 
     /// The bytes of every matmul weight (the tied head and each layer's seven linears): what one decoded token
     /// reads from memory.
     pub fn matmul_bytes<'a>(&'a self, file: &'a GgufFile) -> Vec<&'a [u8]> {
-        std::iter::once(&self.token_embd)
+        std::iter::once(self.lm_head())
             .chain(
                 self.layers
                     .iter()
@@ -131,6 +156,11 @@ impl Weights {
             )
             .map(|w| w.data(file))
             .collect()
+    }
+
+    /// The LM head: `output.weight` where the arch uses it (`llama`), else the tied `token_embd`.
+    pub fn lm_head(&self) -> &Linear {
+        self.output.as_ref().unwrap_or(&self.token_embd)
     }
 
     /// Whether the matmul weights live in a resident [`Arena`].
@@ -215,23 +245,30 @@ pub struct Layer {
     pub wk: Linear,
     pub wv: Linear,
     pub wo: Linear,
-    pub attn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `wo` (absent in `llama`).
+    pub attn_sub_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
     pub ffn_gate: Linear,
     pub ffn_up: Linear,
     pub ffn_down: Linear,
-    pub ffn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `ffn_down` (absent in `llama`).
+    pub ffn_sub_norm: Option<Vec<f32>>,
 }
 
 /// All weights of a BitNet model.
 #[derive(Clone, Debug)]
 pub struct Weights {
-    /// `token_embd.weight`: embeddings and (tied) LM head, `n_vocab` rows of `n_embd`.
+    /// `token_embd.weight` (F16 or Q8_0): embeddings and, unless [`Weights::output`] is set, the LM head;
+    /// `n_vocab` rows of `n_embd`.
     pub token_embd: Linear,
+    /// `output.weight` (F16 or Q8_0), the untied LM head of arch `llama`. The BitNet archs never load it.
+    pub output: Option<Linear>,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
-    /// Whether the file also has `output.weight`, which bitnet.cpp ignores (spec §6.6).
+    /// Whether the file also has `output.weight`, which bitnet.cpp ignores for the BitNet archs (spec §6.6).
     pub has_output_weight: bool,
+    /// `rope_freqs.weight` (`n_rot/2` divisors of each pair's θ), arch `llama` only, when present.
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 fn tensor<'a>(g: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
@@ -304,6 +341,7 @@ fn load_linear(g: &GgufFile, base: &str, k: usize, rows: usize, layout: I2sLayou
             }
         }
         GgmlType::TQ2_0 | GgmlType::TQ1_0 => {}
+        GgmlType::Q8_0 if k.is_multiple_of(crate::flavor::QK8_0) => {}
         other => return Err(ModelError::UnsupportedType { name, ty: other.name() }),
     }
     let out_scale = optional_f32_vec(g, &format!("{base}.scale"), 1)?.map(|v| v[0]);
@@ -326,13 +364,26 @@ impl Weights {
         let (e, f) = (hp.n_embd, hp.n_ff);
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;
-        let token_embd = load_linear(g, "token_embd", e, hp.n_vocab, layout)?;
-        if token_embd.ty != GgmlType::F16 {
-            return Err(ModelError::UnsupportedType {
-                name: token_embd.name,
-                ty: token_embd.ty.name(),
-            });
-        }
+        let dense_head = |l: Linear| match l.ty {
+            GgmlType::F16 | GgmlType::Q8_0 => Ok(l),
+            other => Err(ModelError::UnsupportedType {
+                name: l.name,
+                ty: other.name(),
+            }),
+        };
+        let token_embd = dense_head(load_linear(g, "token_embd", e, hp.n_vocab, layout)?)?;
+        let llama = hp.arch == Arch::Llama;
+        let output = match g.tensor("output.weight") {
+            Some(_) if llama => Some(dense_head(load_linear(g, "output", e, hp.n_vocab, layout)?)?),
+            _ => None,
+        };
+        let sub_norm = |name: &str, len: usize| {
+            if llama {
+                Ok(None)
+            } else {
+                f32_vec(g, name, len).map(Some)
+            }
+        };
         let mut layers = Vec::with_capacity(hp.n_layer);
         for i in 0..hp.n_layer {
             let b = |s: &str| format!("blk.{i}.{s}");
@@ -342,12 +393,12 @@ impl Weights {
                 wk: load_linear(g, &b("attn_k"), e, kv_dim, layout)?,
                 wv: load_linear(g, &b("attn_v"), e, kv_dim, layout)?,
                 wo: load_linear(g, &b("attn_output"), q_dim, e, layout)?,
-                attn_sub_norm: f32_vec(g, &b("attn_sub_norm.weight"), q_dim)?,
+                attn_sub_norm: sub_norm(&b("attn_sub_norm.weight"), q_dim)?,
                 ffn_norm: f32_vec(g, &b("ffn_norm.weight"), e)?,
                 ffn_gate: load_linear(g, &b("ffn_gate"), e, f, layout)?,
                 ffn_up: load_linear(g, &b("ffn_up"), e, f, layout)?,
                 ffn_down: load_linear(g, &b("ffn_down"), f, e, layout)?,
-                ffn_sub_norm: f32_vec(g, &b("ffn_sub_norm.weight"), f)?,
+                ffn_sub_norm: sub_norm(&b("ffn_sub_norm.weight"), f)?,
             });
         }
         if hp.arch == Arch::BitnetB158 {
@@ -363,11 +414,18 @@ impl Weights {
                 }
             }
         }
+        let rope_freqs = if llama {
+            optional_f32_vec(g, "rope_freqs.weight", hp.n_rot / 2)?
+        } else {
+            None
+        };
         Ok(Weights {
             token_embd,
+            output,
             output_norm: f32_vec(g, "output_norm.weight", e)?,
             layers,
             has_output_weight: g.tensor("output.weight").is_some(),
+            rope_freqs,
         })
     }
 }

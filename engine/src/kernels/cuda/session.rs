@@ -77,6 +77,13 @@ impl<'m> CudaSession<'m> {
         n_ctx: usize,
     ) -> Result<CudaSession<'m>, CudaError> {
         let hp = &model.hparams;
+        if hp.arch == Arch::Llama || model.weights.token_embd.ty != GgmlType::F16 {
+            return Err(CudaError::Unsupported(format!(
+                "arch {} with a {} token embedding (the CUDA backend runs the BitNet archs with F16 embeddings)",
+                hp.arch.name(),
+                model.weights.token_embd.ty.name()
+            )));
+        }
         if hp.n_rot != hp.head_dim {
             return Err(CudaError::Unsupported(format!(
                 "n_rot {} != head_dim {}",
@@ -110,12 +117,12 @@ impl<'m> CudaSession<'m> {
                 wk: up_lin(&l.wk)?,
                 wv: up_lin(&l.wv)?,
                 wo: up_lin(&l.wo)?,
-                attn_sub_norm: up_f32(&l.attn_sub_norm)?,
+                attn_sub_norm: up_f32(l.attn_sub_norm.as_deref().unwrap_or_default())?,
                 ffn_norm: up_f32(&l.ffn_norm)?,
                 ffn_gate: up_lin(&l.ffn_gate)?,
                 ffn_up: up_lin(&l.ffn_up)?,
                 ffn_down: up_lin(&l.ffn_down)?,
-                ffn_sub_norm: up_f32(&l.ffn_sub_norm)?,
+                ffn_sub_norm: up_f32(l.ffn_sub_norm.as_deref().unwrap_or_default())?,
             })
         };
         let layers = model
