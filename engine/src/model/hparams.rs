@@ -232,3 +232,24 @@ impl HParams {
         self.n_head / self.n_head_kv
     }
 }
+
+/// The public model family a file most likely belongs to, from its architecture, shapes and tokenizer
+/// (for `parity inspect`; no computation depends on it).
+pub fn model_family(hp: &HParams, pre: Option<&str>) -> &'static str {
+    match hp.arch {
+        Arch::BitnetB158 => "BitNet b1.58 (2B-4T family)",
+        Arch::Bitnet if hp.n_embd == 3200 => "1bitLLM bitnet_b1_58-3B",
+        Arch::Bitnet if hp.n_embd == 1536 => "1bitLLM bitnet_b1_58-large",
+        Arch::Bitnet => "1bitLLM bitnet_b1_58 (legacy bitnet arch)",
+        Arch::Llama => match pre {
+            Some("falcon_e") => "Falcon-E (arch llama, ternary)",
+            Some("falcon3") => "Falcon3 1.58bit (arch llama, ternary)",
+            _ if hp.head_dim * hp.n_head != hp.n_embd || hp.rope_freq_base == 1_000_042.0 => {
+                "Falcon3 1.58bit (arch llama, ternary)"
+            }
+            Some("llama-bpe" | "llama3" | "llama-v3") => "Llama3-8B-1.58 (arch llama, ternary)",
+            _ if hp.n_vocab == 128_256 => "Llama3-8B-1.58 (arch llama, ternary)",
+            _ => "llama-architecture ternary model",
+        },
+    }
+}
