@@ -32,6 +32,9 @@ impl Q8Matrix<'_> {
     }
 }
 
+/// `quantize_row_q8_0` of one row: int8 values and each block's scale (the stored f16, as f32).
+pub type Q8QuantizeFn = fn(x: &[f32], q: &mut [i8], d: &mut [f32]);
+
 /// Integer dots of Q8_0 weight rows (`w`: rows of `k/32` blocks) × `n` activation rows (`q`: `n × k` int8,
 /// `qd`: `n × k/32` f32 block scales), into `out[r·n + t]`.
 pub type Q8RowsFn = fn(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]);
@@ -107,9 +110,6 @@ pub fn q8_0_rows(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [
     }
 }
 
-/// ID of the activation quantizer (scalar in every family: `n·k` values, negligible next to the dot).
-pub const Q8_0_QUANTIZE: &str = "q8_0.scalar.quantize";
-
 /// Weight bytes per parallel task (chunks only partition output rows; no result depends on them).
 const CHUNK_BYTES: usize = 128 << 10;
 
@@ -126,14 +126,14 @@ impl Dispatcher {
         let mut q = vec![0i8; n * k];
         let mut qd = vec![0f32; n * nb];
         for t in 0..n {
-            quantize_q8_0(
+            (table.q8_0_quantize.run)(
                 &x[t * k..(t + 1) * k],
                 &mut q[t * k..(t + 1) * k],
                 &mut qd[t * nb..(t + 1) * nb],
             );
         }
-        self.record(Q8_0_QUANTIZE, 1);
-        self.record(if n == 1 { table.q8_0.gemv } else { table.q8_0.gemm }, 1);
+        self.record(table.q8_0_quantize.id, 1);
+        self.record(table.q8_0.id(n), 1);
         let rb = w.row_bytes();
         let chunk = (CHUNK_BYTES / rb.max(1)).max(8);
         let run = table.q8_0.run;
@@ -194,7 +194,7 @@ mod tests {
         let x: Vec<f32> = (0..n * k).map(|_| (next() % 20001) as f32 / 1000.0 - 10.0).collect();
         let (mut q, mut qd) = (vec![0i8; n * k], vec![0f32; n * k / QK8_0]);
         for t in 0..n {
-            quantize_q8_0(
+            (table.q8_0_quantize.run)(
                 &x[t * k..(t + 1) * k],
                 &mut q[t * k..(t + 1) * k],
                 &mut qd[t * k / QK8_0..(t + 1) * k / QK8_0],
