@@ -93,12 +93,8 @@ mod suite {
             d.clear_log();
             d.q8_0_matmul(&m, &x, n, &mut b);
             assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
-            let want = if n == 1 {
-                d.table().q8_0.gemv
-            } else {
-                d.table().q8_0.gemm
-            };
-            assert!(d.log().contains_key(want), "{want} not recorded: {:?}", d.log());
+            let want = d.table().q8_0.id(n).to_string();
+            assert!(d.log().contains_key(&want), "{want} not recorded: {:?}", d.log());
         }
     }
 

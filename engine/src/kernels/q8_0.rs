@@ -169,51 +169,6 @@ mod tests {
         assert_eq!(d[0], 1.0);
     }
 
-    /// Both AVX-512 variants (the registry installs only one per CPU) against the oracle.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn both_avx512_variants_match_the_oracle() {
-        use super::super::{avx512, has_avx512_vnni, Family};
-        if !Family::Avx512.available() {
-            eprintln!("SKIP: no AVX-512 on this CPU");
-            return;
-        }
-        let (rows, k, n) = (5, 160, 6);
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        let mut w = Vec::new();
-        for _ in 0..rows * k / QK8_0 {
-            w.extend_from_slice(&half::f16::from_f32((next() % 1000) as f32 / 997.0).to_le_bytes());
-            w.extend((0..QK8_0).map(|_| next() as u8));
-        }
-        let x: Vec<f32> = (0..n * k).map(|_| (next() % 20001) as f32 / 1000.0 - 10.0).collect();
-        let (mut q, mut qd) = (vec![0i8; n * k], vec![0f32; n * k / QK8_0]);
-        for t in 0..n {
-            (table.q8_0_quantize.run)(
-                &x[t * k..(t + 1) * k],
-                &mut q[t * k..(t + 1) * k],
-                &mut qd[t * k / QK8_0..(t + 1) * k / QK8_0],
-            );
-        }
-        let mut want = vec![0f32; rows * n];
-        q8_0_rows(&w, k, &q, &qd, n, &mut want);
-        let mut got = vec![0f32; rows * n];
-        avx512::q8_0_rows_bw(&w, k, &q, &qd, n, &mut got);
-        assert_eq!(
-            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        if has_avx512_vnni() {
-            avx512::q8_0_rows_vnni(&w, k, &q, &qd, n, &mut got);
-            assert_eq!(want, got);
-        }
-    }
-
     #[test]
     fn dot_sums_lanes_with_hsum_float_8() {
         // One block, weights 1, activations j: lane l sums 4l..4l+3.
