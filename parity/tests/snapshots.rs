@@ -123,7 +123,7 @@ fn check(rel: &str) {
 }
 
 /// Every snapshotted model, relative to fixtures/.
-const MODELS: [&str; 15] = [
+const MODELS: [&str; 18] = [
     "reference/random/tiny-b158-gqa.i2_s.gguf",
     "reference/random/tiny-bitnet-legacy.i2_s.gguf",
     "reference/trained/tiny-trained-b158.i2_s.gguf",
@@ -138,6 +138,9 @@ const MODELS: [&str; 15] = [
     "generated/tiny-bitnet.i2s.gguf",
     "generated/tiny-bitnet.tq1_0.gguf",
     "generated/tiny-bitnet.tq2_0.gguf",
+    "reference/families/tiny-llama.i2_s.gguf",
+    "reference/families/tiny-falcon3.i2_s.gguf",
+    "reference/families/tiny-bitnet3b.i2_s.gguf",
     "reference/tl2/tiny-tl2.tl2.gguf",
 ];
 
@@ -162,7 +165,10 @@ snapshot_tests! {
     generated_bitnet_i2s => 11,
     generated_bitnet_tq1_0 => 12,
     generated_bitnet_tq2_0 => 13,
-    tl2_bitnet => 14,
+    families_llama => 14,
+    families_falcon3 => 15,
+    families_bitnet3b => 16,
+    tl2_bitnet => 17,
 }
 
 /// The list above is every committed model except fixtures/foreign: a new fixture must get a snapshot.
@@ -171,6 +177,7 @@ fn every_committed_model_is_snapshotted() {
     let mut found = Vec::new();
     for sub in [
         "generated",
+        "reference/families",
         "reference/random",
         "reference/trained",
         "reference/upstream",
@@ -193,7 +200,7 @@ fn every_committed_model_is_snapshotted() {
     sets.sort();
     assert_eq!(
         sets,
-        ["random", "tl2", "trained", "upstream"],
+        ["families", "random", "tl2", "trained", "upstream"],
         "a new recorded set needs its models added to MODELS"
     );
     found.sort();
