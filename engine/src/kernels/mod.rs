@@ -10,6 +10,7 @@
 pub mod cuda;
 pub mod probe;
 pub mod scalar;
+pub mod scalar_arm;
 pub mod tq;
 
 #[cfg(target_arch = "x86_64")]
@@ -109,11 +110,26 @@ pub enum KernelError {
     Unavailable(&'static str, String),
 }
 
+/// Whose SIMD float arithmetic the F16 kernels, the softmax and SiLU reproduce: the lane widths, reduction
+/// orders and accumulation precision that the reference build's ggml compiled (`Numerics::simd_order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdOrder {
+    /// x86 with AVX-512 (the bundled goldens; AVX2 kernels emulate this order too).
+    Avx512,
+    /// aarch64 NEON without fp16 arithmetic (`-march=armv8-a`): 4 f32 lanes.
+    Neon,
+    /// aarch64 NEON with `__ARM_FEATURE_FP16_VECTOR_ARITHMETIC` (Apple M-series): F16 dots accumulate in fp16.
+    NeonFp16,
+}
+
 /// How an I2_S matmul turns the integer dot into f32 (spec §5.3; H2 of reference-generations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum I2sEpilogue {
-    /// bitnet.cpp 2025: `f32(f32(sumi − act_sum) / act_scale) · w_scale`, int16-lane wrap emulated.
+    /// bitnet.cpp 2025 on x86: `f32(f32(sumi − act_sum) / act_scale) · w_scale`, int16-lane wrap emulated.
     Divide,
+    /// bitnet.cpp 2025 on aarch64: the same epilogue over exact sums (NEON's int16 lanes add at most 128
+    /// products of magnitude ≤ 256 per group of 32 blocks, so they cannot wrap; `vdotq_s32` is int32).
+    DivideExact,
     /// Predicted bitnet.cpp 2026 (H2): `(f32(sumi) − f32(act_sum)) · f32(w_scale / act_scale)`, int32 sums.
     MultiplyRatio,
 }
@@ -161,8 +177,12 @@ pub type LaneBoundFn = fn(&[i8]) -> i32;
 pub type F16RowsFn = fn(w: &[f16], k: usize, x: &[f16], out: &mut [f32]);
 /// tinyBLAS F16×F32 for every row of `w` × `n` f32 token rows, into `out[r·n + t]`.
 pub type TinyBlasRowsFn = fn(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]);
+/// Softmax of one row of scores in place: `(scores, scale, valid)`, entries from `valid` on masked.
+pub type SoftmaxFn = fn(&mut [f32], f32, usize);
+/// The FFN activation in place: `(gate, relu2)` (squared ReLU, else SiLU).
+pub type FfnActFn = fn(&mut [f32], bool);
 
-pub use registry::{I2sKernel, Kernel, KernelTable, I2S_WRAP16};
+pub use registry::{F16Set, FloatOps, I2sKernel, Kernel, KernelTable, I2S_WRAP16};
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
 /// Chunks only partition output rows; no result depends on them (or on the thread count).
@@ -243,7 +263,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 fn epilogue(epi: I2sEpilogue, w_scale: f32, tq: &TokenQuant, sums: &[i32], y: &mut [f32]) {
     let (sum, s) = (tq.sum as f32, tq.scale);
     match epi {
-        I2sEpilogue::Divide => {
+        I2sEpilogue::Divide | I2sEpilogue::DivideExact => {
             for (v, &si) in y.iter_mut().zip(sums) {
                 *v = ((si as f32 - sum) / s) * w_scale;
             }
@@ -474,14 +494,29 @@ impl Dispatcher {
         });
     }
 
-    /// `y[t·rows + r] = W_r · x_t` for an f16 weight matrix along the chosen [`F16Path`].
+    /// `y[t·rows + r] = W_r · x_t` for an f16 weight matrix along the chosen [`F16Path`], in the x86 order.
     pub fn f16_matmul(&self, w: &F16Matrix, x: &[f32], n: usize, path: F16Path, y: &mut [f32]) {
+        self.f16_matmul_in(SimdOrder::Avx512, w, x, n, path, y);
+    }
+
+    /// The F16 kernels of `order` (the x86 set, or one ARM build's).
+    pub fn f16_set(&self, order: SimdOrder) -> F16Set {
+        self.table.f16_set(order)
+    }
+
+    /// The softmax and FFN-activation kernels of an ARM build's order (`None` for x86: `model::ops`).
+    pub fn float_ops(&self, order: SimdOrder) -> Option<&'static FloatOps> {
+        self.table.float_ops(order)
+    }
+
+    /// [`Self::f16_matmul`] reproducing the F16 kernels of `order`.
+    pub fn f16_matmul_in(&self, order: SimdOrder, w: &F16Matrix, x: &[f32], n: usize, path: F16Path, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
         assert!(k > 0 && x.len() >= n * k && y.len() >= n * rows && w.data.len() >= rows * k);
         if n == 0 || rows == 0 {
             return;
         }
-        let table = self.table;
+        let table = self.table.f16_set(order);
         let chunk = row_chunk(k * 2);
         with_scratch(|s| match path {
             F16Path::VecDot => {

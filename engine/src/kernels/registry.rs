@@ -5,7 +5,10 @@
 
 use std::sync::OnceLock;
 
-use super::{scalar, F16DotFn, F16RowsFn, Family, I2sRowsFn, LaneBoundFn, QuantizeFn, TinyBlasFn, TinyBlasRowsFn};
+use super::{
+    scalar, scalar_arm, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, QuantizeFn, SimdOrder, SoftmaxFn,
+    TinyBlasFn, TinyBlasRowsFn,
+};
 
 /// A kernel and its stable ID (`<op>.<isa>.<kernel>`, as receipts report it).
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +28,24 @@ pub struct I2sKernel {
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
 pub const I2S_WRAP16: &str = "i2s.x86.scalar.gemv_wrap16";
 
+/// The F16 kernels of one reference build's order ([`SimdOrder`]): `ggml_vec_dot_f16` and llamafile's tinyBLAS.
+#[derive(Clone, Copy, Debug)]
+pub struct F16Set {
+    pub order: SimdOrder,
+    pub f16_dot: Kernel<F16DotFn>,
+    pub f16_gemv: Kernel<F16RowsFn>,
+    pub tinyblas: Kernel<TinyBlasFn>,
+    pub tinyblas_gemm: Kernel<TinyBlasRowsFn>,
+}
+
+/// The f32 row operations whose arithmetic depends on the reference's ISA (ARM builds: 4-lane softmax sums,
+/// NEON `ggml_v_expf`).
+#[derive(Clone, Copy, Debug)]
+pub struct FloatOps {
+    pub softmax: Kernel<SoftmaxFn>,
+    pub ffn_act: Kernel<FfnActFn>,
+}
+
 /// One family's kernels, one per operation.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelTable {
@@ -37,9 +58,38 @@ pub struct KernelTable {
     pub f16_gemv: Kernel<F16RowsFn>,
     pub tinyblas: Kernel<TinyBlasFn>,
     pub tinyblas_gemm: Kernel<TinyBlasRowsFn>,
+    /// F16 kernels of the plain aarch64 build (`bitnet.cpp-2025-arm`).
+    pub neon: F16Set,
+    /// F16 kernels of the aarch64 fp16 build (`bitnet.cpp-2025-arm-fp16`).
+    pub neon_fp16: F16Set,
+    /// Softmax and SiLU of both aarch64 builds.
+    pub neon_ops: FloatOps,
 }
 
 impl KernelTable {
+    /// The F16 kernels reproducing `order`.
+    pub fn f16_set(&self, order: SimdOrder) -> F16Set {
+        match order {
+            SimdOrder::Avx512 => F16Set {
+                order,
+                f16_dot: self.f16_dot,
+                f16_gemv: self.f16_gemv,
+                tinyblas: self.tinyblas,
+                tinyblas_gemm: self.tinyblas_gemm,
+            },
+            SimdOrder::Neon => self.neon,
+            SimdOrder::NeonFp16 => self.neon_fp16,
+        }
+    }
+
+    /// The softmax/SiLU kernels of an aarch64 order; `None` for x86 (the forward pass's own `model::ops`).
+    pub fn float_ops(&self, order: SimdOrder) -> Option<&FloatOps> {
+        match order {
+            SimdOrder::Avx512 => None,
+            SimdOrder::Neon | SimdOrder::NeonFp16 => Some(&self.neon_ops),
+        }
+    }
+
     /// The cached table of `family`; `None` when the family is not available here.
     pub fn get(family: Family) -> Option<&'static KernelTable> {
         static TABLES: [OnceLock<KernelTable>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
@@ -91,6 +141,54 @@ impl KernelTable {
             tinyblas_gemm: Kernel {
                 id: "f16.scalar.tinyblas.gemm",
                 run: scalar::tinyblas_rows,
+            },
+            neon: F16Set {
+                order: SimdOrder::Neon,
+                f16_dot: Kernel {
+                    id: "f16.scalar.vec_dot_neon",
+                    run: scalar_arm::f16_dot_neon,
+                },
+                f16_gemv: Kernel {
+                    id: "f16.scalar.vec_dot_neon.gemv",
+                    run: scalar_arm::f16_dot_rows_neon,
+                },
+                tinyblas: Kernel {
+                    id: "f16.scalar.tinyblas_neon",
+                    run: scalar_arm::tinyblas_neon,
+                },
+                tinyblas_gemm: Kernel {
+                    id: "f16.scalar.tinyblas_neon.gemm",
+                    run: scalar_arm::tinyblas_rows_neon,
+                },
+            },
+            neon_fp16: F16Set {
+                order: SimdOrder::NeonFp16,
+                f16_dot: Kernel {
+                    id: "f16.scalar.vec_dot_neonfp16",
+                    run: scalar_arm::f16_dot_neon_fp16,
+                },
+                f16_gemv: Kernel {
+                    id: "f16.scalar.vec_dot_neonfp16.gemv",
+                    run: scalar_arm::f16_dot_rows_neon_fp16,
+                },
+                tinyblas: Kernel {
+                    id: "f16.scalar.tinyblas_neonfp16",
+                    run: scalar_arm::tinyblas_neon_fp16,
+                },
+                tinyblas_gemm: Kernel {
+                    id: "f16.scalar.tinyblas_neonfp16.gemm",
+                    run: scalar_arm::tinyblas_rows_neon_fp16,
+                },
+            },
+            neon_ops: FloatOps {
+                softmax: Kernel {
+                    id: "softmax.scalar.neon",
+                    run: scalar_arm::softmax_masked_neon,
+                },
+                ffn_act: Kernel {
+                    id: "ffn_act.scalar.neon",
+                    run: scalar_arm::ffn_act_neon,
+                },
             },
         }
     }
@@ -189,5 +287,11 @@ impl KernelTable {
             self.tinyblas.id,
             self.tinyblas_gemm.id,
         ]
+        .into_iter()
+        .chain([self.neon, self.neon_fp16].iter().flat_map(|s| {
+            [s.f16_dot.id, s.f16_gemv.id, s.tinyblas.id, s.tinyblas_gemm.id]
+        }))
+        .chain([self.neon_ops.softmax.id, self.neon_ops.ffn_act.id])
+        .collect()
     }
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use crate::gguf::{GgmlType, GgufFile};
-use crate::kernels::{Dispatcher, F16Path, I2sEpilogue, I2sProduct};
+use crate::kernels::{scalar_arm, Dispatcher, F16Path, I2sEpilogue, I2sProduct, SimdOrder};
 
 use super::hparams::{Arch, HParams};
 use super::kv_cache::KvCache;
@@ -340,7 +340,13 @@ impl<'m> Session<'m> {
             self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
             self.tr("ffn_up", l, nff, up);
             self.tr("ffn_gate", l, nff, gate);
-            ffn_act(gate, relu2);
+            match self.disp.float_ops(self.numerics.simd_order()) {
+                Some(ops) => {
+                    self.disp.record(ops.ffn_act.id, 1);
+                    (ops.ffn_act.run)(gate, relu2);
+                }
+                None => ffn_act(gate, relu2),
+            }
             self.tr("ffn_act", l, nff, gate);
             for (a, u) in gate.iter_mut().zip(up.iter()) {
                 *a *= u;
@@ -364,19 +370,26 @@ impl<'m> Session<'m> {
             Logits::All => (n, &h[..]),
             Logits::Last => (1, &h[(n - 1) * e..]),
         };
-        let path = self.f16_path(rows);
+        let path = self.f16_path(rows, e);
         let mut logits = vec![0f32; rows * hp.n_vocab];
-        self.disp.f16_matmul(&emb, xs, rows, path, &mut logits);
+        self.disp
+            .f16_matmul_in(self.numerics.simd_order(), &emb, xs, rows, path, &mut logits);
         self.ws = ws;
         self.tr("result_output", None, hp.n_vocab, &logits);
         Ok(logits)
     }
 
-    /// The F16 matmul path for a ubatch of `rows` rows (spec §6.5; H3).
-    fn f16_path(&self, rows: usize) -> F16Path {
+    /// The F16 matmul path for a ubatch of `rows` activation rows of length `k` (spec §6.5; H3): tinyBLAS where
+    /// the reference build's `llamafile_sgemm` takes the shape, else `ggml_vec_dot_f16` on f16 activations.
+    /// The aarch64 fp16 build's tinyBLAS only takes f16 activations.
+    fn f16_path(&self, rows: usize, k: usize) -> F16Path {
+        let order = self.numerics.simd_order();
+        if !scalar_arm::tinyblas_serves(order, rows, k) && order != SimdOrder::Avx512 {
+            return F16Path::VecDot;
+        }
         match rows {
             1 => F16Path::VecDot,
-            _ if self.numerics.f16_rounded_activations() => F16Path::TinyBlasF16Act,
+            _ if order == SimdOrder::NeonFp16 || self.numerics.f16_rounded_activations() => F16Path::TinyBlasF16Act,
             _ => F16Path::TinyBlas,
         }
     }
@@ -384,8 +397,10 @@ impl<'m> Session<'m> {
     fn i2s_epilogue(&self) -> I2sEpilogue {
         if self.numerics.has(Switch::H2) {
             I2sEpilogue::MultiplyRatio
-        } else {
+        } else if self.numerics.simd_order() == SimdOrder::Avx512 {
             I2sEpilogue::Divide
+        } else {
+            I2sEpilogue::DivideExact
         }
     }
 
@@ -418,7 +433,14 @@ impl<'m> Session<'m> {
         let y = &mut y[..n * w.rows];
         match w.ty {
             GgmlType::I2_S => self.disp.i2s_matmul(&w.as_i2s(file), x, n, self.i2s_epilogue(), y),
-            GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), y),
+            GgmlType::F16 => self.disp.f16_matmul_in(
+                self.numerics.simd_order(),
+                &w.as_f16(file),
+                x,
+                n,
+                self.f16_path(n, w.k),
+                y,
+            ),
             GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
                 self.disp
                     .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), y)
@@ -458,10 +480,24 @@ impl<'m> Session<'m> {
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
-        let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
-        let pv_path = self.f16_path(n);
+        let order = self.numerics.simd_order();
+        // KQ's activations (Q, permuted) are never contiguous: tinyBLAS sees them only after their conversion
+        // to f16, which the x86 build's tinyBLAS refuses (H3 aside) and the aarch64 fp16 build takes.
+        let kq_tinyblas = match order {
+            SimdOrder::Avx512 => n >= 2 && self.numerics.f16_rounded_activations(),
+            SimdOrder::Neon => false,
+            SimdOrder::NeonFp16 => scalar_arm::tinyblas_serves(order, n, hd),
+        };
+        let pv_path = self.f16_path(n, n_kv);
+        let softmax: fn(&mut [f32], f32, usize) = match self.disp.float_ops(order) {
+            Some(ops) => {
+                self.disp.record(ops.softmax.id, 1);
+                ops.softmax.run
+            }
+            None => softmax_masked,
+        };
         // Record exactly the kernels this call runs: one for the scores, one for the weighted values.
-        let table = self.disp.table();
+        let table = self.disp.f16_set(order);
         let kq_kernel = if kq_tinyblas {
             table.tinyblas.id
         } else {
@@ -513,7 +549,7 @@ impl<'m> Session<'m> {
                     if capture {
                         kq_all.extend_from_slice(s);
                     }
-                    softmax_masked(s, kq_scale, valid);
+                    softmax(s, kq_scale, valid);
                     if pv_path == F16Path::VecDot {
                         for (a, &v) in p16.iter_mut().zip(s.iter()) {
                             *a = f16::from_f32(v);

@@ -114,6 +114,12 @@ fn meaning(n: &Numerics, base: &Numerics, arch: Arch) -> String {
             Profile::LlamaCpp => "the reference computes upstream llama.cpp's numerics (f16-rounded activations in F16 matmuls of \
                                   >= 2 rows, KV window padded to 256)"
                 .into(),
+            Profile::BitnetCpp2025Arm => "these logits come from an ARM build of bitnet.cpp 2025 (aarch64, plain NEON: 4-lane f32 \
+                                          F16 dots and softmax sums, NEON expf, exact I2_S sums)"
+                .into(),
+            Profile::BitnetCpp2025ArmFp16 => "these logits come from an ARM fp16 build of bitnet.cpp 2025 (armv8.2-a+fp16, the code \
+                                              paths of an Apple M-series build: F16 dots and tinyBLAS accumulate in fp16)"
+                .into(),
         };
     }
     let what: Vec<String> = extra
