@@ -6,8 +6,8 @@
 use std::sync::OnceLock;
 
 use super::{
-    scalar, scalar_arm, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, QuantizeFn, SimdOrder, SoftmaxFn,
-    TinyBlasFn, TinyBlasRowsFn,
+    scalar, scalar_arm, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, QuantizeFn, SimdOrder,
+    SoftmaxFn, TinyBlasFn, TinyBlasRowsFn,
 };
 
 /// A kernel and its stable ID (`<op>.<isa>.<kernel>`, as receipts report it).
@@ -182,11 +182,11 @@ impl KernelTable {
             },
             neon_ops: FloatOps {
                 softmax: Kernel {
-                    id: "softmax.scalar.neon",
+                    id: "softmax.scalar.f32_neon",
                     run: scalar_arm::softmax_masked_neon,
                 },
                 ffn_act: Kernel {
-                    id: "ffn_act.scalar.neon",
+                    id: "ffn_act.scalar.f32_neon",
                     run: scalar_arm::ffn_act_neon,
                 },
             },
@@ -288,9 +288,11 @@ impl KernelTable {
             self.tinyblas_gemm.id,
         ]
         .into_iter()
-        .chain([self.neon, self.neon_fp16].iter().flat_map(|s| {
-            [s.f16_dot.id, s.f16_gemv.id, s.tinyblas.id, s.tinyblas_gemm.id]
-        }))
+        .chain(
+            [self.neon, self.neon_fp16]
+                .iter()
+                .flat_map(|s| [s.f16_dot.id, s.f16_gemv.id, s.tinyblas.id, s.tinyblas_gemm.id]),
+        )
         .chain([self.neon_ops.softmax.id, self.neon_ops.ffn_act.id])
         .collect()
     }

@@ -301,7 +301,11 @@ mod tests {
     /// neighbours, ties to even mantissa).
     fn reference_round(x: f64) -> f16 {
         let mut best = f16::from_f32(x as f32); // may be off by one ulp; search the neighbours
-        for cand in [best, f16::from_bits(best.to_bits().wrapping_add(1)), f16::from_bits(best.to_bits().wrapping_sub(1))] {
+        for cand in [
+            best,
+            f16::from_bits(best.to_bits().wrapping_add(1)),
+            f16::from_bits(best.to_bits().wrapping_sub(1)),
+        ] {
             if !cand.is_finite() {
                 continue;
             }
@@ -321,7 +325,11 @@ mod tests {
             let mid = (v + next) / 2.0;
             for x in [v, mid, mid + 1e-12 * mid.max(1e-8), mid - 1e-12 * mid.max(1e-8), next] {
                 assert_eq!(round_f16(x, 0.0).to_bits(), reference_round(x).to_bits(), "x = {x:e}");
-                assert_eq!(round_f16(-x, 0.0).to_bits(), reference_round(-x).to_bits(), "x = -{x:e}");
+                assert_eq!(
+                    round_f16(-x, 0.0).to_bits(),
+                    reference_round(-x).to_bits(),
+                    "x = -{x:e}"
+                );
             }
             // Halfway in f64 but the exact value is a hair above/below.
             assert_eq!(round_f16(mid, 1e-30).to_bits(), f16::from_f64(next).to_bits());
@@ -341,7 +349,11 @@ mod tests {
             st ^= st >> 7;
             st ^= st << 17;
             let h = f16::from_bits((st >> 20) as u16 & 0xfbff);
-            if h.is_finite() { h } else { f16::ONE }
+            if h.is_finite() {
+                h
+            } else {
+                f16::ONE
+            }
         };
         let mut differs = 0;
         for _ in 0..200_000 {
@@ -350,15 +362,25 @@ mod tests {
             // Where the f64 sum is exact, the reference rounding of it is the correctly rounded FMA.
             let p = (a.to_f32() * b.to_f32()) as f64;
             if exact.abs() < 65504.0 && exact - p == c.to_f64() && exact - c.to_f64() == p {
-                assert_eq!(fma16(a, b, c).to_bits(), reference_round(exact).to_bits(), "{a} {b} {c}");
+                assert_eq!(
+                    fma16(a, b, c).to_bits(),
+                    reference_round(exact).to_bits(),
+                    "{a} {b} {c}"
+                );
                 let twice = reference_round(reference_round(p).to_f64() + c.to_f64());
                 differs += (twice.to_bits() != fma16(a, b, c).to_bits()) as usize;
             }
             if (a.to_f64() + c.to_f64()).abs() < 65504.0 {
-                assert_eq!(add16(a, c).to_bits(), reference_round(a.to_f64() + c.to_f64()).to_bits());
+                assert_eq!(
+                    add16(a, c).to_bits(),
+                    reference_round(a.to_f64() + c.to_f64()).to_bits()
+                );
             }
         }
-        assert!(differs > 100, "the sample must contain cases where one rounding differs from two: {differs}");
+        assert!(
+            differs > 100,
+            "the sample must contain cases where one rounding differs from two: {differs}"
+        );
     }
 
     #[test]
@@ -366,7 +388,10 @@ mod tests {
         for i in -2000..200 {
             let x = i as f32 * 0.05;
             let (a, b) = (v_expf_neon(x), x.exp());
-            assert!((a - b).abs() <= 2.0 * f32::EPSILON * b.max(f32::MIN_POSITIVE), "{x}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 2.0 * f32::EPSILON * b.max(f32::MIN_POSITIVE),
+                "{x}: {a} vs {b}"
+            );
         }
         assert_eq!(v_expf_neon(f32::NEG_INFINITY), 0.0);
         assert_eq!(v_expf_neon(0.0), 1.0);

@@ -90,11 +90,10 @@ pub fn main(a: Args) -> Result<ExitCode> {
         // Compare like with like: run the numerics of the generation the reference says it is
         // (an F16 `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified
         // generations: against bitnet.cpp-2026 we keep the model's true math, so its bug shows.
-        let generation = reference::generation(&backend);
-        if let Ok(profile) = generation.as_str().parse::<engine::model::Profile>() {
+        if let Some(profile) = reference::profile(&backend) {
             if profile != ctx.numerics.profile && profile.verified() {
                 let extra = ctx.numerics.switches.clone();
-                let why = format!("auto: the reference computes {}", generation.as_str());
+                let why = format!("auto: the reference computes {}", profile.name());
                 ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
             }
         }

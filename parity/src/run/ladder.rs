@@ -136,7 +136,8 @@ pub fn run(
     anyhow::ensure!(!tokens.is_empty(), "no tokens to compare");
 
     let generation = reference::generation(any);
-    let exact_default = generation.as_str() == ctx.numerics.label();
+    let ref_profile = reference::profile(any).map_or(generation.as_str(), |p| p.name());
+    let exact_default = ref_profile == ctx.numerics.label();
     let thresholds = thresholds(opts, exact_default);
     let n_vocab = ctx.model.hparams.n_vocab;
     let mut modes = Vec::new();

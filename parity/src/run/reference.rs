@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use engine::model::Profile;
 use ffi_ref::{Ffi, FfiOptions, Recorded, ReferenceBackend, ReferenceKind};
 use receipts::Generation;
 
@@ -66,5 +67,85 @@ pub fn generation(any: &AnyBackend) -> Generation {
     match (id.kind, id.generation.as_deref()) {
         (ReferenceKind::Ffi, Some(g)) if g.contains("new") => Generation::LlamaCpp,
         _ => Generation::BitnetCpp2025,
+    }
+}
+
+/// The numerics profile a reference computes: a recorded manifest names it in `reference.numerics_profile`;
+/// otherwise the manifest's provenance says which build made the goldens (an aarch64 build computes
+/// `bitnet.cpp-2025-arm`, or `-arm-fp16` with fp16 vector arithmetic), and without either the profile is
+/// the generation's. `None` when the generation has no profile here.
+pub fn profile(any: &AnyBackend) -> Option<Profile> {
+    let generation = generation(any);
+    let manifest = any
+        .recorded()
+        .and_then(|r| std::fs::read(r.dir().join("manifest.json")).ok())
+        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok());
+    if let Some(m) = &manifest {
+        if let Some(p) = m.pointer("/reference/numerics_profile").and_then(|v| v.as_str()) {
+            return p.parse().ok();
+        }
+        if generation == Generation::BitnetCpp2025 {
+            if let Some(p) = m.get("provenance").and_then(build_profile) {
+                return Some(p);
+            }
+        }
+    }
+    if let (AnyBackend::Live(b), Generation::BitnetCpp2025) = (any, generation) {
+        if let Some(p) = b
+            .identity()
+            .build
+            .map(serde_json::Value::String)
+            .as_ref()
+            .and_then(build_profile)
+        {
+            return Some(p);
+        }
+    }
+    generation.as_str().parse().ok()
+}
+
+/// The ARM profile a provenance record or a live worker's build line describes (a string, or an object of
+/// strings): an aarch64 build, with fp16 vector arithmetic or without.
+fn build_profile(prov: &serde_json::Value) -> Option<Profile> {
+    let text = match prov {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => o.values().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "),
+        _ => return None,
+    };
+    if !(text.contains("aarch64") || text.contains("arm64")) {
+        return None;
+    }
+    let fp16 = text.contains("+fp16") || text.contains("FP16_VA = 1") || text.contains("arm64-apple");
+    Some(if fp16 {
+        Profile::BitnetCpp2025ArmFp16
+    } else {
+        Profile::BitnetCpp2025Arm
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_names_the_arm_builds() {
+        let plain = serde_json::json!(
+            "bitnet.cpp 2025 cross-built for aarch64 with clang-19 -march=armv8-a (no FP16 vector arithmetic)"
+        );
+        let fp16 =
+            serde_json::json!("bitnet.cpp 2025 cross-built for aarch64 with clang-19 -march=armv8.2-a+fp16+dotprod");
+        let x86 = serde_json::json!({"kernel": "I2_S (x86 AVX2 MAD kernel, TL2 off)"});
+        assert_eq!(build_profile(&plain), Some(Profile::BitnetCpp2025Arm));
+        assert_eq!(build_profile(&fp16), Some(Profile::BitnetCpp2025ArmFp16));
+        assert_eq!(build_profile(&x86), None);
+        let live = |s: &str| build_profile(&serde_json::json!(s));
+        assert_eq!(
+            live("GGML_NATIVE=OFF; aarch64: NEON = 1 | FP16_VA = 1"),
+            Some(Profile::BitnetCpp2025ArmFp16)
+        );
+        assert_eq!(
+            live("GGML_NATIVE=OFF; aarch64: NEON = 1 | FP16_VA = 0"),
+            Some(Profile::BitnetCpp2025Arm)
+        );
     }
 }
