@@ -47,7 +47,10 @@ unsafe fn quantize_i8_s_impl(x: &[f32], out: &mut [i8]) -> (f32, i32) {
     let (sv, lo, hi) = (vdupq_n_f32(s), vdupq_n_s32(-128), vdupq_n_s32(127));
     let mut sum = vdupq_n_s32(0);
     for i in (0..np).step_by(4) {
-        let q = vminq_s32(vmaxq_s32(vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x.as_ptr().add(i)), sv)), lo), hi);
+        let q = vminq_s32(
+            vmaxq_s32(vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x.as_ptr().add(i)), sv)), lo),
+            hi,
+        );
         sum = vaddq_s32(sum, q);
         let mut lanes = [0i32; 4];
         vst1q_s32(lanes.as_mut_ptr(), q);
@@ -118,7 +121,10 @@ unsafe fn i2s_dot_mlal(row: &[u8], q: &[i8]) -> i32 {
         let (lo, hi) = (vld1q_u8(b.as_ptr()), vld1q_u8(b.as_ptr().add(16)));
         for g in 0..4 {
             let (cl, ch) = codes(lo, hi, g);
-            let (ql, qh) = (vld1q_s8(qb.as_ptr().add(32 * g)), vld1q_s8(qb.as_ptr().add(32 * g + 16)));
+            let (ql, qh) = (
+                vld1q_s8(qb.as_ptr().add(32 * g)),
+                vld1q_s8(qb.as_ptr().add(32 * g + 16)),
+            );
             let p = vmlal_high_s8(vmull_s8(vget_low_s8(cl), vget_low_s8(ql)), cl, ql);
             acc = vpadalq_s16(acc, p);
             let p = vmlal_high_s8(vmull_s8(vget_low_s8(ch), vget_low_s8(qh)), ch, qh);
