@@ -118,7 +118,7 @@ fn bare_parity_run_passes_on_the_bundled_model() {
 fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_receipt() {
     let sets = recorded_sets();
     let names: Vec<&str> = sets.iter().map(|(s, _)| s.as_str()).collect();
-    for expected in ["random", "trained", "upstream"] {
+    for expected in ["random", "trained", "upstream", "arm", "arm-fp16"] {
         assert!(names.contains(&expected), "set {expected} missing from {names:?}");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -168,10 +168,14 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
                 doc["reference"]["generation"], manifest["reference"]["generation"],
                 "{set}/{model}"
             );
-            // TQ2_0 picks the llama.cpp profile by itself; I2_S the bitnet.cpp one.
+            // TQ2_0 picks the llama.cpp profile by itself; I2_S the bitnet.cpp one; an ARM set names its build's
+            // profile and `auto` follows it.
             let profile = doc["reference"]["numerics_profile"].as_str().expect("profile");
+            let named = manifest["reference"]["numerics_profile"].as_str().unwrap_or("");
             if model.contains("tq2_0") {
                 assert_eq!(profile, "llama.cpp", "{set}/{model}");
+            } else if named.starts_with("bitnet.cpp-2025-arm") {
+                assert_eq!(profile, named, "{set}/{model}");
             } else {
                 assert_eq!(profile, "bitnet.cpp-2025", "{set}/{model}");
             }

@@ -22,6 +22,7 @@ mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 mod registry;
+#[cfg(target_arch = "x86_64")]
 mod tiling;
 
 use std::cell::RefCell;

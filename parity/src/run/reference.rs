@@ -81,8 +81,12 @@ pub fn profile(any: &AnyBackend) -> Option<Profile> {
         .and_then(|r| std::fs::read(r.dir().join("manifest.json")).ok())
         .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok());
     if let Some(m) = &manifest {
-        if let Some(p) = m.pointer("/reference/numerics_profile").and_then(|v| v.as_str()) {
-            return p.parse().ok();
+        if let Some(p) = m
+            .pointer("/reference/numerics_profile")
+            .and_then(|v| v.as_str())
+            .and_then(|p| p.parse().ok())
+        {
+            return Some(p);
         }
         if generation == Generation::BitnetCpp2025 {
             if let Some(p) = m.get("provenance").and_then(build_profile) {
