@@ -8,13 +8,12 @@ use anyhow::{Context, Result};
 use ffi_ref::{Mode as RefMode, RefError, ReferenceBackend};
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
 
-use crate::cmd::diagnose::{self, Mode as DiagMode};
-use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 use crate::harness::kl::KlStats;
 use crate::harness::metrics::compare_logits;
 
-use super::{reference, Options};
+use super::reference::{self, AnyBackend};
+use super::{diagnose, Options};
 
 /// How a rung ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,12 +303,7 @@ fn diagnose_failure(
     n_ctx: usize,
     reference: &[f32],
 ) -> Option<Diagnosis> {
-    let dm = if mode == RefMode::Batch {
-        DiagMode::Batch
-    } else {
-        DiagMode::Seq
-    };
-    let d = diagnose::diagnose(ctx, tokens, dm, n_ctx, reference).ok()?;
+    let d = diagnose::diagnose(ctx, tokens, mode, n_ctx, reference).ok()?;
     Some(Diagnosis {
         verdict: d.verdict.clone(),
         best_profile: d.ranked.first().map(|c| c.label.clone()),

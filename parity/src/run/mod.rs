@@ -1,5 +1,7 @@
-//! The parity harness behind `parity run`: opening a reference, the comparison ladder, the summary.
+//! The parity harness behind `parity run`, `diagnose` and `trace`: opening a reference, the comparison ladder,
+//! diagnosis, tracing, the summary.
 
+pub mod diagnose;
 pub mod ladder;
 pub mod output;
 pub mod reference;

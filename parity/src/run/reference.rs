@@ -4,10 +4,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use ffi_ref::{Ffi, FfiOptions, Recorded, ReferenceBackend, ReferenceKind};
+use ffi_ref::{Ffi, FfiOptions, Mode, Recorded, ReferenceBackend, ReferenceKind};
 use receipts::Generation;
 
-use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 
 /// `None` → the recorded directory beside the model; `recorded:DIR`; `ffi`.
@@ -66,5 +65,56 @@ pub fn generation(any: &AnyBackend) -> Generation {
     match (id.kind, id.generation.as_deref()) {
         (ReferenceKind::Ffi, Some(g)) if g.contains("new") => Generation::LlamaCpp,
         _ => Generation::BitnetCpp2025,
+    }
+}
+
+/// Compare like with like: run the numerics of the generation the reference says it computes (an F16
+/// `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified generations: against
+/// bitnet.cpp-2026 we keep the model's true math, so its bug shows.
+pub fn match_numerics(ctx: &mut EngineCtx, backend: &AnyBackend) {
+    let generation = generation(backend);
+    if let Ok(profile) = generation.as_str().parse::<engine::model::Profile>() {
+        if profile != ctx.numerics.profile && profile.verified() {
+            let extra = ctx.numerics.switches.clone();
+            let why = format!("auto: the reference computes {}", generation.as_str());
+            ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
+        }
+    }
+}
+
+/// The longest recorded prompt for this model (that is the most demanding case).
+pub fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
+    let Some(r) = recorded else {
+        bail!("give --tokens or --prompt (a live reference has no recorded prompts)")
+    };
+    let case = r
+        .manifest()
+        .cases
+        .iter()
+        .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
+        .max_by_key(|c| c.prompt_ids.len())
+        .context("the recorded reference has no case for this model (sha256 differs?)")?;
+    Ok(case.prompt_ids.clone())
+}
+
+/// A backend of either kind, keeping access to the recorded one's manifest.
+pub enum AnyBackend {
+    Recorded(Box<Recorded>),
+    Live(Box<dyn ReferenceBackend>),
+}
+
+impl AnyBackend {
+    pub fn recorded(&self) -> Option<&Recorded> {
+        match self {
+            AnyBackend::Recorded(r) => Some(r.as_ref()),
+            AnyBackend::Live(_) => None,
+        }
+    }
+
+    pub fn as_backend(&mut self) -> &mut dyn ReferenceBackend {
+        match self {
+            AnyBackend::Recorded(r) => r.as_mut(),
+            AnyBackend::Live(b) => b.as_mut(),
+        }
     }
 }
