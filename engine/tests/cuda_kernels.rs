@@ -6,6 +6,7 @@
 //! sums and epilogue, RoPE); the f16 dots, RMS norm and attention are built to follow the CPU orders too, but
 //! are held to cosine ≥ 0.9999 (the target) and report their bit-identical fraction.
 
+use engine::model::trace::cosine;
 use engine::kernels::cuda::{self, AttnShape, CudaBackend, CudaError, HostKv};
 use engine::kernels::{scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
 use engine::model::ops;
@@ -36,16 +37,6 @@ fn codes(rows: usize, k: usize, seed: u64) -> Vec<u8> {
             b
         })
         .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        ab += x as f64 * y as f64;
-        aa += x as f64 * x as f64;
-        bb += y as f64 * y as f64;
-    }
-    ab / (aa.sqrt() * bb.sqrt()).max(f64::MIN_POSITIVE)
 }
 
 fn bit_equal(a: &[f32], b: &[f32]) -> usize {

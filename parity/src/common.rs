@@ -26,7 +26,7 @@ use std::path::Path;
 use engine::flavor::{FlavorOptions, I2sLayout};
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
-use ffi_ref::Mode;
+use vocab::Mode;
 
 /// Options shared by every command that computes.
 #[derive(clap::Args, Debug, Clone)]

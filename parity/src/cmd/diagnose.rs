@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
-use ffi_ref::Mode;
+use vocab::Mode;
 
 use crate::common::{mode_parser, EngineArgs, PromptArgs};
 use crate::run::diagnose::{diagnose, Diagnosis};

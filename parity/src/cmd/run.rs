@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use ffi_ref::Mode;
+use vocab::Mode;
 
 use crate::common::{fixtures_dir, parse_ids, EngineArgs};
 use crate::run::{ladder, output, reference, Options};

@@ -9,7 +9,7 @@ use engine::model::trace::{TensorDiff, DEFAULT_NMSE_THRESHOLD};
 use engine::model::Numerics;
 use serde::Serialize;
 
-use ffi_ref::Mode;
+use vocab::Mode;
 
 use crate::common::{mode_parser, numerics, EngineArgs, PromptArgs};
 use crate::run::trace::{compare_numerics, layer_filter, print_table};

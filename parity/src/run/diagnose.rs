@@ -4,11 +4,10 @@
 
 use anyhow::{ensure, Context, Result};
 use engine::model::{Arch, Numerics, Profile, Session, Switch};
-use ffi_ref::Mode;
+use vocab::{argmax, cosine, Mode};
 use serde::Serialize;
 
 use crate::common::EngineCtx;
-use crate::harness::metrics::argmax;
 
 /// Minimum cosine (per position) for a candidate that is not bit-exact to count as explaining the reference.
 pub const EXPLAINS_MIN_COSINE: f64 = 0.9999;
@@ -134,7 +133,7 @@ fn score(ours: &[f32], reference: &[f32], n_vocab: usize) -> (bool, f64, f64, us
     let mut min_cos = f64::INFINITY;
     let mut top1 = 0;
     for (a, b) in ours.chunks(n_vocab).zip(reference.chunks(n_vocab)) {
-        let c = engine::model::trace::cosine(a, b);
+        let c = cosine(a, b);
         min_cos = if c.is_nan() { f64::NAN } else { min_cos.min(c) };
         top1 += usize::from(argmax(a) == argmax(b));
     }

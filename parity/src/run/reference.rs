@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use ffi_ref::{Ffi, FfiOptions, Mode, Recorded, ReferenceBackend, ReferenceKind};
+use ffi_ref::{Ffi, FfiOptions, Recorded, ReferenceBackend, ReferenceKind};
+use vocab::Mode;
 use receipts::Generation;
 
 use crate::common::EngineCtx;
@@ -47,19 +48,7 @@ pub fn generation(any: &AnyBackend) -> Generation {
         AnyBackend::Live(b) => b.as_ref(),
     };
     if let Some(r) = any.recorded() {
-        let text = std::fs::read(r.dir().join("manifest.json")).ok();
-        let g = text
-            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-            .and_then(|v| {
-                v.pointer("/reference/generation")
-                    .and_then(|g| g.as_str())
-                    .map(str::to_string)
-            });
-        return match g.as_deref() {
-            Some("llama.cpp") => Generation::LlamaCpp,
-            Some("bitnet.cpp-2026") => Generation::BitnetCpp2026,
-            _ => Generation::BitnetCpp2025,
-        };
+        return r.manifest().identity().generation;
     }
     let id = backend.identity();
     match (id.kind, id.generation.as_deref()) {

@@ -9,7 +9,8 @@ use engine::model::trace::{
     DEFAULT_NMSE_THRESHOLD, FINAL_NAMES, LAYER_NAMES,
 };
 use engine::model::Numerics;
-use ffi_ref::{Mode, ReferenceBackend};
+use ffi_ref::ReferenceBackend;
+use vocab::Mode;
 use receipts::TraceGrid;
 
 use crate::common::EngineCtx;
