@@ -3,7 +3,7 @@
 
 use ed25519_dalek::SigningKey;
 
-use crate::defs::{combine_summaries, now_rfc3339, Host, KernelLog, Model, SectionDigests, Tool};
+use crate::defs::{combine_summaries, now_rfc3339, Host, KernelIsaLog, KernelLog, Model, SectionDigests, Tool};
 use crate::error::Result;
 use crate::gates::evaluate_gates;
 use crate::parity::{Diagnosis, ModeResult, ParityReceipt, ReferenceIdentity, Thresholds, TraceGrid};
@@ -26,6 +26,8 @@ pub struct ParityReceiptBuilder {
     pub reference: ReferenceIdentity,
     /// Dispatcher log.
     pub kernels: KernelLog,
+    /// The instruction set of each logged kernel.
+    pub kernel_isa: KernelIsaLog,
     /// Compared modes.
     pub modes: Vec<ModeResult>,
     /// Limits.
@@ -52,6 +54,7 @@ impl ParityReceiptBuilder {
             token_ids: self.token_ids,
             reference: self.reference,
             kernels: self.kernels,
+            kernel_isa: self.kernel_isa,
             modes: self.modes,
             summary,
             thresholds: self.thresholds,

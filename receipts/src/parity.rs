@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::sha256_hex;
 use crate::defs::{
-    summarize, Generation, Host, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics, SectionDigests,
-    Signature, Tool,
+    summarize, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics,
+    SectionDigests, Signature, Tool,
 };
 use crate::schema::SchemaKind;
 use crate::seal::Receipt;
@@ -32,6 +32,9 @@ pub struct ParityReceipt {
     pub reference: ReferenceIdentity,
     /// Kernel IDs the dispatcher handed out, with call counts.
     pub kernels: KernelLog,
+    /// The instruction set of each kernel in `kernels` (absent in receipts written before it was recorded).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernel_isa: KernelIsaLog,
     /// One entry per (mode, threads) compared.
     pub modes: Vec<ModeResult>,
     /// Aggregate over all modes.

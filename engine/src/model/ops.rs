@@ -2,28 +2,9 @@
 //!
 //! Each function names the ggml routine it reproduces; the comments say which rounding decides bits.
 
-use crate::kernels::scalar::tree16;
+use crate::kernels::Dispatcher;
 
-/// `pub fn $name(args) = $body`: calls `$body` (an `#[inline(always)]` fn) from a copy compiled with FMA enabled
-/// when the CPU has it. `f32::mul_add` is then one `vfmadd` instead of a call into the soft-float `fmaf`
-/// dispatcher; both are the same single-rounding FMA, so results are identical either way.
-macro_rules! fma_multiversion {
-    ($(#[$doc:meta])* pub fn $name:ident($($a:ident: $t:ty),*) = $body:ident) => {
-        $(#[$doc])*
-        pub fn $name($($a: $t),*) {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("fma") {
-                #[target_feature(enable = "fma")]
-                fn with_fma($($a: $t),*) {
-                    $body($($a),*)
-                }
-                // SAFETY: FMA was detected just above.
-                return unsafe { with_fma($($a),*) };
-            }
-            $body($($a),*)
-        }
-    };
-}
+pub use crate::kernels::elementwise::{silu, v_expf};
 
 /// `ggml_compute_forward_rms_norm_f32` then `ggml_mul` by the weight: squares summed in f64,
 /// `mean = f32(sum / n)`, `scale = 1 / sqrtf(mean + eps)`, `y = (x · scale) · w` in f32.
@@ -43,88 +24,6 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
         rms_norm(xr, w, eps, or);
-    }
-}
-
-/// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
-#[inline(always)]
-pub fn v_expf(x: f32) -> f32 {
-    const R: f32 = 12582912.0; // 0x1.8p23
-    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
-    let n = z - R;
-    let b = (-n).mul_add(
-        f32::from_bits(0x35bf_be8e),
-        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
-    ); // ln2 lo, hi
-    let u = b * b;
-    let c5 = f32::from_bits(0x3c07_2010); // 0x1.0e4020p-7
-    let c4 = f32::from_bits(0x3d2b_9f17); // 0x1.573e2ep-5
-    let c3 = f32::from_bits(0x3e2a_af33); // 0x1.555e66p-3
-    let c2 = f32::from_bits(0x3eff_fedb); // 0x1.fffdb6p-2
-    let c1 = f32::from_bits(0x3f7f_fff6); // 0x1.ffffecp-1
-    let j = c5
-        .mul_add(b, c4)
-        .mul_add(u, c3.mul_add(b, c2))
-        .mul_add(u, c1.mul_add(b, 1.0));
-    if n.abs() > 192.0 {
-        // Masked lanes (n is ±inf or huge): 0 below, +inf above.
-        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
-    }
-    // _mm512_scalef_ps(j, n): exact power-of-two scaling with one rounding. n is an integer in [−192, 192],
-    // so 2ⁿ is built exactly from its f64 exponent bits.
-    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
-    (j as f64 * pow2) as f32
-}
-
-/// `ggml_v_silu`: `x / (1 + v_expf(0 − x))`.
-#[inline(always)]
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + v_expf(0.0 - x))
-}
-
-#[inline(always)]
-fn ffn_act_body(gate: &mut [f32], relu2: bool) {
-    for g in gate.iter_mut() {
-        *g = if relu2 {
-            let r = if *g > 0.0 { *g } else { 0.0 };
-            r * r
-        } else {
-            silu(*g)
-        };
-    }
-}
-
-fma_multiversion!(
-    /// The FFN activation in place: squared ReLU (`build_bitnet_158`) or SiLU (`ggml_v_silu`).
-    pub fn ffn_act(gate: &mut [f32], relu2: bool) = ffn_act_body
-);
-
-fma_multiversion!(
-    /// `ggml_compute_forward_soft_max_f32` on one row of scores: `w = s·scale`, masked entries −∞,
-    /// `e = v_expf(w − max)`, per-16 tree sums accumulated in f64, then `e · f32(1 / sum)`.
-    /// `valid` is how many leading entries are unmasked; `s.len()` must be a multiple of 16.
-    pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) = softmax_body
-);
-
-#[inline(always)]
-fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
-    let mut max = f32::NEG_INFINITY;
-    for (i, v) in s.iter_mut().enumerate() {
-        *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
-        max = max.max(*v);
-    }
-    let mut sum = 0f64;
-    for chunk in s.chunks_exact_mut(16) {
-        let mut lanes = [0f32; 16];
-        for (l, v) in chunk.iter_mut().enumerate() {
-            *v = v_expf(*v - max);
-            lanes[l] = *v;
-        }
-        sum += tree16(lanes) as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in s.iter_mut() {
-        *v *= inv;
     }
 }
 
@@ -172,33 +71,15 @@ impl RopeCache {
     /// Rotate every head of `x` (consecutive heads of `2·half` values) at position `pos`: pairs
     /// `(x[i], x[i + half])`, with the products contracted into FMAs as clang does (`x0·cos − x1·sin`,
     /// `x0·sin + x1·cos`).
-    pub fn apply(&self, x: &mut [f32], pos: usize) {
+    pub fn apply(&self, disp: &Dispatcher, x: &mut [f32], pos: usize) {
         let half = self.half;
-        rope_heads(
+        disp.rope_heads(
             x,
             &self.cos[pos * half..(pos + 1) * half],
             &self.sin[pos * half..(pos + 1) * half],
         );
     }
 }
-
-#[inline(always)]
-fn rope_body(x: &mut [f32], c: &[f32], s: &[f32]) {
-    let half = c.len();
-    for head in x.chunks_exact_mut(2 * half) {
-        let (a, b) = head.split_at_mut(half);
-        for i in 0..half {
-            let (x0, x1) = (a[i], b[i]);
-            a[i] = x0.mul_add(c[i], -(x1 * s[i]));
-            b[i] = x0.mul_add(s[i], x1 * c[i]);
-        }
-    }
-}
-
-fma_multiversion!(
-    /// NEOX rotation of consecutive heads by one position's `cos`/`sin` rows (see [`RopeCache::apply`]).
-    pub fn rope_heads(x: &mut [f32], c: &[f32], s: &[f32]) = rope_body
-);
 
 /// Index of the largest logit, llama.cpp's greedy pick by [`vocab::argmax`]'s rule (lowest index wins ties,
 /// NaN never wins); 0 for a row with no number.

@@ -1,10 +1,12 @@
 //! The comparison ladder: tokenizer → position 0 → all positions → greedy decode, stopping at the first
 //! rung that fails, and the receipt that records it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use engine::kernels::KernelId;
 use ffi_ref::{RefError, ReferenceBackend};
 use vocab::Mode;
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
@@ -94,14 +96,21 @@ pub fn run(
     let thresholds = thresholds(opts, generation.as_str() == ctx.numerics.label());
     let failed = |rungs: &[Rung]| rungs.iter().any(|r| r.status == Status::Fail);
     let (mut modes, mut case_ids, mut diagnosis) = (Vec::new(), Vec::new(), None);
+    // The receipt's kernel log covers exactly the comparisons: diagnosis and tracing runs are left out.
+    ctx.disp.clear_log();
+    let mut compared: BTreeMap<KernelId, u64> = BTreeMap::new();
     for &mode in &opts.modes {
         if failed(&rungs) {
             break;
         }
         let m = compare_mode(ctx, any, &tokens, mode, opts, &thresholds, &mut rungs)?;
         case_ids.extend(m.case_id);
+        for (id, n) in ctx.disp.take_log() {
+            *compared.entry(id).or_default() += n;
+        }
         if failed(&rungs) && opts.diagnose && diagnosis.is_none() {
             diagnosis = diagnose_failure(ctx, &tokens, mode, m.n_ctx, &m.reference);
+            ctx.disp.clear_log();
         }
         modes.push(m.result);
     }
@@ -113,6 +122,7 @@ pub fn run(
         _ => None,
     };
     let tokenizer_sha256 = tokenizer.as_ref().map_or_else(|| "none".into(), |t| t.sha256().to_string());
+    let (kernels, kernel_isa) = crate::common::kernel_records(&compared);
     let builder = ParityReceiptBuilder {
         tool: Tool {
             name: "parity".into(),
@@ -124,7 +134,8 @@ pub fn run(
         tokenizer_sha256,
         token_ids: tokens,
         reference: receipt_reference(any.as_backend(), generation, &ctx.numerics.label(), case_ids),
-        kernels: ctx.disp.log(),
+        kernels,
+        kernel_isa,
         modes,
         thresholds,
         diagnosis,
