@@ -372,8 +372,8 @@ fn editing_a_produced_receipt_fails_verify() {
     // A consistent lie (summaries recomputed too): the cosine gate itself fails against the thresholds.
     let mut r = decoded;
     r.modes[0].positions[5].cosine = 0.5;
-    r.modes[0].summary = receipts::gates::summarize(&r.modes[0].positions);
-    r.summary = receipts::gates::combine_summaries(r.modes.iter().map(|m| &m.summary));
+    r.modes[0].summary = receipts::defs::summarize(&r.modes[0].positions);
+    r.summary = receipts::defs::combine_summaries(r.modes.iter().map(|m| &m.summary));
     let (code, vtext) = reseal_and_verify("consistent-lie.json", &r);
     assert_eq!(code, 1, "{vtext}");
     assert!(vtext.contains("ok   metrics.consistent"), "{vtext}");
