@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use super::id::{Isa, KernelId, Op};
+use super::q8_0::{self, Q8QuantizeFn, Q8RowsFn};
 use super::{
     elementwise, scalar, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn, QuantizeFn, RopeFn,
     SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
@@ -38,6 +39,20 @@ impl I2sKernel {
     }
 }
 
+/// A Q8_0 × Q8_0 kernel: one function, reported as `gemv` (one token) or `gemm` (several).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Kernel {
+    pub isa: Isa,
+    pub run: Q8RowsFn,
+}
+
+impl Q8Kernel {
+    /// The ID this kernel is reported under for `n` tokens.
+    pub fn id(&self, n: usize) -> KernelId {
+        KernelId::new(Op::Q8_0, self.isa, if n == 1 { "gemv" } else { "gemm" })
+    }
+}
+
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
 pub const I2S_WRAP16: KernelId = KernelId::i2s(Isa::Scalar, "gemv_wrap16");
 
@@ -59,6 +74,11 @@ pub struct KernelTable {
     pub softmax: Kernel<SoftmaxFn>,
     pub ffn_act: Kernel<FfnActFn>,
     pub rope: Kernel<RopeFn>,
+    /// NORM RoPE (adjacent pairs, arch `llama`).
+    pub rope_norm: Kernel<RopeFn>,
+    /// `quantize_row_q8_0` of the activations of a Q8_0 matmul.
+    pub q8_0_quantize: Kernel<Q8QuantizeFn>,
+    pub q8_0: Q8Kernel,
 }
 
 const fn k<F>(op: Op, isa: Isa, variant: &'static str, run: F) -> Kernel<F> {
@@ -115,6 +135,12 @@ impl KernelTable {
             softmax: k(Op::Softmax, Isa::Scalar, "f32", elementwise::softmax_masked),
             ffn_act: k(Op::FfnAct, Isa::Scalar, "f32", elementwise::ffn_act),
             rope: k(Op::Rope, Isa::Scalar, "neox", elementwise::rope_heads),
+            rope_norm: k(Op::Rope, Isa::Scalar, "norm", elementwise::rope_heads_norm),
+            q8_0_quantize: k(Op::Q8_0, Isa::Scalar, "quantize", q8_0::quantize_q8_0),
+            q8_0: Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
+            },
         }
     }
 
@@ -135,6 +161,11 @@ impl KernelTable {
         self.softmax = k(Op::Softmax, Isa::Fma, "f32", fma::softmax_masked);
         self.ffn_act = k(Op::FfnAct, Isa::Fma, "f32", fma::ffn_act);
         self.rope = k(Op::Rope, Isa::Fma, "neox", fma::rope_heads);
+        self.rope_norm = k(Op::Rope, Isa::Fma, "norm", fma::rope_heads_norm);
+        self.q8_0 = Q8Kernel {
+            isa: Isa::Avx2,
+            run: avx2::q8_0_rows,
+        };
     }
 
     /// AVX-512 F/BW/VL tier, with VNNI's `vpdpbusd` for I2_S where detected (caller checked
@@ -154,6 +185,9 @@ impl KernelTable {
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
         self.tinyblas_gemm = k(Op::F16, Isa::Avx512, "tinyblas.gemm", avx512::tinyblas_rows);
+        self.q8_0 = q8_kernels()
+            .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
+            .expect("the AVX-512 family has the BW kernel");
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -180,6 +214,10 @@ impl KernelTable {
             self.softmax.id,
             self.ffn_act.id,
             self.rope.id,
+            self.rope_norm.id,
+            self.q8_0_quantize.id,
+            self.q8_0.id(1),
+            self.q8_0.id(2),
         ]
     }
 }
@@ -199,6 +237,9 @@ pub enum Slot {
     Softmax(SoftmaxFn),
     FfnAct(FfnActFn),
     Rope(RopeFn),
+    RopeNorm(RopeFn),
+    Q8Quantize(Q8QuantizeFn),
+    Q8Rows(Q8RowsFn),
 }
 
 impl KernelTable {
@@ -218,6 +259,9 @@ impl KernelTable {
             (self.softmax.id, Slot::Softmax(self.softmax.run)),
             (self.ffn_act.id, Slot::FfnAct(self.ffn_act.run)),
             (self.rope.id, Slot::Rope(self.rope.run)),
+            (self.rope_norm.id, Slot::RopeNorm(self.rope_norm.run)),
+            (self.q8_0_quantize.id, Slot::Q8Quantize(self.q8_0_quantize.run)),
+            (self.q8_0.id(1), Slot::Q8Rows(self.q8_0.run)),
         ]
     }
 }
@@ -230,6 +274,7 @@ pub fn declared() -> Vec<(KernelId, Slot)> {
         .filter_map(KernelTable::get)
         .flat_map(KernelTable::slots)
         .chain(i2s_kernels().map(|k| (k.gemv(), Slot::I2sRows(k.run))))
+        .chain(q8_kernels().map(|k| (k.id(1), Slot::Q8Rows(k.run))))
         .collect();
     out.sort_by_key(|(id, _)| *id);
     out.dedup_by_key(|(id, _)| *id);
@@ -271,6 +316,45 @@ fn declared_i2s_kernels() -> &'static [I2sKernel] {
         const ALL: [I2sKernel; 1] = [I2sKernel {
             isa: Isa::Scalar,
             run: scalar::i2s_rows,
+        }];
+        &ALL
+    }
+}
+
+/// Every Q8_0 kernel of this build that this CPU can run, best first (tested each against the oracle).
+pub fn q8_kernels() -> impl Iterator<Item = Q8Kernel> {
+    declared_q8_kernels().iter().copied().filter(|k| k.isa.available())
+}
+
+fn declared_q8_kernels() -> &'static [Q8Kernel] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::{avx2, avx512};
+        const ALL: [Q8Kernel; 4] = [
+            Q8Kernel {
+                isa: Isa::Avx512vnni,
+                run: avx512::q8_0_rows_vnni,
+            },
+            Q8Kernel {
+                isa: Isa::Avx512bw,
+                run: avx512::q8_0_rows_bw,
+            },
+            Q8Kernel {
+                isa: Isa::Avx2,
+                run: avx2::q8_0_rows,
+            },
+            Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
+            },
+        ];
+        &ALL
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const ALL: [Q8Kernel; 1] = [Q8Kernel {
+            isa: Isa::Scalar,
+            run: q8_0::q8_0_rows,
         }];
         &ALL
     }
