@@ -6,12 +6,12 @@
 //! sums and epilogue, RoPE); the f16 dots, RMS norm and attention are built to follow the CPU orders too, but
 //! are held to cosine ≥ 0.9999 (the target) and report their bit-identical fraction.
 
-use engine::model::trace::cosine;
 use engine::kernels::cuda::{self, AttnShape, CudaBackend, CudaError, HostKv};
 use engine::kernels::{
     elementwise, scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice,
 };
 use engine::model::ops;
+use engine::model::trace::cosine;
 use half::f16;
 
 mod common;

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use crate::backend::{Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 use crate::error::RefError;
 use crate::npy;
+use crate::trace_store;
 use receipts::reference::{RecordedCase, RecordedReference};
 use vocab::sha256_hex;
-use crate::trace_store;
 
 /// A recorded-reference directory (`manifest.json`, `.npy` logits, optional `tokenizer.json`), narrowed to
 /// one model and optionally one thread count.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ffi_ref::{npy, Mode, RecordedCase, RecordedReference, Recorded, RefError, ReferenceBackend, ReferenceKind};
+use ffi_ref::{npy, Mode, Recorded, RecordedCase, RecordedReference, RefError, ReferenceBackend, ReferenceKind};
 use receipts::reference::Provenance;
 
 #[test]
@@ -142,7 +142,10 @@ fn manifest(cases: Vec<RecordedCase>) -> RecordedReference {
         reference: None,
         description: None,
         provenance: Provenance::Text("written by a test".into()),
-        prompts: cases.iter().map(|c| (c.prompt_len.to_string(), c.prompt_ids.clone())).collect(),
+        prompts: cases
+            .iter()
+            .map(|c| (c.prompt_len.to_string(), c.prompt_ids.clone()))
+            .collect(),
         cases,
     }
 }

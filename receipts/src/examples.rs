@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::bench::{BenchReceipt, BenchRow, ReferenceRow};
+use crate::builder::ParityReceiptBuilder;
 use crate::defs::{Generation, Host, KernelIsa, Mode, Model, PositionMetrics, SectionDigests, Tool};
 use crate::error::{ReceiptError, Result};
 use crate::inference::{InferenceReceipt, Sampling, Timings};
-use crate::builder::ParityReceiptBuilder;
 use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ReferenceIdentity, Thresholds};
 use crate::reference::RecordedReference;
 use crate::schema::SchemaKind;

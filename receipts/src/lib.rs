@@ -25,13 +25,13 @@ pub mod schema;
 pub mod seal;
 
 pub use bench::{BenchReceipt, BenchRow, ReferenceRow};
+pub use builder::ParityReceiptBuilder;
 pub use defs::{
     now_rfc3339, DeltaPDistribution, Generation, Host, KernelIsa, KernelIsaLog, KernelLog, KlStatsRecord,
     KldDistribution, MetricsSummary, Mode, Model, PositionMetrics, Signature, Tool, ValueUncertainty,
 };
 pub use error::{ReceiptError, Result};
 pub use inference::{InferenceReceipt, Sampling, Timings};
-pub use builder::ParityReceiptBuilder;
 pub use parity::{
     Diagnosis, Gate, GreedyComparison, ModeResult, ParityReceipt, ReferenceIdentity, Thresholds, TraceGrid,
 };

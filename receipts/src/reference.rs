@@ -193,7 +193,10 @@ impl RecordedReference {
             if c.greedy_n != c.greedy_ids.len() {
                 return bad("greedy_n disagrees with greedy_ids");
             }
-            if [&c.logits, &c.model].iter().any(|f| f.contains('/') || f.contains('\\') || f.contains("..")) {
+            if [&c.logits, &c.model]
+                .iter()
+                .any(|f| f.contains('/') || f.contains('\\') || f.contains(".."))
+            {
                 return bad("file names must be plain names in the directory");
             }
         }
@@ -227,7 +230,10 @@ impl RecordedReference {
             }
             let (shape, _) = npy::read_f32(dir.join(&c.logits))?;
             if shape != c.logits_shape {
-                return bad(format!("{}: shape {shape:?}, the manifest says {:?}", c.logits, c.logits_shape));
+                return bad(format!(
+                    "{}: shape {shape:?}, the manifest says {:?}",
+                    c.logits, c.logits_shape
+                ));
             }
         }
         Ok(())

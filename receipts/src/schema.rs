@@ -174,7 +174,10 @@ pub const fn defs_source() -> &'static str {
 pub fn bundle(kind: SchemaKind, source: &str, defs: &str) -> std::result::Result<String, String> {
     let src: Value = serde_json::from_str(source).map_err(|e| format!("{}: {e}", kind.file_name()))?;
     if src.get("$defs").is_some() {
-        return Err(format!("{}: a source schema keeps its own definitions in defs.v1.json", kind.file_name()));
+        return Err(format!(
+            "{}: a source schema keeps its own definitions in defs.v1.json",
+            kind.file_name()
+        ));
     }
     let body = source.trim_end();
     let body = body
@@ -245,7 +248,10 @@ mod tests {
                 assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
             }
             let bundled: Value = serde_json::from_str(kind.source()).unwrap();
-            assert_eq!(bundled["$defs"][DEFS_KEY]["$id"], DEFS_ID, "{kind:?}: defs embedded as a resource");
+            assert_eq!(
+                bundled["$defs"][DEFS_KEY]["$id"], DEFS_ID,
+                "{kind:?}: defs embedded as a resource"
+            );
         }
         let defs: Value = serde_json::from_str(DEFS_SRC).expect("defs is JSON");
         assert_eq!(defs["$id"], DEFS_ID);

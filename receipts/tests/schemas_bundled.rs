@@ -39,7 +39,11 @@ fn bundled_schemas_are_generated_from_the_sources() {
         let embedded = obj.remove("$defs").unwrap();
         obj.remove("$comment");
         assert_eq!(bundled, serde_json::from_str::<Value>(&source).unwrap(), "{kind:?}");
-        assert_eq!(embedded[DEFS_KEY], serde_json::from_str::<Value>(&defs).unwrap(), "{kind:?}");
+        assert_eq!(
+            embedded[DEFS_KEY],
+            serde_json::from_str::<Value>(&defs).unwrap(),
+            "{kind:?}"
+        );
     }
 }
 
@@ -62,7 +66,10 @@ fn bundled_schemas_refer_to_nothing_outside() {
         refs(&doc, &mut found);
         assert!(!found.is_empty());
         for r in found {
-            assert!(r.starts_with('#') || r.starts_with(&format!("{DEFS_ID}#")), "{kind:?}: {r}");
+            assert!(
+                r.starts_with('#') || r.starts_with(&format!("{DEFS_ID}#")),
+                "{kind:?}: {r}"
+            );
         }
     }
 }

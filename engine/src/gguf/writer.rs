@@ -137,7 +137,12 @@ pub struct TensorEntry<'a> {
 /// The file up to its data section: header, metadata in order, tensor infos with offsets at `align`
 /// multiples, zero-padded to the data section's start. Lets a writer stream tensor data it has not
 /// produced yet (the fixtures' 2B-4T shape is 1.2 GB) with the same layout [`GgufWriter`] uses.
-pub fn header(version: u32, metadata: &[(String, Value)], tensors: &[TensorEntry<'_>], align: u64) -> (Vec<u8>, Layout) {
+pub fn header(
+    version: u32,
+    metadata: &[(String, Value)],
+    tensors: &[TensorEntry<'_>],
+    align: u64,
+) -> (Vec<u8>, Layout) {
     let align = align.max(1);
     let mut layout = Layout::default();
     let mut out = Vec::new();

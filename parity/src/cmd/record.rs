@@ -173,7 +173,9 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let reference = reference.context("no worker was started")?;
     let manifest = merge(&args.out, provenance, reference, &prompts, cases)?;
     let path = args.out.join("manifest.json");
-    manifest.write(&args.out).with_context(|| format!("writing {}", path.display()))?;
+    manifest
+        .write(&args.out)
+        .with_context(|| format!("writing {}", path.display()))?;
     if args.copy_model {
         let dest = args.out.join(&model_name);
         if dest != args.model {
@@ -199,4 +201,3 @@ fn record_trace(ffi: &mut Ffi, args: &Args, ids: &[u32], mode: Mode, id: &str) -
     ffi_ref::trace_store::write(&args.out, id, &keep).with_context(|| format!("writing the trace of {id}"))?;
     Ok(())
 }
-

@@ -73,7 +73,12 @@ struct Report<'a> {
 pub fn main(a: Args) -> Result<ExitCode> {
     let ctx = a.engine.load(&a.model)?;
     let tokens = a.prompt.resolve(&ctx)?;
-    let theirs = numerics(&ctx.model, &a.against_numerics, &a.against_switch, "chosen with --against-numerics")?;
+    let theirs = numerics(
+        &ctx.model,
+        &a.against_numerics,
+        &a.against_switch,
+        "chosen with --against-numerics",
+    )?;
     let filter = layer_filter(&a.trace_layers, ctx.model.hparams.n_layer)?;
     anyhow::ensure!(a.nmse_threshold >= 0.0, "--nmse-threshold must be >= 0");
     let n_ctx = a.ctx.max(tokens.len());

@@ -4,8 +4,8 @@
 
 use anyhow::{ensure, Context, Result};
 use engine::model::{Arch, Numerics, Profile, Session, Switch};
-use vocab::{argmax, cosine, Mode};
 use serde::Serialize;
+use vocab::{argmax, cosine, Mode};
 
 use crate::common::EngineCtx;
 

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 
 use engine::kernels::KernelId;
 use ffi_ref::{RefError, ReferenceBackend};
-use vocab::Mode;
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
+use vocab::Mode;
 
 use crate::common::EngineCtx;
 use crate::harness::kl::KlStats;
@@ -121,7 +121,9 @@ pub fn run(
         }
         _ => None,
     };
-    let tokenizer_sha256 = tokenizer.as_ref().map_or_else(|| "none".into(), |t| t.sha256().to_string());
+    let tokenizer_sha256 = tokenizer
+        .as_ref()
+        .map_or_else(|| "none".into(), |t| t.sha256().to_string());
     let (kernels, kernel_isa) = crate::common::kernel_records(&compared);
     let builder = ParityReceiptBuilder {
         tool: Tool {
@@ -169,7 +171,9 @@ fn tokenizer_rung(
         });
         return Ok(tokens);
     };
-    let ours = tokenizer.context("--prompt needs the model's tokenizer")?.encode(text, true, true)?;
+    let ours = tokenizer
+        .context("--prompt needs the model's tokenizer")?
+        .encode(text, true, true)?;
     match any.as_backend().tokenize(text, true, true) {
         Ok(theirs) if theirs == ours => rungs.push(rung("tokenizer", true, format!("{} ids identical", ours.len()))),
         Ok(theirs) => {
@@ -235,14 +239,20 @@ fn compare_mode(
     let top1 = if p0.top1_match { "equal" } else { "differs" };
     let detail = format!("cosine {:.9}, max|Δ| {:.3e}, top-1 {top1}", p0.cosine, p0.max_abs_diff);
     rungs.push(rung(format!("{m}: position 0"), p0_ok, detail));
-    let mut result = ModeResult::new(mode, opts.threads as u32, n_vocab as u64, cmp.positions.clone(), &ours, &theirs.data);
+    let mut result = ModeResult::new(
+        mode,
+        opts.threads as u32,
+        n_vocab as u64,
+        cmp.positions.clone(),
+        &ours,
+        &theirs.data,
+    );
     if tokens.len() >= 2 {
         result.kl = KlStats::compute(&ours, &theirs.data, n_vocab, &tokens[1..])
             .ok()
             .map(|k| k.record());
     }
-    let all_ok =
-        cmp.positions.iter().all(|p| t.admits(p)) && cmp.summary.top1_match_rate >= t.min_top1_match_rate;
+    let all_ok = cmp.positions.iter().all(|p| t.admits(p)) && cmp.summary.top1_match_rate >= t.min_top1_match_rate;
     if p0_ok {
         let s = &cmp.summary;
         let detail = format!(
@@ -264,7 +274,11 @@ fn compare_mode(
             .greedy(tokens, mode, steps)
             .with_context(|| format!("reference greedy ({m})"))?;
         let g = GreedyComparison::new(ours_ids, theirs_ids);
-        rungs.push(rung(format!("{m}: greedy {steps} steps"), g.identical(), greedy_detail(&g)));
+        rungs.push(rung(
+            format!("{m}: greedy {steps} steps"),
+            g.identical(),
+            greedy_detail(&g),
+        ));
         result.greedy = Some(g);
     }
     Ok(ModeRun {
@@ -302,13 +316,7 @@ fn receipt_model(ctx: &EngineCtx, model_path: &Path) -> receipts::Model {
 }
 
 /// Run `parity diagnose`'s ranking on a failing mode; the verdict goes into the receipt.
-fn diagnose_failure(
-    ctx: &EngineCtx,
-    tokens: &[u32],
-    mode: Mode,
-    n_ctx: usize,
-    reference: &[f32],
-) -> Option<Diagnosis> {
+fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, reference: &[f32]) -> Option<Diagnosis> {
     let d = diagnose::diagnose(ctx, tokens, mode, n_ctx, reference).ok()?;
     Some(Diagnosis {
         verdict: d.verdict.clone(),

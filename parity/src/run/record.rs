@@ -79,7 +79,8 @@ pub fn merge(
     let path = dir.join("manifest.json");
     let mut m = match fs::read_to_string(&path) {
         Ok(text) => {
-            let (old, _) = RecordedReference::from_json(&text).with_context(|| format!("reading {}", path.display()))?;
+            let (old, _) =
+                RecordedReference::from_json(&text).with_context(|| format!("reading {}", path.display()))?;
             let (a, b) = (old.provenance.get("bitnet_cpp"), provenance.get("bitnet_cpp"));
             if a != b {
                 bail!(

@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use ffi_ref::{Ffi, FfiOptions, Recorded, ReferenceBackend, ReferenceKind};
-use vocab::Mode;
 use receipts::Generation;
+use vocab::Mode;
 
 use crate::common::EngineCtx;
 

@@ -10,8 +10,8 @@ use engine::model::trace::{
 };
 use engine::model::Numerics;
 use ffi_ref::ReferenceBackend;
-use vocab::Mode;
 use receipts::TraceGrid;
+use vocab::Mode;
 
 use crate::common::EngineCtx;
 
@@ -103,8 +103,16 @@ pub fn compare_numerics(
     nmse_threshold: f64,
 ) -> Result<TraceComparison> {
     let run = |n: &Numerics| {
-        trace_prompt(&ctx.model, &ctx.disp, n.clone(), tokens, mode == Mode::Batch, n_ctx, filter.clone())
-            .with_context(|| format!("evaluating under {}", n.label()))
+        trace_prompt(
+            &ctx.model,
+            &ctx.disp,
+            n.clone(),
+            tokens,
+            mode == Mode::Batch,
+            n_ctx,
+            filter.clone(),
+        )
+        .with_context(|| format!("evaluating under {}", n.label()))
     };
     let (ours, other) = (run(&ctx.numerics)?, run(theirs)?);
     Ok(TraceComparison::new(&ours.tensors, &other.tensors, nmse_threshold))
