@@ -3,7 +3,7 @@
 //! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated) turns that skip
 //! into a failure. `every_declared_kernel_is_stamped` fails when a kernel is added without a test here.
 
-use engine::kernels::{declared, oracle, scalar, KernelId, Slot};
+use engine::kernels::{declared, oracle, q8_0, scalar, KernelId, Slot};
 use half::f16;
 
 mod common;
@@ -49,6 +49,9 @@ fn check(slot: Slot, want: Slot) {
         (Slot::Softmax(f), Slot::Softmax(o)) => softmax(f, o),
         (Slot::FfnAct(f), Slot::FfnAct(o)) => ffn_act(f, o),
         (Slot::Rope(f), Slot::Rope(o)) => rope(f, o),
+        (Slot::RopeNorm(f), Slot::RopeNorm(o)) => rope_norm(f, o),
+        (Slot::Q8Quantize(f), Slot::Q8Quantize(o)) => q8_quantize(f, o),
+        (Slot::Q8Rows(f), Slot::Q8Rows(o)) => q8_rows(f, o),
         (s, o) => panic!("oracle {o:?} is not of the kind of {s:?}"),
     }
 }
@@ -194,6 +197,44 @@ fn rope(f: engine::kernels::RopeFn, o: engine::kernels::RopeFn) {
     assert_eq!(bits(&a), bits(&b));
 }
 
+fn rope_norm(f: engine::kernels::RopeFn, o: engine::kernels::RopeFn) {
+    let mut rng = Rng(13);
+    let (c, s, x) = (rng.f32s(64), rng.f32s(64), rng.f32s(20 * 128));
+    let (mut a, mut b) = (x.clone(), x);
+    o(&mut a, &c, &s);
+    f(&mut b, &c, &s);
+    assert_eq!(bits(&a), bits(&b));
+}
+
+fn q8_quantize(f: engine::kernels::Q8QuantizeFn, o: engine::kernels::Q8QuantizeFn) {
+    let mut rng = Rng(14);
+    let x = rng.f32s(32 * 40);
+    let (mut qa, mut da) = (vec![0i8; x.len()], vec![0f32; 40]);
+    let (mut qb, mut db) = (qa.clone(), da.clone());
+    o(&x, &mut qa, &mut da);
+    f(&x, &mut qb, &mut db);
+    assert_eq!((qa, bits(&da)), (qb, bits(&db)));
+}
+
+/// Q8_0 weights (random f16 scales, int8 including −128) × quantized activations (never −128).
+fn q8_rows(f: engine::kernels::Q8RowsFn, o: engine::kernels::Q8RowsFn) {
+    let mut rng = Rng(15);
+    for &(rows, k, n) in &[(1, 32, 1), (7, 96, 5), (9, 384, 4), (5, 3200, 3)] {
+        let mut w = Vec::new();
+        for _ in 0..rows * k / 32 {
+            w.extend_from_slice(&f16::from_f32(rng.f32s(1)[0]).to_le_bytes());
+            w.extend((0..32).map(|_| rng.next() as u8));
+        }
+        let x = rng.f32s(n * k);
+        let (mut q, mut d) = (vec![0i8; n * k], vec![0f32; n * k / 32]);
+        q8_0::quantize_q8_0(&x, &mut q, &mut d);
+        let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+        o(&w, k, &q, &d, n, &mut a);
+        f(&w, k, &q, &d, n, &mut b);
+        assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
+    }
+}
+
 macro_rules! kernel_tests {
     ($($name:ident => $id:literal,)*) => {
         $(
@@ -229,6 +270,10 @@ kernel_tests! {
     softmax_fma => "softmax.fma.f32",
     ffn_act_fma => "ffn_act.fma.f32",
     rope_fma => "rope.fma.neox",
+    rope_norm_fma => "rope.fma.norm",
+    q8_0_avx2 => "q8_0.avx2.gemv",
+    q8_0_avx512bw => "q8_0.avx512bw.gemv",
+    q8_0_avx512vnni => "q8_0.avx512vnni.gemv",
     i8s_neon_quantize => "i8s.neon.quantize",
     i2s_x86_neon => "i2s.x86.neon.gemv",
     i2s_x86_dotprod => "i2s.x86.dotprod.gemv",

@@ -6,7 +6,7 @@ use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
 use engine::kernels::tq::{self, TqMatrix, TqType};
 use engine::kernels::{
     scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, I2sProduct, KernelChoice, KernelError,
-    I2S_WRAP16,
+    Q8Matrix, I2S_WRAP16,
 };
 use half::f16;
 
@@ -53,8 +53,65 @@ fn wrap_case(rows: usize) -> (Vec<u8>, Vec<f32>, usize) {
     (vec![0b1010_1010; rows * k / 4], vec![0.75; k], k)
 }
 
+/// Random Q8_0 rows: f16 scales over many binades, int8 weights including −128 (files may hold it).
+fn q8_0_weights(rng: &mut Rng, rows: usize, k: usize) -> Vec<u8> {
+    let mut w = Vec::with_capacity(rows * k / 32 * 34);
+    for _ in 0..rows * k / 32 {
+        w.extend_from_slice(&f16::from_f32(rng.wide()).to_le_bytes());
+        w.extend((0..32).map(|_| rng.next() as u8));
+    }
+    w
+}
+
 mod suite {
     use super::*;
+
+    pub fn q8_0_matmul(d: &Dispatcher) {
+        let mut rng = Rng(9);
+        for &(rows, k, n) in &[
+            (1, 32, 1),
+            (3, 64, 2),
+            (7, 96, 5),
+            (8, 160, 4),
+            (9, 384, 1),
+            (17, 32, 9),
+            (33, 2048, 3),
+            (5, 3200, 6),
+        ] {
+            let w = q8_0_weights(&mut rng, rows, k);
+            let mut x = rng.f32s(n * k);
+            // Ties of x·id (a block of multiples of 0.5 scaled by 1) and an all-zero block.
+            if k >= 64 {
+                for (j, v) in x[..32].iter_mut().enumerate() {
+                    *v = if j == 0 { 127.0 } else { (j as f32 - 16.0) * 0.5 };
+                }
+                x[32..64].fill(0.0);
+            }
+            let m = Q8Matrix { data: &w, rows, k };
+            let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+            oracle().q8_0_matmul(&m, &x, n, &mut a);
+            d.clear_log();
+            d.q8_0_matmul(&m, &x, n, &mut b);
+            assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
+            let want = d.table().q8_0.id(n).to_string();
+            assert!(d.log().contains_key(&want), "{want} not recorded: {:?}", d.log());
+        }
+    }
+
+    pub fn q8_0_threads(d: &Dispatcher) {
+        let mut rng = Rng(10);
+        let (rows, k, n) = (301, 2048, 3);
+        let w = q8_0_weights(&mut rng, rows, k);
+        let x = rng.f32s(n * k);
+        let run = |threads| {
+            with_threads(threads, || {
+                let mut y = vec![0f32; rows * n];
+                d.q8_0_matmul(&Q8Matrix { data: &w, rows, k }, &x, n, &mut y);
+                bits(&y)
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
 
     pub fn quantize(d: &Dispatcher) {
         let mut rng = Rng(1);
@@ -458,6 +515,14 @@ macro_rules! kernel_suite {
             #[test]
             fn f16_matmul_matches_scalar() {
                 disp().map(|d| suite::f16_matmul(&d));
+            }
+            #[test]
+            fn q8_0_matmul_matches_scalar() {
+                disp().map(|d| suite::q8_0_matmul(&d));
+            }
+            #[test]
+            fn q8_0_one_and_two_threads_agree() {
+                disp().map(|d| suite::q8_0_threads(&d));
             }
             #[test]
             fn tq_matmul_matches_scalar() {

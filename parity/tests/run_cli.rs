@@ -118,7 +118,7 @@ fn bare_parity_run_passes_on_the_bundled_model() {
 fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_receipt() {
     let sets = recorded_sets();
     let names: Vec<&str> = sets.iter().map(|(s, _)| s.as_str()).collect();
-    for expected in ["random", "trained", "upstream", "arm", "arm-fp16"] {
+    for expected in ["random", "trained", "upstream", "families", "arm", "arm-fp16"] {
         assert!(names.contains(&expected), "set {expected} missing from {names:?}");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -187,7 +187,10 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
             runs += 1;
         }
     }
-    assert!(runs >= 4, "{runs} runs: random has 2 models, trained 1, upstream 1");
+    assert!(
+        runs >= 7,
+        "{runs} runs: random has 2 models, trained 1, upstream 1, families 3"
+    );
 }
 
 /// Copy a recorded set (manifest and logits; the model stays where it is) into `to`.
@@ -376,8 +379,8 @@ fn editing_a_produced_receipt_fails_verify() {
     // A consistent lie (summaries recomputed too): the cosine gate itself fails against the thresholds.
     let mut r = decoded;
     r.modes[0].positions[5].cosine = 0.5;
-    r.modes[0].summary = receipts::gates::summarize(&r.modes[0].positions);
-    r.summary = receipts::gates::combine_summaries(r.modes.iter().map(|m| &m.summary));
+    r.modes[0].summary = receipts::defs::summarize(&r.modes[0].positions);
+    r.summary = receipts::defs::combine_summaries(r.modes.iter().map(|m| &m.summary));
     let (code, vtext) = reseal_and_verify("consistent-lie.json", &r);
     assert_eq!(code, 1, "{vtext}");
     assert!(vtext.contains("ok   metrics.consistent"), "{vtext}");

@@ -89,6 +89,18 @@ fn rope_body(x: &mut [f32], c: &[f32], s: &[f32]) {
     }
 }
 
+#[inline(always)]
+fn rope_norm_body(x: &mut [f32], c: &[f32], s: &[f32]) {
+    let half = c.len();
+    for head in x.chunks_exact_mut(2 * half) {
+        for (i, pair) in head.chunks_exact_mut(2).enumerate() {
+            let (x0, x1) = (pair[0], pair[1]);
+            pair[0] = x0.mul_add(c[i], -(x1 * s[i]));
+            pair[1] = x0.mul_add(s[i], x1 * c[i]);
+        }
+    }
+}
+
 /// The FFN activation in place: squared ReLU (`build_bitnet_158`) or SiLU (`ggml_v_silu`).
 pub fn ffn_act(gate: &mut [f32], relu2: bool) {
     ffn_act_body(gate, relu2)
@@ -105,6 +117,12 @@ pub fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
 /// `(x[i], x[i + half])`, the products contracted into FMAs as clang does (`x0·cos − x1·sin`, `x0·sin + x1·cos`).
 pub fn rope_heads(x: &mut [f32], c: &[f32], s: &[f32]) {
     rope_body(x, c, s)
+}
+
+/// NORM RoPE (arch `llama`, `ggml_compute_forward_rope_f32` without the NEOX bit): adjacent pairs
+/// `(x[2i], x[2i+1])`, the same cache and the same contraction as [`rope_heads`].
+pub fn rope_heads_norm(x: &mut [f32], c: &[f32], s: &[f32]) {
+    rope_norm_body(x, c, s)
 }
 
 /// The same bodies compiled with FMA enabled (only handed out where FMA was detected).
@@ -125,6 +143,7 @@ pub(super) mod fma {
     with_fma!(ffn_act(gate: &mut [f32], relu2: bool) = super::ffn_act_body);
     with_fma!(softmax_masked(s: &mut [f32], scale: f32, valid: usize) = super::softmax_body);
     with_fma!(rope_heads(x: &mut [f32], c: &[f32], s: &[f32]) = super::rope_body);
+    with_fma!(rope_heads_norm(x: &mut [f32], c: &[f32], s: &[f32]) = super::rope_norm_body);
 }
 
 impl super::Dispatcher {
@@ -138,6 +157,13 @@ impl super::Dispatcher {
     /// NEOX RoPE of consecutive heads of `x` by one position's `cos`/`sin` rows; recorded per call.
     pub fn rope_heads(&self, x: &mut [f32], c: &[f32], s: &[f32]) {
         let k = self.table().rope;
+        self.record(k.id, 1);
+        (k.run)(x, c, s)
+    }
+
+    /// NORM RoPE (adjacent pairs, arch `llama`) of consecutive heads; recorded per call.
+    pub fn rope_heads_norm(&self, x: &mut [f32], c: &[f32], s: &[f32]) {
+        let k = self.table().rope_norm;
         self.record(k.id, 1);
         (k.run)(x, c, s)
     }

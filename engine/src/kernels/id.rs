@@ -18,6 +18,8 @@ pub enum Op {
     Q8kQuantize,
     Tq2_0,
     Tq1_0,
+    /// Q8_0 weights × Q8_0 activations (and `quantize_row_q8_0` of the activations, variant `quantize`).
+    Q8_0,
     /// Element-wise f32 ops of the forward pass (softmax, activation, RoPE).
     Softmax,
     FfnAct,
@@ -37,6 +39,7 @@ impl Op {
             Op::Q8kQuantize => "q8k",
             Op::Tq2_0 => "tq2_0",
             Op::Tq1_0 => "tq1_0",
+            Op::Q8_0 => "q8_0",
             Op::Softmax => "softmax",
             Op::FfnAct => "ffn_act",
             Op::Rope => "rope",

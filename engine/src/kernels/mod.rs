@@ -11,6 +11,7 @@ pub mod cuda;
 pub mod elementwise;
 pub mod id;
 pub mod probe;
+pub mod q8_0;
 pub mod scalar;
 pub mod scalar_arm;
 pub mod tq;
@@ -183,7 +184,11 @@ pub type FfnActFn = fn(gate: &mut [f32], relu2: bool);
 pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 
 pub use id::{Isa, KernelId, Op, WeightLayout};
-pub use registry::{declared, i2s_kernels, oracle, F16Set, FloatOps, I2sKernel, Kernel, KernelTable, Slot, I2S_WRAP16};
+pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
+pub use registry::{
+    declared, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sKernel, Kernel, KernelTable, Q8Kernel, Slot,
+    I2S_WRAP16,
+};
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
 /// Chunks only partition output rows; no result depends on them (or on the thread count).

@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use super::id::{Isa, KernelId, Op};
+use super::q8_0::{self, Q8QuantizeFn, Q8RowsFn};
 use super::{
     elementwise, scalar, scalar_arm, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn,
     QuantizeFn, RopeFn, SimdOrder, SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
@@ -35,6 +36,20 @@ impl I2sKernel {
     }
     pub fn gemm(&self) -> KernelId {
         self.id(2)
+    }
+}
+
+/// A Q8_0 × Q8_0 kernel: one function, reported as `gemv` (one token) or `gemm` (several).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Kernel {
+    pub isa: Isa,
+    pub run: Q8RowsFn,
+}
+
+impl Q8Kernel {
+    /// The ID this kernel is reported under for `n` tokens.
+    pub fn id(&self, n: usize) -> KernelId {
+        KernelId::new(Op::Q8_0, self.isa, if n == 1 { "gemv" } else { "gemm" })
     }
 }
 
@@ -81,6 +96,11 @@ pub struct KernelTable {
     pub neon_fp16: F16Set,
     /// Softmax and FFN activation of both aarch64 builds (4-lane sums, NEON `ggml_v_expf`).
     pub neon_ops: FloatOps,
+    /// NORM RoPE (adjacent pairs, arch `llama`).
+    pub rope_norm: Kernel<RopeFn>,
+    /// `quantize_row_q8_0` of the activations of a Q8_0 matmul.
+    pub q8_0_quantize: Kernel<Q8QuantizeFn>,
+    pub q8_0: Q8Kernel,
 }
 
 const fn k<F>(op: Op, isa: Isa, variant: &'static str, run: F) -> Kernel<F> {
@@ -197,6 +217,12 @@ impl KernelTable {
                 softmax: k(Op::Softmax, Isa::Scalar, "f32_neon", scalar_arm::softmax_masked_neon),
                 ffn_act: k(Op::FfnAct, Isa::Scalar, "f32_neon", scalar_arm::ffn_act_neon),
             },
+            rope_norm: k(Op::Rope, Isa::Scalar, "norm", elementwise::rope_heads_norm),
+            q8_0_quantize: k(Op::Q8_0, Isa::Scalar, "quantize", q8_0::quantize_q8_0),
+            q8_0: Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
+            },
         }
     }
 
@@ -217,6 +243,11 @@ impl KernelTable {
         self.softmax = k(Op::Softmax, Isa::Fma, "f32", fma::softmax_masked);
         self.ffn_act = k(Op::FfnAct, Isa::Fma, "f32", fma::ffn_act);
         self.rope = k(Op::Rope, Isa::Fma, "neox", fma::rope_heads);
+        self.rope_norm = k(Op::Rope, Isa::Fma, "norm", fma::rope_heads_norm);
+        self.q8_0 = Q8Kernel {
+            isa: Isa::Avx2,
+            run: avx2::q8_0_rows,
+        };
     }
 
     /// AVX-512 F/BW/VL tier, with VNNI's `vpdpbusd` for I2_S where detected (caller checked
@@ -236,6 +267,9 @@ impl KernelTable {
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
         self.tinyblas_gemm = k(Op::F16, Isa::Avx512, "tinyblas.gemm", avx512::tinyblas_rows);
+        self.q8_0 = q8_kernels()
+            .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
+            .expect("the AVX-512 family has the BW kernel");
     }
 
     /// AArch64 NEON tier: the quantizer, I2_S (`sdot` where FEAT_DotProd is detected), the plain-NEON F16 set,
@@ -300,6 +334,10 @@ impl KernelTable {
             self.softmax.id,
             self.ffn_act.id,
             self.rope.id,
+            self.rope_norm.id,
+            self.q8_0_quantize.id,
+            self.q8_0.id(1),
+            self.q8_0.id(2),
         ]
         .into_iter()
         .chain(self.arm_slots().into_iter().map(|(id, _)| id))
@@ -336,6 +374,9 @@ pub enum Slot {
     Softmax(SoftmaxFn),
     FfnAct(FfnActFn),
     Rope(RopeFn),
+    RopeNorm(RopeFn),
+    Q8Quantize(Q8QuantizeFn),
+    Q8Rows(Q8RowsFn),
 }
 
 impl KernelTable {
@@ -355,6 +396,9 @@ impl KernelTable {
             (self.softmax.id, Slot::Softmax(self.softmax.run)),
             (self.ffn_act.id, Slot::FfnAct(self.ffn_act.run)),
             (self.rope.id, Slot::Rope(self.rope.run)),
+            (self.rope_norm.id, Slot::RopeNorm(self.rope_norm.run)),
+            (self.q8_0_quantize.id, Slot::Q8Quantize(self.q8_0_quantize.run)),
+            (self.q8_0.id(1), Slot::Q8Rows(self.q8_0.run)),
         ]
         .into_iter()
         .chain(self.arm_slots())
@@ -381,6 +425,7 @@ pub fn declared() -> Vec<(KernelId, Slot)> {
         .filter_map(KernelTable::get)
         .flat_map(KernelTable::slots)
         .chain(i2s_kernels().map(|k| (k.gemv(), Slot::I2sRows(k.run))))
+        .chain(q8_kernels().map(|k| (k.id(1), Slot::Q8Rows(k.run))))
         .collect();
     out.sort_by_key(|(id, _)| *id);
     out.dedup_by_key(|(id, _)| *id);
@@ -441,6 +486,45 @@ fn declared_i2s_kernels() -> &'static [I2sKernel] {
         const ALL: [I2sKernel; 1] = [I2sKernel {
             isa: Isa::Scalar,
             run: scalar::i2s_rows,
+        }];
+        &ALL
+    }
+}
+
+/// Every Q8_0 kernel of this build that this CPU can run, best first (tested each against the oracle).
+pub fn q8_kernels() -> impl Iterator<Item = Q8Kernel> {
+    declared_q8_kernels().iter().copied().filter(|k| k.isa.available())
+}
+
+fn declared_q8_kernels() -> &'static [Q8Kernel] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::{avx2, avx512};
+        const ALL: [Q8Kernel; 4] = [
+            Q8Kernel {
+                isa: Isa::Avx512vnni,
+                run: avx512::q8_0_rows_vnni,
+            },
+            Q8Kernel {
+                isa: Isa::Avx512bw,
+                run: avx512::q8_0_rows_bw,
+            },
+            Q8Kernel {
+                isa: Isa::Avx2,
+                run: avx2::q8_0_rows,
+            },
+            Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
+            },
+        ];
+        &ALL
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const ALL: [Q8Kernel; 1] = [Q8Kernel {
+            isa: Isa::Scalar,
+            run: q8_0::q8_0_rows,
         }];
         &ALL
     }

@@ -173,7 +173,14 @@ impl<'m> Session<'m> {
             size = size.next_multiple_of(256);
         }
         let kv = KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, size);
-        let rope = RopeCache::new(hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, size);
+        let rope = RopeCache::with_mode(
+            hp.n_rot,
+            hp.rope_freq_base,
+            hp.rope_freq_scale,
+            size,
+            hp.arch.rope_neox(),
+            model.weights.rope_freqs.as_deref(),
+        );
         Session {
             model,
             disp,
@@ -287,19 +294,13 @@ impl<'m> Session<'m> {
         Ok(n)
     }
 
-    /// The token embeddings (rows of the f16 `token_embd`, checked at load) as f32, into `x`.
+    /// The token embeddings (`ggml_get_rows` of `token_embd`: F16 widened, Q8_0 dequantized) as f32, into `x`.
     fn embed(&self, tokens: &[u32], x: &mut Vec<f32>) {
-        let e = self.model.hparams.n_embd;
-        let emb = self
-            .model
-            .weights
-            .token_embd
-            .f16(&self.model.file)
-            .expect("token_embd is f16 (checked at load)");
+        let (emb, file) = (&self.model.weights.token_embd, &*self.model.file);
         let x = Workspace::sized(x, 0);
         for &t in tokens {
-            let t = t as usize;
-            x.extend(emb.data[t * e..(t + 1) * e].iter().map(|v| v.to_f32()));
+            emb.get_row(file, t as usize, x)
+                .expect("token_embd can be looked up by row (checked at load)");
         }
     }
 
@@ -362,11 +363,18 @@ impl<'m> Session<'m> {
             self.tr("kq_soft_max", l, n_kv, &sm);
         }
         self.tr("kqv_out", l, nq, attn);
-        let attn_norm = Workspace::sized(attn_norm, n * nq);
-        rms_norm_rows(attn, &layer.attn_sub_norm, eps, attn_norm);
-        self.tr("attn_sub_norm", l, nq, attn_norm);
+        // `build_llama` has no sub-norm: `wo` reads the attention output directly.
+        let wo_in: &[f32] = match &layer.attn_sub_norm {
+            Some(w) => {
+                let attn_norm = Workspace::sized(attn_norm, n * nq);
+                rms_norm_rows(attn, w, eps, attn_norm);
+                self.tr("attn_sub_norm", l, nq, attn_norm);
+                attn_norm
+            }
+            None => attn,
+        };
         let proj = Workspace::sized(proj, n * e);
-        self.mm(attn_norm, n, &layer.wo, proj);
+        self.mm(wo_in, n, &layer.wo, proj);
         self.tr("attn_out", l, e, proj);
         for (xv, ov) in x.iter_mut().zip(proj.iter()) {
             *xv += ov;
@@ -402,11 +410,17 @@ impl<'m> Session<'m> {
             *a *= u;
         }
         self.tr("ffn_out", l, nff, gate);
-        let f = Workspace::sized(ffn_norm, n * nff);
-        rms_norm_rows(gate, &layer.ffn_sub_norm, eps, f);
-        self.tr("ffn_sub_norm", l, nff, f);
+        let down_in: &[f32] = match &layer.ffn_sub_norm {
+            Some(w) => {
+                let f = Workspace::sized(ffn_norm, n * nff);
+                rms_norm_rows(gate, w, eps, f);
+                self.tr("ffn_sub_norm", l, nff, f);
+                f
+            }
+            None => gate,
+        };
         let proj = Workspace::sized(proj, n * e);
-        self.mm(f, n, &layer.ffn_down, proj);
+        self.mm(down_in, n, &layer.ffn_down, proj);
         self.tr("ffn_down", l, e, proj);
         for (xv, dv) in x.iter_mut().zip(proj.iter()) {
             *xv += dv;
@@ -414,7 +428,7 @@ impl<'m> Session<'m> {
         self.tr("l_out", l, e, x);
     }
 
-    /// Output norm and the tied LM head on the requested rows.
+    /// Output norm and the LM head (tied `token_embd`, or arch llama's `output.weight`) on the requested rows.
     fn head(&mut self, ws: &mut Workspace, n: usize, want: Logits) -> Vec<f32> {
         let m = self.model;
         let (e, n_vocab) = (m.hparams.n_embd, m.hparams.n_vocab);
@@ -426,8 +440,8 @@ impl<'m> Session<'m> {
             Logits::Last => (1, &h[(n - 1) * e..]),
         };
         let mut logits = vec![0f32; rows * n_vocab];
-        // The tied head: the embedding's product only (no `.scale` or bias, as bitnet.cpp).
-        let w = &m.weights.token_embd;
+        // The head's product only (no `.scale` or bias, as bitnet.cpp).
+        let w = m.weights.lm_head();
         w.method
             .matmul(w.data(&m.file), w.shape(), &self.cx(), xs, rows, &mut logits);
         logits

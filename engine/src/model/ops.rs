@@ -29,6 +29,18 @@ pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 
 /// The cos and sin tables `[pos][n_rot/2]` of [`RopeCache`] (also uploaded by the CUDA backend).
 pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (Vec<f32>, Vec<f32>) {
+    rope_tables_with(n_rot, base, freq_scale, None, n_pos)
+}
+
+/// [`rope_tables`] with optional per-pair frequency factors (`rope_freqs.weight`): `ggml_rope_cache_init` rotates
+/// pair `i` by `freq_scale · (θ_i / ff_i)`.
+pub fn rope_tables_with(
+    n_rot: usize,
+    base: f32,
+    freq_scale: f32,
+    freq_factors: Option<&[f32]>,
+    n_pos: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let half = n_rot / 2;
     let theta_scale = base.powf(-2.0f32 / n_rot as f32);
     let mut cos = vec![0f32; n_pos * half];
@@ -36,7 +48,8 @@ pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (V
     for p in 0..n_pos {
         let mut theta = p as f32;
         for i in 0..half {
-            let t = freq_scale * theta;
+            let ff = freq_factors.map_or(1.0, |f| f[i]);
+            let t = freq_scale * (theta / ff);
             cos[p * half + i] = t.cos();
             sin[p * half + i] = t.sin();
             theta *= theta_scale;
@@ -45,20 +58,36 @@ pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (V
     (cos, sin)
 }
 
-/// Per-position NEOX RoPE tables (`ggml_rope_cache_init` with ext_factor 0, attn_factor 1):
+/// Per-position RoPE tables (`ggml_rope_cache_init` with ext_factor 0, attn_factor 1):
 /// `θ_0 = p`, `θ_{i+1} = θ_i · powf(base, −2/n_rot)` by repeated f32 multiplication, libm cosf/sinf.
 #[derive(Clone, Debug)]
 pub struct RopeCache {
     half: usize,
+    /// NEOX pairs `(x[i], x[i + half])` (the BitNet archs) or NORM pairs `(x[2i], x[2i+1])` (`llama`).
+    neox: bool,
     cos: Vec<f32>,
     sin: Vec<f32>,
 }
 
 impl RopeCache {
+    /// NEOX tables without frequency factors (the BitNet archs).
     pub fn new(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> RopeCache {
-        let (cos, sin) = rope_tables(n_rot, base, freq_scale, n_pos);
+        RopeCache::with_mode(n_rot, base, freq_scale, n_pos, true, None)
+    }
+
+    /// Tables for either rotation mode, with optional `rope_freqs` factors.
+    pub fn with_mode(
+        n_rot: usize,
+        base: f32,
+        freq_scale: f32,
+        n_pos: usize,
+        neox: bool,
+        freq_factors: Option<&[f32]>,
+    ) -> RopeCache {
+        let (cos, sin) = rope_tables_with(n_rot, base, freq_scale, freq_factors, n_pos);
         RopeCache {
             half: n_rot / 2,
+            neox,
             cos,
             sin,
         }
@@ -68,26 +97,25 @@ impl RopeCache {
         self.cos.len() / self.half.max(1)
     }
 
-    /// Rotate every head of `x` (consecutive heads of `2·half` values) at position `pos`: pairs
-    /// `(x[i], x[i + half])`, with the products contracted into FMAs as clang does (`x0·cos − x1·sin`,
+    /// Rotate every head of `x` (consecutive heads of `2·half` values) at position `pos`, through the
+    /// dispatcher's NEOX or NORM kernel (products contracted into FMAs as clang does: `x0·cos − x1·sin`,
     /// `x0·sin + x1·cos`).
     pub fn apply(&self, disp: &Dispatcher, x: &mut [f32], pos: usize) {
         let half = self.half;
-        disp.rope_heads(
-            x,
+        let (c, s) = (
             &self.cos[pos * half..(pos + 1) * half],
             &self.sin[pos * half..(pos + 1) * half],
         );
+        if self.neox {
+            disp.rope_heads(x, c, s);
+        } else {
+            disp.rope_heads_norm(x, c, s);
+        }
     }
 }
 
-/// Index of the largest logit; the lowest index wins ties and NaN never wins (llama.cpp's greedy pick).
+/// Index of the largest logit, llama.cpp's greedy pick by [`vocab::argmax`]'s rule (lowest index wins ties,
+/// NaN never wins); 0 for a row with no number.
 pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] || row[best].is_nan() {
-            best = i;
-        }
-    }
-    best
+    vocab::argmax(row).unwrap_or(0)
 }

@@ -90,6 +90,14 @@ impl Linear {
         self.method.f16(self.data(file), self.shape())
     }
 
+    /// Row `r` as f32, appended to `out` (`ggml_get_rows`: the embedding lookup); `None` when the method
+    /// cannot be looked up by row (checked at load for `token_embd`).
+    pub fn get_row(&self, file: &GgufFile, r: usize, out: &mut Vec<f32>) -> Option<()> {
+        let start = out.len();
+        out.resize(start + self.k, 0.0);
+        self.method.get_row(self.data(file), self.shape(), r, &mut out[start..])
+    }
+
     /// `y = W·x` for `n` rows (every element of `y[..n·rows]` is written), then the scale and bias.
     pub fn matmul(&self, file: &GgufFile, cx: &MatmulCx, x: &[f32], n: usize, y: &mut [f32]) {
         let y = &mut y[..n * self.rows];
@@ -115,23 +123,25 @@ impl Weights {
 
     /// The matmul weights still read from the memory map (token embedding / head and every layer's linears).
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        std::iter::once(&mut self.token_embd).chain(self.layers.iter_mut().flat_map(|l| {
-            [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.ffn_gate,
-                &mut l.ffn_up,
-                &mut l.ffn_down,
-            ]
-        }))
+        std::iter::once(&mut self.token_embd)
+            .chain(self.output.as_mut())
+            .chain(self.layers.iter_mut().flat_map(|l| {
+                [
+                    &mut l.wq,
+                    &mut l.wk,
+                    &mut l.wv,
+                    &mut l.wo,
+                    &mut l.ffn_gate,
+                    &mut l.ffn_up,
+                    &mut l.ffn_down,
+                ]
+            }))
     }
 
     /// The bytes of every matmul weight (the tied head and each layer's seven linears): what one decoded token
     /// reads from memory.
     pub fn matmul_bytes<'a>(&'a self, file: &'a GgufFile) -> Vec<&'a [u8]> {
-        std::iter::once(&self.token_embd)
+        std::iter::once(self.lm_head())
             .chain(
                 self.layers
                     .iter()
@@ -139,6 +149,11 @@ impl Weights {
             )
             .map(|w| w.data(file))
             .collect()
+    }
+
+    /// The LM head: `output.weight` where the arch uses it (`llama`), else the tied `token_embd`.
+    pub fn lm_head(&self) -> &Linear {
+        self.output.as_ref().unwrap_or(&self.token_embd)
     }
 
     /// Whether the matmul weights live in a resident [`Arena`].
@@ -216,23 +231,30 @@ pub struct Layer {
     pub wk: Linear,
     pub wv: Linear,
     pub wo: Linear,
-    pub attn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `wo` (absent in `llama`).
+    pub attn_sub_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
     pub ffn_gate: Linear,
     pub ffn_up: Linear,
     pub ffn_down: Linear,
-    pub ffn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `ffn_down` (absent in `llama`).
+    pub ffn_sub_norm: Option<Vec<f32>>,
 }
 
 /// All weights of a BitNet model.
 #[derive(Clone, Debug)]
 pub struct Weights {
-    /// `token_embd.weight`: embeddings and (tied) LM head, `n_vocab` rows of `n_embd`.
+    /// `token_embd.weight` (F16 or Q8_0): embeddings and, unless [`Weights::output`] is set, the LM head;
+    /// `n_vocab` rows of `n_embd`.
     pub token_embd: Linear,
+    /// `output.weight` (F16 or Q8_0), the untied LM head of arch `llama`. The BitNet archs never load it.
+    pub output: Option<Linear>,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
-    /// Whether the file also has `output.weight`, which bitnet.cpp ignores (spec §6.6).
+    /// Whether the file also has `output.weight`, which bitnet.cpp ignores for the BitNet archs (spec §6.6).
     pub has_output_weight: bool,
+    /// `rope_freqs.weight` (`n_rot/2` divisors of each pair's θ), arch `llama` only, when present.
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 fn tensor<'a>(g: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
@@ -314,13 +336,26 @@ impl Weights {
         let (e, f) = (hp.n_embd, hp.n_ff);
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;
+        // The embedding must be looked up by row (F16, Q8_0); the head is any matmul method.
         let token_embd = load_linear(g, flavors, "token_embd", e, hp.n_vocab)?;
-        if token_embd.f16(g).is_none() {
+        if token_embd.get_row(g, 0, &mut Vec::new()).is_none() {
             return Err(ModelError::UnsupportedType {
                 name: token_embd.name,
                 ty: token_embd.method.type_name(),
             });
         }
+        let llama = hp.arch == Arch::Llama;
+        let output = match g.tensor("output.weight") {
+            Some(_) if llama => Some(load_linear(g, flavors, "output", e, hp.n_vocab)?),
+            _ => None,
+        };
+        let sub_norm = |name: &str, len: usize| {
+            if llama {
+                Ok(None)
+            } else {
+                f32_vec(g, name, len).map(Some)
+            }
+        };
         let mut layers = Vec::with_capacity(hp.n_layer);
         for i in 0..hp.n_layer {
             let b = |s: &str| format!("blk.{i}.{s}");
@@ -330,12 +365,12 @@ impl Weights {
                 wk: load_linear(g, flavors, &b("attn_k"), e, kv_dim)?,
                 wv: load_linear(g, flavors, &b("attn_v"), e, kv_dim)?,
                 wo: load_linear(g, flavors, &b("attn_output"), q_dim, e)?,
-                attn_sub_norm: f32_vec(g, &b("attn_sub_norm.weight"), q_dim)?,
+                attn_sub_norm: sub_norm(&b("attn_sub_norm.weight"), q_dim)?,
                 ffn_norm: f32_vec(g, &b("ffn_norm.weight"), e)?,
                 ffn_gate: load_linear(g, flavors, &b("ffn_gate"), e, f)?,
                 ffn_up: load_linear(g, flavors, &b("ffn_up"), e, f)?,
                 ffn_down: load_linear(g, flavors, &b("ffn_down"), f, e)?,
-                ffn_sub_norm: f32_vec(g, &b("ffn_sub_norm.weight"), f)?,
+                ffn_sub_norm: sub_norm(&b("ffn_sub_norm.weight"), f)?,
             });
         }
         if hp.arch == Arch::BitnetB158 {
@@ -351,11 +386,18 @@ impl Weights {
                 }
             }
         }
+        let rope_freqs = if llama {
+            optional_f32_vec(g, "rope_freqs.weight", hp.n_rot / 2)?
+        } else {
+            None
+        };
         Ok(Weights {
             token_embd,
+            output,
             output_norm: f32_vec(g, "output_norm.weight", e)?,
             layers,
             has_output_weight: g.tensor("output.weight").is_some(),
+            rope_freqs,
         })
     }
 }

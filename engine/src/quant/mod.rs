@@ -9,6 +9,7 @@
 
 mod dense;
 mod i2s;
+mod q8_0;
 mod tq;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use crate::kernels::{scalar_arm, Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2
 
 pub use dense::DenseF16;
 pub use i2s::I2s;
+pub use q8_0::Q8_0;
 pub use tq::Tq;
 
 /// Which reference implementation a weight type belongs to (what `--numerics auto` follows).
@@ -86,9 +88,20 @@ pub trait QuantMethod: Send + Sync + fmt::Debug {
         None
     }
 
-    /// The weight as a dense f16 matrix (token embeddings are looked up through this view).
+    /// The weight as a dense f16 matrix.
     fn f16<'a>(&self, _data: &'a [u8], _shape: Shape) -> Option<F16Matrix<'a>> {
         None
+    }
+
+    /// Row `r` as f32 into `out` (`ggml_get_rows`, how a token embedding is looked up): through the f16 view
+    /// by default; `None` for a method an embedding cannot be stored in.
+    fn get_row(&self, data: &[u8], shape: Shape, r: usize, out: &mut [f32]) -> Option<()> {
+        let w = self.f16(data, shape)?;
+        let k = shape.k;
+        for (o, v) in out.iter_mut().zip(&w.data[r * k..(r + 1) * k]) {
+            *o = v.to_f32();
+        }
+        Some(())
     }
 }
 
@@ -122,6 +135,7 @@ pub fn method_for(name: &str, flavor: &Flavor, data: &[u8], shape: Shape) -> Res
         Flavor::Tq2_0 => Tq::prepare(name, crate::kernels::tq::TqType::Tq2_0, shape),
         Flavor::Tq1_0 => Tq::prepare(name, crate::kernels::tq::TqType::Tq1_0, shape),
         Flavor::F16 => Ok(DenseF16::prepare(data)),
+        Flavor::Q8_0 => Q8_0::prepare(name, shape),
         other => Err(QuantError::Unsupported {
             name: name.to_owned(),
             ty: match other {

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use engine::model::Profile;
 use ffi_ref::{Ffi, FfiOptions, Recorded, ReferenceBackend, ReferenceKind};
 use receipts::Generation;
+use vocab::Mode;
 
-use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 
 /// `None` → the recorded directory beside the model; `recorded:DIR`; `ffi`.
@@ -49,24 +49,62 @@ pub fn generation(any: &AnyBackend) -> Generation {
         AnyBackend::Live(b) => b.as_ref(),
     };
     if let Some(r) = any.recorded() {
-        let text = std::fs::read(r.dir().join("manifest.json")).ok();
-        let g = text
-            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-            .and_then(|v| {
-                v.pointer("/reference/generation")
-                    .and_then(|g| g.as_str())
-                    .map(str::to_string)
-            });
-        return match g.as_deref() {
-            Some("llama.cpp") => Generation::LlamaCpp,
-            Some("bitnet.cpp-2026") => Generation::BitnetCpp2026,
-            _ => Generation::BitnetCpp2025,
-        };
+        return r.manifest().identity().generation;
     }
     let id = backend.identity();
     match (id.kind, id.generation.as_deref()) {
         (ReferenceKind::Ffi, Some(g)) if g.contains("new") => Generation::LlamaCpp,
         _ => Generation::BitnetCpp2025,
+    }
+}
+
+/// Compare like with like: run the numerics of the generation the reference says it computes (an F16
+/// `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified generations: against
+/// bitnet.cpp-2026 we keep the model's true math, so its bug shows.
+pub fn match_numerics(ctx: &mut EngineCtx, backend: &AnyBackend) {
+    if let Some(profile) = profile(backend) {
+        if profile != ctx.numerics.profile && profile.verified() {
+            let extra = ctx.numerics.switches.clone();
+            let why = format!("auto: the reference computes {}", profile.name());
+            ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
+        }
+    }
+}
+
+/// The longest recorded prompt for this model (that is the most demanding case).
+pub fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
+    let Some(r) = recorded else {
+        bail!("give --tokens or --prompt (a live reference has no recorded prompts)")
+    };
+    let case = r
+        .manifest()
+        .cases
+        .iter()
+        .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
+        .max_by_key(|c| c.prompt_ids.len())
+        .context("the recorded reference has no case for this model (sha256 differs?)")?;
+    Ok(case.prompt_ids.clone())
+}
+
+/// A backend of either kind, keeping access to the recorded one's manifest.
+pub enum AnyBackend {
+    Recorded(Box<Recorded>),
+    Live(Box<dyn ReferenceBackend>),
+}
+
+impl AnyBackend {
+    pub fn recorded(&self) -> Option<&Recorded> {
+        match self {
+            AnyBackend::Recorded(r) => Some(r.as_ref()),
+            AnyBackend::Live(_) => None,
+        }
+    }
+
+    pub fn as_backend(&mut self) -> &mut dyn ReferenceBackend {
+        match self {
+            AnyBackend::Recorded(r) => r.as_mut(),
+            AnyBackend::Live(b) => b.as_mut(),
+        }
     }
 }
 
@@ -76,20 +114,12 @@ pub fn generation(any: &AnyBackend) -> Generation {
 /// the generation's. `None` when the generation has no profile here.
 pub fn profile(any: &AnyBackend) -> Option<Profile> {
     let generation = generation(any);
-    let manifest = any
-        .recorded()
-        .and_then(|r| std::fs::read(r.dir().join("manifest.json")).ok())
-        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok());
-    if let Some(m) = &manifest {
-        if let Some(p) = m
-            .pointer("/reference/numerics_profile")
-            .and_then(|v| v.as_str())
-            .and_then(|p| p.parse().ok())
-        {
+    if let Some(m) = any.recorded().map(Recorded::manifest) {
+        if let Some(p) = m.reference.as_ref().and_then(|r| r.numerics_profile.parse().ok()) {
             return Some(p);
         }
         if generation == Generation::BitnetCpp2025 {
-            if let Some(p) = m.get("provenance").and_then(build_profile) {
+            if let Some(p) = serde_json::to_value(&m.provenance).ok().as_ref().and_then(build_profile) {
                 return Some(p);
             }
         }

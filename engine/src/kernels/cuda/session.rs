@@ -82,6 +82,13 @@ impl<'m> CudaSession<'m> {
                 numerics.label()
             )));
         }
+        if hp.arch == Arch::Llama || model.weights.token_embd.type_name() != "f16" {
+            return Err(CudaError::Unsupported(format!(
+                "arch {} with a {} token embedding (the CUDA backend runs the BitNet archs with F16 embeddings)",
+                hp.arch.name(),
+                model.weights.token_embd.type_name()
+            )));
+        }
         if hp.n_rot != hp.head_dim {
             return Err(CudaError::Unsupported(format!(
                 "n_rot {} != head_dim {}",
@@ -115,12 +122,12 @@ impl<'m> CudaSession<'m> {
                 wk: up_lin(&l.wk)?,
                 wv: up_lin(&l.wv)?,
                 wo: up_lin(&l.wo)?,
-                attn_sub_norm: up_f32(&l.attn_sub_norm)?,
+                attn_sub_norm: up_f32(l.attn_sub_norm.as_deref().unwrap_or_default())?,
                 ffn_norm: up_f32(&l.ffn_norm)?,
                 ffn_gate: up_lin(&l.ffn_gate)?,
                 ffn_up: up_lin(&l.ffn_up)?,
                 ffn_down: up_lin(&l.ffn_down)?,
-                ffn_sub_norm: up_f32(&l.ffn_sub_norm)?,
+                ffn_sub_norm: up_f32(l.ffn_sub_norm.as_deref().unwrap_or_default())?,
             })
         };
         let layers = model
@@ -133,7 +140,7 @@ impl<'m> CudaSession<'m> {
             .weights
             .token_embd
             .f16(file)
-            .expect("token_embd is f16 (checked at load)");
+            .expect("token_embd is f16 (checked above)");
         let emb = be.upload(emb.data.reinterpret_cast())?;
         let output_norm = up_f32(&model.weights.output_norm)?;
         let pad = if numerics.profile == Profile::LlamaCpp { 256 } else { 32 };
