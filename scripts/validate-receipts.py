@@ -2,10 +2,12 @@
 """Validate receipts and recorded-reference manifests against schemas/ with python-jsonschema.
 
 An independent second implementation of the schema check that `parity verify` performs with the
-Rust jsonschema crate. It checks the schema only (not the digest, signature or gates).
+Rust jsonschema crate. It checks the schema only (not the digest, signature or gates). Each document
+is checked against its bundled schema file alone, exactly as a user would: schemas/<kind>.v1.json
+embeds the shared definitions, so no registry and no network are needed.
 
 Usage:
-    python3 -m pip install jsonschema        # once (jsonschema >= 4.18, for `referencing`)
+    python3 -m pip install jsonschema        # once
     scripts/validate-receipts.py FILE.json [FILE.json ...]
 
 The schema is chosen by the document's `schema_version`; a document without one is treated as a
@@ -26,23 +28,28 @@ BY_VERSION = {
 }
 
 
+def schema_file(doc):
+    """The bundled schema file for a document, or None when its schema_version is unknown."""
+    version = doc.get("schema_version", "recorded-reference/v1") if isinstance(doc, dict) else None
+    name = BY_VERSION.get(version)
+    return (version, SCHEMAS / name) if name else (version, None)
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[1] == "--schema-for":
+        # Used by scripts/check-receipts.sh: print the schema file of each document, one a line.
+        for name in argv[2:]:
+            _, path = schema_file(json.loads(pathlib.Path(name).read_text()))
+            print(path or "")
+        return 0
     try:
         from jsonschema import Draft202012Validator
-        from referencing import Registry, Resource
     except ImportError:
-        print("needs python-jsonschema >= 4.18: python3 -m pip install jsonschema", file=sys.stderr)
+        print("needs python-jsonschema: python3 -m pip install jsonschema", file=sys.stderr)
         return 2
-
-    resources = []
-    for path in sorted(SCHEMAS.glob("*.v1.json")):
-        schema = json.loads(path.read_text())
-        Draft202012Validator.check_schema(schema)
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    registry = Registry().with_resources(resources)
 
     failed = False
     for name in argv[1:]:
@@ -52,13 +59,14 @@ def main(argv):
             print(f"{name}: unreadable: {e}")
             failed = True
             continue
-        version = doc.get("schema_version", "recorded-reference/v1") if isinstance(doc, dict) else None
-        if version not in BY_VERSION:
+        version, path = schema_file(doc)
+        if path is None:
             print(f"{name}: unknown schema_version {version!r}")
             failed = True
             continue
-        schema = json.loads((SCHEMAS / BY_VERSION[version]).read_text())
-        validator = Draft202012Validator(schema, registry=registry)
+        schema = json.loads(path.read_text())
+        Draft202012Validator.check_schema(schema)
+        validator = Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
         if errors:
             failed = True

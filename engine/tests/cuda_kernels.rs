@@ -11,6 +11,7 @@ use engine::kernels::{
     elementwise, scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice,
 };
 use engine::model::ops;
+use engine::model::trace::cosine;
 use half::f16;
 
 mod common;
@@ -38,16 +39,6 @@ fn codes(rows: usize, k: usize, seed: u64) -> Vec<u8> {
             b
         })
         .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        ab += x as f64 * y as f64;
-        aa += x as f64 * x as f64;
-        bb += y as f64 * y as f64;
-    }
-    ab / (aa.sqrt() * bb.sqrt()).max(f64::MIN_POSITIVE)
 }
 
 fn bit_equal(a: &[f32], b: &[f32]) -> usize {

@@ -2,6 +2,7 @@
 //! generated tiny models: every position's logits must reach cosine ≥ 0.9999 with the same top-1 (the issue's
 //! parity target), one token at a time and as one ubatch. Prints `SKIP: …` and returns without a CUDA driver.
 
+use engine::model::trace::cosine;
 use std::path::PathBuf;
 
 use engine::kernels::cuda::{CudaError, CudaSession};
@@ -15,16 +16,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/generated")
         .join(name)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        ab += x as f64 * y as f64;
-        aa += x as f64 * x as f64;
-        bb += y as f64 * y as f64;
-    }
-    ab / (aa.sqrt() * bb.sqrt()).max(f64::MIN_POSITIVE)
 }
 
 #[test]

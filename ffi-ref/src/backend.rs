@@ -1,48 +1,10 @@
 //! The reference-backend interface shared by the live worker and recorded goldens.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
+pub use vocab::{argmax, Mode};
+
 use crate::error::RefError;
-
-/// How a prompt is fed to `llama_decode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// The whole prompt in one decode (one ubatch, all logits requested).
-    Batch,
-    /// One token per decode.
-    Seq,
-}
-
-impl Mode {
-    /// `batch` or `seq`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Batch => "batch",
-            Mode::Seq => "seq",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = RefError;
-    fn from_str(s: &str) -> Result<Self, RefError> {
-        match s {
-            "batch" => Ok(Mode::Batch),
-            "seq" => Ok(Mode::Seq),
-            other => Err(RefError::Invalid(format!("mode must be batch or seq, not {other:?}"))),
-        }
-    }
-}
 
 /// All-position logits: row `i` follows token `i`.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,21 +22,6 @@ impl Logits {
     pub fn row(&self, i: usize) -> Option<&[f32]> {
         (i < self.n_tokens).then(|| &self.data[i * self.n_vocab..(i + 1) * self.n_vocab])
     }
-}
-
-/// Index of the largest value; the lowest index wins ties (bitnet.cpp's greedy rule). NaNs never win.
-pub fn argmax(row: &[f32]) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in row.iter().enumerate() {
-        let better = match best {
-            None => !v.is_nan(),
-            Some((_, b)) => v > b,
-        };
-        if better {
-            best = Some((i, v));
-        }
-    }
-    best.map(|(i, _)| i)
 }
 
 /// Where reference numbers come from.
@@ -141,25 +88,5 @@ impl RefTensor {
     /// `(rows, cols)` with `cols = ne[0]`.
     pub fn rows_cols(&self) -> (usize, usize) {
         (self.ne[1] * self.ne[2] * self.ne[3], self.ne[0])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn argmax_lowest_index_wins_ties_and_skips_nan() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), Some(1));
-        assert_eq!(argmax(&[f32::NAN, -1.0, -1.0]), Some(1));
-        assert_eq!(argmax(&[]), None);
-        assert_eq!(argmax(&[f32::NEG_INFINITY]), Some(0));
-    }
-
-    #[test]
-    fn mode_parses_and_prints() {
-        assert_eq!("seq".parse::<Mode>().unwrap(), Mode::Seq);
-        assert_eq!(Mode::Batch.to_string(), "batch");
-        assert!("both".parse::<Mode>().is_err());
     }
 }

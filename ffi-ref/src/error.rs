@@ -67,14 +67,9 @@ pub enum RefError {
         /// What is wrong.
         msg: String,
     },
-    /// A `.npy` file is malformed or not the strict f32 layout.
-    #[error("{path}: {msg}")]
-    Npy {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
+    /// A `.npy` file is unreadable, malformed or not the strict f32 layout.
+    #[error(transparent)]
+    Npy(#[from] vocab::npy::NpyError),
     /// File-system error with the path it concerns.
     #[error("{path}: {source}")]
     Io {

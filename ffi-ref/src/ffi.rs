@@ -454,7 +454,10 @@ impl ReferenceBackend for Ffi {
             dir: Some(self.info.dir.clone()),
             manifest_sha256: None,
             generation: Some(self.info.api.clone()),
-            build: Some(self.info.build_flags.clone()),
+            build: Some(match self.info.arm_build() {
+                Some(arm) => format!("{}; {arm}", self.info.build_flags),
+                None => self.info.build_flags.clone(),
+            }),
         }
     }
 }

@@ -172,6 +172,27 @@ pub struct SystemInfo {
     pub build_flags: String,
 }
 
+impl SystemInfo {
+    /// For a library built for aarch64 (`NEON = 1` in `llama_print_system_info()`, from the fork's
+    /// `ggml_cpu_has_neon()`), the ggml features that decide its float arithmetic, e.g.
+    /// `aarch64: NEON = 1 | FP16_VA = 1` (`ggml_cpu_has_fp16_va()`); `None` for other builds. DOTPROD changes
+    /// no value (the I2_S integer sums are exact either way), so it is not reported.
+    pub fn arm_build(&self) -> Option<String> {
+        let flag = |name: &str| {
+            self.system_info
+                .split('|')
+                .map(str::trim)
+                .find_map(|f| f.strip_prefix(name)?.trim_start().strip_prefix('=').map(str::trim))
+                .map(|v| v == "1")
+        };
+        if flag("NEON") != Some(true) {
+            return None;
+        }
+        let fp16 = u8::from(flag("FP16_VA") == Some(true));
+        Some(format!("aarch64: NEON = 1 | FP16_VA = {fp16}"))
+    }
+}
+
 /// A decoded frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame<T> {
@@ -238,6 +259,29 @@ pub fn bytes_to_f32(b: &[u8]) -> Option<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_info_names_the_arm_build() {
+        let info = |s: &str| SystemInfo {
+            system_info: s.into(),
+            dir: String::new(),
+            commit: String::new(),
+            llama_commit: String::new(),
+            api: String::new(),
+            build_flags: String::new(),
+        };
+        let arm = "AVX = 0 | AVX2 = 0 | NEON = 1 | ARM_FMA = 1 | F16C = 0 | FP16_VA = 1 | MATMUL_INT8 = 0 | SVE = 0 | ";
+        assert_eq!(
+            info(arm).arm_build().as_deref(),
+            Some("aarch64: NEON = 1 | FP16_VA = 1")
+        );
+        let plain = arm.replace("FP16_VA = 1", "FP16_VA = 0");
+        assert_eq!(
+            info(&plain).arm_build().as_deref(),
+            Some("aarch64: NEON = 1 | FP16_VA = 0")
+        );
+        assert_eq!(info("AVX = 1 | AVX2 = 1 | NEON = 0 | FP16_VA = 0 | ").arm_build(), None);
+    }
 
     #[test]
     fn frames_round_trip() {

@@ -4,20 +4,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::backend::{Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 use crate::error::RefError;
-use crate::manifest::{Case, Manifest};
 use crate::npy;
 use crate::trace_store;
+use receipts::reference::{RecordedCase, RecordedReference};
+use vocab::sha256_hex;
 
 /// A recorded-reference directory (`manifest.json`, `.npy` logits, optional `tokenizer.json`), narrowed to
 /// one model and optionally one thread count.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     dir: PathBuf,
-    manifest: Manifest,
+    manifest: RecordedReference,
     manifest_sha256: String,
     model_sha256: Option<String>,
     threads: Option<u32>,
@@ -28,12 +28,15 @@ impl Recorded {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, RefError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join("manifest.json");
-        let bytes = fs::read(&path).map_err(|e| RefError::io(&path, e))?;
-        let manifest = Manifest::parse(&bytes, &path)?;
+        let text = fs::read_to_string(&path).map_err(|e| RefError::io(&path, e))?;
+        let (manifest, manifest_sha256) = RecordedReference::from_json(&text).map_err(|e| RefError::Recorded {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
         Ok(Recorded {
             dir,
             manifest,
-            manifest_sha256: sha256_hex(&bytes),
+            manifest_sha256,
             model_sha256: None,
             threads: None,
         })
@@ -59,7 +62,7 @@ impl Recorded {
     }
 
     /// The parsed manifest.
-    pub fn manifest(&self) -> &Manifest {
+    pub fn manifest(&self) -> &RecordedReference {
         &self.manifest
     }
 
@@ -69,7 +72,7 @@ impl Recorded {
     }
 
     /// The first case matching the model filter, `ids`, `mode` and the thread filter.
-    pub fn find_case(&self, ids: &[u32], mode: Mode) -> Result<&Case, RefError> {
+    pub fn find_case(&self, ids: &[u32], mode: Mode) -> Result<&RecordedCase, RefError> {
         let models: Vec<&str> = self.candidates().map(|c| c.model_sha256.as_str()).collect();
         if self.model_sha256.is_none() && models.windows(2).any(|w| w[0] != w[1]) {
             return Err(RefError::Invalid(
@@ -93,7 +96,7 @@ impl Recorded {
     }
 
     /// Logits of one case, checked against its manifest shape.
-    pub fn case_logits(&self, case: &Case) -> Result<Logits, RefError> {
+    pub fn case_logits(&self, case: &RecordedCase) -> Result<Logits, RefError> {
         let path = self.dir.join(&case.logits);
         let (shape, data) = npy::read_f32(&path)?;
         if shape != case.logits_shape {
@@ -109,7 +112,7 @@ impl Recorded {
         })
     }
 
-    fn candidates(&self) -> impl Iterator<Item = &Case> {
+    fn candidates(&self) -> impl Iterator<Item = &RecordedCase> {
         self.manifest.cases.iter().filter(move |c| {
             self.model_sha256.as_ref().is_none_or(|s| *s == c.model_sha256)
                 && self.threads.is_none_or(|t| t == c.threads)
@@ -188,13 +191,7 @@ impl ReferenceBackend for Recorded {
     }
 
     fn identity(&self) -> ReferenceIdentity {
-        let prov = |k: &str| {
-            self.manifest
-                .provenance
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
+        let prov = |k: &str| self.manifest.provenance.get(k).map(str::to_string);
         ReferenceIdentity {
             kind: ReferenceKind::Recorded,
             commit: prov("bitnet_cpp"),
@@ -205,9 +202,4 @@ impl ReferenceBackend for Recorded {
             build: prov("kernel"),
         }
     }
-}
-
-/// Lower-case hex sha256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }

@@ -26,6 +26,7 @@ use std::path::Path;
 use engine::flavor::{FlavorOptions, I2sLayout, TlOptions};
 use engine::kernels::{Dispatcher, KernelChoice, KernelId};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
+use vocab::Mode;
 
 /// Options shared by every command that computes.
 #[derive(clap::Args, Debug, Clone)]
@@ -120,20 +121,27 @@ impl EngineArgs {
 
     /// The numerics profile asked for (`auto` asks the model) plus single switches.
     pub fn numerics_for(&self, model: &Model) -> Result<Numerics> {
-        let base = match self.numerics.as_str() {
-            "auto" => model.auto_numerics(),
-            p => Numerics::profile(
-                p.parse::<Profile>().map_err(anyhow::Error::msg)?,
-                "chosen with --numerics",
-            ),
-        };
-        let extra = self
-            .switch
-            .iter()
-            .map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(base.with_switches(&extra))
+        numerics(model, &self.numerics, &self.switch, "chosen with --numerics")
     }
+}
+
+/// A numerics profile by name (`auto` asks the model) plus single switches by name; `why` is the reason recorded.
+pub fn numerics(model: &Model, profile: &str, switches: &[String], why: &str) -> Result<Numerics> {
+    let base = match profile {
+        "auto" => model.auto_numerics(),
+        p => Numerics::profile(p.parse::<Profile>().map_err(anyhow::Error::msg)?, why),
+    };
+    let extra = switches
+        .iter()
+        .map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(base.with_switches(&extra))
+}
+
+/// clap parser for `--mode batch|seq`.
+pub fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["batch", "seq"]).try_map(|s| s.parse::<Mode>())
 }
 
 impl EngineCtx {
@@ -146,6 +154,22 @@ impl EngineCtx {
 
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
         Ok(Session::new(&self.model, &self.disp, self.numerics.clone(), n_ctx))
+    }
+    /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
+    /// after hashing, so the digest does not pull the whole file back into the resident set.
+    pub fn model_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        const PIECE: usize = 8 << 20;
+        let (file, mut h) = (&self.model.file, Sha256::new());
+        let bytes = file.bytes();
+        for start in (0..bytes.len()).step_by(PIECE) {
+            let r = start..(start + PIECE).min(bytes.len());
+            h.update(&bytes[r.clone()]);
+            if self.model.weights.is_resident() {
+                file.release(r);
+            }
+        }
+        hex::encode(h.finalize())
     }
 }
 

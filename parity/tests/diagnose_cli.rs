@@ -72,10 +72,10 @@ fn names_bitnet_cpp_2026_predicted() {
         "{v}"
     );
     assert!(v.contains("SiLU") && v.contains("#588") && v.contains("ReLU²"), "{v}");
-    // Three profiles, then the auto profile with each single switch (H1–H4, U1).
+    // Every profile (x86, 2026, upstream, the two ARM builds), then the auto profile with each single switch.
     assert_eq!(
         j["ranked"].as_array().unwrap().len(),
-        3 + engine::model::Switch::all().len()
+        engine::model::Profile::all().len() + engine::model::Switch::all().len()
     );
 }
 
@@ -110,6 +110,58 @@ fn names_bitnet_cpp_2025_on_its_golden() {
         .as_str()
         .unwrap()
         .starts_with("matches bitnet.cpp-2025 exactly"));
+}
+
+/// An ARM fp16 build's golden (committed subset of ../shared/reference/arm-fp16) is named as such, and the
+/// plain ARM build's as its own profile: the two are told apart from each other and from x86.
+#[test]
+fn names_the_arm_builds_on_their_goldens() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference");
+    for (set, profile) in [("arm-fp16", "bitnet.cpp-2025-arm-fp16"), ("arm", "bitnet.cpp-2025-arm")] {
+        let manifest: Json =
+            serde_json::from_str(&std::fs::read_to_string(root.join(set).join("manifest.json")).unwrap()).unwrap();
+        let case = manifest["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["model"] == "tiny-bitnet-legacy.i2_s.gguf" && c["prompt_len"] == 32 && c["mode"] == "seq")
+            .expect("a legacy p32 seq case");
+        let tokens: Vec<String> = case["prompt_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_parity"))
+            .args([
+                "diagnose",
+                root.join(set).join("tiny-bitnet-legacy.i2_s.gguf").to_str().unwrap(),
+            ])
+            .args([
+                "--tokens",
+                &tokens.join(","),
+                "--mode",
+                "seq",
+                "--ctx",
+                "128",
+                "--json",
+                "--against",
+            ])
+            .arg(root.join(set).join(case["logits"].as_str().unwrap()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: Json = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["ranked"][0]["label"], profile, "{set}");
+        assert_eq!(j["exact"], true, "{set}");
+        let verdict = j["verdict"].as_str().unwrap();
+        assert!(verdict.contains("ARM"), "{set}: {verdict}");
+        assert_eq!(
+            verdict.contains("ARM fp16 build"),
+            set == "arm-fp16",
+            "{set}: {verdict}"
+        );
+    }
 }
 
 /// Rows reversed: every candidate's logits are compared with another position's.

@@ -55,9 +55,9 @@ fn flavors_carry_the_same_ternary_weights() {
     for t in x86.tensors.iter().filter(|t| t.type_id == 36) {
         let n = t.n_elements as usize;
         let data = |f: &GgufFile| f.tensor_data_by_name(&t.name).unwrap().to_vec();
-        let (want, scale) = codec::decode_i2s(&data(&x86), n, I2sLayout::X86).unwrap();
+        let (want, scale) = codec::decode_i2s(&data(&x86), n, I2sLayout::X86Act128).unwrap();
         assert_eq!(
-            codec::decode_i2s(&data(&arm), n, I2sLayout::Arm).unwrap(),
+            codec::decode_i2s(&data(&arm), n, I2sLayout::Arm64).unwrap(),
             (want.clone(), scale),
             "{}",
             t.name

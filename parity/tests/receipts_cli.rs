@@ -93,8 +93,8 @@ fn resealed_lies_fail_the_gates_by_name() {
         ("pass", |r| {
             r.thresholds.min_cosine = 1.0;
             r.modes[1].positions[0].cosine = 0.5;
-            r.modes[1].summary = receipts::gates::summarize(&r.modes[1].positions);
-            r.summary = receipts::gates::combine_summaries(r.modes.iter().map(|m| &m.summary));
+            r.modes[1].summary = receipts::defs::summarize(&r.modes[1].positions);
+            r.summary = receipts::defs::combine_summaries(r.modes.iter().map(|m| &m.summary));
         }),
     ];
     for (name, lie) in lies {

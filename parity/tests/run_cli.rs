@@ -118,7 +118,7 @@ fn bare_parity_run_passes_on_the_bundled_model() {
 fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_receipt() {
     let sets = recorded_sets();
     let names: Vec<&str> = sets.iter().map(|(s, _)| s.as_str()).collect();
-    for expected in ["families", "random", "trained", "upstream"] {
+    for expected in ["random", "trained", "upstream", "families", "arm", "arm-fp16"] {
         assert!(names.contains(&expected), "set {expected} missing from {names:?}");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -181,10 +181,14 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
                 doc["reference"]["generation"], manifest["reference"]["generation"],
                 "{set}/{model}"
             );
-            // TQ2_0 picks the llama.cpp profile by itself; I2_S the bitnet.cpp one.
+            // TQ2_0 picks the llama.cpp profile by itself; I2_S the bitnet.cpp one; an ARM set names its build's
+            // profile and `auto` follows it.
             let profile = doc["reference"]["numerics_profile"].as_str().expect("profile");
+            let named = manifest["reference"]["numerics_profile"].as_str().unwrap_or("");
             if model.contains("tq2_0") {
                 assert_eq!(profile, "llama.cpp", "{set}/{model}");
+            } else if named.starts_with("bitnet.cpp-2025-arm") {
+                assert_eq!(profile, named, "{set}/{model}");
             } else {
                 assert_eq!(profile, "bitnet.cpp-2025", "{set}/{model}");
             }
@@ -413,8 +417,8 @@ fn editing_a_produced_receipt_fails_verify() {
     // A consistent lie (summaries recomputed too): the cosine gate itself fails against the thresholds.
     let mut r = decoded;
     r.modes[0].positions[5].cosine = 0.5;
-    r.modes[0].summary = receipts::gates::summarize(&r.modes[0].positions);
-    r.summary = receipts::gates::combine_summaries(r.modes.iter().map(|m| &m.summary));
+    r.modes[0].summary = receipts::defs::summarize(&r.modes[0].positions);
+    r.summary = receipts::defs::combine_summaries(r.modes.iter().map(|m| &m.summary));
     let (code, vtext) = reseal_and_verify("consistent-lie.json", &r);
     assert_eq!(code, 1, "{vtext}");
     assert!(vtext.contains("ok   metrics.consistent"), "{vtext}");

@@ -6,7 +6,6 @@
 //! canonical form of the receipt with the top-level `digest` and `signature` removed.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Top-level fields the digest does not cover.
 pub const UNDIGESTED: [&str; 2] = ["digest", "signature"];
@@ -58,10 +57,7 @@ fn write_string(s: &str, out: &mut String) {
     out.push_str(&Value::String(s.to_owned()).to_string());
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use vocab::sha256_hex;
 
 /// The digest of a receipt document: SHA-256 of the canonical JSON without `digest`/`signature`.
 pub fn digest_of(doc: &Value) -> String {

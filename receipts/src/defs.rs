@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use vocab::Mode;
+
 /// Kernel ID → number of times the dispatcher handed it out.
 pub type KernelLog = BTreeMap<String, u64>;
 
@@ -42,26 +44,6 @@ impl Generation {
             Self::BitnetCpp2025 => "bitnet.cpp-2025",
             Self::BitnetCpp2026 => "bitnet.cpp-2026",
             Self::LlamaCpp => "llama.cpp",
-        }
-    }
-}
-
-/// Prompt-processing mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// The whole prompt in one decode call.
-    Batch,
-    /// One token per decode call.
-    Seq,
-}
-
-impl Mode {
-    /// `batch` or `seq`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Batch => "batch",
-            Self::Seq => "seq",
         }
     }
 }
@@ -152,7 +134,7 @@ fn isa_features() -> Vec<String> {
     macro_rules! probe {
         ($($name:tt),*) => {$( if std::arch::is_aarch64_feature_detected!($name) { f.push($name.to_owned()); } )*};
     }
-    probe!("neon", "dotprod", "i8mm", "sve");
+    probe!("neon", "dotprod", "fp16", "i8mm", "sve");
     f
 }
 
@@ -220,6 +202,54 @@ pub struct MetricsSummary {
     pub first_diff_position: Option<u64>,
     /// Every row bit-identical.
     pub bit_exact: bool,
+}
+
+/// Aggregate per-row metrics. An empty slice gives `n_positions = 0`, which no schema accepts.
+pub fn summarize(rows: &[PositionMetrics]) -> MetricsSummary {
+    let matches = rows.iter().filter(|r| r.top1_match).count();
+    MetricsSummary {
+        n_positions: rows.len() as u64,
+        min_cosine: rows.iter().map(|r| r.cosine).fold(1.0, f64::min),
+        top1_match_rate: if rows.is_empty() {
+            0.0
+        } else {
+            matches as f64 / rows.len() as f64
+        },
+        max_abs_diff: rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max),
+        max_kl_divergence: rows.iter().map(|r| r.kl_divergence).fold(0.0, f64::max),
+        first_diff_position: rows.iter().find(|r| r.max_abs_diff != 0.0).map(|r| r.position),
+        bit_exact: rows.iter().all(|r| r.max_abs_diff == 0.0),
+    }
+}
+
+/// Aggregate several summaries (rates weighted by row count; first diff = smallest position).
+pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>) -> MetricsSummary {
+    let mut out = MetricsSummary {
+        n_positions: 0,
+        min_cosine: 1.0,
+        top1_match_rate: 0.0,
+        max_abs_diff: 0.0,
+        max_kl_divergence: 0.0,
+        first_diff_position: None,
+        bit_exact: true,
+    };
+    let mut matches = 0.0;
+    for s in parts {
+        out.n_positions += s.n_positions;
+        out.min_cosine = out.min_cosine.min(s.min_cosine);
+        matches += s.top1_match_rate * s.n_positions as f64;
+        out.max_abs_diff = out.max_abs_diff.max(s.max_abs_diff);
+        out.max_kl_divergence = out.max_kl_divergence.max(s.max_kl_divergence);
+        out.first_diff_position = match (out.first_diff_position, s.first_diff_position) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        out.bit_exact &= s.bit_exact;
+    }
+    if out.n_positions > 0 {
+        out.top1_match_rate = matches / out.n_positions as f64;
+    }
+    out
 }
 
 /// A value with llama.cpp's "±" uncertainty.

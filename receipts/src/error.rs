@@ -56,6 +56,21 @@ pub enum ReceiptError {
     /// Signing key or signature problems.
     #[error("signature: {0}")]
     Signature(String),
+    /// A recorded-reference manifest is inconsistent with itself or with its directory.
+    #[error("recorded-reference manifest: {0}")]
+    Manifest(String),
+    /// A `.npy` array named by a manifest is unreadable or malformed.
+    #[error(transparent)]
+    Npy(#[from] vocab::npy::NpyError),
+    /// Another error, in the file named.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ReceiptError>,
+    },
     /// A built-in schema failed to compile (a bug in this crate).
     #[error("built-in schema {schema} does not compile: {message}")]
     BadSchema {
@@ -64,6 +79,19 @@ pub enum ReceiptError {
         /// Compiler message.
         message: String,
     },
+}
+
+impl ReceiptError {
+    /// This error, naming the file it concerns (I/O errors name theirs already).
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            e @ (ReceiptError::Io { .. } | ReceiptError::InFile { .. }) => e,
+            e => ReceiptError::InFile {
+                path: path.to_owned(),
+                source: Box::new(e),
+            },
+        }
+    }
 }
 
 /// Result alias of this crate.

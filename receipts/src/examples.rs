@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::bench::{BenchReceipt, BenchRow, ReferenceRow};
+use crate::builder::ParityReceiptBuilder;
 use crate::defs::{Generation, Host, KernelIsa, Mode, Model, PositionMetrics, SectionDigests, Tool};
 use crate::error::{ReceiptError, Result};
 use crate::inference::{InferenceReceipt, Sampling, Timings};
-use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds};
+use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ReferenceIdentity, Thresholds};
 use crate::reference::RecordedReference;
 use crate::schema::SchemaKind;
 use crate::seal::seal;

@@ -1,56 +1,13 @@
-//! Summaries and gates of a parity receipt. `parity run` uses these to fill a receipt and
-//! `parity verify` re-runs them on a receipt it reads, so both sides apply the same rules.
+//! The gates of a receipt: the one set of pass/fail rules. The receipt builder ([`crate::builder`]) fills a
+//! receipt's gates with them, `parity verify` re-runs them on a receipt it reads, and `parity run`'s ladder
+//! judges its rungs with the same definitions ([`Thresholds::admits`], [`GreedyComparison::identical`] and the
+//! gate names below), so the three never disagree.
+//!
+//! [`Thresholds::admits`]: crate::parity::Thresholds::admits
+//! [`GreedyComparison::identical`]: crate::parity::GreedyComparison::identical
 
-use crate::defs::{Host, KernelIsa, KernelIsaLog, KernelLog, MetricsSummary, Model, PositionMetrics};
+use crate::defs::{combine_summaries, summarize, Host, KernelIsa, KernelIsaLog, KernelLog, Model};
 use crate::parity::{first_divergence, Gate, ParityReceipt};
-
-/// Aggregate per-row metrics. An empty slice gives `n_positions = 0`, which no schema accepts.
-pub fn summarize(rows: &[PositionMetrics]) -> MetricsSummary {
-    let matches = rows.iter().filter(|r| r.top1_match).count();
-    MetricsSummary {
-        n_positions: rows.len() as u64,
-        min_cosine: rows.iter().map(|r| r.cosine).fold(1.0, f64::min),
-        top1_match_rate: if rows.is_empty() {
-            0.0
-        } else {
-            matches as f64 / rows.len() as f64
-        },
-        max_abs_diff: rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max),
-        max_kl_divergence: rows.iter().map(|r| r.kl_divergence).fold(0.0, f64::max),
-        first_diff_position: rows.iter().find(|r| r.max_abs_diff != 0.0).map(|r| r.position),
-        bit_exact: rows.iter().all(|r| r.max_abs_diff == 0.0),
-    }
-}
-
-/// Aggregate several summaries (rates weighted by row count; first diff = smallest position).
-pub fn combine_summaries<'a>(parts: impl IntoIterator<Item = &'a MetricsSummary>) -> MetricsSummary {
-    let mut out = MetricsSummary {
-        n_positions: 0,
-        min_cosine: 1.0,
-        top1_match_rate: 0.0,
-        max_abs_diff: 0.0,
-        max_kl_divergence: 0.0,
-        first_diff_position: None,
-        bit_exact: true,
-    };
-    let mut matches = 0.0;
-    for s in parts {
-        out.n_positions += s.n_positions;
-        out.min_cosine = out.min_cosine.min(s.min_cosine);
-        matches += s.top1_match_rate * s.n_positions as f64;
-        out.max_abs_diff = out.max_abs_diff.max(s.max_abs_diff);
-        out.max_kl_divergence = out.max_kl_divergence.max(s.max_kl_divergence);
-        out.first_diff_position = match (out.first_diff_position, s.first_diff_position) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        out.bit_exact &= s.bit_exact;
-    }
-    if out.n_positions > 0 {
-        out.top1_match_rate = matches / out.n_positions as f64;
-    }
-    out
-}
 
 fn gate(name: &str, passed: bool, reason: impl Into<String>) -> Gate {
     Gate {
@@ -255,8 +212,7 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
         .iter()
         .filter_map(|m| {
             let g = m.greedy.as_ref()?;
-            let same = g.first_divergence.is_none() && g.ours.len() == g.reference.len();
-            (!same).then(|| match g.first_divergence {
+            (!g.identical()).then(|| match g.first_divergence {
                 Some(i) => format!("{} t{} diverges at step {i}", m.mode.as_str(), m.threads),
                 None => format!(
                     "{} t{} lengths {} vs {}",

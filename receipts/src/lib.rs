@@ -5,12 +5,14 @@
 //! - [`seal`]: sealing, signing (ed25519), integrity checks, validate-then-write and read-then-validate.
 //! - [`defs`]: shared types (tool, host, model, kernel log, metrics, KL statistics).
 //! - [`parity`], [`bench`], [`inference`], [`reference`]: one module per document type.
-//! - [`gates`]: summaries and gates shared by `parity run` and `parity verify`.
+//! - [`gates`]: the pass/fail rules shared by the builder, `parity run`'s ladder and `parity verify`.
+//! - [`builder`]: a parity receipt from what a run knows (summary, gates, seal).
 //!
 //! Every document is validated against its schema before it is written and after it is read; the
 //! serde types deny unknown fields so that a document the schema rejects is rejected by the types too.
 
 pub mod bench;
+pub mod builder;
 pub mod canonical;
 pub mod defs;
 pub mod error;
@@ -23,6 +25,7 @@ pub mod schema;
 pub mod seal;
 
 pub use bench::{BenchReceipt, BenchRow, ReferenceRow};
+pub use builder::ParityReceiptBuilder;
 pub use defs::{
     now_rfc3339, DeltaPDistribution, Generation, Host, KernelIsa, KernelIsaLog, KernelLog, KlStatsRecord,
     KldDistribution, MetricsSummary, Mode, Model, PositionMetrics, Signature, Tool, ValueUncertainty,
@@ -30,8 +33,7 @@ pub use defs::{
 pub use error::{ReceiptError, Result};
 pub use inference::{InferenceReceipt, Sampling, Timings};
 pub use parity::{
-    Diagnosis, Gate, GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds,
-    TraceGrid,
+    Diagnosis, Gate, GreedyComparison, ModeResult, ParityReceipt, ReferenceIdentity, Thresholds, TraceGrid,
 };
 pub use reference::{RecordedCase, RecordedReference};
 pub use schema::SchemaKind;

@@ -1,17 +1,14 @@
 //! `parity-receipt/v1`: evidence that an engine's logits match a named reference.
 
-use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::sha256_hex;
 use crate::defs::{
-    now_rfc3339, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model,
-    PositionMetrics, SectionDigests, Signature, Tool,
+    summarize, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics,
+    SectionDigests, Signature, Tool,
 };
-use crate::error::Result;
-use crate::gates::{combine_summaries, evaluate_gates, summarize};
 use crate::schema::SchemaKind;
-use crate::seal::{seal, Receipt};
+use crate::seal::Receipt;
 
 /// A parity receipt (mirrors `schemas/parity-receipt.v1.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +202,13 @@ impl GreedyComparison {
     }
 }
 
+impl GreedyComparison {
+    /// Both continuations identical, length included (the `greedy.match` gate).
+    pub fn identical(&self) -> bool {
+        self.first_divergence.is_none() && self.ours.len() == self.reference.len()
+    }
+}
+
 /// First index where `a` and `b` differ, over their common length.
 pub fn first_divergence(a: &[u32], b: &[u32]) -> Option<u64> {
     a.iter().zip(b).position(|(x, y)| x != y).map(|i| i as u64)
@@ -228,6 +232,14 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Whether one compared row meets the per-row limits (cosine, |Δ|, and bit-exactness when required) —
+    /// what the `metrics.cosine`, `metrics.max_abs_diff` and `metrics.bit_exact` gates demand of every row.
+    pub fn admits(&self, p: &PositionMetrics) -> bool {
+        p.cosine >= self.min_cosine
+            && p.max_abs_diff <= self.max_abs_diff
+            && (!self.require_bit_exact || p.max_abs_diff == 0.0)
+    }
+
     /// Bit-exact parity: what a recorded reference of the same generation and profile must meet.
     pub fn bit_exact() -> Self {
         Self {
@@ -278,67 +290,4 @@ pub struct TraceGrid {
     pub tensors: Vec<String>,
     /// `values[layer][tensor]`; `null` where not traced.
     pub values: Vec<Vec<Option<f64>>>,
-}
-
-/// Everything a parity run knows; [`ParityReceiptBuilder::build`] derives summary, gates and pass, then seals.
-#[derive(Debug, Clone)]
-pub struct ParityReceiptBuilder {
-    /// Program.
-    pub tool: Tool,
-    /// Machine.
-    pub host: Host,
-    /// Model.
-    pub model: Model,
-    /// Tokenizer SHA-256.
-    pub tokenizer_sha256: String,
-    /// Prompt ids.
-    pub token_ids: Vec<u32>,
-    /// Reference identity.
-    pub reference: ReferenceIdentity,
-    /// Dispatcher log.
-    pub kernels: KernelLog,
-    /// The instruction set of each logged kernel.
-    pub kernel_isa: KernelIsaLog,
-    /// Compared modes.
-    pub modes: Vec<ModeResult>,
-    /// Limits.
-    pub thresholds: Thresholds,
-    /// Optional diagnosis.
-    pub diagnosis: Option<Diagnosis>,
-    /// Optional trace grid.
-    pub trace: Option<TraceGrid>,
-    /// Timestamp; `None` = now.
-    pub created_at: Option<String>,
-}
-
-impl ParityReceiptBuilder {
-    /// Derive summary, gates and pass flag; seal (and sign with `key`); validate against the schema.
-    pub fn build(self, key: Option<&SigningKey>) -> Result<ParityReceipt> {
-        let summary = combine_summaries(self.modes.iter().map(|m| &m.summary));
-        let mut receipt = ParityReceipt {
-            schema_version: crate::schema::ParityV1,
-            tool: self.tool,
-            created_at: self.created_at.unwrap_or_else(now_rfc3339),
-            host: self.host,
-            model: self.model,
-            tokenizer_sha256: self.tokenizer_sha256,
-            token_ids: self.token_ids,
-            reference: self.reference,
-            kernels: self.kernels,
-            kernel_isa: self.kernel_isa,
-            modes: self.modes,
-            summary,
-            thresholds: self.thresholds,
-            gates: Vec::new(),
-            pass: false,
-            diagnosis: self.diagnosis,
-            trace: self.trace,
-            section_digests: SectionDigests::new(),
-            digest: String::new(),
-            signature: None,
-        };
-        receipt.gates = evaluate_gates(&receipt);
-        receipt.pass = receipt.gates.iter().all(|g| g.passed);
-        seal(&receipt, key)
-    }
 }

@@ -1,4 +1,12 @@
-//! The embedded JSON Schemas (`schemas/*.v1.json`) and validation against them.
+//! The embedded JSON Schemas and validation against them.
+//!
+//! Sources live in `schemas/src/` (one file per document kind plus `defs.v1.json`, the shared definitions).
+//! What users validate with is `schemas/<kind>.v1.json`: a 2020-12 compound document, the kind's source with
+//! the defs schema embedded under `$defs` as a resource with its own `$id`, so every `$ref` to
+//! `https://bitnet-parity.dev/schemas/defs/v1.json#...` resolves inside the file and any validator works
+//! offline (`check-jsonschema --schemafile schemas/parity-receipt.v1.json r.json`). [`bundle`] generates those
+//! files; a test checks the committed ones are up to date (`PARITY_BLESS=1` rewrites them). This crate
+//! validates with the same bundled files.
 
 use std::sync::OnceLock;
 
@@ -8,7 +16,10 @@ use crate::error::{ReceiptError, Result};
 
 /// `$id` of the shared definitions schema.
 pub const DEFS_ID: &str = "https://bitnet-parity.dev/schemas/defs/v1.json";
-const DEFS_SRC: &str = include_str!("../../schemas/defs.v1.json");
+const DEFS_SRC: &str = include_str!("../../schemas/src/defs.v1.json");
+
+/// Key of the embedded defs resource in a bundled schema's `$defs`.
+pub const DEFS_KEY: &str = "defs.v1";
 
 /// One member of the schema family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,13 +63,33 @@ impl SchemaKind {
         }
     }
 
-    /// The schema text as committed under `schemas/`.
+    /// The file name under `schemas/` (bundled) and `schemas/src/` (source).
+    pub const fn file_name(self) -> &'static str {
+        match self {
+            Self::ParityReceipt => "parity-receipt.v1.json",
+            Self::BenchReceipt => "bench-receipt.v1.json",
+            Self::InferenceReceipt => "inference-receipt.v1.json",
+            Self::RecordedReference => "recorded-reference.v1.json",
+        }
+    }
+
+    /// The bundled, self-contained schema as committed under `schemas/` (what this crate validates with).
     pub const fn source(self) -> &'static str {
         match self {
             Self::ParityReceipt => include_str!("../../schemas/parity-receipt.v1.json"),
             Self::BenchReceipt => include_str!("../../schemas/bench-receipt.v1.json"),
             Self::InferenceReceipt => include_str!("../../schemas/inference-receipt.v1.json"),
             Self::RecordedReference => include_str!("../../schemas/recorded-reference.v1.json"),
+        }
+    }
+
+    /// The hand-written source under `schemas/src/`, whose `$ref`s point at the defs schema's `$id`.
+    pub const fn unbundled(self) -> &'static str {
+        match self {
+            Self::ParityReceipt => include_str!("../../schemas/src/parity-receipt.v1.json"),
+            Self::BenchReceipt => include_str!("../../schemas/src/bench-receipt.v1.json"),
+            Self::InferenceReceipt => include_str!("../../schemas/src/inference-receipt.v1.json"),
+            Self::RecordedReference => include_str!("../../schemas/src/recorded-reference.v1.json"),
         }
     }
 
@@ -138,18 +169,36 @@ pub const fn defs_source() -> &'static str {
     DEFS_SRC
 }
 
+/// The bundled schema of `kind`: its source with the defs schema embedded under `$defs[`[`DEFS_KEY`]`]`.
+/// Built from the texts (not re-serialised), so the sources' key order and layout are kept.
+pub fn bundle(kind: SchemaKind, source: &str, defs: &str) -> std::result::Result<String, String> {
+    let src: Value = serde_json::from_str(source).map_err(|e| format!("{}: {e}", kind.file_name()))?;
+    if src.get("$defs").is_some() {
+        return Err(format!(
+            "{}: a source schema keeps its own definitions in defs.v1.json",
+            kind.file_name()
+        ));
+    }
+    let body = source.trim_end();
+    let body = body
+        .strip_suffix('}')
+        .ok_or_else(|| format!("{}: not an object", kind.file_name()))?
+        .trim_end();
+    let defs = defs.trim_end().replace('\n', "\n    ");
+    Ok(format!(
+        "{body},\n  \"$comment\": \"Generated: schemas/src/{} with schemas/src/defs.v1.json embedded under $defs; edit the \
+         sources, then PARITY_BLESS=1 cargo test -p parity-receipts --test schemas_bundled.\",\n  \"$defs\": {{\n    \"{DEFS_KEY}\": \
+         {defs}\n  }}\n}}\n",
+        kind.file_name()
+    ))
+}
+
 type Compiled = std::result::Result<jsonschema::Validator, String>;
 
 fn compile(kind: SchemaKind) -> Compiled {
-    let defs: Value = serde_json::from_str(DEFS_SRC).map_err(|e| format!("defs: {e}"))?;
     let schema: Value = serde_json::from_str(kind.source()).map_err(|e| e.to_string())?;
-    let registry = jsonschema::Registry::new()
-        .add(DEFS_ID, defs)
-        .and_then(|b| b.prepare())
-        .map_err(|e| e.to_string())?;
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
-        .with_registry(&registry)
         .build(&schema)
         .map_err(|e| e.to_string())
 }
@@ -193,9 +242,16 @@ mod tests {
     fn every_schema_compiles_and_declares_its_id() {
         for kind in SchemaKind::ALL {
             validator(kind).unwrap_or_else(|e| panic!("{e}"));
-            let v: Value = serde_json::from_str(kind.source()).expect("schema is JSON");
-            assert_eq!(v["$id"], kind.id());
-            assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            for text in [kind.source(), kind.unbundled()] {
+                let v: Value = serde_json::from_str(text).expect("schema is JSON");
+                assert_eq!(v["$id"], kind.id());
+                assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            }
+            let bundled: Value = serde_json::from_str(kind.source()).unwrap();
+            assert_eq!(
+                bundled["$defs"][DEFS_KEY]["$id"], DEFS_ID,
+                "{kind:?}: defs embedded as a resource"
+            );
         }
         let defs: Value = serde_json::from_str(DEFS_SRC).expect("defs is JSON");
         assert_eq!(defs["$id"], DEFS_ID);

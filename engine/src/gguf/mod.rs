@@ -12,4 +12,4 @@ pub use error::{GgufError, LoadError};
 pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_METADATA_VALUES, MAX_TENSOR_NAME};
 pub use types::{align_up, Dialect, GgmlType, Storage};
 pub use value::{Value, ValueType};
-pub use writer::{write_str, write_value, GgufWriter, Layout, WriterTensor};
+pub use writer::{header, write_str, write_value, GgufWriter, Layout, TensorEntry, WriterTensor};

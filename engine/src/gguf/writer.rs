@@ -101,39 +101,19 @@ impl GgufWriter {
 
     /// Serialize to bytes and report where each part went.
     pub fn to_bytes_with_layout(&self) -> (Vec<u8>, Layout) {
-        let align = self.alignment() as usize;
-        let mut layout = Layout::default();
-        let mut out = Vec::new();
-        out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
-        for (k, v) in &self.metadata {
-            layout.kv_offsets.push(out.len() as u64);
-            write_str(&mut out, k);
-            layout.kv_type_offsets.push(out.len() as u64);
-            out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
-            write_value(&mut out, v);
-        }
-        let mut offset = 0usize;
-        for t in &self.tensors {
-            layout.tensor_info_offsets.push(out.len() as u64);
-            write_str(&mut out, &t.name);
-            out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
-            for d in &t.dims {
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-            out.extend_from_slice(&t.type_id.to_le_bytes());
-            out.extend_from_slice(&(offset as u64).to_le_bytes());
-            layout.tensor_offsets.push(offset as u64);
-            offset = (offset + t.data.len()).div_ceil(align) * align;
-        }
-        layout.infos_end = out.len() as u64;
-        let data_start = out.len().div_ceil(align) * align;
-        layout.data_offset = data_start as u64;
-        out.resize(data_start, 0);
+        let entries: Vec<TensorEntry<'_>> = self
+            .tensors
+            .iter()
+            .map(|t| TensorEntry {
+                name: &t.name,
+                dims: &t.dims,
+                type_id: t.type_id,
+                size: t.data.len() as u64,
+            })
+            .collect();
+        let (mut out, layout) = header(self.version, &self.metadata, &entries, self.alignment());
         for (t, &off) in self.tensors.iter().zip(&layout.tensor_offsets) {
-            out.resize(data_start + off as usize, 0);
+            out.resize((layout.data_offset + off) as usize, 0);
             out.extend_from_slice(&t.data);
         }
         (out, layout)
@@ -142,6 +122,58 @@ impl GgufWriter {
     pub fn write_to(&self, mut w: impl Write) -> std::io::Result<()> {
         w.write_all(&self.to_bytes())
     }
+}
+
+/// A tensor's directory entry: what the header says of it (its bytes are written after the header).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorEntry<'a> {
+    pub name: &'a str,
+    pub dims: &'a [u64],
+    pub type_id: u32,
+    /// Bytes of data; the next tensor starts at the next multiple of the alignment.
+    pub size: u64,
+}
+
+/// The file up to its data section: header, metadata in order, tensor infos with offsets at `align`
+/// multiples, zero-padded to the data section's start. Lets a writer stream tensor data it has not
+/// produced yet (the fixtures' 2B-4T shape is 1.2 GB) with the same layout [`GgufWriter`] uses.
+pub fn header(
+    version: u32,
+    metadata: &[(String, Value)],
+    tensors: &[TensorEntry<'_>],
+    align: u64,
+) -> (Vec<u8>, Layout) {
+    let align = align.max(1);
+    let mut layout = Layout::default();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"GGUF");
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (k, v) in metadata {
+        layout.kv_offsets.push(out.len() as u64);
+        write_str(&mut out, k);
+        layout.kv_type_offsets.push(out.len() as u64);
+        out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
+        write_value(&mut out, v);
+    }
+    let mut offset = 0u64;
+    for t in tensors {
+        layout.tensor_info_offsets.push(out.len() as u64);
+        write_str(&mut out, t.name);
+        out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+        for d in t.dims {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&t.type_id.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        layout.tensor_offsets.push(offset);
+        offset = (offset + t.size).div_ceil(align) * align;
+    }
+    layout.infos_end = out.len() as u64;
+    layout.data_offset = (out.len() as u64).div_ceil(align) * align;
+    out.resize(layout.data_offset as usize, 0);
+    (out, layout)
 }
 
 /// Append a GGUF string (u64 length, then the bytes).

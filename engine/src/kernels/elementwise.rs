@@ -147,9 +147,9 @@ pub(super) mod fma {
 }
 
 impl super::Dispatcher {
-    /// The FFN activation in place (`relu2`: squared ReLU, else SiLU); recorded per call.
-    pub fn ffn_act(&self, gate: &mut [f32], relu2: bool) {
-        let k = self.table().ffn_act;
+    /// The FFN activation in place (`relu2`: squared ReLU, else SiLU) in `order`'s arithmetic; recorded per call.
+    pub fn ffn_act(&self, order: super::SimdOrder, gate: &mut [f32], relu2: bool) {
+        let k = self.table().float_ops(order).ffn_act;
         self.record(k.id, 1);
         (k.run)(gate, relu2)
     }

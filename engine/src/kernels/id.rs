@@ -86,6 +86,10 @@ pub enum Isa {
     Avx512vnni,
     /// AArch64 Advanced SIMD.
     Neon,
+    /// AArch64 Advanced SIMD + FEAT_DotProd (`sdot`).
+    Dotprod,
+    /// AArch64 Advanced SIMD + FEAT_FP16 (half-precision vector arithmetic).
+    NeonFp16,
     /// A CUDA device (needs a recorded accelerator, no CPU feature).
     Cuda,
 }
@@ -100,6 +104,8 @@ impl Isa {
             Isa::Avx512bw => "avx512bw",
             Isa::Avx512vnni => "avx512vnni",
             Isa::Neon => "neon",
+            Isa::Dotprod => "dotprod",
+            Isa::NeonFp16 => "neonfp16",
             Isa::Cuda => "cuda",
         }
     }
@@ -115,6 +121,8 @@ impl Isa {
             Isa::Avx512 | Isa::Avx512bw => AVX512,
             Isa::Avx512vnni => &["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni"],
             Isa::Neon => &["neon"],
+            Isa::Dotprod => &["neon", "dotprod"],
+            Isa::NeonFp16 => &["neon", "fp16"],
         }
     }
 
@@ -140,6 +148,10 @@ impl Isa {
             Isa::Avx512vnni => Isa::Avx512.available() && is_x86_feature_detected!("avx512vnni"),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Dotprod => Isa::Neon.available() && std::arch::is_aarch64_feature_detected!("dotprod"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonFp16 => Isa::Neon.available() && std::arch::is_aarch64_feature_detected!("fp16"),
             #[allow(unreachable_patterns)]
             _ => false,
         }

@@ -13,13 +13,17 @@ pub mod id;
 pub mod probe;
 pub mod q8_0;
 pub mod scalar;
+pub mod scalar_arm;
 pub mod tq;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 mod registry;
+#[cfg(target_arch = "x86_64")]
 mod tiling;
 
 use std::cell::RefCell;
@@ -101,11 +105,26 @@ pub enum KernelError {
     Unavailable(&'static str, String),
 }
 
+/// Whose SIMD float arithmetic the F16 kernels, the softmax and SiLU reproduce: the lane widths, reduction
+/// orders and accumulation precision that the reference build's ggml compiled (`Numerics::simd_order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdOrder {
+    /// x86 with AVX-512 (the bundled goldens; AVX2 kernels emulate this order too).
+    Avx512,
+    /// aarch64 NEON without fp16 arithmetic (`-march=armv8-a`): 4 f32 lanes.
+    Neon,
+    /// aarch64 NEON with `__ARM_FEATURE_FP16_VECTOR_ARITHMETIC` (Apple M-series): F16 dots accumulate in fp16.
+    NeonFp16,
+}
+
 /// How an I2_S matmul turns the integer dot into f32 (spec §5.3; H2 of reference-generations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum I2sEpilogue {
-    /// bitnet.cpp 2025: `f32(f32(sumi − act_sum) / act_scale) · w_scale`, int16-lane wrap emulated.
+    /// bitnet.cpp 2025 on x86: `f32(f32(sumi − act_sum) / act_scale) · w_scale`, int16-lane wrap emulated.
     Divide,
+    /// bitnet.cpp 2025 on aarch64: the same epilogue over exact sums (NEON's int16 lanes add at most 128
+    /// products of magnitude ≤ 256 per group of 32 blocks, so they cannot wrap; `vdotq_s32` is int32).
+    DivideExact,
     /// Predicted bitnet.cpp 2026 (H2): `(f32(sumi) − f32(act_sum)) · f32(w_scale / act_scale)`, int32 sums.
     MultiplyRatio,
 }
@@ -166,7 +185,10 @@ pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 
 pub use id::{Isa, KernelId, Op, WeightLayout};
 pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
-pub use registry::{declared, i2s_kernels, q8_kernels, I2sKernel, Kernel, KernelTable, Q8Kernel, Slot, I2S_WRAP16};
+pub use registry::{
+    declared, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sKernel, Kernel, KernelTable, Q8Kernel, Slot,
+    I2S_WRAP16,
+};
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
 /// Chunks only partition output rows; no result depends on them (or on the thread count).
@@ -249,7 +271,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 fn epilogue(epi: I2sEpilogue, w_scale: f32, tq: &TokenQuant, sums: &[i32], y: &mut [f32]) {
     let (sum, s) = (tq.sum as f32, tq.scale);
     match epi {
-        I2sEpilogue::Divide => {
+        I2sEpilogue::Divide | I2sEpilogue::DivideExact => {
             for (v, &si) in y.iter_mut().zip(sums) {
                 *v = ((si as f32 - sum) / s) * w_scale;
             }
@@ -477,14 +499,19 @@ impl Dispatcher {
         });
     }
 
-    /// `y[t·rows + r] = W_r · x_t` for an f16 weight matrix along the chosen [`F16Path`].
+    /// `y[t·rows + r] = W_r · x_t` for an f16 weight matrix along the chosen [`F16Path`], in the x86 order.
     pub fn f16_matmul(&self, w: &F16Matrix, x: &[f32], n: usize, path: F16Path, y: &mut [f32]) {
+        self.f16_matmul_in(SimdOrder::Avx512, w, x, n, path, y);
+    }
+
+    /// [`Self::f16_matmul`] with the F16 kernels of `order` (the x86 set, or one aarch64 build's).
+    pub fn f16_matmul_in(&self, order: SimdOrder, w: &F16Matrix, x: &[f32], n: usize, path: F16Path, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
         assert!(k > 0 && x.len() >= n * k && y.len() >= n * rows && w.data.len() >= rows * k);
         if n == 0 || rows == 0 {
             return;
         }
-        let table = self.table;
+        let table = self.table.f16_set(order);
         let chunk = row_chunk(k * 2);
         with_scratch(|s| match path {
             F16Path::VecDot => {
@@ -528,8 +555,9 @@ impl Dispatcher {
 
     /// The kernels of one attention call over an f16 KV cache: scores by tinyBLAS (`kq_tinyblas`) or the
     /// `vec_dot` gemv, the masked softmax, and the weighted values along `pv`. Recorded once per call.
-    pub fn attention_kernels(&self, kq_tinyblas: bool, pv: F16Path) -> AttentionKernels {
-        let t = self.table;
+    pub fn attention_kernels(&self, order: SimdOrder, kq_tinyblas: bool, pv: F16Path) -> AttentionKernels {
+        let t = self.table.f16_set(order);
+        let softmax = self.table.float_ops(order).softmax;
         let kq = if kq_tinyblas {
             self.record(t.tinyblas.id, 1);
             KqKernel::TinyBlas(t.tinyblas.run)
@@ -547,10 +575,10 @@ impl Dispatcher {
                 f16_act: pv == F16Path::TinyBlasF16Act,
             }
         };
-        self.record(t.softmax.id, 1);
+        self.record(softmax.id, 1);
         AttentionKernels {
             kq,
-            softmax: t.softmax.run,
+            softmax: softmax.run,
             pv,
         }
     }

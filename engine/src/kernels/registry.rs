@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::id::{Isa, KernelId, Op};
 use super::q8_0::{self, Q8QuantizeFn, Q8RowsFn};
 use super::{
-    elementwise, scalar, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn, QuantizeFn, RopeFn,
-    SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
+    elementwise, scalar, scalar_arm, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn,
+    QuantizeFn, RopeFn, SimdOrder, SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
 };
 
 /// A kernel and its stable ID.
@@ -56,6 +56,22 @@ impl Q8Kernel {
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
 pub const I2S_WRAP16: KernelId = KernelId::i2s(Isa::Scalar, "gemv_wrap16");
 
+/// The F16 kernels of one reference build's order ([`SimdOrder`]): `ggml_vec_dot_f16` and llamafile's tinyBLAS.
+#[derive(Clone, Copy, Debug)]
+pub struct F16Set {
+    pub f16_dot: Kernel<F16DotFn>,
+    pub f16_gemv: Kernel<F16RowsFn>,
+    pub tinyblas: Kernel<TinyBlasFn>,
+    pub tinyblas_gemm: Kernel<TinyBlasRowsFn>,
+}
+
+/// The f32 row operations whose arithmetic depends on the reference build's ISA.
+#[derive(Clone, Copy, Debug)]
+pub struct FloatOps {
+    pub softmax: Kernel<SoftmaxFn>,
+    pub ffn_act: Kernel<FfnActFn>,
+}
+
 /// One family's kernels, one per operation.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelTable {
@@ -74,6 +90,12 @@ pub struct KernelTable {
     pub softmax: Kernel<SoftmaxFn>,
     pub ffn_act: Kernel<FfnActFn>,
     pub rope: Kernel<RopeFn>,
+    /// F16 kernels of the plain aarch64 build (`bitnet.cpp-2025-arm`).
+    pub neon: F16Set,
+    /// F16 kernels of the aarch64 fp16 build (`bitnet.cpp-2025-arm-fp16`).
+    pub neon_fp16: F16Set,
+    /// Softmax and FFN activation of both aarch64 builds (4-lane sums, NEON `ggml_v_expf`).
+    pub neon_ops: FloatOps,
     /// NORM RoPE (adjacent pairs, arch `llama`).
     pub rope_norm: Kernel<RopeFn>,
     /// `quantize_row_q8_0` of the activations of a Q8_0 matmul.
@@ -104,12 +126,36 @@ impl KernelTable {
                     t.plug_avx2();
                     t.plug_avx512();
                 }
-                // NEON kernels come with the ARM port; until then the NEON family runs the oracle.
-                Family::Neon => {}
+                Family::Neon => t.plug_neon(),
             }
             t.family = family;
             t
         }))
+    }
+
+    /// The F16 kernels reproducing `order`.
+    pub fn f16_set(&self, order: SimdOrder) -> F16Set {
+        match order {
+            SimdOrder::Avx512 => F16Set {
+                f16_dot: self.f16_dot,
+                f16_gemv: self.f16_gemv,
+                tinyblas: self.tinyblas,
+                tinyblas_gemm: self.tinyblas_gemm,
+            },
+            SimdOrder::Neon => self.neon,
+            SimdOrder::NeonFp16 => self.neon_fp16,
+        }
+    }
+
+    /// The softmax and FFN activation reproducing `order`.
+    pub fn float_ops(&self, order: SimdOrder) -> FloatOps {
+        match order {
+            SimdOrder::Avx512 => FloatOps {
+                softmax: self.softmax,
+                ffn_act: self.ffn_act,
+            },
+            SimdOrder::Neon | SimdOrder::NeonFp16 => self.neon_ops,
+        }
     }
 
     /// Every slot filled with the scalar oracle.
@@ -135,6 +181,42 @@ impl KernelTable {
             softmax: k(Op::Softmax, Isa::Scalar, "f32", elementwise::softmax_masked),
             ffn_act: k(Op::FfnAct, Isa::Scalar, "f32", elementwise::ffn_act),
             rope: k(Op::Rope, Isa::Scalar, "neox", elementwise::rope_heads),
+            neon: F16Set {
+                f16_dot: k(Op::F16, Isa::Scalar, "vec_dot_neon", scalar_arm::f16_dot_neon),
+                f16_gemv: k(Op::F16, Isa::Scalar, "vec_dot_neon.gemv", scalar_arm::f16_dot_rows_neon),
+                tinyblas: k(Op::F16, Isa::Scalar, "tinyblas_neon", scalar_arm::tinyblas_neon),
+                tinyblas_gemm: k(
+                    Op::F16,
+                    Isa::Scalar,
+                    "tinyblas_neon.gemm",
+                    scalar_arm::tinyblas_rows_neon,
+                ),
+            },
+            neon_fp16: F16Set {
+                f16_dot: k(Op::F16, Isa::Scalar, "vec_dot_neonfp16", scalar_arm::f16_dot_neon_fp16),
+                f16_gemv: k(
+                    Op::F16,
+                    Isa::Scalar,
+                    "vec_dot_neonfp16.gemv",
+                    scalar_arm::f16_dot_rows_neon_fp16,
+                ),
+                tinyblas: k(
+                    Op::F16,
+                    Isa::Scalar,
+                    "tinyblas_neonfp16",
+                    scalar_arm::tinyblas_neon_fp16,
+                ),
+                tinyblas_gemm: k(
+                    Op::F16,
+                    Isa::Scalar,
+                    "tinyblas_neonfp16.gemm",
+                    scalar_arm::tinyblas_rows_neon_fp16,
+                ),
+            },
+            neon_ops: FloatOps {
+                softmax: k(Op::Softmax, Isa::Scalar, "f32_neon", scalar_arm::softmax_masked_neon),
+                ffn_act: k(Op::FfnAct, Isa::Scalar, "f32_neon", scalar_arm::ffn_act_neon),
+            },
             rope_norm: k(Op::Rope, Isa::Scalar, "norm", elementwise::rope_heads_norm),
             q8_0_quantize: k(Op::Q8_0, Isa::Scalar, "quantize", q8_0::quantize_q8_0),
             q8_0: Q8Kernel {
@@ -190,6 +272,44 @@ impl KernelTable {
             .expect("the AVX-512 family has the BW kernel");
     }
 
+    /// AArch64 NEON tier: the quantizer, I2_S (`sdot` where FEAT_DotProd is detected), the plain-NEON F16 set,
+    /// and the fp16 F16 set where FEAT_FP16 is detected (else that order stays emulated by the oracle).
+    #[cfg(target_arch = "aarch64")]
+    fn plug_neon(&mut self) {
+        use super::neon;
+        self.quantize = k(Op::I8sQuantize, Isa::Neon, "quantize", neon::quantize_i8_s);
+        self.i2s = i2s_kernels()
+            .find(|k| matches!(k.isa, Isa::Dotprod | Isa::Neon))
+            .expect("the NEON family has the smull kernel");
+        self.neon = F16Set {
+            f16_dot: k(Op::F16, Isa::Neon, "vec_dot_neon", neon::f16_dot_neon),
+            f16_gemv: k(Op::F16, Isa::Neon, "vec_dot_neon.gemv", neon::f16_dot_rows_neon),
+            tinyblas: k(Op::F16, Isa::Neon, "tinyblas_neon", neon::tinyblas_neon),
+            tinyblas_gemm: k(Op::F16, Isa::Neon, "tinyblas_neon.gemm", neon::tinyblas_rows_neon),
+        };
+        if Isa::NeonFp16.available() {
+            self.neon_fp16 = F16Set {
+                f16_dot: k(Op::F16, Isa::NeonFp16, "vec_dot_neonfp16", neon::f16_dot_neon_fp16),
+                f16_gemv: k(
+                    Op::F16,
+                    Isa::NeonFp16,
+                    "vec_dot_neonfp16.gemv",
+                    neon::f16_dot_rows_neon_fp16,
+                ),
+                tinyblas: k(Op::F16, Isa::NeonFp16, "tinyblas_neonfp16", neon::tinyblas_neon_fp16),
+                tinyblas_gemm: k(
+                    Op::F16,
+                    Isa::NeonFp16,
+                    "tinyblas_neonfp16.gemm",
+                    neon::tinyblas_rows_neon_fp16,
+                ),
+            };
+        }
+    }
+
+    #[cfg(not(target_arch = "aarch64"))]
+    fn plug_neon(&mut self) {}
+
     #[cfg(not(target_arch = "x86_64"))]
     fn plug_avx2(&mut self) {}
 
@@ -219,6 +339,23 @@ impl KernelTable {
             self.q8_0.id(1),
             self.q8_0.id(2),
         ]
+        .into_iter()
+        .chain(self.arm_slots().into_iter().map(|(id, _)| id))
+        .collect()
+    }
+
+    /// The slots of the aarch64 orders (F16 sets, softmax, FFN activation).
+    fn arm_slots(&self) -> Vec<(KernelId, Slot)> {
+        let mut v = Vec::new();
+        for set in [self.neon, self.neon_fp16] {
+            v.push((set.f16_dot.id, Slot::F16Dot(set.f16_dot.run)));
+            v.push((set.f16_gemv.id, Slot::F16Rows(set.f16_gemv.run)));
+            v.push((set.tinyblas.id, Slot::TinyBlas(set.tinyblas.run)));
+            v.push((set.tinyblas_gemm.id, Slot::TinyBlasRows(set.tinyblas_gemm.run)));
+        }
+        v.push((self.neon_ops.softmax.id, Slot::Softmax(self.neon_ops.softmax.run)));
+        v.push((self.neon_ops.ffn_act.id, Slot::FfnAct(self.neon_ops.ffn_act.run)));
+        v
     }
 }
 
@@ -263,7 +400,21 @@ impl KernelTable {
             (self.q8_0_quantize.id, Slot::Q8Quantize(self.q8_0_quantize.run)),
             (self.q8_0.id(1), Slot::Q8Rows(self.q8_0.run)),
         ]
+        .into_iter()
+        .chain(self.arm_slots())
+        .collect()
     }
+}
+
+/// The scalar oracle a declared kernel is tested against: the slot of the same operation and order in the
+/// scalar table (`scalar_arm` for the aarch64 orders, whose IDs' variants end in `_neon` / `_neonfp16`).
+pub fn oracle(id: KernelId) -> Option<Slot> {
+    let scalar = KernelTable::get(Family::Scalar)?;
+    scalar
+        .slots()
+        .into_iter()
+        .find(|(k, _)| k.op == id.op && k.variant == id.variant)
+        .map(|(_, s)| s)
 }
 
 /// Every kernel this build declares and this CPU can run, once each: the slots of every available family's
@@ -311,7 +462,26 @@ fn declared_i2s_kernels() -> &'static [I2sKernel] {
         ];
         &ALL
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        use super::neon;
+        const ALL: [I2sKernel; 3] = [
+            I2sKernel {
+                isa: Isa::Dotprod,
+                run: neon::i2s_rows_dotprod,
+            },
+            I2sKernel {
+                isa: Isa::Neon,
+                run: neon::i2s_rows,
+            },
+            I2sKernel {
+                isa: Isa::Scalar,
+                run: scalar::i2s_rows,
+            },
+        ];
+        &ALL
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         const ALL: [I2sKernel; 1] = [I2sKernel {
             isa: Isa::Scalar,

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 
 use crate::flavor::{FlavorOptions, ModelFlavors};
 use crate::gguf::GgufFile;
-use crate::kernels::{AttentionKernels, Dispatcher, I2sEpilogue, I2sProduct, KqKernel, PvKernel};
+use crate::kernels::{
+    scalar_arm, AttentionKernels, Dispatcher, I2sEpilogue, I2sProduct, KqKernel, PvKernel, SimdOrder,
+};
 use crate::quant::{MatmulCx, Origin};
 
 use super::hparams::{Arch, HParams};
@@ -405,7 +407,7 @@ impl<'m> Session<'m> {
         self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
         self.tr("ffn_up", l, nff, up);
         self.tr("ffn_gate", l, nff, gate);
-        self.disp.ffn_act(gate, relu2);
+        self.disp.ffn_act(self.numerics.simd_order(), gate, relu2);
         self.tr("ffn_act", l, nff, gate);
         for (a, u) in gate.iter_mut().zip(up.iter()) {
             *a *= u;
@@ -454,11 +456,14 @@ impl<'m> Session<'m> {
             disp: self.disp,
             i2s_epilogue: if self.numerics.has(Switch::H2) {
                 I2sEpilogue::MultiplyRatio
-            } else {
+            } else if self.numerics.simd_order() == SimdOrder::Avx512 {
                 I2sEpilogue::Divide
+            } else {
+                I2sEpilogue::DivideExact
             },
             f16_rounded_act: self.numerics.f16_rounded_activations(),
             tq_fused: self.numerics.has(Switch::U1),
+            order: self.numerics.simd_order(),
         }
     }
 
@@ -510,8 +515,18 @@ impl<'m> Session<'m> {
         let (hd, nh) = (hp.head_dim, hp.n_head);
         let group = hp.gqa_group();
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
-        let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
-        let kernels = self.disp.attention_kernels(kq_tinyblas, self.cx().f16_path(n));
+        let order = self.numerics.simd_order();
+        // KQ's activations (Q, permuted) are never contiguous: tinyBLAS sees them only after their conversion
+        // to f16, which the x86 build's tinyBLAS refuses (H3 aside), the plain aarch64 one too, and the aarch64
+        // fp16 build takes.
+        let kq_tinyblas = match order {
+            SimdOrder::Avx512 => n >= 2 && self.numerics.f16_rounded_activations(),
+            SimdOrder::Neon => false,
+            SimdOrder::NeonFp16 => scalar_arm::tinyblas_serves(order, n, hd),
+        };
+        let kernels = self
+            .disp
+            .attention_kernels(order, kq_tinyblas, self.cx().f16_path(n, n_kv));
         let shape = HeadShape {
             head_dim: hd,
             n_head: nh,

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::kernels::SimdOrder;
+
 /// A reference generation whose numerics we can reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Profile {
@@ -17,6 +19,14 @@ pub enum Profile {
     /// Upstream ggml-org/llama.cpp 0c1e57098 (TQ2_0/TQ1_0/F16, arch `bitnet`).
     #[serde(rename = "llama.cpp")]
     LlamaCpp,
+    /// bitnet.cpp 2025 cross-built for aarch64 with `-march=armv8-a` (plain NEON): verified against the
+    /// `arm` goldens (qemu-user).
+    #[serde(rename = "bitnet.cpp-2025-arm")]
+    BitnetCpp2025Arm,
+    /// bitnet.cpp 2025 built for aarch64 with fp16 vector arithmetic (`-march=armv8.2-a+fp16+dotprod`, the code
+    /// paths of an Apple M-series build): verified against the `arm-fp16` goldens (qemu-user).
+    #[serde(rename = "bitnet.cpp-2025-arm-fp16")]
+    BitnetCpp2025ArmFp16,
 }
 
 impl Profile {
@@ -25,6 +35,30 @@ impl Profile {
             Profile::BitnetCpp2025 => "bitnet.cpp-2025",
             Profile::BitnetCpp2026 => "bitnet.cpp-2026",
             Profile::LlamaCpp => "llama.cpp",
+            Profile::BitnetCpp2025Arm => "bitnet.cpp-2025-arm",
+            Profile::BitnetCpp2025ArmFp16 => "bitnet.cpp-2025-arm-fp16",
+        }
+    }
+
+    /// The SIMD float order of the build this profile reproduces (docs/kernels.md, "ARM numerics").
+    pub fn simd_order(self) -> SimdOrder {
+        match self {
+            Profile::BitnetCpp2025 | Profile::BitnetCpp2026 | Profile::LlamaCpp => SimdOrder::Avx512,
+            Profile::BitnetCpp2025Arm => SimdOrder::Neon,
+            Profile::BitnetCpp2025ArmFp16 => SimdOrder::NeonFp16,
+        }
+    }
+
+    /// The reference build this profile stands for, in words (diagnosis).
+    pub fn build(self) -> &'static str {
+        match self {
+            Profile::BitnetCpp2025 => "an x86 build of bitnet.cpp 2025",
+            Profile::BitnetCpp2026 => "bitnet.cpp 2026 (predicted)",
+            Profile::LlamaCpp => "upstream llama.cpp",
+            Profile::BitnetCpp2025Arm => "an ARM (aarch64, plain NEON) build of bitnet.cpp 2025",
+            Profile::BitnetCpp2025ArmFp16 => {
+                "an ARM fp16 build of bitnet.cpp 2025 (armv8.2-a+fp16, as on Apple M-series)"
+            }
         }
     }
 
@@ -33,8 +67,14 @@ impl Profile {
         self != Profile::BitnetCpp2026
     }
 
-    pub fn all() -> [Profile; 3] {
-        [Profile::BitnetCpp2025, Profile::BitnetCpp2026, Profile::LlamaCpp]
+    pub fn all() -> [Profile; 5] {
+        [
+            Profile::BitnetCpp2025,
+            Profile::BitnetCpp2026,
+            Profile::LlamaCpp,
+            Profile::BitnetCpp2025Arm,
+            Profile::BitnetCpp2025ArmFp16,
+        ]
     }
 }
 
@@ -42,7 +82,10 @@ impl std::str::FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Profile, String> {
         Profile::all().into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            format!("unknown numerics profile {s:?} (expected bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp or auto)")
+            format!(
+                "unknown numerics profile {s:?} (expected bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp, \
+                 bitnet.cpp-2025-arm, bitnet.cpp-2025-arm-fp16 or auto)"
+            )
         })
     }
 }
@@ -113,7 +156,9 @@ impl Numerics {
     pub fn profile(profile: Profile, reason: impl Into<String>) -> Numerics {
         let switches = match profile {
             Profile::BitnetCpp2026 => vec![Switch::H1, Switch::H2, Switch::H3, Switch::H4],
-            Profile::BitnetCpp2025 | Profile::LlamaCpp => Vec::new(),
+            Profile::BitnetCpp2025 | Profile::LlamaCpp | Profile::BitnetCpp2025Arm | Profile::BitnetCpp2025ArmFp16 => {
+                Vec::new()
+            }
         };
         Numerics {
             profile,
@@ -144,6 +189,11 @@ impl Numerics {
     /// Whether F16 matmuls of >= 2 rows round their f32 operand to f16 (H3; always so upstream).
     pub fn f16_rounded_activations(&self) -> bool {
         self.has(Switch::H3) || self.profile == Profile::LlamaCpp
+    }
+
+    /// The SIMD float order of the reference build (F16 kernels, softmax, SiLU).
+    pub fn simd_order(&self) -> SimdOrder {
+        self.profile.simd_order()
     }
 
     /// KV window granularity in cells.

@@ -114,13 +114,8 @@ impl RopeCache {
     }
 }
 
-/// Index of the largest logit; the lowest index wins ties and NaN never wins (llama.cpp's greedy pick).
+/// Index of the largest logit, llama.cpp's greedy pick by [`vocab::argmax`]'s rule (lowest index wins ties,
+/// NaN never wins); 0 for a row with no number.
 pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] || row[best].is_nan() {
-            best = i;
-        }
-    }
-    best
+    vocab::argmax(row).unwrap_or(0)
 }

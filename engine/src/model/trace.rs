@@ -252,21 +252,8 @@ pub fn nmse(a: &[f32], b: &[f32]) -> f64 {
     mse_a_b / mse_a_0
 }
 
-/// Cosine similarity accumulated in f64; 1 when both are all zeros, 0 when only one is.
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    match (aa == 0.0, bb == 0.0) {
-        (true, true) => 1.0,
-        (true, false) | (false, true) => 0.0,
-        _ => ab / (aa.sqrt() * bb.sqrt()),
-    }
-}
+/// Cosine similarity: the workspace's one definition ([`vocab::cosine`]).
+pub use vocab::cosine;
 
 /// Largest |a − b| in f64 (NaN if any difference is NaN).
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {

@@ -34,7 +34,7 @@ impl QuantMethod for DenseF16 {
 
     fn matmul(&self, data: &[u8], shape: Shape, cx: &MatmulCx, x: &[f32], n: usize, y: &mut [f32]) {
         let w = self.f16(data, shape).expect("F16 has an F16 view");
-        cx.disp.f16_matmul(&w, x, n, cx.f16_path(n), y);
+        cx.disp.f16_matmul_in(cx.order, &w, x, n, cx.f16_path(n, w.k), y);
     }
 
     fn f16<'a>(&self, data: &'a [u8], shape: Shape) -> Option<F16Matrix<'a>> {

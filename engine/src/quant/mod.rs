@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::flavor::Flavor;
-use crate::kernels::{Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2sMatrix};
+use crate::kernels::{scalar_arm, Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2sMatrix, SimdOrder};
 
 pub use dense::DenseF16;
 pub use i2s::I2s;
@@ -45,14 +45,21 @@ pub struct MatmulCx<'a> {
     pub f16_rounded_act: bool,
     /// TQ lanes contract into FMAs (U1).
     pub tq_fused: bool,
+    /// The reference build's SIMD float order (F16 kernels and which shapes tinyBLAS serves).
+    pub order: SimdOrder,
 }
 
 impl MatmulCx<'_> {
-    /// The F16 matmul path for `rows` activation rows (spec §6.5; H3).
-    pub fn f16_path(&self, rows: usize) -> F16Path {
+    /// The F16 matmul path for `rows` activation rows of length `k` (spec §6.5; H3): tinyBLAS where the
+    /// reference build's `llamafile_sgemm` takes the shape, else `ggml_vec_dot_f16` on f16 activations. The
+    /// aarch64 fp16 build's tinyBLAS takes only f16 activations.
+    pub fn f16_path(&self, rows: usize, k: usize) -> F16Path {
+        if self.order != SimdOrder::Avx512 && !scalar_arm::tinyblas_serves(self.order, rows, k) {
+            return F16Path::VecDot;
+        }
         match rows {
             1 => F16Path::VecDot,
-            _ if self.f16_rounded_act => F16Path::TinyBlasF16Act,
+            _ if self.f16_rounded_act || self.order == SimdOrder::NeonFp16 => F16Path::TinyBlasF16Act,
             _ => F16Path::TinyBlas,
         }
     }

@@ -9,20 +9,19 @@
 //! already has a manifest from the same build adds or replaces cases. Needs the `ffi` feature (or a
 //! `parity-ref-worker` named by `--worker` / `PARITY_REF_WORKER`); otherwise exit 2.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use serde_json::json;
 
-use ffi_ref::protocol::SystemInfo;
-use ffi_ref::{npy, sha256_hex, Case, Ffi, FfiOptions, Manifest, Mode, ReferenceBackend, ReferenceInfo};
+use ffi_ref::{npy, sha256_hex, Ffi, FfiOptions, RecordedCase, ReferenceBackend};
+use vocab::Mode;
 
 use crate::common::parse_ids;
+use crate::run::record::{check_prompts, merge, provenance_of, reference_of, traced_names};
 
 /// Arguments of `parity record`.
 #[derive(clap::Args, Debug)]
@@ -148,7 +147,7 @@ pub fn main(args: Args) -> Result<ExitCode> {
                 let npy_bytes = npy::encode_f32(&shape, &logits.data).map_err(|m| anyhow::anyhow!("case {id}: {m}"))?;
                 let npy_path = args.out.join(&file);
                 fs::write(&npy_path, &npy_bytes).with_context(|| format!("writing {}", npy_path.display()))?;
-                cases.push(Case {
+                cases.push(RecordedCase {
                     id,
                     model: model_name.clone(),
                     model_sha256: model_sha256.clone(),
@@ -160,11 +159,12 @@ pub fn main(args: Args) -> Result<ExitCode> {
                     n_batch: Some(args.ctx),
                     n_ubatch: Some(args.ctx),
                     logits: file,
-                    logits_shape: shape.to_vec(),
+                    logits_shape: shape,
                     logits_sha256: Some(sha256_hex(&npy_bytes)),
                     recorded_as: None,
                     greedy_n: greedy_ids.len(),
                     greedy_ids,
+                    reference_broken: None,
                 });
             }
         }
@@ -173,7 +173,9 @@ pub fn main(args: Args) -> Result<ExitCode> {
     let reference = reference.context("no worker was started")?;
     let manifest = merge(&args.out, provenance, reference, &prompts, cases)?;
     let path = args.out.join("manifest.json");
-    fs::write(&path, manifest.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    manifest
+        .write(&args.out)
+        .with_context(|| format!("writing {}", path.display()))?;
     if args.copy_model {
         let dest = args.out.join(&model_name);
         if dest != args.model {
@@ -182,18 +184,6 @@ pub fn main(args: Args) -> Result<ExitCode> {
     }
     println!("{}: {} cases", path.display(), manifest.cases.len());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every callback base name the engine's aligner knows, for either BitNet graph.
-fn traced_names() -> Vec<String> {
-    use engine::model::trace::LlamaNameMap;
-    use engine::model::Arch;
-    let maps = [
-        LlamaNameMap::new(Arch::BitnetB158, false, |_| 0),
-        LlamaNameMap::new(Arch::Bitnet, true, |_| 1),
-    ];
-    let set: std::collections::BTreeSet<&str> = maps.iter().flat_map(|m| m.entries.iter().map(|e| e.llama)).collect();
-    set.into_iter().map(str::to_string).collect()
 }
 
 /// Write the trace of one case (the layers `--trace-layers` keeps) beside its logits.
@@ -210,202 +200,4 @@ fn record_trace(ffi: &mut Ffi, args: &Args, ids: &[u32], mode: Mode, id: &str) -
         .collect();
     ffi_ref::trace_store::write(&args.out, id, &keep).with_context(|| format!("writing the trace of {id}"))?;
     Ok(())
-}
-
-fn check_prompts(prompts: &[Vec<u32>], ctx: u32, greedy: usize) -> Result<()> {
-    let mut lens = BTreeMap::new();
-    for p in prompts {
-        if p.len() + greedy > ctx as usize {
-            bail!("{} prompt ids + {greedy} greedy exceed --ctx {ctx}", p.len());
-        }
-        if lens.insert(p.len(), p).is_some_and(|q| q != p) {
-            bail!("two different prompts of length {}: case names would collide", p.len());
-        }
-    }
-    Ok(())
-}
-
-/// Provenance object of the manifest: strings only (the schema's free-text provenance fields).
-fn provenance_of(info: &SystemInfo) -> serde_json::Value {
-    json!({
-        "bitnet_cpp": format!("microsoft/BitNet {}", info.commit),
-        "llama_cpp": format!("bitnet.cpp llama.cpp {}", info.llama_commit),
-        "bitnet_cpp_dir": info.dir,
-        "llama_h_api": info.api,
-        "build_flags": info.build_flags,
-        "system_info": info.system_info,
-        "kernel": "CPU backend, no flash-attn, f16 KV cache, n_batch = n_ubatch = n_ctx",
-        "recorder": format!("parity record {}", env!("CARGO_PKG_VERSION")),
-    })
-}
-
-/// Generation and numerics profile of the worker's library, as `parity run` tells a live reference apart
-/// (run/reference.rs): the new llama.h API is upstream llama.cpp, the old one bitnet.cpp 2025.
-fn reference_of(info: &SystemInfo) -> ReferenceInfo {
-    let generation = if info.api.contains("new") {
-        receipts::Generation::LlamaCpp
-    } else {
-        receipts::Generation::BitnetCpp2025
-    };
-    ReferenceInfo {
-        generation: generation.as_str().to_owned(),
-        numerics_profile: generation.as_str().to_owned(),
-    }
-}
-
-/// Combine with an existing manifest in `dir` (same bitnet.cpp commit required); new cases replace old
-/// ones of the same id. The result is a `recorded-reference/v1` manifest.
-fn merge(
-    dir: &Path,
-    provenance: serde_json::Value,
-    reference: ReferenceInfo,
-    prompts: &[Vec<u32>],
-    cases: Vec<Case>,
-) -> Result<Manifest> {
-    let path = dir.join("manifest.json");
-    let mut m = match fs::read(&path) {
-        Ok(bytes) => {
-            let old = Manifest::parse(&bytes, &path)?;
-            let (a, b) = (
-                old.provenance_str("bitnet_cpp"),
-                provenance.get("bitnet_cpp").and_then(|v| v.as_str()),
-            );
-            if a != b {
-                bail!(
-                    "{} was recorded from {a:?}, this build is {b:?}: use another --out",
-                    path.display()
-                );
-            }
-            old
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    m.schema_version = Some(ffi_ref::manifest::SCHEMA_VERSION.to_owned());
-    m.reference = Some(reference);
-    m.provenance = provenance;
-    for p in prompts {
-        m.prompts.insert(p.len().to_string(), p.clone());
-    }
-    for c in cases {
-        match m.cases.iter_mut().find(|old| old.id == c.id) {
-            Some(old) => *old = c,
-            None => m.cases.push(c),
-        }
-    }
-    Ok(m)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn case(id: &str) -> Case {
-        Case {
-            id: id.into(),
-            model: "m.gguf".into(),
-            model_sha256: "0".repeat(64),
-            prompt_len: 1,
-            prompt_ids: vec![1],
-            mode: Mode::Batch,
-            threads: 1,
-            n_ctx: 8,
-            n_batch: Some(8),
-            n_ubatch: Some(8),
-            logits: format!("{id}.logits.npy"),
-            logits_shape: vec![1, 2],
-            logits_sha256: Some("cd".repeat(32)),
-            recorded_as: None,
-            greedy_n: 1,
-            greedy_ids: vec![0],
-        }
-    }
-
-    fn info(api: &str) -> SystemInfo {
-        SystemInfo {
-            system_info: "AVX = 1 | AVX2 = 1 | ".into(),
-            dir: "/opt/BitNet".into(),
-            commit: "404980eecae38affa4871c3e419eae3f44536a95".into(),
-            llama_commit: "40ed0f290203a9a78540b8f7eb18bd828043fe21".into(),
-            api: api.into(),
-            build_flags: "GGML_NATIVE=ON;BITNET_X86_TL2=OFF".into(),
-        }
-    }
-
-    fn bitnet_ref() -> ReferenceInfo {
-        reference_of(&info("load=old,context=old,free=old,vocab=old,memory=kv_cache"))
-    }
-
-    #[test]
-    fn prompts_must_fit_and_not_collide() {
-        assert!(check_prompts(&[vec![1, 2], vec![3]], 8, 4).is_ok());
-        assert!(check_prompts(&[vec![1, 2], vec![1, 2]], 8, 4).is_ok());
-        assert!(check_prompts(&[vec![1, 2], vec![2, 1]], 8, 4).is_err());
-        assert!(check_prompts(&[vec![1; 5]], 8, 4).is_err());
-    }
-
-    #[test]
-    fn merge_replaces_same_ids_and_refuses_another_build() {
-        let dir = tempfile::tempdir().unwrap();
-        let prov = json!({"bitnet_cpp": "microsoft/BitNet abc"});
-        let m = merge(dir.path(), prov.clone(), bitnet_ref(), &[vec![1]], vec![case("a")]).unwrap();
-        fs::write(dir.path().join("manifest.json"), m.to_json()).unwrap();
-        let mut b = case("a");
-        b.greedy_ids = vec![1];
-        let m = merge(dir.path(), prov, bitnet_ref(), &[vec![1]], vec![b.clone(), case("c")]).unwrap();
-        assert_eq!(m.cases.len(), 2);
-        assert_eq!(m.cases[0], b);
-        assert_eq!(m.prompts["1"], [1]);
-        let other = json!({"bitnet_cpp": "microsoft/BitNet def"});
-        assert!(merge(dir.path(), other, bitnet_ref(), &[vec![1]], vec![case("a")]).is_err());
-    }
-
-    /// What `parity record` writes is a `recorded-reference/v1` manifest: built here as `main` builds it
-    /// (provenance and reference from the worker's SystemInfo, `merge`, `Manifest::to_json`), then checked
-    /// with the receipts crate's schema validation and typed reader — a new directory and an extended one.
-    #[test]
-    fn recorded_manifest_validates_against_the_recorded_reference_schema() {
-        use receipts::schema::{validate, SchemaKind};
-        let dir = tempfile::tempdir().unwrap();
-        for (api, generation) in [
-            (
-                "load=old,context=old,free=old,vocab=old,memory=kv_cache",
-                receipts::Generation::BitnetCpp2025,
-            ),
-            (
-                "load=new,context=new,free=new,vocab=new,memory=memory",
-                receipts::Generation::LlamaCpp,
-            ),
-        ] {
-            let info = info(api);
-            let m = merge(
-                dir.path(),
-                provenance_of(&info),
-                reference_of(&info),
-                &[vec![1]],
-                vec![case("a")],
-            )
-            .unwrap();
-            let text = m.to_json();
-            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api}: {e}\n{text}"));
-            let (typed, _) = receipts::RecordedReference::from_json(&text).unwrap();
-            assert_eq!(typed.identity().generation, generation);
-            assert_eq!(typed.cases[0].logits_sha256.as_deref(), Some("cd".repeat(32).as_str()));
-            // Extending the directory keeps it valid.
-            fs::write(dir.path().join("manifest.json"), &text).unwrap();
-            let m = merge(
-                dir.path(),
-                provenance_of(&info),
-                reference_of(&info),
-                &[vec![1]],
-                vec![case("b")],
-            )
-            .unwrap();
-            let doc: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
-            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api} extended: {e}"));
-            assert_eq!(m.cases.len(), 2);
-            fs::remove_file(dir.path().join("manifest.json")).unwrap();
-        }
-    }
 }

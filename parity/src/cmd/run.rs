@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-use ffi_ref::{Mode, Recorded, ReferenceBackend};
+use vocab::Mode;
 
-use crate::common::{fixtures_dir, parse_ids, EngineArgs, EngineCtx};
+use crate::common::{fixtures_dir, parse_ids, EngineArgs};
 use crate::run::{ladder, output, reference, Options};
 
 /// Arguments of `parity run`.
@@ -87,17 +87,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
         .with_context(|| format!("loading {}", model_path.display()))?;
     let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
     if a.engine.numerics == "auto" {
-        // Compare like with like: run the numerics of the generation the reference says it is
-        // (an F16 `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified
-        // generations: against bitnet.cpp-2026 we keep the model's true math, so its bug shows.
-        let generation = reference::generation(&backend);
-        if let Ok(profile) = generation.as_str().parse::<engine::model::Profile>() {
-            if profile != ctx.numerics.profile && profile.verified() {
-                let extra = ctx.numerics.switches.clone();
-                let why = format!("auto: the reference computes {}", generation.as_str());
-                ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
-            }
-        }
+        reference::match_numerics(&mut ctx, &backend);
     }
     let modes: Vec<Mode> = match a.mode.as_str() {
         "batch" => vec![Mode::Batch],
@@ -107,7 +97,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
     let tokens = match (&a.tokens, &a.prompt) {
         (Some(t), _) => parse_ids(t)?,
         (None, Some(_)) => Vec::new(),
-        (None, None) => default_tokens(backend.recorded(), modes[0])?,
+        (None, None) => reference::default_tokens(backend.recorded(), modes[0])?,
     };
     let opts = Options {
         modes,
@@ -145,60 +135,4 @@ pub fn main(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// The longest recorded prompt for this model (that is the most demanding case).
-fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
-    let Some(r) = recorded else {
-        bail!("give --tokens or --prompt (a live reference has no recorded prompts)")
-    };
-    let case = r
-        .manifest()
-        .cases
-        .iter()
-        .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
-        .max_by_key(|c| c.prompt_ids.len())
-        .context("the recorded reference has no case for this model (sha256 differs?)")?;
-    Ok(case.prompt_ids.clone())
-}
-
-impl EngineCtx {
-    /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
-    /// after hashing, so the digest does not pull the whole file back into the resident set.
-    pub fn model_sha256(&self) -> String {
-        use sha2::{Digest, Sha256};
-        const PIECE: usize = 8 << 20;
-        let (file, mut h) = (&self.model.file, Sha256::new());
-        let bytes = file.bytes();
-        for start in (0..bytes.len()).step_by(PIECE) {
-            let r = start..(start + PIECE).min(bytes.len());
-            h.update(&bytes[r.clone()]);
-            if self.model.weights.is_resident() {
-                file.release(r);
-            }
-        }
-        hex::encode(h.finalize())
-    }
-}
-
-/// A backend of either kind, keeping access to the recorded one's manifest.
-pub enum AnyBackend {
-    Recorded(Box<Recorded>),
-    Live(Box<dyn ReferenceBackend>),
-}
-
-impl AnyBackend {
-    pub fn recorded(&self) -> Option<&Recorded> {
-        match self {
-            AnyBackend::Recorded(r) => Some(r.as_ref()),
-            AnyBackend::Live(_) => None,
-        }
-    }
-
-    pub fn as_backend(&mut self) -> &mut dyn ReferenceBackend {
-        match self {
-            AnyBackend::Recorded(r) => r.as_mut(),
-            AnyBackend::Live(b) => b.as_mut(),
-        }
-    }
 }

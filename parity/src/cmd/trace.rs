@@ -1,17 +1,18 @@
 //! `parity trace`: run our engine twice on one prompt (our numerics, and another profile plus switches),
 //! trace every intermediate tensor, and name the first that diverges.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use engine::model::trace::{trace_prompt, LayerFilter, TensorDiff, TraceComparison, DEFAULT_NMSE_THRESHOLD};
-use engine::model::{Numerics, Profile, Switch};
+use anyhow::Result;
+use engine::model::trace::{TensorDiff, DEFAULT_NMSE_THRESHOLD};
+use engine::model::Numerics;
 use serde::Serialize;
 
-use crate::cmd::diagnose::Mode;
-use crate::common::{EngineArgs, PromptArgs};
+use vocab::Mode;
+
+use crate::common::{mode_parser, numerics, EngineArgs, PromptArgs};
+use crate::run::trace::{compare_numerics, layer_filter, print_table};
 
 /// Arguments of `parity trace`.
 #[derive(clap::Args, Debug)]
@@ -27,7 +28,7 @@ pub struct Args {
     #[command(flatten)]
     pub prompt: PromptArgs,
     /// batch = one forward over the whole prompt; seq = one token at a time through the KV cache.
-    #[arg(long, value_enum, default_value_t = Mode::Batch)]
+    #[arg(long, value_parser = mode_parser(), default_value = "batch")]
     pub mode: Mode,
     /// Context size (KV cache cells).
     #[arg(long, default_value_t = 512)]
@@ -69,112 +70,19 @@ struct Report<'a> {
     diffs: &'a [TensorDiff],
 }
 
-fn against_numerics(a: &Args, model: &engine::model::Model) -> Result<Numerics> {
-    let base = match a.against_numerics.as_str() {
-        "auto" => model.auto_numerics(),
-        p => Numerics::profile(
-            p.parse::<Profile>().map_err(anyhow::Error::msg)?,
-            "chosen with --against-numerics",
-        ),
-    };
-    let extra = a
-        .against_switch
-        .iter()
-        .map(|s| s.parse::<Switch>().map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(base.with_switches(&extra))
-}
-
-fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        "-".into()
-    } else if v == 0.0 {
-        "0".into()
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
-fn shape(s: Option<[usize; 2]>) -> String {
-    s.map_or_else(|| "missing".into(), |[r, c]| format!("{r}x{c}"))
-}
-
-pub(crate) fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
-    println!("ours:   {ours}\ntheirs: {theirs}");
-    println!(
-        "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}",
-        "tensor", "shape", "NMSE", "max|Δ|", "cosine", "exact"
-    );
-    for (i, d) in c.diffs.iter().enumerate() {
-        let shape = if d.shape_ours == d.shape_theirs {
-            shape(d.shape_ours)
-        } else {
-            format!("{}≠{}", shape(d.shape_ours), shape(d.shape_theirs))
-        };
-        let cos = if d.cosine.is_nan() {
-            "-".into()
-        } else {
-            format!("{:.9}", d.cosine)
-        };
-        let mut mark = String::new();
-        if c.first_divergence == Some(i) {
-            mark.push_str("  <- first divergence");
-        }
-        if c.first_over_threshold == Some(i) {
-            mark.push_str(&format!("  <- first NMSE > {:e}", c.threshold));
-        }
-        let exact = if d.bit_exact { "yes" } else { "no" };
-        println!(
-            "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}{mark}",
-            d.label,
-            shape,
-            fmt_num(d.nmse),
-            fmt_num(d.max_abs_diff),
-            cos,
-            exact
-        );
-    }
-    match c.first_divergent() {
-        None => println!("no divergence: all {} tensors are bit-exact", c.diffs.len()),
-        Some(d) => {
-            let n = c.diffs.iter().filter(|d| !d.bit_exact).count();
-            println!(
-                "first divergence: {} ({n} of {} tensors differ)",
-                d.label,
-                c.diffs.len()
-            );
-            match c.first_exceeding() {
-                Some(e) => println!("first NMSE > {:e}: {}", c.threshold, e.label),
-                None => println!("no tensor exceeds NMSE {:e}", c.threshold),
-            }
-        }
-    }
-}
-
 pub fn main(a: Args) -> Result<ExitCode> {
     let ctx = a.engine.load(&a.model)?;
     let tokens = a.prompt.resolve(&ctx)?;
-    let theirs = against_numerics(&a, &ctx.model)?;
-    let filter = if a.trace_layers.is_empty() {
-        LayerFilter::All
-    } else {
-        let set: BTreeSet<usize> = a.trace_layers.iter().copied().collect();
-        let n_layer = ctx.model.hparams.n_layer;
-        if let Some(bad) = set.iter().find(|&&l| l >= n_layer) {
-            anyhow::bail!("--trace-layers: layer {bad} does not exist (the model has {n_layer} layers)");
-        }
-        LayerFilter::Only(set)
-    };
+    let theirs = numerics(
+        &ctx.model,
+        &a.against_numerics,
+        &a.against_switch,
+        "chosen with --against-numerics",
+    )?;
+    let filter = layer_filter(&a.trace_layers, ctx.model.hparams.n_layer)?;
     anyhow::ensure!(a.nmse_threshold >= 0.0, "--nmse-threshold must be >= 0");
-    let batch = a.mode == Mode::Batch;
     let n_ctx = a.ctx.max(tokens.len());
-    let run = |n: &Numerics| {
-        trace_prompt(&ctx.model, &ctx.disp, n.clone(), &tokens, batch, n_ctx, filter.clone())
-            .with_context(|| format!("evaluating under {}", n.label()))
-    };
-    let ours = run(&ctx.numerics)?;
-    let other = run(&theirs)?;
-    let c = TraceComparison::new(&ours.tensors, &other.tensors, a.nmse_threshold);
+    let c = compare_numerics(&ctx, &tokens, a.mode, n_ctx, &theirs, &filter, a.nmse_threshold)?;
     if a.json {
         let report = Report {
             model: a.model.display().to_string(),

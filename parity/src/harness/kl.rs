@@ -27,7 +27,9 @@
 
 use receipts::{DeltaPDistribution, KlStatsRecord, KldDistribution, ValueUncertainty};
 
-use super::metrics::{argmax, check_shapes, log_softmax, MetricsError};
+use vocab::argmax;
+
+use super::metrics::{check_shapes, log_softmax, MetricsError};
 
 /// KL statistics and the per-row values they came from.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Per-position comparison of two logits arrays (`[n_positions, n_vocab]`, row-major f32).
 //! All accumulation is in f64; the reference is P in KL(P ‖ Q).
 
-use receipts::gates::summarize;
+use receipts::defs::summarize;
 use receipts::{MetricsSummary, PositionMetrics};
 
 /// Why two logits arrays cannot be compared.
@@ -112,32 +112,25 @@ pub fn compare_logits(ours: &[f32], reference: &[f32], n_vocab: usize) -> Result
 
 /// Metrics of one row (finite values of equal length assumed; see [`check_shapes`]).
 pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMetrics {
-    let (mut dot, mut n_o, mut n_r, mut n_d, mut sum_abs, mut max_abs) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let (mut n_r, mut n_d, mut sum_abs, mut max_abs) = (0f64, 0f64, 0f64, 0f64);
     for (&o, &r) in ours.iter().zip(reference) {
         let (o, r) = (f64::from(o), f64::from(r));
         let d = o - r;
-        dot += o * r;
-        n_o += o * o;
         n_r += r * r;
         n_d += d * d;
         sum_abs += d.abs();
         max_abs = max_abs.max(d.abs());
     }
-    let cosine = match (n_o == 0.0, n_r == 0.0) {
-        (true, true) => 1.0,
-        (true, false) | (false, true) => 0.0,
-        // sqrt(a·b), not sqrt(a)·sqrt(b): for identical rows a·b = a² and IEEE sqrt(a²) = a exactly,
-        // so bit-identical logits give a cosine of exactly 1.
-        (false, false) => (dot / (n_o * n_r).sqrt()).clamp(-1.0, 1.0),
-    };
+    let cosine = vocab::cosine(ours, reference);
     // With an all-zero reference the relative error is undefined; report the absolute L2 instead.
     let rel_l2 = if n_r == 0.0 {
         n_d.sqrt()
     } else {
         n_d.sqrt() / n_r.sqrt()
     };
-    let top1_ours = argmax(ours);
-    let top1_reference = argmax(reference);
+    // Finite, non-empty rows (check_shapes): argmax always has an answer.
+    let top1_ours = vocab::argmax(ours).unwrap_or(0);
+    let top1_reference = vocab::argmax(reference).unwrap_or(0);
     let (t_o, t_r) = (top_k(ours, 5), top_k(reference, 5));
     let top5_overlap = t_o.iter().filter(|i| t_r.contains(i)).count() as u8;
     PositionMetrics {
@@ -152,17 +145,6 @@ pub fn compare_row(position: u64, ours: &[f32], reference: &[f32]) -> PositionMe
         top5_overlap,
         kl_divergence: kl_divergence(reference, ours),
     }
-}
-
-/// Index of the largest value; the lowest index wins ties (as bitnet.cpp's greedy sampler).
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Indices of the `k` largest values, largest first, lower index first among equals.

@@ -7,16 +7,16 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use engine::kernels::KernelId;
-use ffi_ref::{Mode as RefMode, RefError, ReferenceBackend};
+use ffi_ref::{RefError, ReferenceBackend};
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
+use vocab::Mode;
 
-use crate::cmd::diagnose::{self, Mode as DiagMode};
-use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 use crate::harness::kl::KlStats;
 use crate::harness::metrics::{compare_logits, MetricsError};
 
-use super::{reference, Options};
+use super::reference::{self, AnyBackend};
+use super::{diagnose, Options};
 
 /// How a rung ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,213 +72,75 @@ pub fn thresholds(opts: &Options, exact_default: bool) -> Thresholds {
     t
 }
 
-/// Whether one position passes the thresholds.
-fn position_ok(p: &receipts::PositionMetrics, t: &Thresholds) -> bool {
-    p.cosine >= t.min_cosine && p.max_abs_diff <= t.max_abs_diff && (!t.require_bit_exact || p.max_abs_diff == 0.0)
+fn rung(name: impl Into<String>, pass: bool, detail: String) -> Rung {
+    Rung {
+        name: name.into(),
+        status: if pass { Status::Pass } else { Status::Fail },
+        detail,
+    }
 }
 
+/// Climb the ladder for every mode asked, stopping at the first failing rung, and build the receipt.
 pub fn run(
     ctx: &EngineCtx,
     any: &mut AnyBackend,
     model_path: &Path,
-    mut tokens: Vec<u32>,
+    tokens: Vec<u32>,
     opts: &Options,
 ) -> Result<Outcome> {
-    let mut rungs = Vec::new();
-    let mut stopped_at = None;
     let tokenizer = ctx.tokenizer(None).ok();
-    let tokenizer_sha256 = tokenizer
-        .as_ref()
-        .map(|t| t.sha256().to_string())
-        .unwrap_or_else(|| "none".into());
-
-    // Rung 1: the tokenizer.
-    match &opts.prompt {
-        Some(text) => {
-            let tok = tokenizer.as_ref().context("--prompt needs the model's tokenizer")?;
-            let ours = tok.encode(text, true, true)?;
-            match any.as_backend().tokenize(text, true, true) {
-                Ok(theirs) if theirs == ours => rungs.push(Rung {
-                    name: "tokenizer".into(),
-                    status: Status::Pass,
-                    detail: format!("{} ids identical", ours.len()),
-                }),
-                Ok(theirs) => {
-                    let at = ours
-                        .iter()
-                        .zip(&theirs)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(ours.len().min(theirs.len()));
-                    rungs.push(Rung {
-                        name: "tokenizer".into(),
-                        status: Status::Fail,
-                        detail: format!(
-                            "ids differ at index {at}: ours {:?} vs reference {:?}",
-                            ours.get(at),
-                            theirs.get(at)
-                        ),
-                    });
-                    stopped_at = Some("tokenizer".to_string());
-                }
-                Err(RefError::NoCase(why)) => rungs.push(Rung {
-                    name: "tokenizer".into(),
-                    status: Status::Skip,
-                    detail: format!("the reference cannot tokenize ({why}); comparing on our ids"),
-                }),
-                Err(e) => return Err(e).context("reference tokenizer"),
-            }
-            tokens = ours;
-        }
-        None => rungs.push(Rung {
-            name: "tokenizer".into(),
-            status: Status::Skip,
-            detail: "token ids given".into(),
-        }),
-    }
+    let mut rungs = Vec::new();
+    let tokens = tokenizer_rung(tokenizer.as_ref(), any, opts, tokens, &mut rungs)?;
     anyhow::ensure!(!tokens.is_empty(), "no tokens to compare");
-
     let generation = reference::generation(any);
-    let exact_default = generation.as_str() == ctx.numerics.label();
-    let thresholds = thresholds(opts, exact_default);
-    let n_vocab = ctx.model.hparams.n_vocab;
-    let mut modes = Vec::new();
-    let mut diagnosis = None;
-    let mut case_ids = Vec::new();
+    let ref_profile = reference::profile(any).map_or(generation.as_str(), |p| p.name());
+    let thresholds = thresholds(opts, ref_profile == ctx.numerics.label());
+    // A broken reference mode fails its own rung without stopping the other modes.
+    let failed = |rungs: &[Rung]| {
+        rungs
+            .iter()
+            .any(|r| r.status == Status::Fail && !r.name.ends_with(BROKEN_RUNG))
+    };
+    let (mut modes, mut case_ids, mut diagnosis) = (Vec::new(), Vec::new(), None);
     // The receipt's kernel log covers exactly the comparisons: diagnosis and tracing runs are left out.
     ctx.disp.clear_log();
     let mut compared: BTreeMap<KernelId, u64> = BTreeMap::new();
     // A mode whose reference logits are not finite: its gate fails, the other modes still run.
     let mut broken_reference: Option<String> = None;
     for &mode in &opts.modes {
-        if stopped_at.is_some() {
+        if failed(&rungs) {
             break;
         }
-        let m = mode.as_str();
-        let case = any
-            .recorded()
-            .and_then(|r| r.find_case(&tokens, mode).ok())
-            .map(|c| (c.id.clone(), c.n_ctx as usize, c.greedy_ids.len()));
-        let theirs = any
-            .as_backend()
-            .eval_logits(&tokens, mode)
-            .with_context(|| format!("reference logits ({m})"))?;
-        let n_ctx = opts
-            .ctx
-            .or(case.as_ref().map(|c| c.1))
-            .unwrap_or(tokens.len() + opts.steps.unwrap_or(32) + 1);
-        if let Some(c) = &case {
-            case_ids.push(c.0.clone());
-        }
-        let mut session = ctx.session(n_ctx)?;
-        let ours = session.eval_prompt(&tokens, mode == RefMode::Batch)?;
-        let cmp = match compare_logits(&ours, &theirs.data, n_vocab) {
-            Ok(c) => c,
-            // A NaN in the reference fails the gate (receipts cannot carry the values) and is diagnosed:
-            // some reference paths are broken in known ways (e.g. bitnet.cpp's TL2 batched matmul).
-            Err(e @ MetricsError::NonFinite { side: "reference", .. }) => {
-                rungs.push(Rung {
-                    name: format!("{m}: reference logits"),
-                    status: Status::Fail,
-                    detail: e.to_string(),
-                });
-                broken_reference.get_or_insert_with(|| format!("{m}: reference logits"));
+        let m = match compare_mode(ctx, any, &tokens, mode, opts, &thresholds, &mut rungs)? {
+            ModeOutcome::Compared(m) => m,
+            // Some reference paths are broken in known ways (bitnet.cpp's TL2 batched matmul): the mode's gate
+            // fails and is diagnosed, the other modes still run, and its kernel calls stay out of the receipt.
+            ModeOutcome::BrokenReference { rung, n_ctx, reference } => {
+                broken_reference.get_or_insert(rung);
                 if diagnosis.is_none() {
-                    diagnosis = diagnose_failure(ctx, &tokens, mode, n_ctx, &theirs.data);
+                    diagnosis = diagnose_failure(ctx, &tokens, mode, n_ctx, &reference);
                 }
-                // This mode is not in the receipt: neither are its kernel calls.
                 ctx.disp.clear_log();
                 continue;
             }
-            Err(e) => return Err(e.into()),
         };
-        let p0 = &cmp.positions[0];
-        let p0_ok = position_ok(p0, &thresholds);
-        rungs.push(Rung {
-            name: format!("{m}: position 0"),
-            status: if p0_ok { Status::Pass } else { Status::Fail },
-            detail: format!(
-                "cosine {:.9}, max|Δ| {:.3e}, top-1 {}",
-                p0.cosine,
-                p0.max_abs_diff,
-                if p0.top1_match { "equal" } else { "differs" }
-            ),
-        });
-        let mut result = ModeResult::new(
-            to_receipt_mode(mode),
-            opts.threads as u32,
-            n_vocab as u64,
-            cmp.positions.clone(),
-            &ours,
-            &theirs.data,
-        );
-        if tokens.len() >= 2 {
-            result.kl = KlStats::compute(&ours, &theirs.data, n_vocab, &tokens[1..])
-                .ok()
-                .map(|k| k.record());
-        }
-        let all_ok = cmp.positions.iter().all(|p| position_ok(p, &thresholds))
-            && cmp.summary.top1_match_rate >= thresholds.min_top1_match_rate;
-        if p0_ok {
-            let s = &cmp.summary;
-            rungs.push(Rung {
-                name: format!("{m}: all positions"),
-                status: if all_ok { Status::Pass } else { Status::Fail },
-                detail: format!(
-                    "{} positions, min cosine {:.9}, max|Δ| {:.3e}, top-1 {:.1}%{}",
-                    s.n_positions,
-                    s.min_cosine,
-                    s.max_abs_diff,
-                    100.0 * s.top1_match_rate,
-                    if s.bit_exact { ", bit-exact" } else { "" }
-                ),
-            });
-        }
-        if p0_ok && all_ok {
-            let steps = opts.steps.or(case.as_ref().map(|c| c.2)).unwrap_or(32);
-            if steps > 0 {
-                let last = &ours[(tokens.len() - 1) * n_vocab..];
-                let ours_ids = session.greedy(last, steps)?;
-                let theirs_ids = any
-                    .as_backend()
-                    .greedy(&tokens, mode, steps)
-                    .with_context(|| format!("reference greedy ({m})"))?;
-                let g = GreedyComparison::new(ours_ids, theirs_ids);
-                let same = g.first_divergence.is_none() && g.ours.len() == g.reference.len();
-                rungs.push(Rung {
-                    name: format!("{m}: greedy {steps} steps"),
-                    status: if same { Status::Pass } else { Status::Fail },
-                    detail: match g.first_divergence {
-                        None if same => format!("{} ids identical", g.ours.len()),
-                        None => format!("lengths differ: ours {}, reference {}", g.ours.len(), g.reference.len()),
-                        Some(i) => format!(
-                            "first divergence at step {i}: ours {} vs reference {}",
-                            g.ours[i as usize], g.reference[i as usize]
-                        ),
-                    },
-                });
-                result.greedy = Some(g);
-            }
-        }
+        case_ids.extend(m.case_id);
         for (id, n) in ctx.disp.take_log() {
             *compared.entry(id).or_default() += n;
         }
-        if rungs.iter().any(|r| r.status == Status::Fail) {
-            stopped_at = rungs.iter().find(|r| r.status == Status::Fail).map(|r| r.name.clone());
-            if opts.diagnose && diagnosis.is_none() {
-                diagnosis = diagnose_failure(ctx, &tokens, mode, n_ctx, &theirs.data);
-                ctx.disp.clear_log();
-            }
+        if failed(&rungs) && opts.diagnose && diagnosis.is_none() {
+            diagnosis = diagnose_failure(ctx, &tokens, mode, m.n_ctx, &m.reference);
+            ctx.disp.clear_log();
         }
-        modes.push(result);
+        modes.push(m.result);
     }
 
-    if let Some(rung) = broken_reference {
-        let why = diagnosis.as_ref().map_or_else(|| rung.clone(), |d| d.verdict.clone());
+    if let Some(rung) = &broken_reference {
+        let why = diagnosis.as_ref().map_or_else(|| rung.clone(), |d: &Diagnosis| d.verdict.clone());
         anyhow::ensure!(
             !modes.is_empty(),
             "{rung}: not finite, and no other mode was compared (a receipt needs one). {why}"
         );
-        stopped_at.get_or_insert(rung);
     }
     let trace = match (&opts.trace, opts.modes.first()) {
         (Some(filter), Some(&mode)) => {
@@ -287,7 +149,9 @@ pub fn run(
         }
         _ => None,
     };
-    let host = Host::detect(opts.threads as u32);
+    let tokenizer_sha256 = tokenizer
+        .as_ref()
+        .map_or_else(|| "none".into(), |t| t.sha256().to_string());
     let (kernels, kernel_isa) = crate::common::kernel_records(&compared);
     let builder = ParityReceiptBuilder {
         tool: Tool {
@@ -295,19 +159,8 @@ pub fn run(
             version: env!("CARGO_PKG_VERSION").into(),
             git_commit: env!("PARITY_GIT_COMMIT").into(),
         },
-        host,
-        model: receipts::Model {
-            path: model_path.display().to_string(),
-            sha256: ctx.model_sha256(),
-            architecture: ctx.model.hparams.arch_name.clone(),
-            flavor_summary: ctx
-                .model
-                .flavors
-                .counts
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v as u64))
-                .collect(),
-        },
+        host: Host::detect(opts.threads as u32),
+        model: receipt_model(ctx, model_path),
         tokenizer_sha256,
         token_ids: tokens,
         reference: receipt_reference(any.as_backend(), generation, &ctx.numerics.label(), case_ids),
@@ -321,6 +174,7 @@ pub fn run(
     };
     let key = receipts::seal::signing_key_from_env()?;
     let receipt = builder.build(key.as_ref())?;
+    let stopped_at = rungs.iter().find(|r| r.status == Status::Fail).map(|r| r.name.clone());
     Ok(Outcome {
         rungs,
         receipt,
@@ -329,27 +183,196 @@ pub fn run(
     })
 }
 
-fn to_receipt_mode(m: RefMode) -> receipts::Mode {
-    match m {
-        RefMode::Batch => receipts::Mode::Batch,
-        RefMode::Seq => receipts::Mode::Seq,
+/// Rung 1: with `--prompt`, both tokenizers on the text (the ids compared are ours); else the ids given.
+fn tokenizer_rung(
+    tokenizer: Option<&engine::tokenizer::Tokenizer>,
+    any: &mut AnyBackend,
+    opts: &Options,
+    tokens: Vec<u32>,
+    rungs: &mut Vec<Rung>,
+) -> Result<Vec<u32>> {
+    let Some(text) = &opts.prompt else {
+        rungs.push(Rung {
+            name: "tokenizer".into(),
+            status: Status::Skip,
+            detail: "token ids given".into(),
+        });
+        return Ok(tokens);
+    };
+    let ours = tokenizer
+        .context("--prompt needs the model's tokenizer")?
+        .encode(text, true, true)?;
+    match any.as_backend().tokenize(text, true, true) {
+        Ok(theirs) if theirs == ours => rungs.push(rung("tokenizer", true, format!("{} ids identical", ours.len()))),
+        Ok(theirs) => {
+            let at = ours
+                .iter()
+                .zip(&theirs)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours.len().min(theirs.len()));
+            let detail = format!(
+                "ids differ at index {at}: ours {:?} vs reference {:?}",
+                ours.get(at),
+                theirs.get(at)
+            );
+            rungs.push(rung("tokenizer", false, detail));
+        }
+        Err(RefError::NoCase(why)) => rungs.push(Rung {
+            name: "tokenizer".into(),
+            status: Status::Skip,
+            detail: format!("the reference cannot tokenize ({why}); comparing on our ids"),
+        }),
+        Err(e) => return Err(e).context("reference tokenizer"),
+    }
+    Ok(ours)
+}
+
+/// One mode's comparison: its result, the recorded case it used, and the reference logits (for diagnosis).
+struct ModeRun {
+    result: ModeResult,
+    case_id: Option<String>,
+    n_ctx: usize,
+    reference: Vec<f32>,
+}
+
+/// Suffix of the rung a mode fails with when the reference's own logits are not finite.
+const BROKEN_RUNG: &str = ": reference logits";
+
+/// How one mode's comparison ended.
+enum ModeOutcome {
+    Compared(ModeRun),
+    /// The reference's logits are not finite (receipts cannot carry them): the failed rung's name, and what
+    /// diagnosis needs.
+    BrokenReference {
+        rung: String,
+        n_ctx: usize,
+        reference: Vec<f32>,
+    },
+}
+
+/// Rungs 2–4 of one mode: position 0, all positions, then the greedy continuation.
+fn compare_mode(
+    ctx: &EngineCtx,
+    any: &mut AnyBackend,
+    tokens: &[u32],
+    mode: Mode,
+    opts: &Options,
+    t: &Thresholds,
+    rungs: &mut Vec<Rung>,
+) -> Result<ModeOutcome> {
+    let m = mode.as_str();
+    let case = any
+        .recorded()
+        .and_then(|r| r.find_case(tokens, mode).ok())
+        .map(|c| (c.id.clone(), c.n_ctx as usize, c.greedy_ids.len()));
+    let theirs = any
+        .as_backend()
+        .eval_logits(tokens, mode)
+        .with_context(|| format!("reference logits ({m})"))?;
+    let n_ctx = opts
+        .ctx
+        .or(case.as_ref().map(|c| c.1))
+        .unwrap_or(tokens.len() + opts.steps.unwrap_or(32) + 1);
+    let n_vocab = ctx.model.hparams.n_vocab;
+    let mut session = ctx.session(n_ctx)?;
+    let ours = session.eval_prompt(tokens, mode == Mode::Batch)?;
+    let cmp = match compare_logits(&ours, &theirs.data, n_vocab) {
+        Ok(c) => c,
+        Err(e @ MetricsError::NonFinite { side: "reference", .. }) => {
+            let name = format!("{m}{BROKEN_RUNG}");
+            rungs.push(rung(name.clone(), false, e.to_string()));
+            return Ok(ModeOutcome::BrokenReference {
+                rung: name,
+                n_ctx,
+                reference: theirs.data,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let p0 = &cmp.positions[0];
+    let p0_ok = t.admits(p0);
+    let top1 = if p0.top1_match { "equal" } else { "differs" };
+    let detail = format!("cosine {:.9}, max|Δ| {:.3e}, top-1 {top1}", p0.cosine, p0.max_abs_diff);
+    rungs.push(rung(format!("{m}: position 0"), p0_ok, detail));
+    let mut result = ModeResult::new(
+        mode,
+        opts.threads as u32,
+        n_vocab as u64,
+        cmp.positions.clone(),
+        &ours,
+        &theirs.data,
+    );
+    if tokens.len() >= 2 {
+        result.kl = KlStats::compute(&ours, &theirs.data, n_vocab, &tokens[1..])
+            .ok()
+            .map(|k| k.record());
+    }
+    let all_ok = cmp.positions.iter().all(|p| t.admits(p)) && cmp.summary.top1_match_rate >= t.min_top1_match_rate;
+    if p0_ok {
+        let s = &cmp.summary;
+        let detail = format!(
+            "{} positions, min cosine {:.9}, max|Δ| {:.3e}, top-1 {:.1}%{}",
+            s.n_positions,
+            s.min_cosine,
+            s.max_abs_diff,
+            100.0 * s.top1_match_rate,
+            if s.bit_exact { ", bit-exact" } else { "" }
+        );
+        rungs.push(rung(format!("{m}: all positions"), all_ok, detail));
+    }
+    let steps = opts.steps.or(case.as_ref().map(|c| c.2)).unwrap_or(32);
+    if p0_ok && all_ok && steps > 0 {
+        let last = &ours[(tokens.len() - 1) * n_vocab..];
+        let ours_ids = session.greedy(last, steps)?;
+        let theirs_ids = any
+            .as_backend()
+            .greedy(tokens, mode, steps)
+            .with_context(|| format!("reference greedy ({m})"))?;
+        let g = GreedyComparison::new(ours_ids, theirs_ids);
+        rungs.push(rung(
+            format!("{m}: greedy {steps} steps"),
+            g.identical(),
+            greedy_detail(&g),
+        ));
+        result.greedy = Some(g);
+    }
+    Ok(ModeOutcome::Compared(ModeRun {
+        result,
+        case_id: case.map(|c| c.0),
+        n_ctx,
+        reference: theirs.data,
+    }))
+}
+
+fn greedy_detail(g: &GreedyComparison) -> String {
+    match g.first_divergence {
+        None if g.identical() => format!("{} ids identical", g.ours.len()),
+        None => format!("lengths differ: ours {}, reference {}", g.ours.len(), g.reference.len()),
+        Some(i) => format!(
+            "first divergence at step {i}: ours {} vs reference {}",
+            g.ours[i as usize], g.reference[i as usize]
+        ),
+    }
+}
+
+fn receipt_model(ctx: &EngineCtx, model_path: &Path) -> receipts::Model {
+    receipts::Model {
+        path: model_path.display().to_string(),
+        sha256: ctx.model_sha256(),
+        architecture: ctx.model.hparams.arch_name.clone(),
+        flavor_summary: ctx
+            .model
+            .flavors
+            .counts
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v as u64))
+            .collect(),
     }
 }
 
 /// Run `parity diagnose`'s ranking on a failing mode; the verdict goes into the receipt.
-fn diagnose_failure(
-    ctx: &EngineCtx,
-    tokens: &[u32],
-    mode: RefMode,
-    n_ctx: usize,
-    reference: &[f32],
-) -> Option<Diagnosis> {
-    let dm = if mode == RefMode::Batch {
-        DiagMode::Batch
-    } else {
-        DiagMode::Seq
-    };
-    let d = diagnose::diagnose(ctx, tokens, dm, n_ctx, reference).ok()?;
+fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, reference: &[f32]) -> Option<Diagnosis> {
+    let d = diagnose::diagnose(ctx, tokens, mode, n_ctx, reference).ok()?;
     Some(Diagnosis {
         verdict: d.verdict.clone(),
         best_profile: d.ranked.first().map(|c| c.label.clone()),

@@ -1,14 +1,17 @@
-//! The parity harness behind `parity run`: opening a reference, the comparison ladder, the summary.
+//! The parity harness behind `parity run`, `diagnose` and `trace`: opening a reference, the comparison ladder,
+//! diagnosis, tracing, the summary.
 
+pub mod diagnose;
 pub mod ladder;
 pub mod output;
+pub mod record;
 pub mod reference;
 pub mod trace;
 
 /// What the user asked `parity run` for (thresholds left `None` take the documented defaults).
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub modes: Vec<ffi_ref::Mode>,
+    pub modes: Vec<vocab::Mode>,
     pub steps: Option<usize>,
     pub ctx: Option<usize>,
     pub prompt: Option<String>,

@@ -8,8 +8,10 @@ use engine::model::trace::{
     trace_prompt, LayerFilter, LlamaAligner, LlamaNameMap, TraceCollector, TraceComparison, TracedTensor,
     DEFAULT_NMSE_THRESHOLD, FINAL_NAMES, LAYER_NAMES,
 };
-use ffi_ref::{Mode, ReferenceBackend};
+use engine::model::Numerics;
+use ffi_ref::ReferenceBackend;
 use receipts::TraceGrid;
+use vocab::Mode;
 
 use crate::common::EngineCtx;
 
@@ -90,6 +92,32 @@ pub fn run(
     })
 }
 
+/// Trace `tokens` under our numerics and under `theirs` (`parity trace`) and compare tensor by tensor.
+pub fn compare_numerics(
+    ctx: &EngineCtx,
+    tokens: &[u32],
+    mode: Mode,
+    n_ctx: usize,
+    theirs: &Numerics,
+    filter: &LayerFilter,
+    nmse_threshold: f64,
+) -> Result<TraceComparison> {
+    let run = |n: &Numerics| {
+        trace_prompt(
+            &ctx.model,
+            &ctx.disp,
+            n.clone(),
+            tokens,
+            mode == Mode::Batch,
+            n_ctx,
+            filter.clone(),
+        )
+        .with_context(|| format!("evaluating under {}", n.label()))
+    };
+    let (ours, other) = (run(&ctx.numerics)?, run(theirs)?);
+    Ok(TraceComparison::new(&ours.tensors, &other.tensors, nmse_threshold))
+}
+
 /// Give the reference's tensors our shapes: the same values in another `ne` split are reshaped, and rows
 /// wider than ours (llama.cpp pads the attention window to its KV cell padding) are cut to our width.
 fn conform(ours: &[TracedTensor], theirs: Vec<TracedTensor>) -> (Vec<TracedTensor>, Vec<String>) {
@@ -158,7 +186,7 @@ pub fn grid(report: &TraceReport, n_layer: usize) -> TraceGrid {
 /// The per-tensor table (spec order), the first divergence, and what the reference could not show.
 pub fn print(report: &TraceReport) {
     println!("\ntrace ({}): ours vs the reference's graph callback", report.mode);
-    crate::cmd::trace::print_table(&report.comparison, "engine", "reference");
+    print_table(&report.comparison, "engine", "reference");
     if !report.trimmed.is_empty() {
         println!(
             "compared on our KV width only (the reference pads its attention window): {}",
@@ -167,5 +195,72 @@ pub fn print(report: &TraceReport) {
     }
     if !report.unseen.is_empty() {
         println!("not shown by the reference's callback: {}", report.unseen.join(", "));
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+fn shape(s: Option<[usize; 2]>) -> String {
+    s.map_or_else(|| "missing".into(), |[r, c]| format!("{r}x{c}"))
+}
+
+/// The per-tensor table of a trace comparison, its first divergence and first NMSE excess.
+pub fn print_table(c: &TraceComparison, ours: &str, theirs: &str) {
+    println!("ours:   {ours}\ntheirs: {theirs}");
+    println!(
+        "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}",
+        "tensor", "shape", "NMSE", "max|Δ|", "cosine", "exact"
+    );
+    for (i, d) in c.diffs.iter().enumerate() {
+        let shape = if d.shape_ours == d.shape_theirs {
+            shape(d.shape_ours)
+        } else {
+            format!("{}≠{}", shape(d.shape_ours), shape(d.shape_theirs))
+        };
+        let cos = if d.cosine.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.9}", d.cosine)
+        };
+        let mut mark = String::new();
+        if c.first_divergence == Some(i) {
+            mark.push_str("  <- first divergence");
+        }
+        if c.first_over_threshold == Some(i) {
+            mark.push_str(&format!("  <- first NMSE > {:e}", c.threshold));
+        }
+        let exact = if d.bit_exact { "yes" } else { "no" };
+        println!(
+            "{:<24} {:>11} {:>11} {:>11} {:>12} {:>5}{mark}",
+            d.label,
+            shape,
+            fmt_num(d.nmse),
+            fmt_num(d.max_abs_diff),
+            cos,
+            exact
+        );
+    }
+    match c.first_divergent() {
+        None => println!("no divergence: all {} tensors are bit-exact", c.diffs.len()),
+        Some(d) => {
+            let n = c.diffs.iter().filter(|d| !d.bit_exact).count();
+            println!(
+                "first divergence: {} ({n} of {} tensors differ)",
+                d.label,
+                c.diffs.len()
+            );
+            match c.first_exceeding() {
+                Some(e) => println!("first NMSE > {:e}: {}", c.threshold, e.label),
+                None => println!("no tensor exceeds NMSE {:e}", c.threshold),
+            }
+        }
     }
 }

@@ -278,7 +278,7 @@ impl CudaBackend {
             arg_i32("i2s_gemv", "n", n)?,
         );
         let epi_i: i32 = match epi {
-            I2sEpilogue::Divide => 0,
+            I2sEpilogue::Divide | I2sEpilogue::DivideExact => 0,
             I2sEpilogue::MultiplyRatio => 1,
         };
         let mut b = self.stream.launch_builder(&self.k.i2s);

@@ -76,6 +76,12 @@ impl<'m> CudaSession<'m> {
         n_ctx: usize,
     ) -> Result<CudaSession<'m>, CudaError> {
         let hp = &model.hparams;
+        if numerics.simd_order() != crate::kernels::SimdOrder::Avx512 {
+            return Err(CudaError::Unsupported(format!(
+                "numerics {}: the CUDA kernels reproduce the x86 float order only",
+                numerics.label()
+            )));
+        }
         if hp.arch == Arch::Llama || model.weights.token_embd.type_name() != "f16" {
             return Err(CudaError::Unsupported(format!(
                 "arch {} with a {} token embedding (the CUDA backend runs the BitNet archs with F16 embeddings)",

@@ -5,30 +5,66 @@
 //! the header padded to 64 bytes, byte-identical to `numpy.save`.
 
 use std::fs;
-use std::path::Path;
-
-use crate::error::RefError;
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
+/// Why an `.npy` file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum NpyError {
+    /// File-system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not the strict little-endian float32 C-order layout, or a shape that does not fit the data.
+    #[error("{path}: {msg}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+impl NpyError {
+    /// The file the error concerns.
+    pub fn path(&self) -> &Path {
+        match self {
+            NpyError::Io { path, .. } | NpyError::Format { path, .. } => path,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NpyError + '_ {
+    move |source| NpyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Read a `<f4` C-order array: its shape and its elements in row-major order.
-pub fn read_f32(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>), RefError> {
+pub fn read_f32(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| RefError::io(path, e))?;
-    parse_f32(&bytes).map_err(|msg| RefError::Npy {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    parse_f32(&bytes).map_err(|msg| NpyError::Format {
         path: path.to_path_buf(),
         msg,
     })
 }
 
 /// Write `data` with `shape` as a version 1.0 `<f4` array (as `numpy.save` would).
-pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), RefError> {
+pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let path = path.as_ref();
-    let bytes = encode_f32(shape, data).map_err(|msg| RefError::Npy {
+    let bytes = encode_f32(shape, data).map_err(|msg| NpyError::Format {
         path: path.to_path_buf(),
         msg,
     })?;
-    fs::write(path, bytes).map_err(|e| RefError::io(path, e))
+    fs::write(path, bytes).map_err(io_err(path))
 }
 
 /// Encode an array as `.npy` bytes.
@@ -81,11 +117,11 @@ pub fn parse_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
     let shape = parse_header(header)?;
     let count = element_count(&shape)?;
     let body = &bytes[start + header_len..];
-    if body.len() != count * 4 {
+    if Some(body.len()) != count.checked_mul(4) {
         return Err(format!(
-            "data section is {} bytes, shape {shape:?} needs {}",
+            "data section is {} bytes, shape {shape:?} needs {} f32 values",
             body.len(),
-            count * 4
+            count
         ));
     }
     let data = body
