@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod npy;
 pub mod protocol;
 pub mod recorded;
+pub mod stderr;
 pub mod trace_store;
 
 pub use backend::{argmax, Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
