@@ -30,8 +30,8 @@ use engine::model::{Model, Numerics, Profile, Session, Switch};
 /// Options shared by every command that computes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Worker threads (results are bit-identical for any count).
-    #[arg(long, short = 't', default_value_t = default_threads())]
+    /// Worker threads, 1 to 512 (results are bit-identical for any count).
+    #[arg(long, short = 't', default_value_t = default_threads(), value_parser = crate::limits::threads)]
     pub threads: usize,
     /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
@@ -131,7 +131,7 @@ impl EngineCtx {
     }
 
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
-        Ok(Session::new(&self.model, &self.disp, self.numerics.clone(), n_ctx))
+        Ok(Session::try_new(&self.model, &self.disp, self.numerics.clone(), n_ctx)?)
     }
 }
 

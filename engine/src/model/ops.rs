@@ -130,10 +130,17 @@ fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
 
 /// The cos and sin tables `[pos][n_rot/2]` of [`RopeCache`] (also uploaded by the CUDA backend).
 pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut cos = vec![0f32; n_pos * (n_rot / 2)];
+    let mut sin = vec![0f32; n_pos * (n_rot / 2)];
+    fill_rope_tables(n_rot, base, freq_scale, &mut cos, &mut sin);
+    (cos, sin)
+}
+
+/// [`rope_tables`] into tables of `n_pos * n_rot / 2` values each.
+fn fill_rope_tables(n_rot: usize, base: f32, freq_scale: f32, cos: &mut [f32], sin: &mut [f32]) {
     let half = n_rot / 2;
+    let n_pos = cos.len() / half.max(1);
     let theta_scale = base.powf(-2.0f32 / n_rot as f32);
-    let mut cos = vec![0f32; n_pos * half];
-    let mut sin = vec![0f32; n_pos * half];
     for p in 0..n_pos {
         let mut theta = p as f32;
         for i in 0..half {
@@ -143,7 +150,6 @@ pub fn rope_tables(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> (V
             theta *= theta_scale;
         }
     }
-    (cos, sin)
 }
 
 /// Per-position NEOX RoPE tables (`ggml_rope_cache_init` with ext_factor 0, attn_factor 1):
@@ -163,6 +169,19 @@ impl RopeCache {
             cos,
             sin,
         }
+    }
+
+    /// [`RopeCache::new`], with the tables allocated fallibly (a huge context is an error, not an abort).
+    pub fn try_new(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> Result<RopeCache, AllocError> {
+        let n = n_pos.checked_mul(n_rot / 2).ok_or(AllocError { what: "RoPE tables", bytes: None })?;
+        let mut cos = try_zeroed(n, 0f32, "RoPE tables")?;
+        let mut sin = try_zeroed(n, 0f32, "RoPE tables")?;
+        fill_rope_tables(n_rot, base, freq_scale, &mut cos, &mut sin);
+        Ok(RopeCache {
+            half: n_rot / 2,
+            cos,
+            sin,
+        })
     }
 
     pub fn n_pos(&self) -> usize {
@@ -209,4 +228,45 @@ pub fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// An allocation that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate the {what} ({}): not enough memory; use a smaller --ctx", fmt_bytes(*.bytes))]
+pub struct AllocError {
+    /// What it was for.
+    pub what: &'static str,
+    /// Its size, when that fits in a `usize`.
+    pub bytes: Option<usize>,
+}
+
+fn fmt_bytes(b: Option<usize>) -> String {
+    match b {
+        Some(b) => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        None => "more bytes than the address space holds".into(),
+    }
+}
+
+/// `n` copies of `zero` in a vector allocated with `try_reserve_exact`: an allocation the system refuses
+/// is an [`AllocError`] instead of an abort, and so is one larger than the machine's physical memory
+/// (Linux would grant it lazily and the OOM killer would end the process later).
+pub fn try_zeroed<T: Copy>(n: usize, zero: T, what: &'static str) -> Result<Vec<T>, AllocError> {
+    let bytes = n.checked_mul(std::mem::size_of::<T>());
+    let err = AllocError { what, bytes };
+    let b = bytes.ok_or(err.clone())?;
+    if physical_memory().is_some_and(|total| b as u64 > total) {
+        return Err(err);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| err)?;
+    v.resize(n, zero);
+    Ok(v)
+}
+
+/// Bytes of physical memory (`MemTotal` of /proc/meminfo), when known.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

@@ -35,8 +35,12 @@ pub struct Args {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Context size (default: the recorded case's n_ctx, else prompt + steps).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::ctx)]
     pub ctx: Option<usize>,
+    /// Seconds a live reference may take to load the model and to answer each request; the worker is
+    /// killed and the run fails (exit 2) after that.
+    #[arg(long, default_value_t = ffi_ref::ffi::DEFAULT_TIMEOUT_SECS, value_parser = crate::limits::seconds)]
+    pub timeout: u64,
     /// Write the receipt here (validated against schemas/ first).
     #[arg(long)]
     pub receipt: Option<PathBuf>,
@@ -85,7 +89,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
         .engine
         .load(&model_path)
         .with_context(|| format!("loading {}", model_path.display()))?;
-    let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
+    let timeout = std::time::Duration::from_secs(a.timeout);
+    let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx, timeout)?;
     if a.engine.numerics == "auto" {
         // Compare like with like: run the numerics of the generation the reference says it is
         // (an F16 `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified
@@ -157,7 +162,14 @@ fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32>> {
         .iter()
         .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
         .max_by_key(|c| c.prompt_ids.len())
-        .context("the recorded reference has no case for this model (sha256 differs?)")?;
+        .with_context(|| {
+            format!(
+                "{} has no recorded case for this model (its manifest records other models' sha256): give \
+                 --reference recorded:DIR with this model's goldens, record them with `parity record MODEL \
+                 --tokens .. --out DIR`, or use --reference ffi with --tokens or --prompt",
+                r.dir().display()
+            )
+        })?;
     Ok(case.prompt_ids.clone())
 }
 

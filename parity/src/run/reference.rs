@@ -11,7 +11,13 @@ use crate::cmd::run::AnyBackend;
 use crate::common::EngineCtx;
 
 /// `None` → the recorded directory beside the model; `recorded:DIR`; `ffi`.
-pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCtx) -> Result<AnyBackend> {
+pub fn open(
+    spec: Option<&str>,
+    default_dir: &Path,
+    model: &Path,
+    ctx: &EngineCtx,
+    timeout: std::time::Duration,
+) -> Result<AnyBackend> {
     let recorded = |dir: &Path| -> Result<AnyBackend> {
         let r = Recorded::open(dir)
             .with_context(|| format!("opening the recorded reference {}", dir.display()))?
@@ -30,7 +36,8 @@ pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCt
         }
         Some("ffi") => {
             let n_ctx = ctx.model.hparams.n_ctx_train.min(4096) as u32;
-            let ffi = Ffi::spawn(&FfiOptions::new(model, n_ctx, 1)).context("starting the bitnet.cpp worker")?;
+            let opts = FfiOptions::new(model, n_ctx, 1).with_timeout(timeout);
+            let ffi = Ffi::spawn(&opts).context("starting the bitnet.cpp worker")?;
             Ok(AnyBackend::Live(Box::new(ffi)))
         }
         Some(s) => match s.strip_prefix("recorded:") {
