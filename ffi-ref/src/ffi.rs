@@ -247,7 +247,22 @@ impl Ffi {
             }
             return Err(self.died(req, exit_code, signal));
         }
-        match self.frames.recv_timeout(limit) {
+        match self.wait_answer(limit) {
+            Err(Waited::InputClosed) => {
+                // A worker that died closes its input too: then its status says how it ended.
+                let (status, killed) = self.reap(Duration::from_millis(500));
+                let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
+                self.dead = Some((exit_code, signal));
+                if !killed {
+                    return Err(self.died(req, exit_code, signal));
+                }
+                Err(RefError::InputClosed {
+                    worker: self.worker.clone(),
+                    request: req.name().into(),
+                    error: "it closed its input with the request unread".into(),
+                    stderr_tail: self.stderr_tail(),
+                })
+            }
             Ok(Ok(Some(frame))) => match frame.header {
                 Response::Error { message } => Err(RefError::Worker(message)),
                 _ => Ok(frame),
@@ -260,7 +275,7 @@ impl Ffi {
                     req.name()
                 )))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(Waited::Timeout) => {
                 self.kill();
                 Err(RefError::Timeout {
                     worker: self.worker.clone(),
@@ -269,13 +284,43 @@ impl Ffi {
                     stderr_tail: self.stderr_tail(),
                 })
             }
-            Ok(Ok(None)) | Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+            Ok(Ok(None)) | Ok(Err(_)) | Err(Waited::Disconnected) => {
                 let (status, _) = self.reap(Duration::from_secs(5));
                 let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
                 self.dead = Some((exit_code, signal));
                 Err(self.died(req, exit_code, signal))
             }
         }
+    }
+
+    /// The next frame, checking every 100 ms whether the worker still reads its input: a worker that closed
+    /// it will never answer, and waiting for the full limit would only delay the error.
+    fn wait_answer(&self, limit: Duration) -> Result<FrameResult, Waited> {
+        let start = Instant::now();
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            match self.frames.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(r) => return Ok(r),
+                Err(RecvTimeoutError::Disconnected) => return Err(Waited::Disconnected),
+                Err(RecvTimeoutError::Timeout) if left.is_zero() => return Err(Waited::Timeout),
+                Err(RecvTimeoutError::Timeout) if self.input_closed() => return Err(Waited::InputClosed),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Whether the worker's stdin has no reader left (Linux reports POLLERR on a pipe's write end then).
+    fn input_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(w) = self.stdin.as_ref() else { return true };
+        let mut p = libc::pollfd {
+            fd: w.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 1 && p.revents & libc::POLLERR != 0
     }
 
     fn died(&self, req: &Request, exit_code: Option<i32>, signal: Option<i32>) -> RefError {
@@ -417,6 +462,13 @@ fn write_without_sigpipe(w: &mut ChildStdin, req: &Request) -> io::Result<()> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         result
     }
+}
+
+/// How waiting for an answer ended without one.
+enum Waited {
+    Timeout,
+    Disconnected,
+    InputClosed,
 }
 
 fn unexpected(req: &str, got: &Response) -> RefError {

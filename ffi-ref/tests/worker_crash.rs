@@ -342,3 +342,16 @@ fn errors_name_the_worker() {
     assert!(text.contains(&w.display().to_string()), "{text}");
     assert!(text.contains("timed out") && text.contains("--timeout"), "{text}");
 }
+
+#[test]
+fn a_request_left_unread_in_a_closed_input_is_found_before_the_timeout() {
+    // The request reaches the pipe while the worker still holds it open; then the worker closes it
+    // unread. No write fails: the harness notices the pipe has no reader left.
+    let dir = tempfile::tempdir().unwrap();
+    let w = fake_worker(dir.path(), &handshake(), "sleep 0.5\nexec 0<&-\nexec sleep 60");
+    let mut ffi = Ffi::spawn(&opts(w, Duration::from_secs(30))).unwrap();
+    let start = Instant::now();
+    let err = ffi.eval_logits(&[1], Mode::Seq).unwrap_err();
+    assert!(matches!(&err, RefError::InputClosed { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+}

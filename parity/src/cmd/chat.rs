@@ -85,6 +85,10 @@ pub fn main(a: Args) -> Result<ExitCode> {
         let user = ChatMessage::new("user", &line);
         let text = format_single(template, &history, &user, true);
         let ids = tok.encode(&text, conv.len() == 0, true)?;
+        if conv.n_keep == 0 && tok.add_bos() && ids.first().is_some_and(|&t| Some(t) == tok.bos()) {
+            // llama-cli always keeps the BOS token (`n_keep += add_bos`).
+            conv.n_keep = 1;
+        }
         let shifts = conv.shifts;
         let mut out = std::io::stdout();
         let r = converse::reply(
