@@ -26,7 +26,8 @@ impl StderrTail {
         if self.lines.len() == KEEP {
             self.lines.pop_front();
         }
-        self.lines.push_back(String::from_utf8_lossy(line).trim_end().to_string());
+        self.lines
+            .push_back(String::from_utf8_lossy(line).trim_end().to_string());
         self.total += 1;
     }
 
@@ -45,9 +46,19 @@ impl StderrTail {
 /// Rust panics) rather than being a stack frame or progress output.
 fn states_error(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
-    ["error", "assert", "fail", "abort", "what():", "terminate called", "exception", "fatal", "panicked"]
-        .iter()
-        .any(|k| l.contains(k))
+    [
+        "error",
+        "assert",
+        "fail",
+        "abort",
+        "what():",
+        "terminate called",
+        "exception",
+        "fatal",
+        "panicked",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
 }
 
 /// The most recent lines that state an error, plus the last few lines, oldest first; `…` marks left-out

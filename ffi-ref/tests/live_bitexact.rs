@@ -160,7 +160,10 @@ fn a_bad_model_is_a_worker_error_not_a_crash() {
         Err(e @ RefError::LoadFailed { .. }) => {
             let text = e.to_string();
             assert!(text.contains("could not load"), "{text}");
-            assert!(text.contains("bitnet.cpp's log"), "bitnet.cpp's own reason is shown: {text}");
+            assert!(
+                text.contains("bitnet.cpp's log"),
+                "bitnet.cpp's own reason is shown: {text}"
+            );
         }
         Err(e @ RefError::WorkerDied { .. }) => {
             eprintln!("bitnet.cpp died on a junk model (isolated): {e}")

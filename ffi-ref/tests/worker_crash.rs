@@ -281,8 +281,14 @@ fn a_worker_that_closes_its_input_is_a_typed_error_not_sigpipe() {
         "{err:?}"
     );
     let text = err.to_string();
-    assert!(text.contains(&w.display().to_string()) && text.contains("closed its input"), "{text}");
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} still running");
+    assert!(
+        text.contains(&w.display().to_string()) && text.contains("closed its input"),
+        "{text}"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} still running"
+    );
 }
 
 #[test]
@@ -319,7 +325,9 @@ fn a_refused_load_carries_bitnet_cpps_log_lines() {
     let answer = format!("cat '{}'", dir.path().join("answer1.bin").display());
     let log = "echo 'llama_model_load: error loading model: llama_model_loader: wrong number of tensors; \
                expected 30, got 25' >&2";
-    let script = fs::read_to_string(&w).unwrap().replace(&answer, &format!("{log}\n{answer}"));
+    let script = fs::read_to_string(&w)
+        .unwrap()
+        .replace(&answer, &format!("{log}\n{answer}"));
     fs::write(&w, script).unwrap();
     let err = Ffi::spawn(&opts(w, Duration::from_secs(20))).unwrap_err();
     let RefError::LoadFailed { message, log, .. } = &err else {

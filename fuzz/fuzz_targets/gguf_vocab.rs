@@ -25,8 +25,14 @@ fuzz_target!(|data: &[u8]| {
     w.kv("tokenizer.ggml.model", Value::String("gpt2".into()));
     let pre = ["llama-bpe", "gpt-2", "default", "bogus"][types.first().map_or(0, |&b| b as usize % 4)];
     w.kv("tokenizer.ggml.pre", Value::String(pre.into()));
-    w.kv("tokenizer.ggml.tokens", Value::Array(ValueType::String, strings(tokens)));
-    w.kv("tokenizer.ggml.merges", Value::Array(ValueType::String, strings(merges)));
+    w.kv(
+        "tokenizer.ggml.tokens",
+        Value::Array(ValueType::String, strings(tokens)),
+    );
+    w.kv(
+        "tokenizer.ggml.merges",
+        Value::Array(ValueType::String, strings(merges)),
+    );
     let types: Vec<Value> = types.iter().skip(1).map(|&b| Value::I32(i32::from(b % 8))).collect();
     w.kv("tokenizer.ggml.token_type", Value::Array(ValueType::I32, types));
     for (i, key) in ["bos", "eos", "eot", "padding"].iter().enumerate() {
@@ -37,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(&b) = text.get(4) {
         w.kv("tokenizer.ggml.add_bos_token", Value::Bool(b & 1 == 1));
     }
-    let Ok(g) = GgufFile::from_bytes(w.to_bytes()) else { return };
+    let Ok(g) = GgufFile::from_bytes(w.to_bytes()) else {
+        return;
+    };
     let Ok(tok) = Tokenizer::from_gguf(&g) else { return };
     let text = String::from_utf8_lossy(text.get(5..).unwrap_or_default());
     if let Ok(ids) = tok.encode(&text, true, true) {

@@ -8,8 +8,12 @@ use receipts::seal::{check_digest, check_signature, decode};
 use receipts::{BenchReceipt, ParityReceipt};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) else { return };
-    let Ok(kind) = SchemaKind::of_document(&doc) else { return };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Ok(kind) = SchemaKind::of_document(&doc) else {
+        return;
+    };
     if validate(kind, &doc).is_err() {
         return;
     }

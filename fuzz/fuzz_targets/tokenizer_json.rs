@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(v) = tokenizer_json_from_str(text, "fuzz.json") else { return };
+    let Ok(v) = tokenizer_json_from_str(text, "fuzz.json") else {
+        return;
+    };
     let Ok(tok) = Tokenizer::from_vocab(v) else { return };
     if let Ok(ids) = tok.encode(text, true, true) {
         let _ = tok.decode(&ids, true);

@@ -37,7 +37,14 @@ fn stand_in(dir: &Path, tail: &str) -> PathBuf {
         build_flags: String::new(),
     });
     fs::write(dir.join("info.bin"), frame(&info)).unwrap();
-    fs::write(dir.join("loaded.bin"), frame(&Response::Loaded { n_vocab: 1024, n_ctx: 4096 })).unwrap();
+    fs::write(
+        dir.join("loaded.bin"),
+        frame(&Response::Loaded {
+            n_vocab: 1024,
+            n_ctx: 4096,
+        }),
+    )
+    .unwrap();
     let d = dir.display();
     let script = format!(
         "#!/bin/sh\nulimit -c 0\necho $$ > '{d}/pid'\n\
@@ -53,7 +60,14 @@ fn stand_in(dir: &Path, tail: &str) -> PathBuf {
 fn run_with_worker(worker: &Path, extra: &[&str]) -> (i32, String, Duration) {
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["run", trained().to_str().unwrap(), "--reference", "ffi", "--tokens", "1,2,3"])
+        .args([
+            "run",
+            trained().to_str().unwrap(),
+            "--reference",
+            "ffi",
+            "--tokens",
+            "1,2,3",
+        ])
         .args(extra)
         .env("PARITY_REF_WORKER", worker)
         .output()
@@ -71,7 +85,10 @@ fn a_worker_that_closes_its_stdin_is_exit_2_naming_it() {
     let w = stand_in(dir.path(), "exec 0<&-\nexec sleep 60");
     let (code, err, took) = run_with_worker(&w, &["--timeout", "30"]);
     assert_eq!(code, 2, "not SIGPIPE (141/-1): {err}");
-    assert!(err.contains(&w.display().to_string()) && err.contains("closed its input"), "{err}");
+    assert!(
+        err.contains(&w.display().to_string()) && err.contains("closed its input"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
@@ -81,7 +98,10 @@ fn a_worker_that_never_answers_times_out_with_exit_2() {
     let w = stand_in(dir.path(), "exec sleep 60");
     let (code, err, took) = run_with_worker(&w, &["--timeout", "1"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(&w.display().to_string()) && err.contains("timed out"), "{err}");
+    assert!(
+        err.contains(&w.display().to_string()) && err.contains("timed out"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
 
@@ -90,7 +110,14 @@ fn the_worker_dies_with_parity() {
     let dir = tempfile::tempdir().unwrap();
     let w = stand_in(dir.path(), "exec sleep 60");
     let mut child = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["run", trained().to_str().unwrap(), "--reference", "ffi", "--tokens", "1,2,3"])
+        .args([
+            "run",
+            trained().to_str().unwrap(),
+            "--reference",
+            "ffi",
+            "--tokens",
+            "1,2,3",
+        ])
         .env("PARITY_REF_WORKER", &w)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -122,7 +149,16 @@ fn thread_counts_are_bounded_before_any_work() {
     let m = trained();
     for bad in ["0", "100000000"] {
         let start = Instant::now();
-        let (code, _, err) = parity(&["logits", m.to_str().unwrap(), "--tokens", "1,2", "--threads", bad, "--out", "/dev/null"]);
+        let (code, _, err) = parity(&[
+            "logits",
+            m.to_str().unwrap(),
+            "--tokens",
+            "1,2",
+            "--threads",
+            bad,
+            "--out",
+            "/dev/null",
+        ]);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("between 1 and 512"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
@@ -137,11 +173,23 @@ fn a_context_too_small_or_too_large_is_a_typed_error() {
     let m = m.to_str().unwrap();
     let (code, _, err) = parity(&["logits", m, "--tokens", "1,2,3", "--ctx", "2", "--out", "/dev/null"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--ctx 2 is too small") && err.contains("3 tokens"), "{err}");
+    assert!(
+        err.contains("--ctx 2 is too small") && err.contains("3 tokens"),
+        "{err}"
+    );
     let (code, _, err) = parity(&["generate", m, "--prompt", "def f", "--ctx", "1", "-n", "2"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("too small"), "{err}");
-    let (code, _, err) = parity(&["logits", m, "--tokens", "1,2,3", "--ctx", "100000000", "--out", "/dev/null"]);
+    let (code, _, err) = parity(&[
+        "logits",
+        m,
+        "--tokens",
+        "1,2,3",
+        "--ctx",
+        "100000000",
+        "--out",
+        "/dev/null",
+    ]);
     assert_eq!(code, 2, "no abort (134): {err}");
     assert!(err.contains("not enough memory") && err.contains("KV cache"), "{err}");
 }
@@ -150,7 +198,11 @@ fn a_context_too_small_or_too_large_is_a_typed_error() {
 fn sampling_parameters_are_checked_and_negative_temp_is_greedy() {
     let m = trained();
     let m = m.to_str().unwrap();
-    for (flag, value, says) in [("--top-p", "5", "(0, 1]"), ("--temp", "nan", "finite"), ("--min-p", "1.5", "[0, 1]")] {
+    for (flag, value, says) in [
+        ("--top-p", "5", "(0, 1]"),
+        ("--temp", "nan", "finite"),
+        ("--min-p", "1.5", "[0, 1]"),
+    ] {
         let (code, _, err) = parity(&["generate", m, "--prompt", "def ", "-n", "2", flag, value]);
         assert_eq!(code, 2, "{flag} {value}: {err}");
         assert!(err.contains(says), "{err}");
@@ -202,20 +254,28 @@ fn broken_models_are_refused_like_bitnet_cpp_refuses_them() {
     });
     let (code, _, err) = parity(&["generate", nan_eps.to_str().unwrap(), "--prompt", "def ", "-n", "2"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("layer_norm_rms_epsilon") && err.contains("finite"), "{err}");
+    assert!(
+        err.contains("layer_norm_rms_epsilon") && err.contains("finite"),
+        "{err}"
+    );
 
     let no_ctx = dir.path().join("ctx0.gguf");
     rewrite(&src, &no_ctx, |w| set(w, "bitnet-b1.58.context_length", Value::U32(0)));
     let (code, _, err) = parity(&["generate", no_ctx.to_str().unwrap(), "--prompt", "def ", "-n", "2"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("bitnet-b1.58.context_length") && err.contains("zero"), "{err}");
+    assert!(
+        err.contains("bitnet-b1.58.context_length") && err.contains("zero"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_sibling_tokenizer_json_of_another_vocabulary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.gguf");
-    rewrite(&trained(), &model, |w| w.metadata.retain(|(k, _)| !k.starts_with("tokenizer.")));
+    rewrite(&trained(), &model, |w| {
+        w.metadata.retain(|(k, _)| !k.starts_with("tokenizer."))
+    });
     let vocab: serde_json::Map<String, serde_json::Value> =
         (0..10).map(|i| (format!("t{i}"), serde_json::json!(i))).collect();
     let json = serde_json::json!({"model": {"type": "BPE", "vocab": vocab, "merges": []}, "added_tokens": []});
@@ -240,7 +300,10 @@ fn outputs_that_cannot_be_written_exit_2() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "not a panic (101): {err}");
-    assert!(err.contains("cannot write to standard output") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("cannot write to standard output") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -248,7 +311,10 @@ fn messages_say_what_happened_once() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = parity(&["inspect", dir.path().to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("is a directory") && !err.contains("No such device"), "{err}");
+    assert!(
+        err.contains("is a directory") && !err.contains("No such device"),
+        "{err}"
+    );
 
     let missing = dir.path().join("missing.json");
     let (code, _, err) = parity(&["report", missing.to_str().unwrap()]);
@@ -277,7 +343,10 @@ fn trace_without_a_traced_case_lists_the_traced_ones() {
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let cases = manifest["cases"].as_array().unwrap();
     let traced = |c: &&serde_json::Value| dir.join("traces").join(c["id"].as_str().unwrap()).is_dir();
-    let with = cases.iter().find(traced).expect("the bundled reference carries a trace");
+    let with = cases
+        .iter()
+        .find(traced)
+        .expect("the bundled reference carries a trace");
     // A case whose prompt no traced case shares (cases differing only in threads share one).
     let Some(plain) = cases
         .iter()
@@ -286,17 +355,44 @@ fn trace_without_a_traced_case_lists_the_traced_ones() {
         eprintln!("SKIP: every batch case carries a trace");
         return;
     };
-    let ids: Vec<String> = plain["prompt_ids"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
-    let (code, _, err) = parity(&["run", "--tokens", &ids.join(","), "--mode", "batch", "--trace", "--steps", "0"]);
+    let ids: Vec<String> = plain["prompt_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let (code, _, err) = parity(&[
+        "run",
+        "--tokens",
+        &ids.join(","),
+        "--mode",
+        "batch",
+        "--trace",
+        "--steps",
+        "0",
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(with["id"].as_str().unwrap()), "names the traced case: {err}");
+    assert!(
+        err.contains(with["id"].as_str().unwrap()),
+        "names the traced case: {err}"
+    );
 }
 
 #[test]
 fn chat_survives_a_full_context() {
     let m = trained();
     let mut child = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["chat", m.to_str().unwrap(), "--template", "raw", "--ctx", "48", "-n", "24", "--greedy"])
+        .args([
+            "chat",
+            m.to_str().unwrap(),
+            "--template",
+            "raw",
+            "--ctx",
+            "48",
+            "-n",
+            "24",
+            "--greedy",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -311,5 +407,8 @@ fn chat_survives_a_full_context() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("[context full"), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).lines().count() >= 4, "four replies");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).lines().count() >= 4,
+        "four replies"
+    );
 }

@@ -112,13 +112,7 @@ fn concurrent_writers_to_one_path_never_collide() {
     let receipt = examples::parity_receipt().expect("example");
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| {
-                s.spawn(|| {
-                    (0..25)
-                        .map(|_| write_receipt(&path, &receipt))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|_| s.spawn(|| (0..25).map(|_| write_receipt(&path, &receipt)).collect::<Vec<_>>()))
             .collect();
         for h in handles {
             for r in h.join().expect("writer thread") {
@@ -128,6 +122,13 @@ fn concurrent_writers_to_one_path_never_collide() {
     });
     let back: receipts::ParityReceipt = read_receipt(&path).expect("a whole receipt");
     assert_eq!(back.pass, receipt.pass);
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left, [std::ffi::OsString::from("same.json")], "no temporary files left behind");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        [std::ffi::OsString::from("same.json")],
+        "no temporary files left behind"
+    );
 }

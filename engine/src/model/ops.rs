@@ -173,7 +173,10 @@ impl RopeCache {
 
     /// [`RopeCache::new`], with the tables allocated fallibly (a huge context is an error, not an abort).
     pub fn try_new(n_rot: usize, base: f32, freq_scale: f32, n_pos: usize) -> Result<RopeCache, AllocError> {
-        let n = n_pos.checked_mul(n_rot / 2).ok_or(AllocError { what: "RoPE tables", bytes: None })?;
+        let n = n_pos.checked_mul(n_rot / 2).ok_or(AllocError {
+            what: "RoPE tables",
+            bytes: None,
+        })?;
         let mut cos = try_zeroed(n, 0f32, "RoPE tables")?;
         let mut sin = try_zeroed(n, 0f32, "RoPE tables")?;
         fill_rope_tables(n_rot, base, freq_scale, &mut cos, &mut sin);

@@ -134,7 +134,9 @@ fn model_n_vocab(g: &GgufFile) -> Option<usize> {
         return t.dims.get(1).and_then(|&d| usize::try_from(d).ok());
     }
     let arch = g.get_str("general.architecture")?;
-    g.get(&format!("{arch}.vocab_size"))?.as_u64().and_then(|n| usize::try_from(n).ok())
+    g.get(&format!("{arch}.vocab_size"))?
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// `<dir of model>/tokenizer.json`.

@@ -91,18 +91,10 @@ pub fn main(a: Args) -> Result<ExitCode> {
         }
         let shifts = conv.shifts;
         let mut out = std::io::stdout();
-        let r = converse::reply(
-            &mut conv,
-            &tok,
-            &mut s,
-            &ids,
-            &a.sampling.stop,
-            a.n_predict,
-            &mut |p| {
-                let _ = out.write_all(p.as_bytes());
-                let _ = out.flush();
-            },
-        );
+        let r = converse::reply(&mut conv, &tok, &mut s, &ids, &a.sampling.stop, a.n_predict, &mut |p| {
+            let _ = out.write_all(p.as_bytes());
+            let _ = out.flush();
+        });
         println!();
         let r = match r {
             Ok(r) => r,
