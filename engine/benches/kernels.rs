@@ -130,14 +130,14 @@ fn main() {
         .collect();
 
     let fam = best.family().name();
-    let i2s_id = best.table().i2s.gemv;
+    let i2s_id = &best.table().i2s.gemv().to_string();
     let mut cases = [
         i2s_case(&best, &mut rng, 2560, 2560, 1, i2s_id),
         i2s_case(&best, &mut rng, 640, 2560, 1, i2s_id),
         i2s_case(&best, &mut rng, 6912, 2560, 1, i2s_id),
         i2s_case(&best, &mut rng, 2560, 6912, 1, i2s_id),
-        f16_case(&best, &head, vocab, embd, best.table().f16_gemv.id),
-        i2s_case(&best, &mut rng, 2560, 2560, 64, best.table().i2s.gemm),
+        f16_case(&best, &head, vocab, embd, &best.table().f16_gemv.id.to_string()),
+        i2s_case(&best, &mut rng, 2560, 2560, 64, &best.table().i2s.gemm().to_string()),
         i2s_case(&scalar, &mut rng, 2560, 2560, 1, "i2s.x86.scalar.gemv"),
     ];
     let probe_name = format!("read probe ({fam}, 64 MiB slices of 1 GiB)");

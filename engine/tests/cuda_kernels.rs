@@ -1,4 +1,4 @@
-//! CUDA kernels against the CPU oracle (`kernels::scalar`, `model::ops`, the scalar `Dispatcher`).
+//! CUDA kernels against the CPU oracle (`kernels::scalar`, `kernels::elementwise`, `model::ops`, the scalar `Dispatcher`).
 //!
 //! Without a CUDA driver every device test prints `SKIP: …` and returns; the NVRTC test compiles the kernel
 //! source to PTX wherever `libnvrtc.so` can be opened (no GPU needed). Bit equality is asserted where the
@@ -7,7 +7,9 @@
 //! are held to cosine ≥ 0.9999 (the target) and report their bit-identical fraction.
 
 use engine::kernels::cuda::{self, AttnShape, CudaBackend, CudaError, HostKv};
-use engine::kernels::{scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice};
+use engine::kernels::{
+    elementwise, scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, KernelChoice,
+};
 use engine::model::ops;
 use half::f16;
 
@@ -140,7 +142,7 @@ fn i2s_sums_and_epilogues_are_bit_exact() {
             assert_eq!(bit_equal(&g, &y), y.len(), "{epi:?} {rows}x{k}x{n}");
         }
     }
-    assert!(be.log().contains_key(cuda::I2S_GEMV_ID) && be.log().contains_key(cuda::I2S_GEMM_ID));
+    assert!(be.log().contains_key(&cuda::I2S_GEMV_ID) && be.log().contains_key(&cuda::I2S_GEMM_ID));
 }
 
 #[test]
@@ -179,8 +181,9 @@ fn rms_norm_and_rope_match() {
     let g = be.rope_neox(&q, heads, hd, p0, 500000.0, 1.0).expect("rope");
     let cache = ops::RopeCache::new(hd, 500000.0, 1.0, p0 + n);
     let mut want = q.clone();
+    let oracle = Dispatcher::new(KernelChoice::Force(Family::Scalar)).unwrap();
     for (i, head) in want.chunks_exact_mut(hd).enumerate() {
-        cache.apply(head, p0 + i / heads);
+        cache.apply(&oracle, head, p0 + i / heads);
     }
     assert_eq!(bit_equal(&g, &want), want.len(), "rope");
 }
@@ -207,7 +210,7 @@ fn cpu_attention(q: &[f32], kv: &HostKv, a: &AttnShape) -> Vec<f32> {
                     }
                 })
                 .collect();
-            ops::softmax_masked(&mut s, scale, a.p0 + t + 1);
+            elementwise::softmax_masked(&mut s, scale, a.p0 + t + 1);
             for d in 0..hd {
                 let vr = &kv.v[(kh * hd + d) * size..][..a.n_kv];
                 out[(t * a.n_head + h) * hd + d] = match a.pv {

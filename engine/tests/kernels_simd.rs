@@ -1,50 +1,17 @@
-//! Every kernel family against the scalar oracle, bit for bit: one suite (`suite::*`), stamped out per family
-//! by `kernel_suite!`. A family this CPU lacks prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated)
+//! Every kernel family's dispatcher against the scalar oracle, bit for bit: one suite (`suite::*`), stamped out
+//! per family by `kernel_suite!` (each kernel on its own is stamped out in `kernels_each.rs`). A family this CPU lacks prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated)
 //! turns that skip into a failure.
 
+use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
+use engine::kernels::tq::{self, TqMatrix, TqType};
 use engine::kernels::{
     scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, I2sProduct, KernelChoice, KernelError,
-    I2S_WRAP16,
+    Q8Matrix, I2S_WRAP16,
 };
 use half::f16;
 
-/// Deterministic xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    /// Values spread over many binades, so that summation order shows in the low bits.
-    fn wide(&mut self) -> f32 {
-        self.unit() * 2f32.powi(self.below(12) as i32 - 6)
-    }
-    fn f16s(&mut self, n: usize) -> Vec<f16> {
-        (0..n).map(|_| f16::from_f32(self.wide())).collect()
-    }
-    fn f32s(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.wide()).collect()
-    }
-    /// Packed I2_S codes, each 0..=2 (the quantizer never writes 3).
-    fn codes(&mut self, n_weights: usize) -> Vec<u8> {
-        (0..n_weights / 4)
-            .map(|_| (0..4).fold(0u8, |b, _| (b << 2) | self.below(3) as u8))
-            .collect()
-    }
-    fn i8s(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.next() as i8).collect()
-    }
-}
+mod common;
+use common::Rng;
 
 /// The dispatcher forced to `family`, or `None` (after a SKIP line) when this CPU lacks it.
 fn forced(family: Family) -> Option<Dispatcher> {
@@ -86,8 +53,65 @@ fn wrap_case(rows: usize) -> (Vec<u8>, Vec<f32>, usize) {
     (vec![0b1010_1010; rows * k / 4], vec![0.75; k], k)
 }
 
+/// Random Q8_0 rows: f16 scales over many binades, int8 weights including −128 (files may hold it).
+fn q8_0_weights(rng: &mut Rng, rows: usize, k: usize) -> Vec<u8> {
+    let mut w = Vec::with_capacity(rows * k / 32 * 34);
+    for _ in 0..rows * k / 32 {
+        w.extend_from_slice(&f16::from_f32(rng.wide()).to_le_bytes());
+        w.extend((0..32).map(|_| rng.next() as u8));
+    }
+    w
+}
+
 mod suite {
     use super::*;
+
+    pub fn q8_0_matmul(d: &Dispatcher) {
+        let mut rng = Rng(9);
+        for &(rows, k, n) in &[
+            (1, 32, 1),
+            (3, 64, 2),
+            (7, 96, 5),
+            (8, 160, 4),
+            (9, 384, 1),
+            (17, 32, 9),
+            (33, 2048, 3),
+            (5, 3200, 6),
+        ] {
+            let w = q8_0_weights(&mut rng, rows, k);
+            let mut x = rng.f32s(n * k);
+            // Ties of x·id (a block of multiples of 0.5 scaled by 1) and an all-zero block.
+            if k >= 64 {
+                for (j, v) in x[..32].iter_mut().enumerate() {
+                    *v = if j == 0 { 127.0 } else { (j as f32 - 16.0) * 0.5 };
+                }
+                x[32..64].fill(0.0);
+            }
+            let m = Q8Matrix { data: &w, rows, k };
+            let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+            oracle().q8_0_matmul(&m, &x, n, &mut a);
+            d.clear_log();
+            d.q8_0_matmul(&m, &x, n, &mut b);
+            assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
+            let want = d.table().q8_0.id(n).to_string();
+            assert!(d.log().contains_key(&want), "{want} not recorded: {:?}", d.log());
+        }
+    }
+
+    pub fn q8_0_threads(d: &Dispatcher) {
+        let mut rng = Rng(10);
+        let (rows, k, n) = (301, 2048, 3);
+        let w = q8_0_weights(&mut rng, rows, k);
+        let x = rng.f32s(n * k);
+        let run = |threads| {
+            with_threads(threads, || {
+                let mut y = vec![0f32; rows * n];
+                d.q8_0_matmul(&Q8Matrix { data: &w, rows, k }, &x, n, &mut y);
+                bits(&y)
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
 
     pub fn quantize(d: &Dispatcher) {
         let mut rng = Rng(1);
@@ -191,11 +215,11 @@ mod suite {
         }
         let log = d.log();
         let t = d.table();
-        for id in [t.quantize.id, t.i2s.gemv, t.i2s.gemm] {
-            assert!(log.contains_key(id), "{id} not in {log:?}");
+        for id in [t.quantize.id, t.i2s.gemv(), t.i2s.gemm()] {
+            assert!(log.contains_key(&id.to_string()), "{id} not in {log:?}");
         }
         assert!(
-            !log.contains_key(I2S_WRAP16),
+            !log.contains_key(&I2S_WRAP16.to_string()),
             "random activations must not take the wrap path: {log:?}"
         );
     }
@@ -232,7 +256,7 @@ mod suite {
         }
         let log = d.log();
         assert!(
-            log.contains_key(I2S_WRAP16) && log.contains_key(d.table().i2s.gemm),
+            log.contains_key(&I2S_WRAP16.to_string()) && log.contains_key(&d.table().i2s.gemm().to_string()),
             "{log:?}"
         );
         let mut want = vec![0f32; 2 * rows];
@@ -242,7 +266,7 @@ mod suite {
         // The 2026 epilogue has int32 lanes: the same activations take the exact kernel.
         d.clear_log();
         d.i2s_matmul(&w, &x[k..], 1, I2sEpilogue::MultiplyRatio, &mut y[..rows]);
-        assert!(!d.log().contains_key(I2S_WRAP16));
+        assert!(!d.kernels().contains_key(&I2S_WRAP16));
         assert_eq!(y[0].to_bits(), ((exact as f32 - sum as f32) * (w.scale / s)).to_bits());
     }
 
@@ -357,6 +381,56 @@ mod suite {
         }
     }
 
+    /// TQ2_0 / TQ1_0 matmuls through the dispatcher equal the oracle loop (Q8_K quantize, decode, `tq_dot`),
+    /// with and without the fused lanes, on 1 and 2 threads.
+    pub fn tq_matmul(d: &Dispatcher) {
+        let mut rng = Rng(9);
+        for (ty, bytes) in [(TqType::Tq2_0, BlockTq2_0::BYTES), (TqType::Tq1_0, BlockTq1_0::BYTES)] {
+            for &(rows, k, n) in &[(1, 256, 1), (5, 512, 3), (70, 768, 2)] {
+                let nb = k / QK_K;
+                let mut data: Vec<u8> = rng.i8s(rows * nb * bytes).into_iter().map(|b| b as u8).collect();
+                for blk in data.chunks_exact_mut(bytes) {
+                    let scale = f16::from_f32(rng.unit() * 0.1).to_le_bytes();
+                    blk[bytes - 2..].copy_from_slice(&scale);
+                }
+                let w = TqMatrix {
+                    data: &data,
+                    ty,
+                    rows,
+                    k,
+                };
+                let x = rng.f32s(n * k);
+                let (mut q, mut qd) = (vec![0i8; n * k], vec![0f32; n * nb]);
+                for t in 0..n {
+                    tq::quantize_q8_k(&x[t * k..][..k], &mut q[t * k..][..k], &mut qd[t * nb..][..nb]);
+                }
+                let (mut tr, mut wd) = (vec![0u8; k], vec![0f32; nb]);
+                for fused in [false, true] {
+                    let mut want = vec![0f32; n * rows];
+                    for r in 0..rows {
+                        w.decode_row(r, &mut tr, &mut wd);
+                        for t in 0..n {
+                            want[t * rows + r] = tq::tq_dot(&tr, &wd, &q[t * k..][..k], &qd[t * nb..][..nb], fused);
+                        }
+                    }
+                    for threads in [1, 2] {
+                        let got = with_threads(threads, || {
+                            let mut y = vec![f32::NAN; n * rows];
+                            d.tq_matmul(&w, &x, n, fused, &mut y);
+                            y
+                        });
+                        assert_eq!(bits(&got), bits(&want), "{ty:?} rows {rows} k {k} n {n} fused {fused}");
+                    }
+                }
+            }
+        }
+        let log = d.log();
+        assert!(
+            log.contains_key("tq2_0.scalar.gemv") && log.contains_key("q8k.scalar.quantize"),
+            "{log:?}"
+        );
+    }
+
     /// Identical bits on 1 and 2 threads, with shapes that span several row chunks.
     pub fn threads(d: &Dispatcher) {
         let mut rng = Rng(8);
@@ -443,6 +517,18 @@ macro_rules! kernel_suite {
                 disp().map(|d| suite::f16_matmul(&d));
             }
             #[test]
+            fn q8_0_matmul_matches_scalar() {
+                disp().map(|d| suite::q8_0_matmul(&d));
+            }
+            #[test]
+            fn q8_0_one_and_two_threads_agree() {
+                disp().map(|d| suite::q8_0_threads(&d));
+            }
+            #[test]
+            fn tq_matmul_matches_scalar() {
+                disp().map(|d| suite::tq_matmul(&d));
+            }
+            #[test]
             fn one_and_two_threads_agree() {
                 disp().map(|d| suite::threads(&d));
             }
@@ -460,7 +546,7 @@ fn unknown_or_unavailable_family_is_an_error() {
         "avx9".parse::<KernelChoice>(),
         Err(KernelError::UnknownFamily(_))
     ));
-    for f in [Family::Avx2, Family::Avx512] {
+    for f in [Family::Avx2, Family::Avx512, Family::Neon] {
         match Dispatcher::new(KernelChoice::Force(f)) {
             Ok(d) => assert!(f.available() && d.family() == f),
             Err(e) => assert!(!f.available() && matches!(e, KernelError::Unavailable(..)), "{e}"),
@@ -474,7 +560,7 @@ fn auto_picks_the_best_available_family() {
         eprintln!("SKIP: PARITY_KERNEL is set");
         return;
     }
-    let best = [Family::Avx512, Family::Avx2, Family::Scalar]
+    let best = [Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
         .into_iter()
         .find(|f| f.available())
         .unwrap();

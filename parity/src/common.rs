@@ -24,7 +24,7 @@ pub fn fixtures_dir() -> PathBuf {
 use std::path::Path;
 
 use engine::flavor::{FlavorOptions, I2sLayout};
-use engine::kernels::{Dispatcher, KernelChoice};
+use engine::kernels::{Dispatcher, KernelChoice, KernelId};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
 
 /// Options shared by every command that computes.
@@ -165,4 +165,23 @@ impl PromptArgs {
             (None, None) => bail!("give --tokens or --prompt"),
         }
     }
+}
+
+/// The receipt form of a dispatcher log: call counts by rendered kernel ID, and each kernel's ISA (what the
+/// `kernels.isa` gate reads).
+pub fn kernel_records(
+    log: &std::collections::BTreeMap<KernelId, u64>,
+) -> (receipts::KernelLog, receipts::KernelIsaLog) {
+    let counts = log.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    let isa = log
+        .keys()
+        .map(|k| {
+            let isa = receipts::KernelIsa {
+                isa: k.isa.name().to_owned(),
+                requires: k.isa.requires().iter().map(|f| (*f).to_owned()).collect(),
+            };
+            (k.to_string(), isa)
+        })
+        .collect();
+    (counts, isa)
 }

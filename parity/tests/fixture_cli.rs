@@ -151,3 +151,84 @@ fn help_has_examples() {
         "{help}"
     );
 }
+
+/// `--arch llama` in every flavor: no sub-norms, an untied `output.weight` that is Q8_0 exactly when
+/// hidden % 256 ≠ 0 (llama-quantize's rule), `attention.key_length` from `--head-dim`, and a file the engine
+/// runs (logits finite) under the profile `auto` picks for the flavor.
+#[test]
+fn llama_arch_in_every_flavor_with_the_quantizers_head_type() {
+    let dir = tempfile::tempdir().unwrap();
+    for flavor in ["i2s", "i2s-arm", "tq2_0", "tq1_0", "f16"] {
+        // TQ needs rows that are multiples of 256, so only the I2_S / F16 flavors can take hidden 384.
+        let odd = !flavor.starts_with("tq");
+        let mut args = vec!["--arch", "llama", "--flavor", flavor, "--seed", "5", "--layers", "1"];
+        if odd {
+            args.extend([
+                "--hidden",
+                "384",
+                "--heads",
+                "3",
+                "--kv-heads",
+                "1",
+                "--head-dim",
+                "256",
+            ]);
+        }
+        let path = make(dir.path(), &format!("llama-{flavor}.gguf"), &args);
+        let g = GgufFile::open(&path).unwrap();
+        assert_eq!(g.get_str("general.architecture"), Some("llama"));
+        assert!(g.tensor("blk.0.attn_sub_norm.weight").is_none() && g.tensor("blk.0.ffn_sub_norm.weight").is_none());
+        let out = g.tensor("output.weight").expect("untied output.weight");
+        assert_eq!(out.type_id, if odd { 8 } else { 1 }, "{flavor}");
+        assert_eq!(g.tensor("token_embd.weight").unwrap().type_id, 1, "{flavor}");
+        let key_length = g.get("llama.attention.key_length").and_then(Value::as_u64);
+        assert_eq!(key_length, odd.then_some(256), "{flavor}");
+        let npy = dir.path().join(format!("llama-{flavor}.npy"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_parity"));
+        cmd.args(["logits", path.to_str().unwrap(), "--tokens", "1,2,3", "--mode", "batch"]);
+        if flavor == "i2s-arm" {
+            cmd.args(["--i2s-layout", "arm"]);
+        }
+        let o = cmd.args(["--out", npy.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{flavor}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// The Falcon3-1B and Llama3-8B presets write those models' hyper-parameters (checked on the header alone;
+/// the presets are validated shapes, the files themselves are GBs).
+#[test]
+fn family_shape_presets() {
+    let f3 = FixtureSpec::shape_falcon3_1b();
+    assert_eq!(
+        (
+            f3.arch,
+            f3.hidden,
+            f3.ffn,
+            f3.layers,
+            f3.heads,
+            f3.kv_heads,
+            f3.head_dim(),
+            f3.vocab
+        ),
+        (Arch::Llama, 2048, 8192, 18, 8, 4, 256, 131_072)
+    );
+    assert_eq!(f3.rope_theta, 1_000_042.0);
+    let l3 = FixtureSpec::shape_llama3_8b();
+    assert_eq!(
+        (
+            l3.arch,
+            l3.hidden,
+            l3.ffn,
+            l3.layers,
+            l3.heads,
+            l3.kv_heads,
+            l3.head_dim(),
+            l3.vocab
+        ),
+        (Arch::Llama, 4096, 14336, 32, 32, 8, 128, 128_256)
+    );
+    let meta = fixtures::model::metadata(&f3).unwrap();
+    assert!(meta
+        .iter()
+        .any(|(k, v)| k == "llama.attention.key_length" && v.as_u64() == Some(256)));
+}

@@ -118,7 +118,7 @@ fn bare_parity_run_passes_on_the_bundled_model() {
 fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_receipt() {
     let sets = recorded_sets();
     let names: Vec<&str> = sets.iter().map(|(s, _)| s.as_str()).collect();
-    for expected in ["random", "trained", "upstream"] {
+    for expected in ["families", "random", "trained", "upstream"] {
         assert!(names.contains(&expected), "set {expected} missing from {names:?}");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -183,7 +183,10 @@ fn every_recorded_set_and_model_passes_with_a_strictly_verified_schema_valid_rec
             runs += 1;
         }
     }
-    assert!(runs >= 4, "{runs} runs: random has 2 models, trained 1, upstream 1");
+    assert!(
+        runs >= 7,
+        "{runs} runs: random has 2 models, trained 1, upstream 1, families 3"
+    );
 }
 
 /// Copy a recorded set (manifest and logits; the model stays where it is) into `to`.

@@ -113,7 +113,7 @@ fn check(rel: &str) {
 }
 
 /// Every snapshotted model, relative to fixtures/.
-const MODELS: [&str; 14] = [
+const MODELS: [&str; 17] = [
     "reference/random/tiny-b158-gqa.i2_s.gguf",
     "reference/random/tiny-bitnet-legacy.i2_s.gguf",
     "reference/trained/tiny-trained-b158.i2_s.gguf",
@@ -128,6 +128,9 @@ const MODELS: [&str; 14] = [
     "generated/tiny-bitnet.i2s.gguf",
     "generated/tiny-bitnet.tq1_0.gguf",
     "generated/tiny-bitnet.tq2_0.gguf",
+    "reference/families/tiny-llama.i2_s.gguf",
+    "reference/families/tiny-falcon3.i2_s.gguf",
+    "reference/families/tiny-bitnet3b.i2_s.gguf",
 ];
 
 macro_rules! snapshot_tests {
@@ -151,6 +154,9 @@ snapshot_tests! {
     generated_bitnet_i2s => 11,
     generated_bitnet_tq1_0 => 12,
     generated_bitnet_tq2_0 => 13,
+    families_llama => 14,
+    families_falcon3 => 15,
+    families_bitnet3b => 16,
 }
 
 /// The list above is every committed model except fixtures/foreign: a new fixture must get a snapshot.
@@ -159,6 +165,7 @@ fn every_committed_model_is_snapshotted() {
     let mut found = Vec::new();
     for sub in [
         "generated",
+        "reference/families",
         "reference/random",
         "reference/trained",
         "reference/upstream",
@@ -180,7 +187,7 @@ fn every_committed_model_is_snapshotted() {
     sets.sort();
     assert_eq!(
         sets,
-        ["random", "trained", "upstream"],
+        ["families", "random", "trained", "upstream"],
         "a new recorded set needs its models added to MODELS"
     );
     found.sort();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::defs::{Host, KernelLog, Model, SectionDigests, Signature, Tool};
+use crate::defs::{Host, KernelIsaLog, KernelLog, Model, SectionDigests, Signature, Tool};
 use crate::schema::SchemaKind;
 use crate::seal::Receipt;
 
@@ -22,6 +22,9 @@ pub struct BenchReceipt {
     pub model: Model,
     /// Dispatcher log over the whole benchmark.
     pub kernels: KernelLog,
+    /// The instruction set of each kernel in `kernels` (absent in receipts written before it was recorded).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernel_isa: KernelIsaLog,
     /// One row per test.
     pub rows: Vec<BenchRow>,
     /// Peak resident set size of the process, bytes.

@@ -7,6 +7,20 @@ use serde::{Deserialize, Serialize};
 /// Kernel ID → number of times the dispatcher handed it out.
 pub type KernelLog = BTreeMap<String, u64>;
 
+/// Kernel ID → the instruction set it runs on. The `kernels.isa` gate reads this, not the ID string (in
+/// `i2s.x86.scalar.gemv` the `x86` names the weight layout, not the host).
+pub type KernelIsaLog = BTreeMap<String, KernelIsa>;
+
+/// The instruction set of one kernel and the CPU features it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelIsa {
+    /// `scalar`, `fma`, `avx2`, `avx512`, `avx512bw`, `avx512vnni`, `neon` or `cuda` (needs an accelerator).
+    pub isa: String,
+    /// CPU features as `host.isa_features` spells them (empty for portable and device kernels).
+    pub requires: Vec<String>,
+}
+
 /// Which C++ reference produced the reference logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Generation {

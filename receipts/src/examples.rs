@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::bench::{BenchReceipt, BenchRow, ReferenceRow};
-use crate::defs::{Generation, Host, Mode, Model, PositionMetrics, SectionDigests, Tool};
+use crate::defs::{Generation, Host, KernelIsa, Mode, Model, PositionMetrics, SectionDigests, Tool};
 use crate::error::{ReceiptError, Result};
 use crate::inference::{InferenceReceipt, Sampling, Timings};
 use crate::parity::{GreedyComparison, ModeResult, ParityReceipt, ParityReceiptBuilder, ReferenceIdentity, Thresholds};
@@ -126,6 +126,17 @@ pub fn parity_builder(n: u64, diverge_at: u64, thresholds: Thresholds) -> Parity
             ("i2s.x86.avx2.gemm".into(), 24),
             ("f16.scalar.vec_dot.gemv".into(), 16),
         ]),
+        kernel_isa: BTreeMap::from([
+            ("i2s.x86.avx2.gemv".into(), avx2()),
+            ("i2s.x86.avx2.gemm".into(), avx2()),
+            (
+                "f16.scalar.vec_dot.gemv".into(),
+                KernelIsa {
+                    isa: "scalar".into(),
+                    requires: Vec::new(),
+                },
+            ),
+        ]),
         modes,
         thresholds,
         diagnosis: None,
@@ -157,6 +168,7 @@ pub fn bench_receipt(tg_ts: f64) -> Result<BenchReceipt> {
         host: host(),
         model: model(),
         kernels: BTreeMap::from([("i2s.x86.avx2.gemv".into(), 4096)]),
+        kernel_isa: BTreeMap::from([("i2s.x86.avx2.gemv".into(), avx2())]),
         rows: vec![row("pp128", 128, 0, 900.0), row("tg128", 0, 128, tg_ts)],
         peak_rss_bytes: 50_000_000,
         reference: vec![ReferenceRow {
@@ -185,6 +197,7 @@ pub fn inference_receipt() -> Result<InferenceReceipt> {
         tokenizer_sha256: "ab".repeat(32),
         numerics_profile: "bitnet.cpp-2025".into(),
         kernels: BTreeMap::from([("i2s.x86.avx2.gemv".into(), 64)]),
+        kernel_isa: BTreeMap::from([("i2s.x86.avx2.gemv".into(), avx2())]),
         prompt_ids: vec![1022, 5, 6],
         generated_ids: vec![7, 8],
         sampling: Sampling {
@@ -224,4 +237,12 @@ pub fn recorded_reference() -> Result<RecordedReference> {
         schema: SchemaKind::RecordedReference.id(),
         source,
     })
+}
+
+/// What the engine records for an AVX2 kernel.
+fn avx2() -> KernelIsa {
+    KernelIsa {
+        isa: "avx2".into(),
+        requires: vec!["avx2".into(), "fma".into(), "f16c".into()],
+    }
 }

@@ -1,7 +1,7 @@
 //! Summaries and gates of a parity receipt. `parity run` uses these to fill a receipt and
 //! `parity verify` re-runs them on a receipt it reads, so both sides apply the same rules.
 
-use crate::defs::{Host, KernelLog, MetricsSummary, Model, PositionMetrics};
+use crate::defs::{Host, KernelIsa, KernelIsaLog, KernelLog, MetricsSummary, Model, PositionMetrics};
 use crate::parity::{first_divergence, Gate, ParityReceipt};
 
 /// Aggregate per-row metrics. An empty slice gives `n_positions = 0`, which no schema accepts.
@@ -90,8 +90,24 @@ const ISA_SEGMENTS: [&str; 14] = [
     "i8mm",
 ];
 
-/// Kernel-ID segments that name an ISA this host does not report.
-pub fn unsupported_isa(kernel: &str, host: &Host) -> Vec<String> {
+/// What `kernel` needs that this host lacks: read from its recorded [`KernelIsa`] when the receipt has one;
+/// receipts written before kernels carried their ISA fall back to [`unsupported_isa_segments`].
+pub fn unsupported_isa(kernel: &str, isa: Option<&KernelIsa>, host: &Host) -> Vec<String> {
+    let Some(isa) = isa else {
+        return unsupported_isa_segments(kernel, host);
+    };
+    let mut missing = Vec::new();
+    if isa.isa == "cuda" && host.accelerators.as_ref().is_none_or(|a| a.is_empty()) {
+        missing.push("cuda (no accelerator recorded)".to_owned());
+    }
+    let have: Vec<String> = host.isa_features.iter().map(|f| norm(f)).collect();
+    missing.extend(isa.requires.iter().filter(|f| !have.contains(&norm(f))).cloned());
+    missing
+}
+
+/// Legacy reading for receipts without `kernel_isa`: kernel-ID segments that name an ISA this host does not
+/// report (an `x86` segment, which engine IDs use for the I2_S weight layout, is read as the host).
+pub fn unsupported_isa_segments(kernel: &str, host: &Host) -> Vec<String> {
     let have: Vec<String> = host.isa_features.iter().map(|f| norm(f)).collect();
     let mut missing = Vec::new();
     for seg in kernel.split('.') {
@@ -138,7 +154,7 @@ pub fn flavors_without_kernel<'a>(model: &'a Model, kernels: impl Iterator<Item 
 }
 
 /// The compute-path gates (`kernels.*`), shared by every receipt that carries a kernel log.
-pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate> {
+pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog, kernel_isa: &KernelIsaLog) -> Vec<Gate> {
     let mut gates = Vec::new();
     let kernel_total: u64 = kernels.values().sum();
     gates.push(gate(
@@ -166,7 +182,7 @@ pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate
     let bad_isa: Vec<String> = kernels
         .keys()
         .filter_map(|k| {
-            let m = unsupported_isa(k, host);
+            let m = unsupported_isa(k, kernel_isa.get(k), host);
             (!m.is_empty()).then(|| format!("{k} needs {}", m.join("+")))
         })
         .collect();
@@ -184,7 +200,7 @@ pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog) -> Vec<Gate
 
 /// Every gate of `r`, recomputed from its facts (ignores `r.gates` and `r.pass`).
 pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
-    let mut gates = kernel_gates(&r.host, &r.model, &r.kernels);
+    let mut gates = kernel_gates(&r.host, &r.model, &r.kernels, &r.kernel_isa);
     gates.push(consistency_gate(r));
     gates.push(logits_gate(r));
     let t = &r.thresholds;
@@ -355,13 +371,52 @@ mod tests {
 
     fn names_failing(kernels: &[&str], host: &Host) -> Vec<String> {
         let log: KernelLog = kernels.iter().map(|k| ((*k).to_owned(), 1)).collect();
-        kernel_gates(host, &examples::model(), &log)
+        kernel_gates(host, &examples::model(), &log, &KernelIsaLog::new())
             .into_iter()
             .filter(|g| !g.passed)
             .map(|g| g.name)
             .collect()
     }
 
+    fn isa(isa: &str, requires: &[&str]) -> KernelIsa {
+        KernelIsa {
+            isa: isa.into(),
+            requires: requires.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    /// The gate reads each kernel's recorded ISA: the `x86` layout segment of an I2_S ID says nothing about
+    /// the host, so the scalar I2_S kernel passes on aarch64; a kernel whose features are missing fails.
+    #[test]
+    fn recorded_isa_decides_the_isa_gate() {
+        let arm = Host {
+            arch: "aarch64".into(),
+            isa_features: vec!["neon".into()],
+            ..examples::host()
+        };
+        let run = |ids: &[(&str, KernelIsa)]| {
+            let log: KernelLog = ids.iter().map(|(k, _)| ((*k).to_owned(), 1)).collect();
+            let isa: KernelIsaLog = ids.iter().map(|(k, i)| ((*k).to_owned(), i.clone())).collect();
+            kernel_gates(&arm, &examples::model(), &log, &isa)
+                .into_iter()
+                .filter(|g| !g.passed)
+                .map(|g| g.name)
+                .collect::<Vec<_>>()
+        };
+        assert!(run(&[("i2s.x86.scalar.gemv", isa("scalar", &[]))]).is_empty());
+        assert!(run(&[
+            ("i2s.x86.scalar.gemv", isa("scalar", &[])),
+            ("softmax.neon.f32", isa("neon", &["neon"]))
+        ])
+        .is_empty());
+        assert_eq!(
+            run(&[("i2s.x86.avx2.gemv", isa("avx2", &["avx2", "fma", "f16c"]))]),
+            ["kernels.isa"]
+        );
+        assert_eq!(run(&[("i2s.cuda.dp4a.gemv", isa("cuda", &[]))]), ["kernels.isa"]);
+    }
+
+    /// Receipts without `kernel_isa` (written before it existed) keep the legacy reading of the ID segments.
     #[test]
     fn engine_style_ids_satisfy_the_flavor_and_isa_gates() {
         let host = examples::host();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::defs::{Host, KernelLog, Model, SectionDigests, Signature, Tool};
+use crate::defs::{Host, KernelIsaLog, KernelLog, Model, SectionDigests, Signature, Tool};
 use crate::schema::SchemaKind;
 use crate::seal::Receipt;
 
@@ -26,6 +26,9 @@ pub struct InferenceReceipt {
     pub numerics_profile: String,
     /// Dispatcher log.
     pub kernels: KernelLog,
+    /// The instruction set of each kernel in `kernels` (absent in receipts written before it was recorded).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernel_isa: KernelIsaLog,
     /// Prompt ids.
     pub prompt_ids: Vec<u32>,
     /// Generated ids.

@@ -24,8 +24,8 @@ pub mod seal;
 
 pub use bench::{BenchReceipt, BenchRow, ReferenceRow};
 pub use defs::{
-    now_rfc3339, DeltaPDistribution, Generation, Host, KernelLog, KlStatsRecord, KldDistribution, MetricsSummary, Mode,
-    Model, PositionMetrics, Signature, Tool, ValueUncertainty,
+    now_rfc3339, DeltaPDistribution, Generation, Host, KernelIsa, KernelIsaLog, KernelLog, KlStatsRecord,
+    KldDistribution, MetricsSummary, Mode, Model, PositionMetrics, Signature, Tool, ValueUncertainty,
 };
 pub use error::{ReceiptError, Result};
 pub use inference::{InferenceReceipt, Sampling, Timings};

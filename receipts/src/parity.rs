@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::sha256_hex;
 use crate::defs::{
-    now_rfc3339, Generation, Host, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model, PositionMetrics,
-    SectionDigests, Signature, Tool,
+    now_rfc3339, Generation, Host, KernelIsaLog, KernelLog, KlStatsRecord, MetricsSummary, Mode, Model,
+    PositionMetrics, SectionDigests, Signature, Tool,
 };
 use crate::error::Result;
 use crate::gates::{combine_summaries, evaluate_gates, summarize};
@@ -35,6 +35,9 @@ pub struct ParityReceipt {
     pub reference: ReferenceIdentity,
     /// Kernel IDs the dispatcher handed out, with call counts.
     pub kernels: KernelLog,
+    /// The instruction set of each kernel in `kernels` (absent in receipts written before it was recorded).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernel_isa: KernelIsaLog,
     /// One entry per (mode, threads) compared.
     pub modes: Vec<ModeResult>,
     /// Aggregate over all modes.
@@ -294,6 +297,8 @@ pub struct ParityReceiptBuilder {
     pub reference: ReferenceIdentity,
     /// Dispatcher log.
     pub kernels: KernelLog,
+    /// The instruction set of each logged kernel.
+    pub kernel_isa: KernelIsaLog,
     /// Compared modes.
     pub modes: Vec<ModeResult>,
     /// Limits.
@@ -320,6 +325,7 @@ impl ParityReceiptBuilder {
             token_ids: self.token_ids,
             reference: self.reference,
             kernels: self.kernels,
+            kernel_isa: self.kernel_isa,
             modes: self.modes,
             summary,
             thresholds: self.thresholds,

@@ -127,11 +127,12 @@ pub fn i2s_repack_to_x86(bytes: &[u8], from: I2sLayout, rows: usize, k: usize) -
         return bytes[..total].to_vec();
     }
     let mut out = vec![0u8; total];
+    let mut values = vec![0i8; k];
     for row in 0..rows {
-        for col in 0..k {
-            let c = i2s_code(bytes, from, k, row, col);
+        i2s_decode_row(bytes, from, row, &mut values);
+        for (col, &v) in values.iter().enumerate() {
             let (byte, shift) = I2sLayout::X86Act128.locate(k, row, col);
-            out[byte] |= c << shift;
+            out[byte] |= ((v + 1) as u8) << shift;
         }
     }
     out[n / 4..].copy_from_slice(&bytes[n / 4..total]);
@@ -139,7 +140,7 @@ pub fn i2s_repack_to_x86(bytes: &[u8], from: I2sLayout, rows: usize, k: usize) -
 }
 
 /// Decode one row to ternary values `code − 1` (code 3, never written by any quantizer, gives +2 as
-/// the kernels would compute it). `out.len()` is the row length.
+/// the kernels would compute it). `out.len()` is the row length. The load-time repack reads rows this way.
 pub fn i2s_decode_row(bytes: &[u8], layout: I2sLayout, row: usize, out: &mut [i8]) {
     let k = out.len();
     for (col, v) in out.iter_mut().enumerate() {

@@ -6,6 +6,7 @@
 //! [`FlavorError::ForeignLayout`] that says what the file seems to be and why it cannot be trusted.
 
 mod i2s;
+mod q8_0;
 mod tq;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use thiserror::Error;
 use crate::gguf::{align_up, span_fits, GgmlType, GgufError, GgufFile, TensorInfo};
 
 pub use i2s::{i2s_bytes, i2s_code, i2s_decode_row, i2s_pack, i2s_repack_to_x86, i2s_scale, I2sLayout, I2S_TAIL};
+pub use q8_0::{q8_0_blocks, q8_0_bytes, q8_0_dequantize_row, q8_0_quantize_row_ref, BlockQ8_0, QK8_0};
 pub use tq::{tq1_0_blocks, tq2_0_blocks, BlockTq1_0, BlockTq2_0, QK_K};
 
 /// What a tensor's bytes are.
@@ -32,6 +34,9 @@ pub enum Flavor {
     Tq2_0,
     /// Upstream TQ1_0 blocks (54 B / 256 weights).
     Tq1_0,
+    /// ggml Q8_0 blocks (34 B / 32 weights): llama-quantize's type for an output or embedding whose rows are
+    /// not a multiple of 256.
+    Q8_0,
     F16,
     Bf16,
     F32,
@@ -47,13 +52,14 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// Stable short name (JSON keys, counts): `i2_s`, `tq2_0`, `tq1_0`, `f16`, `bf16`, `f32`,
+    /// Stable short name (JSON keys, counts): `i2_s`, `tq2_0`, `tq1_0`, `q8_0`, `f16`, `bf16`, `f32`,
     /// `sibling_scale`, `unsupported`.
     pub fn name(&self) -> &'static str {
         match self {
             Flavor::I2s { .. } => "i2_s",
             Flavor::Tq2_0 => "tq2_0",
             Flavor::Tq1_0 => "tq1_0",
+            Flavor::Q8_0 => "q8_0",
             Flavor::F16 => "f16",
             Flavor::Bf16 => "bf16",
             Flavor::F32 => "f32",
@@ -209,6 +215,7 @@ pub fn classify(file: &GgufFile, t: &TensorInfo, opts: &FlavorOptions) -> Result
         GgmlType::I2_S => classify_i2s(file, t, opts)?,
         GgmlType::TQ2_0 => Flavor::Tq2_0,
         GgmlType::TQ1_0 => Flavor::Tq1_0,
+        GgmlType::Q8_0 => Flavor::Q8_0,
         GgmlType::F16 => Flavor::F16,
         GgmlType::BF16 => Flavor::Bf16,
         GgmlType::F32 => match sibling_of(file, t) {

@@ -307,3 +307,95 @@ fn quantize_impl(x: &[f32], out: &mut [i8]) -> (f32, i32) {
     }
     (s, sum)
 }
+
+/// `hsum_float_8` (ggml x86): high + low 128-bit halves, then movehl, then movehdup.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn hsum_float_8(v: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(v), _mm256_castps256_ps128(v));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
+}
+
+/// The f16 scale at `p` (2 little-endian bytes) as f32, exactly.
+///
+/// # Safety
+/// `p..p+2` must be readable; F16C present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn load_d(p: *const u8) -> f32 {
+    // SAFETY: the caller guarantees 2 readable bytes.
+    let bits = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// The 8 exact lane sums of one Q8_0 block pair (lane l = Σ w·q over bytes 4l..4l+3) as f32, as ggml's
+/// `mul_sum_i8_pairs_float`: |w| times q signed by w, `vpmaddubsw` then `vpmaddwd` (no saturation: |w| ≤ 128,
+/// |q| ≤ 127).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn q8_lanes(w: __m256i, q: __m256i) -> __m256 {
+    let dot = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+}
+
+/// One Q8_0 weight row (`nb` blocks at `row`) × `T` activation rows: per block and token,
+/// `acc = fma(d_w·d_x, lanes, acc)`, then `hsum_float_8`.
+///
+/// # Safety
+/// `row` needs `34·nb` readable bytes, every token `32·nb` int8 and `nb` scales; AVX2/FMA/F16C present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_tile<const T: usize>(row: *const u8, toks: [*const i8; T], ds: [*const f32; T], nb: usize) -> [f32; T] {
+    let mut acc = [_mm256_setzero_ps(); T];
+    for b in 0..nb {
+        // SAFETY: block b lies within the row and every token (caller).
+        unsafe {
+            let p = row.add(34 * b);
+            let dw = load_d(p);
+            let w = _mm256_loadu_si256(p.add(2).cast());
+            for t in 0..T {
+                let q = _mm256_loadu_si256(toks[t].add(32 * b).cast());
+                let d = _mm256_set1_ps(dw * *ds[t].add(b));
+                acc[t] = _mm256_fmadd_ps(d, q8_lanes(w, q), acc[t]);
+            }
+        }
+    }
+    let mut out = [0f32; T];
+    for t in 0..T {
+        out[t] = hsum_float_8(acc[t]);
+    }
+    out
+}
+
+/// Drives a `q8_0_tile`-shaped kernel over rows × tokens (4 tokens per tile, then singles).
+macro_rules! q8_0_driver {
+    ($tile:ident, $w:expr, $k:expr, $q:expr, $qd:expr, $n:expr, $out:expr) => {{
+        let (w, k, q, qd, n, out) = ($w, $k, $q, $qd, $n, $out);
+        let nb = k / 32;
+        let rb = nb * 34;
+        assert!(k > 0 && k % 32 == 0 && w.len() % rb == 0 && q.len() >= n * k && qd.len() >= n * nb);
+        assert!(out.len() >= w.len() / rb * n);
+        for (row, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
+            let mut t = 0;
+            while t + 4 <= n {
+                let toks: [*const i8; 4] = std::array::from_fn(|i| q[(t + i) * k..].as_ptr());
+                let ds: [*const f32; 4] = std::array::from_fn(|i| qd[(t + i) * nb..].as_ptr());
+                // SAFETY: lengths asserted above; the registry installs this only where the features exist.
+                o[t..t + 4].copy_from_slice(&unsafe { $tile::<4>(row.as_ptr(), toks, ds, nb) });
+                t += 4;
+            }
+            while t < n {
+                // SAFETY: as above.
+                o[t] = unsafe { $tile::<1>(row.as_ptr(), [q[t * k..].as_ptr()], [qd[t * nb..].as_ptr()], nb) }[0];
+                t += 1;
+            }
+        }
+    }};
+}
+pub(super) use q8_0_driver;
+
+/// `q8_0_rows` (see [`super::q8_0::Q8RowsFn`]): same bits as the scalar oracle.
+pub(super) fn q8_0_rows(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    q8_0_driver!(q8_0_tile, w, k, q, qd, n, out)
+}

@@ -439,3 +439,98 @@ fn lane_bound_impl(q: &[i8]) -> i32 {
     }
     worst
 }
+
+/// The exact lane sums of two Q8_0 blocks at once (lanes 0..8 block b, 8..16 block b+1; lane l = Σ w·q over
+/// bytes 4l..4l+3 of its block) with `vpdpbusd`: |w| times q negated where w < 0.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn q8_pair_vnni(w: __m512i, q: __m512i) -> __m512 {
+    let neg = _mm512_movepi8_mask(w);
+    let sy = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q);
+    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sy))
+}
+
+/// [`q8_pair_vnni`] with `vpmaddubsw` + `vpmaddwd` (no saturation: |w| ≤ 128, |q| ≤ 127).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn q8_pair_bw(w: __m512i, q: __m512i) -> __m512 {
+    let neg = _mm512_movepi8_mask(w);
+    let sy = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q);
+    let dot = _mm512_maddubs_epi16(_mm512_abs_epi8(w), sy);
+    _mm512_cvtepi32_ps(_mm512_madd_epi16(_mm512_set1_epi16(1), dot))
+}
+
+/// Defines a Q8_0 tile (one weight row × `T` tokens) whose integer step covers two blocks per 512-bit
+/// `$pair`; the f32 accumulation stays 8 lanes wide and in block order, as ggml's.
+macro_rules! q8_0_tile512 {
+    ($name:ident, $features:literal, $pair:ident) => {
+        /// # Safety
+        /// `row` needs `34·nb` readable bytes, every token `32·nb` int8 and `nb` scales; the CPU must support
+        /// the enabled features.
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const T: usize>(
+            row: *const u8,
+            toks: [*const i8; T],
+            ds: [*const f32; T],
+            nb: usize,
+        ) -> [f32; T] {
+            let mut acc = [_mm256_setzero_ps(); T];
+            let mut b = 0;
+            // SAFETY (whole loop): blocks b, b+1 lie within the row and every token (caller).
+            while b + 2 <= nb {
+                unsafe {
+                    let p = row.add(34 * b);
+                    let (d0, d1) = (super::avx2::load_d(p), super::avx2::load_d(p.add(34)));
+                    let w = _mm512_inserti64x4::<1>(
+                        _mm512_castsi256_si512(_mm256_loadu_si256(p.add(2).cast())),
+                        _mm256_loadu_si256(p.add(36).cast()),
+                    );
+                    for t in 0..T {
+                        let lanes = $pair(w, _mm512_loadu_si512(toks[t].add(32 * b).cast()));
+                        let lo = _mm512_castps512_ps256(lanes);
+                        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(lanes)));
+                        let s0 = _mm256_set1_ps(d0 * *ds[t].add(b));
+                        let s1 = _mm256_set1_ps(d1 * *ds[t].add(b + 1));
+                        acc[t] = _mm256_fmadd_ps(s1, hi, _mm256_fmadd_ps(s0, lo, acc[t]));
+                    }
+                }
+                b += 2;
+            }
+            if b < nb {
+                unsafe {
+                    let p = row.add(34 * b);
+                    let dw = super::avx2::load_d(p);
+                    let w = _mm256_loadu_si256(p.add(2).cast());
+                    for t in 0..T {
+                        let q = _mm256_loadu_si256(toks[t].add(32 * b).cast());
+                        let d = _mm256_set1_ps(dw * *ds[t].add(b));
+                        acc[t] = _mm256_fmadd_ps(d, super::avx2::q8_lanes(w, q), acc[t]);
+                    }
+                }
+            }
+            let mut out = [0f32; T];
+            for t in 0..T {
+                out[t] = super::avx2::hsum_float_8(acc[t]);
+            }
+            out
+        }
+    };
+}
+
+q8_0_tile512!(
+    q8_0_tile_vnni,
+    "avx512f,avx512bw,avx512vnni,avx2,fma,f16c",
+    q8_pair_vnni
+);
+q8_0_tile512!(q8_0_tile_bw, "avx512f,avx512bw,avx2,fma,f16c", q8_pair_bw);
+
+/// `q8_0_rows` with `vpdpbusd` (AVX512-VNNI): same bits as the scalar oracle.
+pub(super) fn q8_0_rows_vnni(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    super::avx2::q8_0_driver!(q8_0_tile_vnni, w, k, q, qd, n, out)
+}
+
+/// `q8_0_rows` with `vpmaddubsw` (AVX-512 BW): same bits as the scalar oracle.
+pub(super) fn q8_0_rows_bw(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    super::avx2::q8_0_driver!(q8_0_tile_bw, w, k, q, qd, n, out)
+}

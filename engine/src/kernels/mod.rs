@@ -8,7 +8,10 @@
 //! docs/kernels.md lists the IDs, the dispatch policy and the reduction orders.
 
 pub mod cuda;
+pub mod elementwise;
+pub mod id;
 pub mod probe;
+pub mod q8_0;
 pub mod scalar;
 pub mod tq;
 
@@ -36,14 +39,19 @@ pub enum Family {
     Scalar,
     Avx2,
     Avx512,
+    /// AArch64 Advanced SIMD (its kernels come with the ARM port; until then it runs the oracle).
+    Neon,
 }
 
 impl Family {
+    pub const ALL: [Family; 4] = [Family::Scalar, Family::Avx2, Family::Avx512, Family::Neon];
+
     pub fn name(self) -> &'static str {
         match self {
             Family::Scalar => "scalar",
             Family::Avx2 => "avx2",
             Family::Avx512 => "avx512",
+            Family::Neon => "neon",
         }
     }
 
@@ -52,33 +60,16 @@ impl Family {
     pub fn available(self) -> bool {
         match self {
             Family::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Family::Avx2 => {
-                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Family::Avx512 => {
-                Family::Avx2.available()
-                    && is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512bw")
-                    && is_x86_feature_detected!("avx512vl")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            Family::Avx2 | Family::Avx512 => false,
+            Family::Avx2 => Isa::Avx2.available(),
+            Family::Avx512 => Isa::Avx512.available(),
+            Family::Neon => Isa::Neon.available(),
         }
     }
 }
 
 /// Whether the AVX-512 family's I2_S kernel can use `vpdpbusd` (AVX512-VNNI); otherwise it uses `vpmaddubsw`.
 pub fn has_avx512_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Isa::Avx512vnni.available()
 }
 
 /// What the user asked for: a family, or the best available.
@@ -96,6 +87,7 @@ impl std::str::FromStr for KernelChoice {
             "scalar" => KernelChoice::Force(Family::Scalar),
             "avx2" => KernelChoice::Force(Family::Avx2),
             "avx512" => KernelChoice::Force(Family::Avx512),
+            "neon" => KernelChoice::Force(Family::Neon),
             _ => return Err(KernelError::UnknownFamily(s.to_string())),
         })
     }
@@ -103,7 +95,7 @@ impl std::str::FromStr for KernelChoice {
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum KernelError {
-    #[error("unknown kernel family {0:?} (expected auto, scalar, avx2 or avx512)")]
+    #[error("unknown kernel family {0:?} (expected auto, scalar, avx2, avx512 or neon)")]
     UnknownFamily(String),
     #[error("kernel family {0} is not available on this CPU or in this build (available: {1})")]
     Unavailable(&'static str, String),
@@ -161,8 +153,20 @@ pub type LaneBoundFn = fn(&[i8]) -> i32;
 pub type F16RowsFn = fn(w: &[f16], k: usize, x: &[f16], out: &mut [f32]);
 /// tinyBLAS F16×F32 for every row of `w` × `n` f32 token rows, into `out[r·n + t]`.
 pub type TinyBlasRowsFn = fn(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]);
+/// `quantize_row_q8_K` of one row into int8 values and per-256-block scales.
+pub type Q8kFn = fn(x: &[f32], q: &mut [i8], d: &mut [f32]);
+/// One TQ output from decoded trits and block scales against Q8_K activations (`fused`: see [`tq::tq_dot`]).
+pub type TqDotFn = fn(t: &[u8], wd: &[f32], q: &[i8], qd: &[f32], fused: bool) -> f32;
+/// Masked softmax of one score row in place (`scale`, number of unmasked leading entries).
+pub type SoftmaxFn = fn(s: &mut [f32], scale: f32, valid: usize);
+/// The FFN activation in place (`relu2`: squared ReLU, else SiLU).
+pub type FfnActFn = fn(gate: &mut [f32], relu2: bool);
+/// NEOX RoPE of consecutive heads by one position's cos/sin rows.
+pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 
-pub use registry::{I2sKernel, Kernel, KernelTable, I2S_WRAP16};
+pub use id::{Isa, KernelId, Op, WeightLayout};
+pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
+pub use registry::{declared, i2s_kernels, q8_kernels, I2sKernel, Kernel, KernelTable, Q8Kernel, Slot, I2S_WRAP16};
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
 /// Chunks only partition output rows; no result depends on them (or on the thread count).
@@ -190,6 +194,8 @@ struct Scratch {
     f: Vec<f32>,
     xs: Vec<f32>,
     h: Vec<f16>,
+    /// Q8_K block scales of the TQ activations.
+    qd: Vec<f32>,
 }
 
 thread_local! {
@@ -261,7 +267,7 @@ fn epilogue(epi: I2sEpilogue, w_scale: f32, tq: &TokenQuant, sums: &[i32], y: &m
 #[derive(Debug)]
 pub struct Dispatcher {
     table: &'static KernelTable,
-    log: Mutex<BTreeMap<&'static str, u64>>,
+    log: Mutex<BTreeMap<KernelId, u64>>,
 }
 
 impl Dispatcher {
@@ -276,7 +282,7 @@ impl Dispatcher {
             c => c,
         };
         let family = match choice {
-            KernelChoice::Auto => [Family::Avx512, Family::Avx2, Family::Scalar]
+            KernelChoice::Auto => [Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
                 .into_iter()
                 .find(|f| f.available())
                 .unwrap_or(Family::Scalar),
@@ -292,7 +298,7 @@ impl Dispatcher {
 
     /// Names of the families this CPU and build can run.
     pub fn available_names() -> String {
-        [Family::Scalar, Family::Avx2, Family::Avx512]
+        Family::ALL
             .into_iter()
             .filter(|f| f.available())
             .map(Family::name)
@@ -304,13 +310,14 @@ impl Dispatcher {
         self.table.family
     }
 
-    /// The kernel table this dispatcher hands out from.
+    /// The kernel table this dispatcher hands out from (read-only: benches and tests look up IDs in it; the
+    /// forward pass gets its kernels through the dispatcher's methods, which record them).
     pub fn table(&self) -> &'static KernelTable {
         self.table
     }
 
     /// Record that kernel `id` ran `calls` more times.
-    pub fn record(&self, id: &'static str, calls: u64) {
+    pub fn record(&self, id: KernelId, calls: u64) {
         *self
             .log
             .lock()
@@ -319,14 +326,20 @@ impl Dispatcher {
             .or_default() += calls;
     }
 
-    /// Kernel IDs dispatched so far, with call counts.
+    /// Kernels dispatched since the log was last taken or cleared, with call counts.
+    pub fn kernels(&self) -> BTreeMap<KernelId, u64> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Kernel IDs (rendered) dispatched so far, with call counts.
     pub fn log(&self) -> BTreeMap<String, u64> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect()
+        render(&self.kernels())
+    }
+
+    /// The log so far, leaving it empty: what ran between two calls is exactly one piece of work (a
+    /// comparison), so a receipt can report it without the runs made before or after.
+    pub fn take_log(&self) -> BTreeMap<KernelId, u64> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn clear_log(&self) {
@@ -349,14 +362,7 @@ impl Dispatcher {
         if n == 0 || rows == 0 {
             return;
         }
-        self.record(
-            if n == 1 {
-                self.table.i2s.gemv
-            } else {
-                self.table.i2s.gemm
-            },
-            1,
-        );
+        self.record(self.table.i2s.id(n), 1);
         let run = self.table.i2s.run;
         let chunk = row_chunk(k / 4);
         out[..rows * n]
@@ -426,10 +432,7 @@ impl Dispatcher {
                 self.record(I2S_WRAP16, products.len() as u64);
             }
             if n_wrap < n {
-                self.record(
-                    if n == 1 { table.i2s.gemv } else { table.i2s.gemm },
-                    products.len() as u64,
-                );
+                self.record(table.i2s.id(n), products.len() as u64);
             }
             let (q, tokens) = (&q[..], &tokens[..]);
             let chunk = row_chunk(k / 4);
@@ -522,4 +525,64 @@ impl Dispatcher {
             }
         });
     }
+
+    /// The kernels of one attention call over an f16 KV cache: scores by tinyBLAS (`kq_tinyblas`) or the
+    /// `vec_dot` gemv, the masked softmax, and the weighted values along `pv`. Recorded once per call.
+    pub fn attention_kernels(&self, kq_tinyblas: bool, pv: F16Path) -> AttentionKernels {
+        let t = self.table;
+        let kq = if kq_tinyblas {
+            self.record(t.tinyblas.id, 1);
+            KqKernel::TinyBlas(t.tinyblas.run)
+        } else {
+            self.record(t.f16_gemv.id, 1);
+            KqKernel::Gemv(t.f16_gemv.run)
+        };
+        let pv = if pv == F16Path::VecDot {
+            self.record(t.f16_dot.id, 1);
+            PvKernel::VecDot(t.f16_dot.run)
+        } else {
+            self.record(t.tinyblas_gemm.id, 1);
+            PvKernel::TinyBlas {
+                run: t.tinyblas_gemm.run,
+                f16_act: pv == F16Path::TinyBlasF16Act,
+            }
+        };
+        self.record(t.softmax.id, 1);
+        AttentionKernels {
+            kq,
+            softmax: t.softmax.run,
+            pv,
+        }
+    }
+}
+
+/// How attention computes the scores `k_j · q`.
+#[derive(Clone, Copy, Debug)]
+pub enum KqKernel {
+    /// `ggml_vec_dot_f16` of every key against the f16-rounded query.
+    Gemv(F16RowsFn),
+    /// tinyBLAS of each key against the f16-rounded query as f32.
+    TinyBlas(TinyBlasFn),
+}
+
+/// How attention computes the probability-weighted values.
+#[derive(Clone, Copy, Debug)]
+pub enum PvKernel {
+    /// `ggml_vec_dot_f16` of the f16-rounded probabilities against each value column.
+    VecDot(F16DotFn),
+    /// tinyBLAS over the value rows × every query's probabilities (first rounded to f16 with `f16_act`).
+    TinyBlas { run: TinyBlasRowsFn, f16_act: bool },
+}
+
+/// The kernels of one attention call (see [`Dispatcher::attention_kernels`]).
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionKernels {
+    pub kq: KqKernel,
+    pub softmax: SoftmaxFn,
+    pub pv: PvKernel,
+}
+
+/// A kernel log with its IDs rendered to the receipt strings.
+pub fn render(log: &BTreeMap<KernelId, u64>) -> BTreeMap<String, u64> {
+    log.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }

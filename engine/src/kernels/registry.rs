@@ -1,29 +1,60 @@
 //! The kernel table (tract's "generic first, then plug"): every slot starts with the scalar oracle, then each
-//! instruction-set tier up to the requested family overwrites the slots it implements. A table is built at
+//! instruction-set tier of the requested family overwrites the slots it implements. A table is built at
 //! most once per family per process and only for a family whose features were detected, which is what makes
-//! the ISA modules' safe wrappers sound.
+//! the ISA modules' safe wrappers sound. Every kernel is declared here with its typed [`KernelId`].
 
 use std::sync::OnceLock;
 
-use super::{scalar, F16DotFn, F16RowsFn, Family, I2sRowsFn, LaneBoundFn, QuantizeFn, TinyBlasFn, TinyBlasRowsFn};
+use super::id::{Isa, KernelId, Op};
+use super::q8_0::{self, Q8QuantizeFn, Q8RowsFn};
+use super::{
+    elementwise, scalar, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn, QuantizeFn, RopeFn,
+    SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
+};
 
-/// A kernel and its stable ID (`<op>.<isa>.<kernel>`, as receipts report it).
+/// A kernel and its stable ID.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel<F> {
-    pub id: &'static str,
+    pub id: KernelId,
     pub run: F,
 }
 
 /// An I2_S integer-dot kernel: one function, reported as `gemv` (one token) or `gemm` (several).
 #[derive(Clone, Copy, Debug)]
 pub struct I2sKernel {
-    pub gemv: &'static str,
-    pub gemm: &'static str,
+    pub isa: Isa,
     pub run: I2sRowsFn,
 }
 
+impl I2sKernel {
+    /// The ID this kernel is reported under for `n` tokens.
+    pub fn id(&self, n: usize) -> KernelId {
+        KernelId::i2s(self.isa, if n == 1 { "gemv" } else { "gemm" })
+    }
+    pub fn gemv(&self) -> KernelId {
+        self.id(1)
+    }
+    pub fn gemm(&self) -> KernelId {
+        self.id(2)
+    }
+}
+
+/// A Q8_0 × Q8_0 kernel: one function, reported as `gemv` (one token) or `gemm` (several).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Kernel {
+    pub isa: Isa,
+    pub run: Q8RowsFn,
+}
+
+impl Q8Kernel {
+    /// The ID this kernel is reported under for `n` tokens.
+    pub fn id(&self, n: usize) -> KernelId {
+        KernelId::new(Op::Q8_0, self.isa, if n == 1 { "gemv" } else { "gemm" })
+    }
+}
+
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
-pub const I2S_WRAP16: &str = "i2s.x86.scalar.gemv_wrap16";
+pub const I2S_WRAP16: KernelId = KernelId::i2s(Isa::Scalar, "gemv_wrap16");
 
 /// One family's kernels, one per operation.
 #[derive(Clone, Copy, Debug)]
@@ -37,22 +68,44 @@ pub struct KernelTable {
     pub f16_gemv: Kernel<F16RowsFn>,
     pub tinyblas: Kernel<TinyBlasFn>,
     pub tinyblas_gemm: Kernel<TinyBlasRowsFn>,
+    pub q8k_quantize: Kernel<Q8kFn>,
+    pub tq2_0: Kernel<TqDotFn>,
+    pub tq1_0: Kernel<TqDotFn>,
+    pub softmax: Kernel<SoftmaxFn>,
+    pub ffn_act: Kernel<FfnActFn>,
+    pub rope: Kernel<RopeFn>,
+    /// NORM RoPE (adjacent pairs, arch `llama`).
+    pub rope_norm: Kernel<RopeFn>,
+    /// `quantize_row_q8_0` of the activations of a Q8_0 matmul.
+    pub q8_0_quantize: Kernel<Q8QuantizeFn>,
+    pub q8_0: Q8Kernel,
+}
+
+const fn k<F>(op: Op, isa: Isa, variant: &'static str, run: F) -> Kernel<F> {
+    Kernel {
+        id: KernelId::new(op, isa, variant),
+        run,
+    }
 }
 
 impl KernelTable {
     /// The cached table of `family`; `None` when the family is not available here.
     pub fn get(family: Family) -> Option<&'static KernelTable> {
-        static TABLES: [OnceLock<KernelTable>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static TABLES: [OnceLock<KernelTable>; Family::ALL.len()] = [const { OnceLock::new() }; Family::ALL.len()];
         if !family.available() {
             return None;
         }
         Some(TABLES[family as usize].get_or_init(|| {
             let mut t = Self::generic();
-            if family >= Family::Avx2 {
-                t.plug_avx2();
-            }
-            if family >= Family::Avx512 {
-                t.plug_avx512();
+            match family {
+                Family::Scalar => {}
+                Family::Avx2 => t.plug_avx2(),
+                Family::Avx512 => {
+                    t.plug_avx2();
+                    t.plug_avx512();
+                }
+                // NEON kernels come with the ARM port; until then the NEON family runs the oracle.
+                Family::Neon => {}
             }
             t.family = family;
             t
@@ -63,34 +116,30 @@ impl KernelTable {
     fn generic() -> KernelTable {
         KernelTable {
             family: Family::Scalar,
-            quantize: Kernel {
-                id: "i8s.scalar.quantize",
-                run: scalar::quantize_i8_s,
-            },
+            quantize: k(Op::I8sQuantize, Isa::Scalar, "quantize", scalar::quantize_i8_s),
             lane_bound: Kernel {
-                id: "i2s.x86.scalar.lane_bound",
+                id: KernelId::i2s(Isa::Scalar, "lane_bound"),
                 run: scalar::i2s_lane_bound,
             },
             i2s: I2sKernel {
-                gemv: "i2s.x86.scalar.gemv",
-                gemm: "i2s.x86.scalar.gemm",
+                isa: Isa::Scalar,
                 run: scalar::i2s_rows,
             },
-            f16_dot: Kernel {
-                id: "f16.scalar.vec_dot",
-                run: scalar::f16_dot,
-            },
-            f16_gemv: Kernel {
-                id: "f16.scalar.vec_dot.gemv",
-                run: scalar::f16_dot_rows,
-            },
-            tinyblas: Kernel {
-                id: "f16.scalar.tinyblas",
-                run: scalar::tinyblas_f16_f32,
-            },
-            tinyblas_gemm: Kernel {
-                id: "f16.scalar.tinyblas.gemm",
-                run: scalar::tinyblas_rows,
+            f16_dot: k(Op::F16, Isa::Scalar, "vec_dot", scalar::f16_dot),
+            f16_gemv: k(Op::F16, Isa::Scalar, "vec_dot.gemv", scalar::f16_dot_rows),
+            tinyblas: k(Op::F16, Isa::Scalar, "tinyblas", scalar::tinyblas_f16_f32),
+            tinyblas_gemm: k(Op::F16, Isa::Scalar, "tinyblas.gemm", scalar::tinyblas_rows),
+            q8k_quantize: k(Op::Q8kQuantize, Isa::Scalar, "quantize", tq::quantize_q8_k),
+            tq2_0: k(Op::Tq2_0, Isa::Scalar, "gemv", tq::tq_dot),
+            tq1_0: k(Op::Tq1_0, Isa::Scalar, "gemv", tq::tq_dot),
+            softmax: k(Op::Softmax, Isa::Scalar, "f32", elementwise::softmax_masked),
+            ffn_act: k(Op::FfnAct, Isa::Scalar, "f32", elementwise::ffn_act),
+            rope: k(Op::Rope, Isa::Scalar, "neox", elementwise::rope_heads),
+            rope_norm: k(Op::Rope, Isa::Scalar, "norm", elementwise::rope_heads_norm),
+            q8_0_quantize: k(Op::Q8_0, Isa::Scalar, "quantize", q8_0::quantize_q8_0),
+            q8_0: Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
             },
         }
     }
@@ -99,30 +148,23 @@ impl KernelTable {
     #[cfg(target_arch = "x86_64")]
     fn plug_avx2(&mut self) {
         use super::avx2;
-        self.quantize = Kernel {
-            id: "i8s.avx2.quantize",
-            run: avx2::quantize_i8_s,
-        };
+        use elementwise::fma;
+        self.quantize = k(Op::I8sQuantize, Isa::Avx2, "quantize", avx2::quantize_i8_s);
         self.i2s = I2sKernel {
-            gemv: "i2s.x86.avx2.gemv",
-            gemm: "i2s.x86.avx2.gemm",
+            isa: Isa::Avx2,
             run: avx2::i2s_rows,
         };
-        self.f16_dot = Kernel {
-            id: "f16.avx2.vec_dot",
-            run: avx2::f16_dot,
-        };
-        self.f16_gemv = Kernel {
-            id: "f16.avx2.vec_dot.gemv",
-            run: avx2::f16_dot_rows,
-        };
-        self.tinyblas = Kernel {
-            id: "f16.avx2.tinyblas",
-            run: avx2::tinyblas,
-        };
-        self.tinyblas_gemm = Kernel {
-            id: "f16.avx2.tinyblas.gemm",
-            run: avx2::tinyblas_rows,
+        self.f16_dot = k(Op::F16, Isa::Avx2, "vec_dot", avx2::f16_dot);
+        self.f16_gemv = k(Op::F16, Isa::Avx2, "vec_dot.gemv", avx2::f16_dot_rows);
+        self.tinyblas = k(Op::F16, Isa::Avx2, "tinyblas", avx2::tinyblas);
+        self.tinyblas_gemm = k(Op::F16, Isa::Avx2, "tinyblas.gemm", avx2::tinyblas_rows);
+        self.softmax = k(Op::Softmax, Isa::Fma, "f32", fma::softmax_masked);
+        self.ffn_act = k(Op::FfnAct, Isa::Fma, "f32", fma::ffn_act);
+        self.rope = k(Op::Rope, Isa::Fma, "neox", fma::rope_heads);
+        self.rope_norm = k(Op::Rope, Isa::Fma, "norm", fma::rope_heads_norm);
+        self.q8_0 = Q8Kernel {
+            isa: Isa::Avx2,
+            run: avx2::q8_0_rows,
         };
     }
 
@@ -131,43 +173,21 @@ impl KernelTable {
     #[cfg(target_arch = "x86_64")]
     fn plug_avx512(&mut self) {
         use super::avx512;
-        self.quantize = Kernel {
-            id: "i8s.avx512.quantize",
-            run: avx512::quantize_i8_s,
-        };
+        self.quantize = k(Op::I8sQuantize, Isa::Avx512, "quantize", avx512::quantize_i8_s);
         self.lane_bound = Kernel {
-            id: "i2s.x86.avx512.lane_bound",
+            id: KernelId::i2s(Isa::Avx512, "lane_bound"),
             run: avx512::i2s_lane_bound,
         };
-        self.i2s = if super::has_avx512_vnni() {
-            I2sKernel {
-                gemv: "i2s.x86.avx512vnni.gemv",
-                gemm: "i2s.x86.avx512vnni.gemm",
-                run: avx512::i2s_rows_vnni,
-            }
-        } else {
-            I2sKernel {
-                gemv: "i2s.x86.avx512bw.gemv",
-                gemm: "i2s.x86.avx512bw.gemm",
-                run: avx512::i2s_rows_bw,
-            }
-        };
-        self.f16_dot = Kernel {
-            id: "f16.avx512.vec_dot",
-            run: avx512::f16_dot,
-        };
-        self.f16_gemv = Kernel {
-            id: "f16.avx512.vec_dot.gemv",
-            run: avx512::f16_dot_rows,
-        };
-        self.tinyblas = Kernel {
-            id: "f16.avx512.tinyblas",
-            run: avx512::tinyblas,
-        };
-        self.tinyblas_gemm = Kernel {
-            id: "f16.avx512.tinyblas.gemm",
-            run: avx512::tinyblas_rows,
-        };
+        self.i2s = i2s_kernels()
+            .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
+            .expect("the AVX-512 family has the BW kernel");
+        self.f16_dot = k(Op::F16, Isa::Avx512, "vec_dot", avx512::f16_dot);
+        self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
+        self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
+        self.tinyblas_gemm = k(Op::F16, Isa::Avx512, "tinyblas.gemm", avx512::tinyblas_rows);
+        self.q8_0 = q8_kernels()
+            .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
+            .expect("the AVX-512 family has the BW kernel");
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -177,17 +197,165 @@ impl KernelTable {
     fn plug_avx512(&mut self) {}
 
     /// The IDs this table hands out, in slot order.
-    pub fn ids(&self) -> Vec<&'static str> {
+    pub fn ids(&self) -> Vec<KernelId> {
         vec![
             self.quantize.id,
             self.lane_bound.id,
-            self.i2s.gemv,
-            self.i2s.gemm,
+            self.i2s.gemv(),
+            self.i2s.gemm(),
             I2S_WRAP16,
             self.f16_dot.id,
             self.f16_gemv.id,
             self.tinyblas.id,
             self.tinyblas_gemm.id,
+            self.q8k_quantize.id,
+            self.tq2_0.id,
+            self.tq1_0.id,
+            self.softmax.id,
+            self.ffn_act.id,
+            self.rope.id,
+            self.rope_norm.id,
+            self.q8_0_quantize.id,
+            self.q8_0.id(1),
+            self.q8_0.id(2),
         ]
+    }
+}
+
+/// A kernel function of any slot, for code that walks every declared kernel (the per-kernel tests).
+#[derive(Clone, Copy, Debug)]
+pub enum Slot {
+    Quantize(QuantizeFn),
+    LaneBound(LaneBoundFn),
+    I2sRows(I2sRowsFn),
+    F16Dot(F16DotFn),
+    F16Rows(F16RowsFn),
+    TinyBlas(TinyBlasFn),
+    TinyBlasRows(TinyBlasRowsFn),
+    Q8k(Q8kFn),
+    TqDot(TqDotFn),
+    Softmax(SoftmaxFn),
+    FfnAct(FfnActFn),
+    Rope(RopeFn),
+    RopeNorm(RopeFn),
+    Q8Quantize(Q8QuantizeFn),
+    Q8Rows(Q8RowsFn),
+}
+
+impl KernelTable {
+    /// Every slot of this table with its kernel's ID (an I2_S kernel under its `gemv` ID).
+    pub fn slots(&self) -> Vec<(KernelId, Slot)> {
+        vec![
+            (self.quantize.id, Slot::Quantize(self.quantize.run)),
+            (self.lane_bound.id, Slot::LaneBound(self.lane_bound.run)),
+            (self.i2s.gemv(), Slot::I2sRows(self.i2s.run)),
+            (self.f16_dot.id, Slot::F16Dot(self.f16_dot.run)),
+            (self.f16_gemv.id, Slot::F16Rows(self.f16_gemv.run)),
+            (self.tinyblas.id, Slot::TinyBlas(self.tinyblas.run)),
+            (self.tinyblas_gemm.id, Slot::TinyBlasRows(self.tinyblas_gemm.run)),
+            (self.q8k_quantize.id, Slot::Q8k(self.q8k_quantize.run)),
+            (self.tq2_0.id, Slot::TqDot(self.tq2_0.run)),
+            (self.tq1_0.id, Slot::TqDot(self.tq1_0.run)),
+            (self.softmax.id, Slot::Softmax(self.softmax.run)),
+            (self.ffn_act.id, Slot::FfnAct(self.ffn_act.run)),
+            (self.rope.id, Slot::Rope(self.rope.run)),
+            (self.rope_norm.id, Slot::RopeNorm(self.rope_norm.run)),
+            (self.q8_0_quantize.id, Slot::Q8Quantize(self.q8_0_quantize.run)),
+            (self.q8_0.id(1), Slot::Q8Rows(self.q8_0.run)),
+        ]
+    }
+}
+
+/// Every kernel this build declares and this CPU can run, once each: the slots of every available family's
+/// table and every runnable I2_S kernel (including those no family picks on this CPU).
+pub fn declared() -> Vec<(KernelId, Slot)> {
+    let mut out: Vec<(KernelId, Slot)> = Family::ALL
+        .into_iter()
+        .filter_map(KernelTable::get)
+        .flat_map(KernelTable::slots)
+        .chain(i2s_kernels().map(|k| (k.gemv(), Slot::I2sRows(k.run))))
+        .chain(q8_kernels().map(|k| (k.id(1), Slot::Q8Rows(k.run))))
+        .collect();
+    out.sort_by_key(|(id, _)| *id);
+    out.dedup_by_key(|(id, _)| *id);
+    out
+}
+
+/// Every I2_S integer-dot kernel of this build that this CPU can run, best first (the kernel tests run each
+/// against the oracle, including those no family picks here, e.g. the AVX-512 BW kernel on a VNNI host).
+pub fn i2s_kernels() -> impl Iterator<Item = I2sKernel> {
+    declared_i2s_kernels().iter().copied().filter(|k| k.isa.available())
+}
+
+fn declared_i2s_kernels() -> &'static [I2sKernel] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::{avx2, avx512};
+        const ALL: [I2sKernel; 4] = [
+            I2sKernel {
+                isa: Isa::Avx512vnni,
+                run: avx512::i2s_rows_vnni,
+            },
+            I2sKernel {
+                isa: Isa::Avx512bw,
+                run: avx512::i2s_rows_bw,
+            },
+            I2sKernel {
+                isa: Isa::Avx2,
+                run: avx2::i2s_rows,
+            },
+            I2sKernel {
+                isa: Isa::Scalar,
+                run: scalar::i2s_rows,
+            },
+        ];
+        &ALL
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const ALL: [I2sKernel; 1] = [I2sKernel {
+            isa: Isa::Scalar,
+            run: scalar::i2s_rows,
+        }];
+        &ALL
+    }
+}
+
+/// Every Q8_0 kernel of this build that this CPU can run, best first (tested each against the oracle).
+pub fn q8_kernels() -> impl Iterator<Item = Q8Kernel> {
+    declared_q8_kernels().iter().copied().filter(|k| k.isa.available())
+}
+
+fn declared_q8_kernels() -> &'static [Q8Kernel] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::{avx2, avx512};
+        const ALL: [Q8Kernel; 4] = [
+            Q8Kernel {
+                isa: Isa::Avx512vnni,
+                run: avx512::q8_0_rows_vnni,
+            },
+            Q8Kernel {
+                isa: Isa::Avx512bw,
+                run: avx512::q8_0_rows_bw,
+            },
+            Q8Kernel {
+                isa: Isa::Avx2,
+                run: avx2::q8_0_rows,
+            },
+            Q8Kernel {
+                isa: Isa::Scalar,
+                run: q8_0::q8_0_rows,
+            },
+        ];
+        &ALL
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const ALL: [Q8Kernel; 1] = [Q8Kernel {
+            isa: Isa::Scalar,
+            run: q8_0::q8_0_rows,
+        }];
+        &ALL
     }
 }

@@ -112,44 +112,60 @@ pub fn hsum_float_8(v: [f32; 8]) -> f32 {
     (t[0] + t[2]) + (t[1] + t[3])
 }
 
+thread_local! {
+    /// Decoded trits and block scales of one weight row (per worker thread, reused across calls).
+    static ROW: std::cell::RefCell<(Vec<u8>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 impl Dispatcher {
-    /// `y[t·rows + r] = W_r · x_t` for a TQ matrix with Q8_K activations (`fused`: see [`tq_dot`]).
+    /// `y[t·rows + r] = W_r · x_t` for a TQ matrix with Q8_K activations (`fused`: see [`tq_dot`]); the
+    /// quantizer and the dot come from the kernel table and are recorded per call.
     pub fn tq_matmul(&self, w: &TqMatrix, x: &[f32], n: usize, fused: bool, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
         let nb = k / QK_K;
         assert!(k % QK_K == 0 && x.len() >= n * k && y.len() >= n * rows);
-        let mut q = vec![0i8; n * k];
-        let mut qd = vec![0f32; n * nb];
-        for t in 0..n {
-            quantize_q8_k(
-                &x[t * k..(t + 1) * k],
-                &mut q[t * k..(t + 1) * k],
-                &mut qd[t * nb..(t + 1) * nb],
-            );
+        if n == 0 || rows == 0 {
+            return;
         }
-        self.record("q8k.scalar.quantize", 1);
-        self.record(
-            if w.ty == TqType::Tq2_0 {
-                "tq2_0.scalar.gemv"
-            } else {
-                "tq1_0.scalar.gemv"
-            },
-            1,
-        );
-        let mut yt = vec![0f32; rows * n];
-        yt.par_chunks_mut(n).enumerate().for_each_init(
-            || (vec![0u8; k], vec![0f32; nb]),
-            |(tr, wd), (r, out)| {
-                w.decode_row(r, tr, wd);
-                for (t, o) in out.iter_mut().enumerate() {
-                    *o = tq_dot(tr, wd, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb], fused);
-                }
-            },
-        );
-        for r in 0..rows {
-            for t in 0..n {
-                y[t * rows + r] = yt[r * n + t];
+        let table = self.table();
+        let dot = match w.ty {
+            TqType::Tq2_0 => table.tq2_0,
+            TqType::Tq1_0 => table.tq1_0,
+        };
+        self.record(table.q8k_quantize.id, 1);
+        self.record(dot.id, 1);
+        super::with_scratch(|s| {
+            let super::Scratch { q, qd, f, .. } = s;
+            q.clear();
+            q.resize(n * k, 0);
+            qd.clear();
+            qd.resize(n * nb, 0.0);
+            for ((xt, qt), dt) in x[..n * k]
+                .chunks_exact(k)
+                .zip(q.chunks_exact_mut(k))
+                .zip(qd.chunks_exact_mut(nb))
+            {
+                (table.q8k_quantize.run)(xt, qt, dt);
             }
-        }
+            let (q, qd) = (&q[..], &qd[..]);
+            f.clear();
+            f.resize(rows * n, 0.0);
+            f.par_chunks_mut(n).enumerate().for_each(|(r, out)| {
+                ROW.with(|cell| {
+                    let (tr, wd) = &mut *cell.borrow_mut();
+                    tr.resize(k, 0);
+                    wd.resize(nb, 0.0);
+                    w.decode_row(r, tr, wd);
+                    for (t, o) in out.iter_mut().enumerate() {
+                        *o = (dot.run)(tr, wd, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb], fused);
+                    }
+                });
+            });
+            for (r, fr) in f.chunks_exact(n).enumerate() {
+                for (t, &v) in fr.iter().enumerate() {
+                    y[t * rows + r] = v;
+                }
+            }
+        });
     }
 }

@@ -7,15 +7,16 @@ use std::sync::Arc;
 use half::f16;
 use rayon::prelude::*;
 
-use crate::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
-use crate::gguf::{GgmlType, GgufFile};
-use crate::kernels::{Dispatcher, F16Path, I2sEpilogue, I2sProduct};
+use crate::flavor::{FlavorOptions, ModelFlavors};
+use crate::gguf::GgufFile;
+use crate::kernels::{AttentionKernels, Dispatcher, I2sEpilogue, I2sProduct, KqKernel, PvKernel};
+use crate::quant::{MatmulCx, Origin};
 
 use super::hparams::{Arch, HParams};
 use super::kv_cache::KvCache;
 use super::numerics::{Numerics, Profile, Switch};
-use super::ops::{ffn_act, rms_norm_rows, softmax_masked, RopeCache};
-use super::weights::{Linear, Weights};
+use super::ops::{rms_norm_rows, RopeCache};
+use super::weights::{Layer, Linear, Weights};
 use super::ModelError;
 
 /// A loaded model: the memory-mapped file, its hyper-parameters, flavors and weight views. Immutable.
@@ -50,12 +51,7 @@ impl Model {
     pub fn from_file(file: Arc<GgufFile>, opts: &FlavorOptions) -> Result<Model, ModelError> {
         let hparams = HParams::from_gguf(&file)?;
         let flavors = ModelFlavors::classify(&file, opts)?;
-        let layout = flavors
-            .i2s_layout
-            .as_ref()
-            .map(|d| d.layout)
-            .unwrap_or(I2sLayout::X86Act128);
-        let weights = Weights::load(&file, &hparams, layout)?;
+        let weights = Weights::load(&file, &hparams, &flavors)?;
         Ok(Model {
             file,
             hparams,
@@ -72,14 +68,17 @@ impl Model {
 
     /// The numerics profile `auto` picks for this model, with the reason.
     pub fn auto_numerics(&self) -> Numerics {
-        let l = &self.weights.layers[0];
-        match l.wq.ty {
-            GgmlType::TQ2_0 | GgmlType::TQ1_0 => Numerics::profile(
+        let wq = &self.weights.layers[0].wq;
+        match wq.method.origin() {
+            Origin::LlamaCpp => Numerics::profile(
                 Profile::LlamaCpp,
-                format!("{} weights are upstream llama.cpp's ternary types", l.wq.ty.name()),
+                format!("{} weights are upstream llama.cpp's ternary types", wq.type_name()),
             ),
-            GgmlType::I2_S => Numerics::profile(Profile::BitnetCpp2025, "I2_S weights are bitnet.cpp's type"),
-            _ if self.hparams.arch == Arch::BitnetB158 => Numerics::profile(
+            Origin::BitnetCpp => Numerics::profile(
+                Profile::BitnetCpp2025,
+                format!("{} weights are bitnet.cpp's type", wq.type_name().to_uppercase()),
+            ),
+            Origin::Any if self.hparams.arch == Arch::BitnetB158 => Numerics::profile(
                 Profile::BitnetCpp2025,
                 "architecture bitnet-b1.58 exists only in bitnet.cpp",
             ),
@@ -98,6 +97,22 @@ pub trait TraceSink: Send {
 
 /// Raw attention scores and softmax probabilities, each `[head][query][n_kv]` (traces only).
 type AttentionProbs = (Vec<f32>, Vec<f32>);
+
+/// One head's attention outputs `[query][head_dim]`, and (traces only) its scores and probabilities.
+type HeadOut = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// What every head of one attention call shares.
+#[derive(Clone, Copy)]
+struct HeadShape {
+    head_dim: usize,
+    n_head: usize,
+    il: usize,
+    n: usize,
+    p0: usize,
+    n_kv: usize,
+    kq_scale: f32,
+    capture: bool,
+}
 
 /// Activation buffers of the forward pass, kept across `decode` calls so that a token costs no allocation
 /// (fresh multi-megabyte buffers are page-faulted and zeroed by the kernel on every call).
@@ -172,8 +187,16 @@ impl<'m> Session<'m> {
         if numerics.has(Switch::H4) {
             size = size.checked_next_multiple_of(256).ok_or_else(too_large)?;
         }
+        // The KV cache is allocated first and fallibly: it is far larger than the RoPE tables.
         let kv = KvCache::try_new(hp.n_layer, hp.n_head_kv, hp.head_dim, size)?;
-        let rope = RopeCache::try_new(hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, size)?;
+        let rope = RopeCache::with_mode(
+            hp.n_rot,
+            hp.rope_freq_base,
+            hp.rope_freq_scale,
+            size,
+            hp.arch.rope_neox(),
+            model.weights.rope_freqs.as_deref(),
+        );
         Ok(Session {
             model,
             disp,
@@ -251,210 +274,237 @@ impl<'m> Session<'m> {
 
     /// Evaluate one ubatch at the next positions; returns logits for the requested rows.
     pub fn decode(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, ModelError> {
-        let m = self.model;
-        let hp = &m.hparams;
-        let file = &*m.file;
-        let n = tokens.len();
+        let n = self.check_ubatch(tokens)?;
+        let p0 = self.n_past;
+        // The activation buffers are reused across calls (taken out of `self` while `self` is borrowed).
+        let mut ws = std::mem::take(&mut self.ws);
+        self.embed(tokens, &mut ws.x);
+        let pad = self.numerics.kv_pad();
+        let n_kv = self.kv.size.min(pad.max((p0 + n).next_multiple_of(pad)));
+        for (il, layer) in self.model.weights.layers.iter().enumerate() {
+            self.attention_block(il, layer, &mut ws, n, p0, n_kv);
+            self.ffn_block(il, layer, &mut ws, n);
+        }
+        self.n_past += n;
+        let logits = self.head(&mut ws, n, want);
+        self.ws = ws;
+        self.tr("result_output", None, self.model.hparams.n_vocab, &logits);
+        Ok(logits)
+    }
+
+    /// The ubatch's length, after checking it is non-empty, fits the cache and names only known tokens.
+    fn check_ubatch(&self, tokens: &[u32]) -> Result<usize, ModelError> {
+        let (n, p0, n_vocab) = (tokens.len(), self.n_past, self.model.hparams.n_vocab);
         if n == 0 {
             return Err(ModelError::Invalid("decode called with no tokens".into()));
         }
-        let p0 = self.n_past;
         if p0 + n > self.kv.size {
             return Err(ModelError::ContextFull {
                 pos: p0 + n - 1,
                 n_ctx: self.kv.size,
             });
         }
-        let e = hp.n_embd;
-        let emb = m.weights.token_embd.as_f16(file);
-        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                id: t,
-                n_vocab: hp.n_vocab,
-            });
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { id, n_vocab });
         }
-        // The activation buffers are reused across calls (taken out of `self` while `self` is borrowed).
-        let mut ws = std::mem::take(&mut self.ws);
-        let (hd, nq, nkv, nff) = (
+        Ok(n)
+    }
+
+    /// The token embeddings (`ggml_get_rows` of `token_embd`: F16 widened, Q8_0 dequantized) as f32, into `x`.
+    fn embed(&self, tokens: &[u32], x: &mut Vec<f32>) {
+        let (emb, file) = (&self.model.weights.token_embd, &*self.model.file);
+        let x = Workspace::sized(x, 0);
+        for &t in tokens {
+            emb.get_row(file, t as usize, x)
+                .expect("token_embd can be looked up by row (checked at load)");
+        }
+    }
+
+    /// Attention half of layer `il`: norm, fused Q/K/V, RoPE into the cache, attention, sub-norm, output
+    /// projection and the residual add into `ws.x`.
+    fn attention_block(&mut self, il: usize, layer: &Layer, ws: &mut Workspace, n: usize, p0: usize, n_kv: usize) {
+        let hp = &self.model.hparams;
+        let (e, hd, nq, nkv) = (
+            hp.n_embd,
             hp.head_dim,
             hp.n_head * hp.head_dim,
             hp.n_head_kv * hp.head_dim,
-            hp.n_ff,
         );
-        let x = Workspace::sized(&mut ws.x, 0);
-        for &t in tokens {
-            let t = t as usize;
-            x.extend(emb.data[t * e..(t + 1) * e].iter().map(|v| v.to_f32()));
+        let (n_head_kv, eps, l) = (hp.n_head_kv, hp.rms_eps, Some(il));
+        let Workspace {
+            x,
+            h,
+            q,
+            k,
+            v,
+            attn,
+            attn_norm,
+            proj,
+            ..
+        } = ws;
+        let h = Workspace::sized(h, n * e);
+        rms_norm_rows(x, &layer.attn_norm, eps, h);
+        self.tr("attn_norm", l, e, h);
+        let (q, k, v) = (
+            Workspace::sized(q, n * nq),
+            Workspace::sized(k, n * nkv),
+            Workspace::sized(v, n * nkv),
+        );
+        self.mm_fused(
+            h,
+            n,
+            [
+                (&layer.wq, &mut q[..]),
+                (&layer.wk, &mut k[..]),
+                (&layer.wv, &mut v[..]),
+            ],
+        );
+        self.tr("Qcur", l, nq, q);
+        self.tr("Kcur", l, nkv, k);
+        self.tr("Vcur", l, nkv, v);
+        for t in 0..n {
+            self.rope.apply(self.disp, &mut q[t * nq..(t + 1) * nq], p0 + t);
+            self.rope.apply(self.disp, &mut k[t * nkv..(t + 1) * nkv], p0 + t);
+            for kh in 0..n_head_kv {
+                let r = t * nkv + kh * hd..t * nkv + (kh + 1) * hd;
+                self.kv.store(il, kh, p0 + t, &k[r.clone()], &v[r]);
+            }
         }
-        let pad = self.numerics.kv_pad();
-        let n_kv = self.kv.size.min(pad.max((p0 + n).next_multiple_of(pad)));
+        self.tr("Qcur_rope", l, nq, q);
+        self.tr("Kcur_rope", l, nkv, k);
+        let capture = self.trace.as_ref().is_some_and(|t| t.wants(l));
+        let attn = Workspace::sized(attn, n * nq);
+        if let Some((kq, sm)) = self.attention(il, q, n, p0, n_kv, capture, attn) {
+            self.tr("kq", l, n_kv, &kq);
+            self.tr("kq_soft_max", l, n_kv, &sm);
+        }
+        self.tr("kqv_out", l, nq, attn);
+        // `build_llama` has no sub-norm: `wo` reads the attention output directly.
+        let wo_in: &[f32] = match &layer.attn_sub_norm {
+            Some(w) => {
+                let attn_norm = Workspace::sized(attn_norm, n * nq);
+                rms_norm_rows(attn, w, eps, attn_norm);
+                self.tr("attn_sub_norm", l, nq, attn_norm);
+                attn_norm
+            }
+            None => attn,
+        };
+        let proj = Workspace::sized(proj, n * e);
+        self.mm(wo_in, n, &layer.wo, proj);
+        self.tr("attn_out", l, e, proj);
+        for (xv, ov) in x.iter_mut().zip(proj.iter()) {
+            *xv += ov;
+        }
+        self.tr("ffn_inp", l, e, x);
+    }
+
+    /// FFN half of layer `il`: norm, fused up/gate, activation, product, sub-norm, down projection and the
+    /// residual add into `ws.x`.
+    fn ffn_block(&mut self, il: usize, layer: &Layer, ws: &mut Workspace, n: usize) {
+        let hp = &self.model.hparams;
+        let (e, nff, eps, l) = (hp.n_embd, hp.n_ff, hp.rms_eps, Some(il));
         let relu2 = hp.arch == Arch::BitnetB158 && !self.numerics.has(Switch::H1);
-        for (il, layer) in m.weights.layers.iter().enumerate() {
-            let l = Some(il);
-            let Workspace {
-                x,
-                h,
-                q,
-                k,
-                v,
-                attn,
-                attn_norm,
-                proj,
-                up,
-                gate,
-                ffn_norm,
-            } = &mut ws;
-            let h = Workspace::sized(h, n * e);
-            rms_norm_rows(x, &layer.attn_norm, hp.rms_eps, h);
-            self.tr("attn_norm", l, e, h);
-            let (q, k, v) = (
-                Workspace::sized(q, n * nq),
-                Workspace::sized(k, n * nkv),
-                Workspace::sized(v, n * nkv),
-            );
-            self.mm_fused(
-                h,
-                n,
-                [
-                    (&layer.wq, &mut q[..]),
-                    (&layer.wk, &mut k[..]),
-                    (&layer.wv, &mut v[..]),
-                ],
-            );
-            self.tr("Qcur", l, nq, q);
-            self.tr("Kcur", l, nkv, k);
-            self.tr("Vcur", l, nkv, v);
-            for t in 0..n {
-                self.rope.apply(&mut q[t * nq..(t + 1) * nq], p0 + t);
-                self.rope.apply(&mut k[t * nkv..(t + 1) * nkv], p0 + t);
-                for kh in 0..hp.n_head_kv {
-                    let r = t * nkv + kh * hd..t * nkv + (kh + 1) * hd;
-                    self.kv.store(il, kh, p0 + t, &k[r.clone()], &v[r]);
-                }
-            }
-            self.tr("Qcur_rope", l, nq, q);
-            self.tr("Kcur_rope", l, nkv, k);
-            let capture = self.trace.as_ref().is_some_and(|t| t.wants(l));
-            let attn = Workspace::sized(attn, n * nq);
-            if let Some((kq, sm)) = self.attention(il, q, n, p0, n_kv, capture, attn) {
-                self.tr("kq", l, n_kv, &kq);
-                self.tr("kq_soft_max", l, n_kv, &sm);
-            }
-            self.tr("kqv_out", l, nq, attn);
-            let attn_norm = Workspace::sized(attn_norm, n * nq);
-            rms_norm_rows(attn, &layer.attn_sub_norm, hp.rms_eps, attn_norm);
-            self.tr("attn_sub_norm", l, nq, attn_norm);
-            let proj = Workspace::sized(proj, n * e);
-            self.mm(attn_norm, n, &layer.wo, proj);
-            self.tr("attn_out", l, e, proj);
-            for (xv, ov) in x.iter_mut().zip(proj.iter()) {
-                *xv += ov;
-            }
-            self.tr("ffn_inp", l, e, x);
-            rms_norm_rows(x, &layer.ffn_norm, hp.rms_eps, h);
-            self.tr("ffn_norm", l, e, h);
-            let (up, gate) = (Workspace::sized(up, n * nff), Workspace::sized(gate, n * nff));
-            self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
-            self.tr("ffn_up", l, nff, up);
-            self.tr("ffn_gate", l, nff, gate);
-            ffn_act(gate, relu2);
-            self.tr("ffn_act", l, nff, gate);
-            for (a, u) in gate.iter_mut().zip(up.iter()) {
-                *a *= u;
-            }
-            self.tr("ffn_out", l, nff, gate);
-            let f = Workspace::sized(ffn_norm, n * nff);
-            rms_norm_rows(gate, &layer.ffn_sub_norm, hp.rms_eps, f);
-            self.tr("ffn_sub_norm", l, nff, f);
-            self.mm(f, n, &layer.ffn_down, proj);
-            self.tr("ffn_down", l, e, proj);
-            for (xv, dv) in x.iter_mut().zip(proj.iter()) {
-                *xv += dv;
-            }
-            self.tr("l_out", l, e, x);
+        let Workspace {
+            x,
+            h,
+            proj,
+            up,
+            gate,
+            ffn_norm,
+            ..
+        } = ws;
+        let h = Workspace::sized(h, n * e);
+        rms_norm_rows(x, &layer.ffn_norm, eps, h);
+        self.tr("ffn_norm", l, e, h);
+        let (up, gate) = (Workspace::sized(up, n * nff), Workspace::sized(gate, n * nff));
+        self.mm_fused(h, n, [(&layer.ffn_up, &mut up[..]), (&layer.ffn_gate, &mut gate[..])]);
+        self.tr("ffn_up", l, nff, up);
+        self.tr("ffn_gate", l, nff, gate);
+        self.disp.ffn_act(gate, relu2);
+        self.tr("ffn_act", l, nff, gate);
+        for (a, u) in gate.iter_mut().zip(up.iter()) {
+            *a *= u;
         }
+        self.tr("ffn_out", l, nff, gate);
+        let down_in: &[f32] = match &layer.ffn_sub_norm {
+            Some(w) => {
+                let f = Workspace::sized(ffn_norm, n * nff);
+                rms_norm_rows(gate, w, eps, f);
+                self.tr("ffn_sub_norm", l, nff, f);
+                f
+            }
+            None => gate,
+        };
+        let proj = Workspace::sized(proj, n * e);
+        self.mm(down_in, n, &layer.ffn_down, proj);
+        self.tr("ffn_down", l, e, proj);
+        for (xv, dv) in x.iter_mut().zip(proj.iter()) {
+            *xv += dv;
+        }
+        self.tr("l_out", l, e, x);
+    }
+
+    /// Output norm and the LM head (tied `token_embd`, or arch llama's `output.weight`) on the requested rows.
+    fn head(&mut self, ws: &mut Workspace, n: usize, want: Logits) -> Vec<f32> {
+        let m = self.model;
+        let (e, n_vocab) = (m.hparams.n_embd, m.hparams.n_vocab);
         let h = Workspace::sized(&mut ws.h, n * e);
-        rms_norm_rows(&ws.x, &m.weights.output_norm, hp.rms_eps, h);
+        rms_norm_rows(&ws.x, &m.weights.output_norm, m.hparams.rms_eps, h);
         self.tr("result_norm", None, e, h);
-        self.n_past += n;
         let (rows, xs) = match want {
             Logits::All => (n, &h[..]),
             Logits::Last => (1, &h[(n - 1) * e..]),
         };
-        let path = self.f16_path(rows);
-        let mut logits = vec![0f32; rows * hp.n_vocab];
-        self.disp.f16_matmul(&emb, xs, rows, path, &mut logits);
-        self.ws = ws;
-        self.tr("result_output", None, hp.n_vocab, &logits);
-        Ok(logits)
+        let mut logits = vec![0f32; rows * n_vocab];
+        // The head's product only (no `.scale` or bias, as bitnet.cpp).
+        let w = m.weights.lm_head();
+        w.method
+            .matmul(w.data(&m.file), w.shape(), &self.cx(), xs, rows, &mut logits);
+        logits
     }
 
-    /// The F16 matmul path for a ubatch of `rows` rows (spec §6.5; H3).
-    fn f16_path(&self, rows: usize) -> F16Path {
-        match rows {
-            1 => F16Path::VecDot,
-            _ if self.numerics.f16_rounded_activations() => F16Path::TinyBlasF16Act,
-            _ => F16Path::TinyBlas,
+    /// The numerics choices every matmul of this session follows.
+    fn cx(&self) -> MatmulCx<'m> {
+        MatmulCx {
+            disp: self.disp,
+            i2s_epilogue: if self.numerics.has(Switch::H2) {
+                I2sEpilogue::MultiplyRatio
+            } else {
+                I2sEpilogue::Divide
+            },
+            f16_rounded_act: self.numerics.f16_rounded_activations(),
+            tq_fused: self.numerics.has(Switch::U1),
         }
     }
 
-    fn i2s_epilogue(&self) -> I2sEpilogue {
-        if self.numerics.has(Switch::H2) {
-            I2sEpilogue::MultiplyRatio
-        } else {
-            I2sEpilogue::Divide
-        }
-    }
-
-    /// [`Self::mm`] of several weights over the same activations; all-I2_S sets run as one fused dispatch
-    /// (one quantization, one fork-join).
+    /// [`Self::mm`] of several weights over the same activations; when every method has an I2_S view they run
+    /// as one fused dispatch (one quantization, one fork-join).
     fn mm_fused<const N: usize>(&self, x: &[f32], n: usize, outs: [(&Linear, &mut [f32]); N]) {
-        if outs.iter().any(|(w, _)| w.ty != GgmlType::I2_S) {
+        let file = &*self.model.file;
+        if outs.iter().any(|(w, _)| w.i2s(file).is_none()) {
             for (w, y) in outs {
                 self.mm(x, n, w, y);
             }
             return;
         }
-        let file = &*self.model.file;
         let mut products: Vec<I2sProduct> = Vec::with_capacity(N);
         let mut ws: Vec<&Linear> = Vec::with_capacity(N);
         for (w, y) in outs {
             ws.push(w);
-            products.push(I2sProduct { w: w.as_i2s(file), y });
+            products.push(I2sProduct {
+                w: w.i2s(file).expect("checked above"),
+                y,
+            });
         }
-        self.disp.i2s_matmuls(x, n, self.i2s_epilogue(), &mut products);
+        self.disp.i2s_matmuls(x, n, self.cx().i2s_epilogue, &mut products);
         for (w, p) in ws.into_iter().zip(products) {
-            Self::scale_and_bias(w, p.y);
+            w.scale_and_bias(&mut p.y[..n * w.rows]);
         }
     }
 
-    /// `y = W·x` for `n` rows (every element of `y[..n·rows]` is written), then the legacy `.scale`
-    /// multiplier and the bias.
+    /// `y = W·x` for `n` rows through the weight's quantization method, then its scale and bias.
     fn mm(&self, x: &[f32], n: usize, w: &Linear, y: &mut [f32]) {
-        let file = &*self.model.file;
-        let y = &mut y[..n * w.rows];
-        match w.ty {
-            GgmlType::I2_S => self.disp.i2s_matmul(&w.as_i2s(file), x, n, self.i2s_epilogue(), y),
-            GgmlType::F16 => self.disp.f16_matmul(&w.as_f16(file), x, n, self.f16_path(n), y),
-            GgmlType::TQ2_0 | GgmlType::TQ1_0 => {
-                self.disp
-                    .tq_matmul(&w.as_tq(file), x, n, self.numerics.has(Switch::U1), y)
-            }
-            other => unreachable!("weights of type {} are rejected at load", other.name()),
-        }
-        Self::scale_and_bias(w, y);
-    }
-
-    /// The legacy `.scale` multiplier, then the bias, on `n` output rows of `w`.
-    fn scale_and_bias(w: &Linear, y: &mut [f32]) {
-        if let Some(s) = w.out_scale {
-            y.iter_mut().for_each(|v| *v *= s);
-        }
-        if let Some(b) = &w.bias {
-            for row in y.chunks_exact_mut(w.rows) {
-                row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv);
-            }
-        }
+        w.matmul(&self.model.file, &self.cx(), x, n, y);
     }
 
     /// Multi-head attention over the cache for `n` queries at positions `p0..p0+n` (spec §6.5), into `o`
@@ -476,92 +526,21 @@ impl<'m> Session<'m> {
         let group = hp.gqa_group();
         let kq_scale = 1.0f32 / (hd as f32).sqrt();
         let kq_tinyblas = n >= 2 && self.numerics.f16_rounded_activations();
-        let pv_path = self.f16_path(n);
-        // Record exactly the kernels this call runs: one for the scores, one for the weighted values.
-        let table = self.disp.table();
-        let kq_kernel = if kq_tinyblas {
-            table.tinyblas.id
-        } else {
-            table.f16_gemv.id
+        let kernels = self.disp.attention_kernels(kq_tinyblas, self.cx().f16_path(n));
+        let shape = HeadShape {
+            head_dim: hd,
+            n_head: nh,
+            il,
+            n,
+            p0,
+            n_kv,
+            kq_scale,
+            capture,
         };
-        let pv_kernel = if pv_path == F16Path::VecDot {
-            table.f16_dot.id
-        } else {
-            table.tinyblas_gemm.id
-        };
-        self.disp.record(kq_kernel, 1);
-        self.disp.record(pv_kernel, 1);
-        let (dot, gemm, gemv, gemm_rows) = (
-            table.f16_dot.run,
-            table.tinyblas.run,
-            table.f16_gemv.run,
-            table.tinyblas_gemm.run,
-        );
         let kv = &self.kv;
-        let heads: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..nh)
+        let heads: Vec<HeadOut> = (0..nh)
             .into_par_iter()
-            .map(|h| {
-                let kh = h / group;
-                let mut out = vec![0f32; n * hd];
-                // Scores, then probabilities, of every query: `[query][n_kv]`.
-                let mut probs = vec![0f32; n * n_kv];
-                let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
-                let mut q16 = vec![f16::ZERO; hd];
-                let mut q16f = vec![0f32; hd];
-                let mut p16 = vec![f16::ZERO; n_kv];
-                let keys = kv.k_rows(il, kh, n_kv);
-                for t in 0..n {
-                    let valid = p0 + t + 1;
-                    // Masked scores are overwritten by −∞ in the softmax, so only a trace needs them computed.
-                    let upto = if capture { n_kv } else { valid.min(n_kv) };
-                    for ((a, b), &v) in q16.iter_mut().zip(q16f.iter_mut()).zip(&q[(t * nh + h) * hd..]) {
-                        *a = f16::from_f32(v);
-                        *b = a.to_f32();
-                    }
-                    let s = &mut probs[t * n_kv..(t + 1) * n_kv];
-                    if kq_tinyblas {
-                        for (j, sj) in s[..upto].iter_mut().enumerate() {
-                            *sj = gemm(kv.k_row(il, kh, j), &q16f);
-                        }
-                    } else {
-                        // `ggml_vec_dot_f16(k_j, q)` for every key, through the gemv over the contiguous K cells.
-                        gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]);
-                    }
-                    if capture {
-                        kq_all.extend_from_slice(s);
-                    }
-                    softmax_masked(s, kq_scale, valid);
-                    if pv_path == F16Path::VecDot {
-                        for (a, &v) in p16.iter_mut().zip(s.iter()) {
-                            *a = f16::from_f32(v);
-                        }
-                        for (d, od) in out[t * hd..(t + 1) * hd].iter_mut().enumerate() {
-                            *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
-                        }
-                    }
-                }
-                if capture {
-                    sm_all.clone_from(&probs);
-                }
-                if pv_path != F16Path::VecDot {
-                    if pv_path == F16Path::TinyBlasF16Act {
-                        probs.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
-                    }
-                    // tinyBLAS over V's rows (one per head dimension, positions contiguous) × every query at once.
-                    let mut values = Vec::with_capacity(hd * n_kv);
-                    for d in 0..hd {
-                        values.extend_from_slice(kv.v_col(il, kh, d, n_kv));
-                    }
-                    let mut od = vec![0f32; hd * n];
-                    gemm_rows(&values, n_kv, &probs, n, &mut od);
-                    for (t, ot) in out.chunks_exact_mut(hd).enumerate() {
-                        for (d, v) in ot.iter_mut().enumerate() {
-                            *v = od[d * n + t];
-                        }
-                    }
-                }
-                (out, kq_all, sm_all)
-            })
+            .map(|h| Self::attend_head(kv, h, h / group, q, &shape, &kernels))
             .collect();
         for (h, (ho, _, _)) in heads.iter().enumerate() {
             for t in 0..n {
@@ -573,5 +552,91 @@ impl<'m> Session<'m> {
             let sm = heads.iter().flat_map(|h| h.2.iter().copied()).collect();
             (kq, sm)
         })
+    }
+
+    /// One head of [`Self::attention`]: its `n × head_dim` outputs, and with `capture` its scores and
+    /// probabilities (`[query][n_kv]`).
+    fn attend_head(
+        kv: &KvCache,
+        h: usize,
+        kh: usize,
+        q: &[f32],
+        shape: &HeadShape,
+        kernels: &AttentionKernels,
+    ) -> HeadOut {
+        let (hd, nh) = (shape.head_dim, shape.n_head);
+        let HeadShape {
+            il,
+            n,
+            p0,
+            n_kv,
+            kq_scale,
+            capture,
+            ..
+        } = *shape;
+        let mut out = vec![0f32; n * hd];
+        // Scores, then probabilities, of every query: `[query][n_kv]`.
+        let mut probs = vec![0f32; n * n_kv];
+        let (mut kq_all, mut sm_all) = (Vec::new(), Vec::new());
+        let mut q16 = vec![f16::ZERO; hd];
+        let mut q16f = vec![0f32; hd];
+        let mut p16 = vec![f16::ZERO; n_kv];
+        let keys = kv.k_rows(il, kh, n_kv);
+        for t in 0..n {
+            let valid = p0 + t + 1;
+            // Masked scores are overwritten by −∞ in the softmax, so only a trace needs them computed.
+            let upto = if capture { n_kv } else { valid.min(n_kv) };
+            for ((a, b), &v) in q16.iter_mut().zip(q16f.iter_mut()).zip(&q[(t * nh + h) * hd..]) {
+                *a = f16::from_f32(v);
+                *b = a.to_f32();
+            }
+            let s = &mut probs[t * n_kv..(t + 1) * n_kv];
+            match kernels.kq {
+                KqKernel::TinyBlas(gemm) => {
+                    for (j, sj) in s[..upto].iter_mut().enumerate() {
+                        *sj = gemm(kv.k_row(il, kh, j), &q16f);
+                    }
+                }
+                // `ggml_vec_dot_f16(k_j, q)` for every key, through the gemv over the contiguous K cells.
+                KqKernel::Gemv(gemv) => gemv(&keys[..upto * hd], hd, &q16, &mut s[..upto]),
+            }
+            if capture {
+                kq_all.extend_from_slice(s);
+            }
+            (kernels.softmax)(s, kq_scale, valid);
+            if let PvKernel::VecDot(dot) = kernels.pv {
+                for (a, &v) in p16.iter_mut().zip(s.iter()) {
+                    *a = f16::from_f32(v);
+                }
+                for (d, od) in out[t * hd..(t + 1) * hd].iter_mut().enumerate() {
+                    *od = dot(&p16, kv.v_col(il, kh, d, n_kv));
+                }
+            }
+        }
+        if capture {
+            sm_all.clone_from(&probs);
+        }
+        if let PvKernel::TinyBlas {
+            run: gemm_rows,
+            f16_act,
+        } = kernels.pv
+        {
+            if f16_act {
+                probs.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+            }
+            // tinyBLAS over V's rows (one per head dimension, positions contiguous) × every query at once.
+            let mut values = Vec::with_capacity(hd * n_kv);
+            for d in 0..hd {
+                values.extend_from_slice(kv.v_col(il, kh, d, n_kv));
+            }
+            let mut od = vec![0f32; hd * n];
+            gemm_rows(&values, n_kv, &probs, n, &mut od);
+            for (t, ot) in out.chunks_exact_mut(hd).enumerate() {
+                for (d, v) in ot.iter_mut().enumerate() {
+                    *v = od[d * n + t];
+                }
+            }
+        }
+        (out, kq_all, sm_all)
     }
 }

@@ -13,6 +13,10 @@ pub enum Arch {
     /// `bitnet`: the older 1bitLLM layout, SiLU FFN, optional per-tensor `.scale` multipliers.
     #[serde(rename = "bitnet")]
     Bitnet,
+    /// `llama` with ternary weights (Llama3-8B-1.58, Falcon3 1.58bit, Falcon-E): `build_llama` — no sub-norms,
+    /// SiLU FFN, rope type NORM (adjacent pairs), optional untied `output.weight`, optional `rope_freqs`.
+    #[serde(rename = "llama")]
+    Llama,
 }
 
 impl Arch {
@@ -20,7 +24,14 @@ impl Arch {
         match self {
             Arch::BitnetB158 => "bitnet-b1.58",
             Arch::Bitnet => "bitnet",
+            Arch::Llama => "llama",
         }
+    }
+
+    /// Whether RoPE rotates pairs `(x[i], x[i + n_rot/2])` (NEOX, the BitNet archs) rather than adjacent
+    /// pairs `(x[2i], x[2i+1])` (NORM, `llama`): `llama_rope_type` of the fork.
+    pub fn rope_neox(self) -> bool {
+        self != Arch::Llama
     }
 }
 
@@ -28,7 +39,7 @@ impl Arch {
 pub enum HParamsError {
     #[error("general.architecture is missing")]
     NoArchitecture,
-    #[error("architecture {0:?} is not a BitNet architecture (expected bitnet-b1.58, bitnet-25 or bitnet)")]
+    #[error("architecture {0:?} is not supported (expected bitnet-b1.58, bitnet-25, bitnet or llama)")]
     UnsupportedArch(String),
     #[error("required metadata key {0:?} is missing")]
     Missing(String),
@@ -153,6 +164,7 @@ impl HParams {
         let arch = match arch_name.as_str() {
             "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
             "bitnet" => Arch::Bitnet,
+            "llama" => Arch::Llama,
             other => return Err(HParamsError::UnsupportedArch(other.into())),
         };
         let mut r = Reader {
@@ -170,7 +182,10 @@ impl HParams {
         let n_layer = r.nonzero("block_count", None)?;
         let n_ff = r.nonzero("feed_forward_length", None)?;
         let n_head = r.count("attention.head_count", None)?;
-        if n_head == 0 || n_embd % n_head != 0 {
+        // The head size defaults to n_embd / n_head; only then must n_head divide n_embd (Falcon3 sets
+        // `attention.key_length` 256 with n_embd 3072 and 12 heads, as llama.cpp allows).
+        let explicit_head = r.raw("attention.key_length").is_some();
+        if n_head == 0 || (!explicit_head && n_embd % n_head != 0) {
             return Err(HParamsError::Invalid {
                 key: r.key("attention.head_count"),
                 why: format!("{n_head} does not divide embedding_length {n_embd}"),
@@ -184,7 +199,7 @@ impl HParams {
             });
         }
         let head_dim = r.count("attention.key_length", Some(n_embd / n_head))?;
-        let head_dim_v = r.count("attention.value_length", Some(n_embd / n_head))?;
+        let head_dim_v = r.count("attention.value_length", Some(head_dim))?;
         let n_rot = r.count("rope.dimension_count", Some(head_dim))?;
         if n_rot != head_dim || head_dim % 2 != 0 || head_dim != head_dim_v {
             return Err(HParamsError::Invalid {
@@ -242,5 +257,26 @@ impl HParams {
     /// Query heads per KV head.
     pub fn gqa_group(&self) -> usize {
         self.n_head / self.n_head_kv
+    }
+}
+
+/// The public model family a file most likely belongs to, from its architecture, shapes and tokenizer
+/// (for `parity inspect`; no computation depends on it).
+pub fn model_family(hp: &HParams, pre: Option<&str>) -> &'static str {
+    match hp.arch {
+        Arch::BitnetB158 => "BitNet b1.58 (2B-4T family)",
+        Arch::Bitnet if hp.n_embd == 3200 => "1bitLLM bitnet_b1_58-3B",
+        Arch::Bitnet if hp.n_embd == 1536 => "1bitLLM bitnet_b1_58-large",
+        Arch::Bitnet => "1bitLLM bitnet_b1_58 (legacy bitnet arch)",
+        Arch::Llama => match pre {
+            Some("falcon_e") => "Falcon-E (arch llama, ternary)",
+            Some("falcon3") => "Falcon3 1.58bit (arch llama, ternary)",
+            _ if hp.head_dim * hp.n_head != hp.n_embd || hp.rope_freq_base == 1_000_042.0 => {
+                "Falcon3 1.58bit (arch llama, ternary)"
+            }
+            Some("llama-bpe" | "llama3" | "llama-v3") => "Llama3-8B-1.58 (arch llama, ternary)",
+            _ if hp.n_vocab == 128_256 => "Llama3-8B-1.58 (arch llama, ternary)",
+            _ => "llama-architecture ternary model",
+        },
     }
 }

@@ -28,6 +28,8 @@ pub enum ModelError {
     Kernel(#[from] crate::kernels::KernelError),
     #[error(transparent)]
     Flavor(#[from] crate::flavor::FlavorError),
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
     #[error("tensor {0:?} is missing")]
     MissingTensor(String),
     #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]

@@ -492,7 +492,7 @@ impl LlamaNameMap {
 
     /// The map for a loaded model evaluated under `numerics`.
     pub fn for_model(model: &Model, numerics: &Numerics) -> LlamaNameMap {
-        let silu = model.hparams.arch == Arch::Bitnet || numerics.has(Switch::H1);
+        let silu = model.hparams.arch != Arch::BitnetB158 || numerics.has(Switch::H1);
         let layer = model.weights.layers.first();
         let count = |l: &Linear| usize::from(l.out_scale.is_some()) + usize::from(l.bias.is_some());
         LlamaNameMap::new(model.hparams.arch, silu, |w| {

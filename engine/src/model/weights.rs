@@ -5,16 +5,14 @@
 //! weights into one huge-page-backed anonymous region (faster to stream than page-cache pages).
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
-use half::f16;
-
-use crate::flavor::{i2s_repack_to_x86, I2sLayout};
+use crate::flavor::{Flavor, ModelFlavors};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
-use crate::kernels::tq::{TqMatrix, TqType};
 use crate::kernels::{F16Matrix, I2sMatrix};
+use crate::quant::{method_for, MatmulCx, QuantMethod, Shape};
 
 use super::hparams::{Arch, HParams};
 use super::ModelError;
@@ -48,16 +46,15 @@ impl Arena {
     }
 }
 
-/// A linear layer's weight, `rows` outputs of `k` inputs.
+/// A linear layer's weight, `rows` outputs of `k` inputs: its bytes, its quantization method, and the
+/// legacy scale and bias applied after the product.
 #[derive(Clone, Debug)]
 pub struct Linear {
     pub name: String,
-    pub ty: GgmlType,
     pub rows: usize,
     pub k: usize,
     pub bytes: WeightBytes,
-    /// I2_S per-tensor scale (byte n/4 of the tensor).
-    pub i2s_scale: f32,
+    pub method: Arc<dyn QuantMethod>,
     /// Legacy `bitnet` arch: `blk.N.<name>.scale`, multiplied after the matmul.
     pub out_scale: Option<f32>,
     pub bias: Option<Vec<f32>>,
@@ -72,34 +69,52 @@ impl Linear {
         }
     }
 
-    pub fn as_i2s<'a>(&'a self, file: &'a GgufFile) -> I2sMatrix<'a> {
-        I2sMatrix {
-            codes: &self.data(file)[..self.rows * self.k / 4],
-            scale: self.i2s_scale,
+    pub fn shape(&self) -> Shape {
+        Shape {
             rows: self.rows,
             k: self.k,
         }
     }
 
-    pub fn as_tq<'a>(&'a self, file: &'a GgufFile) -> TqMatrix<'a> {
-        let ty = if self.ty == GgmlType::TQ1_0 {
-            TqType::Tq1_0
-        } else {
-            TqType::Tq2_0
-        };
-        TqMatrix {
-            data: self.data(file),
-            ty,
-            rows: self.rows,
-            k: self.k,
-        }
+    /// The weight type's name (`i2_s`, `tq2_0`, `f16`).
+    pub fn type_name(&self) -> &'static str {
+        self.method.type_name()
     }
 
-    pub fn as_f16<'a>(&'a self, file: &'a GgufFile) -> F16Matrix<'a> {
-        F16Matrix {
-            data: f16_slice(self.data(file)),
-            rows: self.rows,
-            k: self.k,
+    /// The fusable I2_S view, when the method has one.
+    pub fn i2s<'a>(&'a self, file: &'a GgufFile) -> Option<I2sMatrix<'a>> {
+        self.method.i2s(self.data(file), self.shape())
+    }
+
+    /// The dense f16 view, when the method has one.
+    pub fn f16<'a>(&'a self, file: &'a GgufFile) -> Option<F16Matrix<'a>> {
+        self.method.f16(self.data(file), self.shape())
+    }
+
+    /// Row `r` as f32, appended to `out` (`ggml_get_rows`: the embedding lookup); `None` when the method
+    /// cannot be looked up by row (checked at load for `token_embd`).
+    pub fn get_row(&self, file: &GgufFile, r: usize, out: &mut Vec<f32>) -> Option<()> {
+        let start = out.len();
+        out.resize(start + self.k, 0.0);
+        self.method.get_row(self.data(file), self.shape(), r, &mut out[start..])
+    }
+
+    /// `y = W·x` for `n` rows (every element of `y[..n·rows]` is written), then the scale and bias.
+    pub fn matmul(&self, file: &GgufFile, cx: &MatmulCx, x: &[f32], n: usize, y: &mut [f32]) {
+        let y = &mut y[..n * self.rows];
+        self.method.matmul(self.data(file), self.shape(), cx, x, n, y);
+        self.scale_and_bias(y);
+    }
+
+    /// The legacy `.scale` multiplier, then the bias, on output rows of this weight.
+    pub fn scale_and_bias(&self, y: &mut [f32]) {
+        if let Some(s) = self.out_scale {
+            y.iter_mut().for_each(|v| *v *= s);
+        }
+        if let Some(b) = &self.bias {
+            for row in y.chunks_exact_mut(self.rows) {
+                row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv);
+            }
         }
     }
 }
@@ -109,23 +124,25 @@ impl Weights {
 
     /// The matmul weights still read from the memory map (token embedding / head and every layer's linears).
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        std::iter::once(&mut self.token_embd).chain(self.layers.iter_mut().flat_map(|l| {
-            [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.ffn_gate,
-                &mut l.ffn_up,
-                &mut l.ffn_down,
-            ]
-        }))
+        std::iter::once(&mut self.token_embd)
+            .chain(self.output.as_mut())
+            .chain(self.layers.iter_mut().flat_map(|l| {
+                [
+                    &mut l.wq,
+                    &mut l.wk,
+                    &mut l.wv,
+                    &mut l.wo,
+                    &mut l.ffn_gate,
+                    &mut l.ffn_up,
+                    &mut l.ffn_down,
+                ]
+            }))
     }
 
     /// The bytes of every matmul weight (the tied head and each layer's seven linears): what one decoded token
     /// reads from memory.
     pub fn matmul_bytes<'a>(&'a self, file: &'a GgufFile) -> Vec<&'a [u8]> {
-        std::iter::once(&self.token_embd)
+        std::iter::once(self.lm_head())
             .chain(
                 self.layers
                     .iter()
@@ -133,6 +150,11 @@ impl Weights {
             )
             .map(|w| w.data(file))
             .collect()
+    }
+
+    /// The LM head: `output.weight` where the arch uses it (`llama`), else the tied `token_embd`.
+    pub fn lm_head(&self) -> &Linear {
+        self.output.as_ref().unwrap_or(&self.token_embd)
     }
 
     /// Whether the matmul weights live in a resident [`Arena`].
@@ -202,13 +224,6 @@ impl Weights {
     }
 }
 
-/// View little-endian f16 bytes as `&[f16]` (callers guarantee 2-byte alignment; see [`load_linear`]).
-fn f16_slice(b: &[u8]) -> &[f16] {
-    assert_eq!(b.as_ptr() as usize % 2, 0, "f16 data must be 2-byte aligned");
-    // SAFETY: f16 is a plain 2-byte value with no invalid bit patterns; length and alignment checked.
-    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f16, b.len() / 2) }
-}
-
 /// One transformer block.
 #[derive(Clone, Debug)]
 pub struct Layer {
@@ -217,23 +232,30 @@ pub struct Layer {
     pub wk: Linear,
     pub wv: Linear,
     pub wo: Linear,
-    pub attn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `wo` (absent in `llama`).
+    pub attn_sub_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
     pub ffn_gate: Linear,
     pub ffn_up: Linear,
     pub ffn_down: Linear,
-    pub ffn_sub_norm: Vec<f32>,
+    /// The BitNet archs' norm before `ffn_down` (absent in `llama`).
+    pub ffn_sub_norm: Option<Vec<f32>>,
 }
 
 /// All weights of a BitNet model.
 #[derive(Clone, Debug)]
 pub struct Weights {
-    /// `token_embd.weight`: embeddings and (tied) LM head, `n_vocab` rows of `n_embd`.
+    /// `token_embd.weight` (F16 or Q8_0): embeddings and, unless [`Weights::output`] is set, the LM head;
+    /// `n_vocab` rows of `n_embd`.
     pub token_embd: Linear,
+    /// `output.weight` (F16 or Q8_0), the untied LM head of arch `llama`. The BitNet archs never load it.
+    pub output: Option<Linear>,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
-    /// Whether the file also has `output.weight`, which bitnet.cpp ignores (spec §6.6).
+    /// Whether the file also has `output.weight`, which bitnet.cpp ignores for the BitNet archs (spec §6.6).
     pub has_output_weight: bool,
+    /// `rope_freqs.weight` (`n_rot/2` divisors of each pair's θ), arch `llama` only, when present.
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 /// The file, remembering every tensor the weights look up: tensors nobody looked up are refused after
@@ -317,84 +339,84 @@ fn optional_f32_vec(g: &Lookup, name: &str, len: usize) -> Result<Option<Vec<f32
     f32_vec(g, name, len).map(Some)
 }
 
-/// Load a linear weight `name` of shape `[k, rows]`, with its optional `.bias` and `.scale`.
-/// I2_S in a layout other than x86-act128 is repacked into it (a copy of n/4 bytes per tensor).
-fn load_linear(g: &Lookup, base: &str, k: usize, rows: usize, layout: I2sLayout) -> Result<Linear, ModelError> {
+/// The flavor of every tensor, by name.
+type FlavorMap<'a> = HashMap<&'a str, &'a Flavor>;
+
+/// Load a linear weight `name` of shape `[k, rows]` with its quantization method (built from its flavor),
+/// and its optional `.bias` and `.scale`.
+fn load_linear(g: &Lookup, flavors: &FlavorMap, base: &str, k: usize, rows: usize) -> Result<Linear, ModelError> {
     let name = format!("{base}.weight");
     let t = tensor(g, &name)?;
     expect_dims(t, &[k as u64, rows as u64])?;
     let data = g.tensor_data(t)?;
+    let flavor = flavors
+        .get(name.as_str())
+        .ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
+    let prepared = method_for(&name, flavor, data, Shape { rows, k })?;
     let start = t.file_offset as usize;
-    let mut bytes = WeightBytes::Mapped(start..start + data.len());
-    let mut i2s_scale = 1.0;
-    match t.ggml_type {
-        GgmlType::I2_S => {
-            if !k.is_multiple_of(128) {
-                return Err(ModelError::BadShape {
-                    name,
-                    found: t.dims.clone(),
-                    expected: vec![k.next_multiple_of(128) as u64, rows as u64],
-                });
-            }
-            let n4 = rows * k / 4;
-            i2s_scale = f32::from_le_bytes(data[n4..n4 + 4].try_into().unwrap());
-            if layout != I2sLayout::X86Act128 {
-                bytes = WeightBytes::Owned(i2s_repack_to_x86(data, layout, rows, k));
-            }
-        }
-        GgmlType::F16 => {
-            if !(data.as_ptr() as usize).is_multiple_of(2) {
-                bytes = WeightBytes::Owned(data.to_vec());
-            }
-        }
-        GgmlType::TQ2_0 | GgmlType::TQ1_0 => {}
-        other => return Err(ModelError::UnsupportedType { name, ty: other.name() }),
-    }
+    let bytes = match prepared.owned {
+        Some(v) => WeightBytes::Owned(v),
+        None => WeightBytes::Mapped(start..start + data.len()),
+    };
     let out_scale = optional_f32_vec(g, &format!("{base}.scale"), 1)?.map(|v| v[0]);
     let bias = optional_f32_vec(g, &format!("{base}.bias"), rows)?;
     Ok(Linear {
         name,
-        ty: t.ggml_type,
         rows,
         k,
         bytes,
-        i2s_scale,
+        method: prepared.method,
         out_scale,
         bias,
     })
 }
 
 impl Weights {
-    /// Look up and check every tensor; `layout` is how I2_S codes are packed in this file.
+    /// Look up and check every tensor; `flavors` says what each tensor's bytes are.
     /// Every tensor of the file must be used: extra ones (a lowered `block_count` with the layers left in,
     /// tensors of another architecture) are [`ModelError::UnusedTensors`].
-    pub fn load(file: &Arc<GgufFile>, hp: &HParams, layout: I2sLayout) -> Result<Weights, ModelError> {
+    pub fn load(file: &Arc<GgufFile>, hp: &HParams, flavors: &ModelFlavors) -> Result<Weights, ModelError> {
         let g = &Lookup::new(file);
+        let flavors: FlavorMap = flavors.tensors.iter().map(|t| (t.name.as_str(), &t.flavor)).collect();
+        let flavors = &flavors;
         let (e, f) = (hp.n_embd, hp.n_ff);
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;
-        let token_embd = load_linear(g, "token_embd", e, hp.n_vocab, layout)?;
-        if token_embd.ty != GgmlType::F16 {
+        // The embedding must be looked up by row (F16, Q8_0); the head is any matmul method.
+        let token_embd = load_linear(g, flavors, "token_embd", e, hp.n_vocab)?;
+        if token_embd.get_row(g, 0, &mut Vec::new()).is_none() {
             return Err(ModelError::UnsupportedType {
                 name: token_embd.name,
-                ty: token_embd.ty.name(),
+                ty: token_embd.method.type_name(),
             });
         }
+        let llama = hp.arch == Arch::Llama;
+        let output = match g.tensor("output.weight") {
+            Some(_) if llama => Some(load_linear(g, flavors, "output", e, hp.n_vocab)?),
+            _ => None,
+        };
+        let sub_norm = |name: &str, len: usize| {
+            if llama {
+                Ok(None)
+            } else {
+                f32_vec(g, name, len).map(Some)
+            }
+        };
         let mut layers = Vec::with_capacity(hp.n_layer);
         for i in 0..hp.n_layer {
             let b = |s: &str| format!("blk.{i}.{s}");
             layers.push(Layer {
                 attn_norm: f32_vec(g, &b("attn_norm.weight"), e)?,
-                wq: load_linear(g, &b("attn_q"), e, q_dim, layout)?,
-                wk: load_linear(g, &b("attn_k"), e, kv_dim, layout)?,
-                wv: load_linear(g, &b("attn_v"), e, kv_dim, layout)?,
-                wo: load_linear(g, &b("attn_output"), q_dim, e, layout)?,
-                attn_sub_norm: f32_vec(g, &b("attn_sub_norm.weight"), q_dim)?,
+                wq: load_linear(g, flavors, &b("attn_q"), e, q_dim)?,
+                wk: load_linear(g, flavors, &b("attn_k"), e, kv_dim)?,
+                wv: load_linear(g, flavors, &b("attn_v"), e, kv_dim)?,
+                wo: load_linear(g, flavors, &b("attn_output"), q_dim, e)?,
+                attn_sub_norm: sub_norm(&b("attn_sub_norm.weight"), q_dim)?,
                 ffn_norm: f32_vec(g, &b("ffn_norm.weight"), e)?,
-                ffn_gate: load_linear(g, &b("ffn_gate"), e, f, layout)?,
-                ffn_up: load_linear(g, &b("ffn_up"), e, f, layout)?,
-                ffn_down: load_linear(g, &b("ffn_down"), f, e, layout)?,
-                ffn_sub_norm: f32_vec(g, &b("ffn_sub_norm.weight"), f)?,
+                ffn_gate: load_linear(g, flavors, &b("ffn_gate"), e, f)?,
+                ffn_up: load_linear(g, flavors, &b("ffn_up"), e, f)?,
+                ffn_down: load_linear(g, flavors, &b("ffn_down"), f, e)?,
+                ffn_sub_norm: sub_norm(&b("ffn_sub_norm.weight"), f)?,
             });
         }
         if hp.arch == Arch::BitnetB158 {
@@ -410,11 +432,18 @@ impl Weights {
                 }
             }
         }
+        let rope_freqs = if llama {
+            optional_f32_vec(g, "rope_freqs.weight", hp.n_rot / 2)?
+        } else {
+            None
+        };
         let weights = Weights {
             token_embd,
+            output,
             output_norm: f32_vec(g, "output_norm.weight", e)?,
             layers,
             has_output_weight: g.tensor("output.weight").is_some(),
+            rope_freqs,
         };
         let unused = g.unused();
         if !unused.is_empty() {

@@ -28,6 +28,7 @@ pub enum Family {
     Chatml,
     Llama2,
     Phi3,
+    Falcon3,
     Zephyr,
     Monarch,
     Gemma,
@@ -51,6 +52,7 @@ impl Family {
             Family::Chatml => "chatml",
             Family::Llama2 => "llama2",
             Family::Phi3 => "phi3",
+            Family::Falcon3 => "falcon3",
             Family::Zephyr => "zephyr",
             Family::Monarch => "monarch",
             Family::Gemma => "gemma",
@@ -74,10 +76,13 @@ impl Family {
 /// substring test that matches wins; `None` when nothing matches.
 pub fn detect(tmpl: &str) -> Option<Family> {
     let has = |s: &str| tmpl.contains(s);
-    let checks: [(Family, bool); 18] = [
+    let checks: [(Family, bool); 19] = [
         (Family::Chatml, has("<|im_start|>")),
         (Family::Llama2, has("[INST]")),
         (Family::Phi3, has("<|assistant|>") && has("<|end|>")),
+        // Falcon3 (and Falcon-E, whose own `falcon_e` branch in the fork can never match: it requires the
+        // name to equal "falcon_e" and to contain "assistant").
+        (Family::Falcon3, has("<|assistant|>") && has("<|user|>")),
         (Family::Zephyr, has("<|user|>")),
         (Family::Monarch, has("bos_token + message['role']")),
         (Family::Gemma, has("<start_of_turn>")),
@@ -105,7 +110,7 @@ pub fn detect(tmpl: &str) -> Option<Family> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ChatError {
-    #[error("unknown chat template {0:?} (expected raw, chatml, llama3, bitnet or auto)")]
+    #[error("unknown chat template {0:?} (expected raw, chatml, llama3, falcon3, bitnet or auto)")]
     UnknownName(String),
     #[error("the model's chat template is llama.cpp's {0:?} family, which this engine does not format")]
     Unsupported(&'static str),
@@ -118,22 +123,26 @@ pub enum ChatTemplate {
     Raw,
     Chatml,
     Llama3,
+    /// `<|role|>\ncontent\n` per message, `<|assistant|>\n` to prompt (Falcon3 1.58bit, Falcon-E).
+    Falcon3,
     /// The built-in "bitnet" formatter of bitnet.cpp's llama.cpp.
     Bitnet,
 }
 
 impl ChatTemplate {
-    /// `raw`, `chatml`, `llama3`, `bitnet`, or `auto`: detect from the model's template, chatml when the
+    /// `raw`, `chatml`, `llama3`, `falcon3`, `bitnet`, or `auto`: detect from the model's template, chatml when the
     /// model has none or when nothing matches (llama-cli's fallback).
     pub fn from_name(name: &str, model_template: Option<&str>) -> Result<Self, ChatError> {
         match name {
             "raw" => Ok(ChatTemplate::Raw),
             "chatml" => Ok(ChatTemplate::Chatml),
             "llama3" => Ok(ChatTemplate::Llama3),
+            "falcon3" => Ok(ChatTemplate::Falcon3),
             "bitnet" => Ok(ChatTemplate::Bitnet),
             "auto" => match model_template.and_then(detect) {
                 None | Some(Family::Chatml) => Ok(ChatTemplate::Chatml),
                 Some(Family::Llama3) => Ok(ChatTemplate::Llama3),
+                Some(Family::Falcon3) => Ok(ChatTemplate::Falcon3),
                 Some(Family::Bitnet) => Ok(ChatTemplate::Bitnet),
                 Some(f) => Err(ChatError::Unsupported(f.name())),
             },
@@ -146,6 +155,7 @@ impl ChatTemplate {
             ChatTemplate::Raw => "raw",
             ChatTemplate::Chatml => "chatml",
             ChatTemplate::Llama3 => "llama3",
+            ChatTemplate::Falcon3 => "falcon3",
             ChatTemplate::Bitnet => "bitnet",
         }
     }
@@ -174,6 +184,14 @@ impl ChatTemplate {
                 }
                 if add_ass {
                     s += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+                }
+            }
+            ChatTemplate::Falcon3 => {
+                for m in msgs {
+                    s += &format!("<|{}|>\n{}\n", m.role, m.content);
+                }
+                if add_ass {
+                    s += "<|assistant|>\n";
                 }
             }
             ChatTemplate::Bitnet => {
@@ -227,6 +245,17 @@ mod tests {
             ChatMessage::new("assistant", "A1"),
             ChatMessage::new("user", "U2"),
         ]
+    }
+
+    #[test]
+    fn falcon3_format_and_detection() {
+        let t = ChatTemplate::Falcon3.apply(&convo()[..2], true);
+        assert_eq!(t, "<|system|>\nS\n<|user|>\nU1\n<|assistant|>\n");
+        // Falcon3's own template text uses <|user|> and <|assistant|>: detected before zephyr.
+        let tmpl = "{% for m in messages %}{{ '<|' + m['role'] + '|>\n' }}{% endfor %}<|user|><|assistant|>";
+        assert_eq!(ChatTemplate::from_name("auto", Some(tmpl)), Ok(ChatTemplate::Falcon3));
+        // With <|end|> it is phi3 (checked first).
+        assert_eq!(detect("<|assistant|><|user|><|end|>"), Some(Family::Phi3));
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::gguf::{GgufFile, Value};
 const KNOWN_UNIMPLEMENTED_PRE: &[&str] = &[
     "deepseek-llm",
     "deepseek-coder",
-    "falcon",
     "starcoder",
     "refact",
     "command-r",

@@ -26,6 +26,9 @@ pub const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][
 /// llama.cpp's DEFAULT sequence (used when `tokenizer.ggml.pre` is absent, as in the official 2B-4T file).
 pub const DEFAULT_REGEXES: [&str; 4] = [r"[\p{P}\$\+<=>\^~\|]+", GPT2_REGEX, r"\p{N}+", r"[0-9][0-9][0-9]"];
 
+/// The punctuation step of the Falcon pre-tokenizers: DEFAULT's class plus the backtick (category Sk).
+pub const FALCON_PUNCT_REGEX: &str = r"[\p{P}\$\+<=>\^~\|`]+";
+
 /// Which pre-tokenizer a vocabulary uses (llama.cpp's `llama_vocab_pre_type`, the BitNet-relevant subset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PreType {
@@ -35,6 +38,11 @@ pub enum PreType {
     Gpt2,
     /// `"llama3"`, `"llama-v3"`, `"llama-bpe"`: LLaMA-3 regex; also sets ignore_merges and add_bos.
     Llama3,
+    /// `"falcon"`: punctuation (with backtick), GPT-2, then digit runs split in threes.
+    Falcon,
+    /// `"falcon3"` and Falcon-E's `"falcon_e"` (the fork gives both the same regexes): punctuation (with
+    /// backtick), GPT-2, then every digit alone.
+    Falcon3,
 }
 
 impl PreType {
@@ -44,6 +52,8 @@ impl PreType {
         match pre {
             None | Some("") | Some("default") => Some(PreType::Default),
             Some("llama3" | "llama-v3" | "llama-bpe") => Some(PreType::Llama3),
+            Some("falcon") => Some(PreType::Falcon),
+            Some("falcon3" | "falcon_e") => Some(PreType::Falcon3),
             Some(
                 "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "jina-v2-es" | "jina-v2-de" | "jina-v2-code" | "mpt"
                 | "olmo" | "jais",
@@ -58,6 +68,8 @@ impl PreType {
             PreType::Default => "default",
             PreType::Gpt2 => "gpt-2",
             PreType::Llama3 => "llama3",
+            PreType::Falcon => "falcon",
+            PreType::Falcon3 => "falcon3",
         }
     }
 
@@ -67,6 +79,8 @@ impl PreType {
             PreType::Default => &DEFAULT_REGEXES,
             PreType::Gpt2 => &[GPT2_REGEX],
             PreType::Llama3 => &[LLAMA3_REGEX],
+            PreType::Falcon => &[FALCON_PUNCT_REGEX, GPT2_REGEX, r"[0-9][0-9][0-9]"],
+            PreType::Falcon3 => &[FALCON_PUNCT_REGEX, GPT2_REGEX, r"[0-9]"],
         }
     }
 }
@@ -140,6 +154,16 @@ mod tests {
 
     fn words(pre: PreType, text: &str) -> Vec<String> {
         PreTokenizerChain::new(pre).unwrap().words(text).unwrap()
+    }
+
+    #[test]
+    fn falcon3_splits_every_digit_and_isolates_backticks() {
+        assert_eq!(
+            words(PreType::Falcon3, "x=`a` 2024"),
+            ["x", "=`", "a", "`", "Ġ", "2", "0", "2", "4"]
+        );
+        assert_eq!(PreType::from_gguf(Some("falcon_e")), Some(PreType::Falcon3));
+        assert_eq!(words(PreType::Falcon, "12345"), ["123", "45"]);
     }
 
     #[test]

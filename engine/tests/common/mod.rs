@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use engine::kernels::cuda::{CudaBackend, CudaError};
 use engine::tokenizer::Tokenizer;
+use half::f16;
 use serde_json::Value;
 
 /// A file of `../shared/reference` (or `$PARITY_SHARED/reference`), or `None` with a SKIP line saying so.
@@ -59,4 +60,42 @@ pub fn probe_mismatches(tok: &Tokenizer, cases: &[Value]) -> Vec<String> {
         }
     }
     bad
+}
+
+/// Deterministic xorshift64*.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Uniform in [-1, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    /// Values spread over many binades, so that summation order shows in the low bits.
+    pub fn wide(&mut self) -> f32 {
+        self.unit() * 2f32.powi(self.below(12) as i32 - 6)
+    }
+    pub fn f16s(&mut self, n: usize) -> Vec<f16> {
+        (0..n).map(|_| f16::from_f32(self.wide())).collect()
+    }
+    pub fn f32s(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.wide()).collect()
+    }
+    /// Packed I2_S codes, each 0..=2 (the quantizer never writes 3).
+    pub fn codes(&mut self, n_weights: usize) -> Vec<u8> {
+        (0..n_weights / 4)
+            .map(|_| (0..4).fold(0u8, |b, _| (b << 2) | self.below(3) as u8))
+            .collect()
+    }
+    pub fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.next() as i8).collect()
+    }
 }

@@ -71,6 +71,9 @@ pub struct BenchRow {
     /// the receipt sums the counts over rows.
     #[serde(serialize_with = "kernel_ids")]
     pub kernels: std::collections::BTreeMap<String, u64>,
+    /// The ISA of each kernel in `kernels` (for the receipt's `kernel_isa`; not a row column).
+    #[serde(skip)]
+    pub kernel_isa: receipts::KernelIsaLog,
     /// tg rows of this engine: bytes of matmul weights one decoded token reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_bytes_per_token: Option<u64>,
@@ -146,6 +149,7 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         once(&mut session, false)?;
         samples_ns.push(t0.elapsed().as_nanos() as u64);
     }
+    let (kernels, kernel_isa) = crate::common::kernel_records(&ctx.disp.kernels());
     let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| 1e9 * n_tokens as f64 / ns as f64).collect();
     let (avg_ts, stddev_ts) = mean_sd(&samples_ts);
     let (avg_ns, sd_ns) = mean_sd(&samples_ns.iter().map(|&v| v as f64).collect::<Vec<_>>());
@@ -154,7 +158,7 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         build_commit: option_env!("PARITY_GIT_COMMIT").unwrap_or("unknown").into(),
         cpu_info: cpu_model(),
         model_filename: model.display().to_string(),
-        model_type: format!("{} {}", hp.arch.name(), ctx.model.weights.layers[0].wq.ty.name()),
+        model_type: format!("{} {}", hp.arch.name(), ctx.model.weights.layers[0].wq.type_name()),
         model_size: ctx.model.file.file_len(),
         model_n_params: ctx.model.file.tensors.iter().map(|t| t.n_elements).sum(),
         n_batch: kind.n_prompt().max(1),
@@ -165,7 +169,8 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         n_prompt: kind.n_prompt(),
         n_gen: kind.n_gen(),
         test: kind.name(),
-        kernels: ctx.disp.log(),
+        kernels,
+        kernel_isa,
         weight_bytes_per_token: None,
         read_probe_gbs: None,
         avg_ns: avg_ns as u64,
@@ -311,6 +316,7 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
             }
             all
         }),
+        kernel_isa: ours.iter().flat_map(|r| r.kernel_isa.clone()).collect(),
         rows: ours
             .iter()
             .map(|r| receipts::BenchRow {

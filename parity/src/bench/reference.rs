@@ -79,6 +79,7 @@ pub fn run_llama_bench(
         n_gen: kind.n_gen(),
         test: kind.name(),
         kernels: Default::default(),
+        kernel_isa: Default::default(),
         weight_bytes_per_token: None,
         read_probe_gbs: None,
         avg_ns: u("avg_ns"),

@@ -18,12 +18,15 @@ Examples:
   parity fixture --arch bitnet --flavor tq2_0 --seed 7 --hidden 512 --ffn 1280 --out legacy-tq2.gguf
   parity fixture --flavor i2s-arm --seed 1 --out tiny-arm.gguf     # same weights as the first, ARM packing
   parity fixture --shape 2b4t --flavor i2s --seed 0 --out 2b4t-random.gguf   # 1.2 GB, streamed
+  parity fixture --shape falcon3-1b --seed 0 --out falcon3-1b.gguf   # arch llama, head_dim 256
+  parity fixture --arch llama --hidden 384 --heads 3 --kv-heads 1 --head-dim 256 --out f3.gguf  # Q8_0 output
   parity fixture --foreign qk256-noscale --seed 3 --out foreign.gguf  # type-36 tensors in a foreign layout
 
 Defaults (tiny): hidden 256, ffn 512, 2 layers, 4 heads (b1.58: 2 KV heads; bitnet: 4), vocab 512, ctx 2048,
-rope theta 500000, eps 1e-5. Given --heads without --kv-heads, kv-heads = heads.")]
+rope theta 500000, eps 1e-5. Given --heads without --kv-heads, kv-heads = heads. As llama-quantize does, the
+LM head (arch llama: output.weight; otherwise the tied token_embd) is Q8_0 when hidden % 256 != 0.")]
 pub struct Args {
-    /// Architecture [default: bitnet-b1.58].
+    /// Architecture [default: bitnet-b1.58, or the shape's].
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
     /// Storage of the ternary matrices.
@@ -32,7 +35,8 @@ pub struct Args {
     /// PRNG seed: every value in the file derives from it.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Start from exact model shapes (2b4t: BitNet b1.58 2B-4T, arch bitnet-b1.58); other flags override.
+    /// Start from exact model shapes (2b4t: BitNet b1.58 2B-4T, arch bitnet-b1.58; falcon3-1b and llama3-8b:
+    /// arch llama); other flags override.
     #[arg(long, value_enum)]
     pub shape: Option<ShapeArg>,
     #[arg(long)]
@@ -45,6 +49,9 @@ pub struct Args {
     pub heads: Option<usize>,
     #[arg(long)]
     pub kv_heads: Option<usize>,
+    /// Head size written as `attention.key_length` (arch llama only; default hidden / heads).
+    #[arg(long)]
+    pub head_dim: Option<usize>,
     #[arg(long)]
     pub vocab: Option<usize>,
     /// Training context length written to the metadata.
@@ -67,6 +74,7 @@ pub enum ArchArg {
     #[value(name = "bitnet-b1.58")]
     BitnetB158,
     Bitnet,
+    Llama,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -84,6 +92,10 @@ pub enum FlavorArg {
 pub enum ShapeArg {
     #[value(name = "2b4t")]
     TwoB4T,
+    #[value(name = "falcon3-1b")]
+    Falcon3_1b,
+    #[value(name = "llama3-8b")]
+    Llama3_8b,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -95,9 +107,15 @@ pub enum ForeignArg {
 
 /// Turn the arguments into a spec (not yet validated).
 pub fn spec_from_args(args: &Args) -> FixtureSpec {
+    let shape_arch = match args.shape {
+        Some(ShapeArg::Falcon3_1b | ShapeArg::Llama3_8b) => Arch::Llama,
+        Some(ShapeArg::TwoB4T) | None => Arch::BitnetB158,
+    };
     let arch = match args.arch {
-        Some(ArchArg::BitnetB158) | None => Arch::BitnetB158,
+        None => shape_arch,
+        Some(ArchArg::BitnetB158) => Arch::BitnetB158,
         Some(ArchArg::Bitnet) => Arch::Bitnet,
+        Some(ArchArg::Llama) => Arch::Llama,
     };
     let flavor = match args.flavor {
         FlavorArg::I2s => Flavor::I2s,
@@ -106,15 +124,21 @@ pub fn spec_from_args(args: &Args) -> FixtureSpec {
         FlavorArg::Tq1_0 => Flavor::Tq1_0,
         FlavorArg::F16 => Flavor::F16,
     };
-    let mut s = match args.shape {
-        Some(ShapeArg::TwoB4T) => FixtureSpec {
-            arch,
-            flavor,
-            seed: args.seed,
-            ..FixtureSpec::shape_2b4t()
-        },
+    let base = match args.shape {
+        Some(ShapeArg::TwoB4T) => FixtureSpec::shape_2b4t(),
+        Some(ShapeArg::Falcon3_1b) => FixtureSpec::shape_falcon3_1b(),
+        Some(ShapeArg::Llama3_8b) => FixtureSpec::shape_llama3_8b(),
         None => FixtureSpec::tiny(arch, flavor, args.seed),
     };
+    let mut s = FixtureSpec {
+        arch,
+        flavor,
+        seed: args.seed,
+        ..base
+    };
+    if args.head_dim.is_some() {
+        s.key_length = args.head_dim;
+    }
     let set = |slot: &mut usize, v: Option<usize>| {
         if let Some(v) = v {
             *slot = v;

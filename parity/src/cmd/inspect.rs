@@ -13,7 +13,8 @@ use serde_json::{json, Value as Json};
 
 use engine::flavor::{FlavorOptions, I2sLayout, ModelFlavors};
 use engine::gguf::{Dialect, GgufFile, Value};
-use engine::model::HParams;
+use engine::model::hparams::model_family;
+use engine::model::{Arch, HParams};
 
 use crate::common::LayoutArg;
 
@@ -134,16 +135,31 @@ fn tokenizer(g: &GgufFile) -> Json {
     })
 }
 
-/// bitnet.cpp multiplies by `token_embd` for the LM head in all three archs (spec §6.6, pitfall 9).
+/// The LM head the engine multiplies by: `token_embd` in the BitNet archs, which ignore `output.weight` (spec
+/// §6.6, pitfall 9); `output.weight` when present in arch `llama` (`build_llama`), else the tied `token_embd`.
 fn lm_head(g: &GgufFile) -> Json {
-    let ty = g.tensor("token_embd.weight").map(|t| t.ggml_type.name());
     let output_present = g.tensor("output.weight").is_some();
-    let shown = format!(
-        "token_embd.weight ({}) — bitnet.cpp ignores output.weight even when present{}",
-        ty.unwrap_or("missing").to_uppercase(),
-        if output_present { " (it is present here)" } else { "" }
-    );
-    json!({ "tensor": "token_embd.weight", "type": ty, "output_weight_present": output_present, "shown": shown })
+    let untied = output_present && g.architecture() == Arch::Llama.name();
+    let tensor = if untied { "output.weight" } else { "token_embd.weight" };
+    let ty = g.tensor(tensor).map(|t| t.ggml_type.name());
+    let why = if untied {
+        " — arch llama uses its untied output.weight"
+    } else if g.architecture() == Arch::Llama.name() {
+        " — arch llama without output.weight ties the head to token_embd"
+    } else if output_present {
+        " — bitnet.cpp ignores output.weight even when present (it is present here)"
+    } else {
+        " — bitnet.cpp ignores output.weight even when present"
+    };
+    let shown = format!("{tensor} ({}){why}", ty.unwrap_or("missing").to_uppercase());
+    json!({ "tensor": tensor, "type": ty, "output_weight_present": output_present, "shown": shown })
+}
+
+/// The public model family (see [`model_family`]), or null when the hyper-parameters cannot be read.
+fn family(g: &GgufFile) -> Json {
+    HParams::from_gguf(g).map_or(Json::Null, |hp| {
+        Json::from(model_family(&hp, g.get_str("tokenizer.ggml.pre")))
+    })
 }
 
 /// The whole inspect document (shape documented in docs/inspect-json.md).
@@ -181,6 +197,7 @@ pub fn document(g: &GgufFile, flavors: &ModelFlavors) -> Json {
         "dialect": { "table": dialect_id(g.dialect), "name": g.dialect.name(), "reason": g.dialect_reason },
         "architecture": g.get_str("general.architecture"),
         "name": g.get_str("general.name"),
+        "family": family(g),
         "hparams": hparams(g),
         "tokenizer": tokenizer(g),
         "lm_head": lm_head(g),
@@ -219,6 +236,7 @@ fn human(d: &Json) -> String {
         plain(&d["dialect"]["reason"])
     );
     let _ = writeln!(o, "architecture  {} ({})", p("architecture"), p("name"));
+    let _ = writeln!(o, "family        {}", p("family"));
     let _ = writeln!(o, "\nhyper-parameters");
     match d["hparams"]["error"].as_str() {
         Some(e) => {

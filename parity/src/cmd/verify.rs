@@ -169,11 +169,11 @@ fn gate_checks(kind: SchemaKind, doc: serde_json::Value) -> receipts::Result<Vec
         }
         SchemaKind::BenchReceipt => {
             let r: BenchReceipt = decode(doc)?;
-            as_checks(kernel_gates(&r.host, &r.model, &r.kernels))
+            as_checks(kernel_gates(&r.host, &r.model, &r.kernels, &r.kernel_isa))
         }
         SchemaKind::InferenceReceipt => {
             let r: InferenceReceipt = decode(doc)?;
-            as_checks(kernel_gates(&r.host, &r.model, &r.kernels))
+            as_checks(kernel_gates(&r.host, &r.model, &r.kernels, &r.kernel_isa))
         }
         SchemaKind::RecordedReference => vec![check("manifest", true, "a recorded-reference manifest has no gates")],
     })

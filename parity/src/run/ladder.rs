@@ -1,10 +1,12 @@
 //! The comparison ladder: tokenizer → position 0 → all positions → greedy decode, stopping at the first
 //! rung that fails, and the receipt that records it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use engine::kernels::KernelId;
 use ffi_ref::{Mode as RefMode, RefError, ReferenceBackend};
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
 
@@ -142,6 +144,9 @@ pub fn run(
     let mut modes = Vec::new();
     let mut diagnosis = None;
     let mut case_ids = Vec::new();
+    // The receipt's kernel log covers exactly the comparisons: diagnosis and tracing runs are left out.
+    ctx.disp.clear_log();
+    let mut compared: BTreeMap<KernelId, u64> = BTreeMap::new();
     for &mode in &opts.modes {
         if stopped_at.is_some() {
             break;
@@ -233,10 +238,14 @@ pub fn run(
                 result.greedy = Some(g);
             }
         }
+        for (id, n) in ctx.disp.take_log() {
+            *compared.entry(id).or_default() += n;
+        }
         if rungs.iter().any(|r| r.status == Status::Fail) {
             stopped_at = rungs.iter().find(|r| r.status == Status::Fail).map(|r| r.name.clone());
             if opts.diagnose && diagnosis.is_none() {
                 diagnosis = diagnose_failure(ctx, &tokens, mode, n_ctx, &theirs.data);
+                ctx.disp.clear_log();
             }
         }
         modes.push(result);
@@ -250,6 +259,7 @@ pub fn run(
         _ => None,
     };
     let host = Host::detect(opts.threads as u32);
+    let (kernels, kernel_isa) = crate::common::kernel_records(&compared);
     let builder = ParityReceiptBuilder {
         tool: Tool {
             name: "parity".into(),
@@ -272,7 +282,8 @@ pub fn run(
         tokenizer_sha256,
         token_ids: tokens,
         reference: receipt_reference(any.as_backend(), generation, &ctx.numerics.label(), case_ids),
-        kernels: ctx.disp.log(),
+        kernels,
+        kernel_isa,
         modes,
         thresholds,
         diagnosis,

@@ -111,7 +111,7 @@ pub struct CudaBackend {
     pub(super) k: Kernels,
     name: String,
     cc: (i32, i32),
-    log: Mutex<BTreeMap<&'static str, u64>>,
+    log: Mutex<BTreeMap<crate::kernels::KernelId, u64>>,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -200,7 +200,7 @@ impl CudaBackend {
         self.cc
     }
 
-    pub(super) fn record(&self, id: &'static str) {
+    pub(super) fn record(&self, id: crate::kernels::KernelId) {
         *self
             .log
             .lock()
@@ -210,7 +210,7 @@ impl CudaBackend {
     }
 
     /// Kernel IDs launched so far, with call counts.
-    pub fn log(&self) -> BTreeMap<&'static str, u64> {
+    pub fn log(&self) -> BTreeMap<crate::kernels::KernelId, u64> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

@@ -32,24 +32,24 @@ pub use stub::{driver_present, nvrtc_check, nvrtc_present, CudaBackend, CudaSess
 
 use half::f16;
 
-use super::F16Path;
+use super::{F16Path, Isa, KernelId, Op};
 
 /// `quantize_row_i8_s` on the device.
-pub const QUANTIZE_ID: &str = "i8s.cuda.quantize";
+pub const QUANTIZE_ID: KernelId = KernelId::new(Op::I8sQuantize, Isa::Cuda, "quantize");
 /// I2_S × int8 with `dp4a`, one token.
-pub const I2S_GEMV_ID: &str = "i2s.cuda.dp4a.gemv";
+pub const I2S_GEMV_ID: KernelId = KernelId::new(Op::I2s, Isa::Cuda, "dp4a.gemv");
 /// I2_S × int8 with `dp4a`, several tokens.
-pub const I2S_GEMM_ID: &str = "i2s.cuda.dp4a.gemm";
+pub const I2S_GEMM_ID: KernelId = KernelId::new(Op::I2s, Isa::Cuda, "dp4a.gemm");
 /// F16 matmul in `ggml_vec_dot_f16` order (one row: LM head, single-token F16 layers).
-pub const F16_GEMV_ID: &str = "f16.cuda.gemv";
+pub const F16_GEMV_ID: KernelId = KernelId::new(Op::F16, Isa::Cuda, "gemv");
 /// F16 matmul in tinyBLAS order (several rows).
-pub const F16_TINYBLAS_ID: &str = "f16.cuda.tinyblas.gemm";
+pub const F16_TINYBLAS_ID: KernelId = KernelId::new(Op::F16, Isa::Cuda, "tinyblas.gemm");
 /// RMS norm times the weight.
-pub const RMS_NORM_ID: &str = "rms_norm.cuda";
+pub const RMS_NORM_ID: KernelId = KernelId::new(Op::RmsNorm, Isa::Cuda, "");
 /// NEOX RoPE from host-built tables.
-pub const ROPE_ID: &str = "rope_neox.cuda";
+pub const ROPE_ID: KernelId = KernelId::new(Op::RopeNeox, Isa::Cuda, "");
 /// Softmax attention over the f16 KV cache.
-pub const ATTENTION_ID: &str = "attn.cuda.f16kv";
+pub const ATTENTION_ID: KernelId = KernelId::new(Op::Attn, Isa::Cuda, "f16kv");
 
 /// Where a forward pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -175,10 +175,13 @@ mod tests {
     fn rope_tables_match_the_cpu_cache() {
         let (cos, sin) = rope_tables(8, 500000.0, 1.0, 5);
         let cache = crate::model::ops::RopeCache::new(8, 500000.0, 1.0, 5);
+        let oracle =
+            crate::kernels::Dispatcher::new(crate::kernels::KernelChoice::Force(crate::kernels::Family::Scalar));
+        let oracle = oracle.expect("the scalar family always builds");
         for p in 0..5 {
             let mut x: Vec<f32> = (0..8).map(|i| i as f32 * 0.37 - 1.0).collect();
             let y = x.clone();
-            cache.apply(&mut x, p);
+            cache.apply(&oracle, &mut x, p);
             for i in 0..4 {
                 let (c, s) = (cos[p * 4 + i], sin[p * 4 + i]);
                 assert_eq!(x[i].to_bits(), y[i].mul_add(c, -(y[i + 4] * s)).to_bits());

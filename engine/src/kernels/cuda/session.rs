@@ -8,7 +8,6 @@ use half::slice::HalfFloatSliceExt;
 
 use super::backend::{drv, CudaBackend, DevAct};
 use super::{check, AttnShape, CudaError};
-use crate::gguf::GgmlType;
 use crate::kernels::{F16Path, I2sEpilogue};
 use crate::model::weights::{Layer, Linear};
 use crate::model::{Arch, Logits, Model, Numerics, Profile, Switch};
@@ -77,6 +76,13 @@ impl<'m> CudaSession<'m> {
         n_ctx: usize,
     ) -> Result<CudaSession<'m>, CudaError> {
         let hp = &model.hparams;
+        if hp.arch == Arch::Llama || model.weights.token_embd.type_name() != "f16" {
+            return Err(CudaError::Unsupported(format!(
+                "arch {} with a {} token embedding (the CUDA backend runs the BitNet archs with F16 embeddings)",
+                hp.arch.name(),
+                model.weights.token_embd.type_name()
+            )));
+        }
         if hp.n_rot != hp.head_dim {
             return Err(CudaError::Unsupported(format!(
                 "n_rot {} != head_dim {}",
@@ -86,13 +92,13 @@ impl<'m> CudaSession<'m> {
         let file = &*model.file;
         let up_f32 = |v: &[f32]| be.upload(v);
         let up_lin = |l: &Linear| -> Result<DevLinear, CudaError> {
-            let w = match l.ty {
-                GgmlType::I2_S => DevWeight::I2s {
-                    codes: be.upload(l.as_i2s(file).codes)?,
-                    scale: l.i2s_scale,
+            let w = match (l.i2s(file), l.f16(file)) {
+                (Some(m), _) => DevWeight::I2s {
+                    codes: be.upload(m.codes)?,
+                    scale: m.scale,
                 },
-                GgmlType::F16 => DevWeight::F16(be.upload(l.as_f16(file).data.reinterpret_cast())?),
-                other => return Err(CudaError::Unsupported(format!("{} has type {}", l.name, other.name()))),
+                (None, Some(m)) => DevWeight::F16(be.upload(m.data.reinterpret_cast())?),
+                (None, None) => return Err(CudaError::Unsupported(format!("{} has type {}", l.name, l.type_name()))),
             };
             let bias = l.bias.as_deref().map(up_f32).transpose()?;
             Ok(DevLinear {
@@ -110,12 +116,12 @@ impl<'m> CudaSession<'m> {
                 wk: up_lin(&l.wk)?,
                 wv: up_lin(&l.wv)?,
                 wo: up_lin(&l.wo)?,
-                attn_sub_norm: up_f32(&l.attn_sub_norm)?,
+                attn_sub_norm: up_f32(l.attn_sub_norm.as_deref().unwrap_or_default())?,
                 ffn_norm: up_f32(&l.ffn_norm)?,
                 ffn_gate: up_lin(&l.ffn_gate)?,
                 ffn_up: up_lin(&l.ffn_up)?,
                 ffn_down: up_lin(&l.ffn_down)?,
-                ffn_sub_norm: up_f32(&l.ffn_sub_norm)?,
+                ffn_sub_norm: up_f32(l.ffn_sub_norm.as_deref().unwrap_or_default())?,
             })
         };
         let layers = model
@@ -124,7 +130,12 @@ impl<'m> CudaSession<'m> {
             .iter()
             .map(up_layer)
             .collect::<Result<Vec<_>, _>>()?;
-        let emb = be.upload(model.weights.token_embd.as_f16(file).data.reinterpret_cast())?;
+        let emb = model
+            .weights
+            .token_embd
+            .f16(file)
+            .expect("token_embd is f16 (checked above)");
+        let emb = be.upload(emb.data.reinterpret_cast())?;
         let output_norm = up_f32(&model.weights.output_norm)?;
         let pad = if numerics.profile == Profile::LlamaCpp { 256 } else { 32 };
         let mut size = n_ctx.max(1).next_multiple_of(pad);

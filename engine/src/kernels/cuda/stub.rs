@@ -47,7 +47,7 @@ impl CudaBackend {
         match self._never {}
     }
 
-    pub fn log(&self) -> BTreeMap<&'static str, u64> {
+    pub fn log(&self) -> BTreeMap<crate::kernels::KernelId, u64> {
         match self._never {}
     }
 

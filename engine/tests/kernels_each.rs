@@ -1,0 +1,295 @@
+//! Every declared kernel against its scalar oracle, bit for bit, one test per kernel (stamped out by
+//! `kernel_tests!`), including kernels no family picks on this CPU (the AVX-512 BW I2_S kernel on a VNNI host).
+//! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated) turns that skip
+//! into a failure. `every_declared_kernel_is_stamped` fails when a kernel is added without a test here.
+
+use engine::kernels::{declared, elementwise, q8_0, scalar, tq, KernelId, Slot};
+use half::f16;
+
+mod common;
+use common::Rng;
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The kernel declared as `id` on this CPU, or `None` (after a SKIP line) when this CPU or build lacks it.
+fn kernel(id: &str) -> Option<Slot> {
+    if let Some((_, slot)) = declared().into_iter().find(|(k, _)| k.to_string() == id) {
+        return Some(slot);
+    }
+    let expected = std::env::var("EXPECT_ISA").unwrap_or_default();
+    let isa = id.split('.').find(|s| s.starts_with("avx")).unwrap_or("");
+    if !isa.is_empty()
+        && expected
+            .split(',')
+            .any(|s| !s.trim().is_empty() && isa.starts_with(s.trim()))
+    {
+        panic!("EXPECT_ISA={expected} but kernel {id} is not available on this CPU");
+    }
+    eprintln!("SKIP: kernel {id} not available on this CPU or in this build");
+    None
+}
+
+/// Run the check of `slot`'s kind against the scalar oracle.
+fn check(slot: Slot) {
+    match slot {
+        Slot::Quantize(f) => quantize(f),
+        Slot::LaneBound(f) => lane_bound(f),
+        Slot::I2sRows(f) => i2s_rows(f),
+        Slot::F16Dot(f) => f16_dot(f),
+        Slot::F16Rows(f) => f16_rows(f),
+        Slot::TinyBlas(f) => tinyblas(f),
+        Slot::TinyBlasRows(f) => tinyblas_rows(f),
+        Slot::Q8k(f) => q8k(f),
+        Slot::TqDot(f) => tq_dot(f),
+        Slot::Softmax(f) => softmax(f),
+        Slot::FfnAct(f) => ffn_act(f),
+        Slot::Rope(f) => rope(f),
+        Slot::RopeNorm(f) => rope_norm(f),
+        Slot::Q8Quantize(f) => q8_quantize(f),
+        Slot::Q8Rows(f) => q8_rows(f),
+    }
+}
+
+fn quantize(f: engine::kernels::QuantizeFn) {
+    let mut rng = Rng(1);
+    let mut cases: Vec<Vec<f32>> = (0..40).map(|i| rng.f32s(1 + i * 7)).collect();
+    cases.push(vec![0.0; 100]);
+    cases.push([f32::NAN, 1.0, -2.0, 3.0].repeat(9));
+    cases.push([f32::INFINITY, 1.0, f32::NEG_INFINITY, 0.0, f32::NAN].repeat(7));
+    for x in &cases {
+        let (mut a, mut b) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+        let (sa, ma) = scalar::quantize_i8_s(x, &mut a);
+        let (sb, mb) = f(x, &mut b);
+        assert_eq!((sa.to_bits(), ma, &a), (sb.to_bits(), mb, &b), "len {}", x.len());
+    }
+}
+
+fn lane_bound(f: engine::kernels::LaneBoundFn) {
+    let mut rng = Rng(7);
+    for k in [128, 256, 2560, 4096, 4224, 6912] {
+        for fill in [None, Some(-128i8), Some(127), Some(0)] {
+            let q = fill.map_or_else(|| rng.i8s(k), |v| vec![v; k]);
+            assert_eq!(f(&q), scalar::i2s_lane_bound(&q), "k {k} fill {fill:?}");
+        }
+    }
+}
+
+fn i2s_rows(f: engine::kernels::I2sRowsFn) {
+    let mut rng = Rng(2);
+    for &(rows, k, n) in &[
+        (1, 128, 1),
+        (3, 128, 2),
+        (7, 256, 5),
+        (8, 384, 4),
+        (17, 128, 9),
+        (13, 4224, 6),
+    ] {
+        // Raw bytes: code 3, which files may hold, must agree too.
+        let codes: Vec<u8> = rng.i8s(rows * k / 4).into_iter().map(|b| b as u8).collect();
+        let q = rng.i8s(n * k);
+        let ld = rows + 3;
+        let (mut a, mut b) = (vec![0i32; n * ld], vec![0i32; n * ld]);
+        scalar::i2s_rows(&codes, k, &q, n, &mut a, ld);
+        f(&codes, k, &q, n, &mut b, ld);
+        for t in 0..n {
+            assert_eq!(
+                a[t * ld..t * ld + rows],
+                b[t * ld..t * ld + rows],
+                "rows {rows} k {k} n {n} token {t}"
+            );
+        }
+    }
+}
+
+fn f16_dot(f: engine::kernels::F16DotFn) {
+    let mut rng = Rng(5);
+    for n in [0, 1, 15, 16, 32, 63, 64, 65, 127, 128, 130, 200, 256, 1000, 2567] {
+        let (x, y) = (rng.f16s(n), rng.f16s(n));
+        assert_eq!(f(&x, &y).to_bits(), scalar::f16_dot(&x, &y).to_bits(), "n {n}");
+    }
+}
+
+fn f16_rows(f: engine::kernels::F16RowsFn) {
+    let mut rng = Rng(6);
+    for &(rows, k) in &[(1, 64), (5, 96), (13, 200), (70, 2560)] {
+        let (w, x) = (rng.f16s(rows * k), rng.f16s(k));
+        let (mut a, mut b) = (vec![0f32; rows], vec![0f32; rows]);
+        scalar::f16_dot_rows(&w, k, &x, &mut a);
+        f(&w, k, &x, &mut b);
+        assert_eq!(bits(&a), bits(&b), "rows {rows} k {k}");
+    }
+}
+
+fn tinyblas(f: engine::kernels::TinyBlasFn) {
+    let mut rng = Rng(6);
+    for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
+        let (a, b) = (rng.f16s(n), rng.f32s(n));
+        assert_eq!(f(&a, &b).to_bits(), scalar::tinyblas_f16_f32(&a, &b).to_bits(), "n {n}");
+    }
+}
+
+fn tinyblas_rows(f: engine::kernels::TinyBlasRowsFn) {
+    let mut rng = Rng(7);
+    for &(rows, k, n) in &[(1, 32, 2), (5, 64, 3), (13, 128, 5), (70, 160, 9)] {
+        let (w, x) = (rng.f16s(rows * k), rng.f32s(n * k));
+        let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+        scalar::tinyblas_rows(&w, k, &x, n, &mut a);
+        f(&w, k, &x, n, &mut b);
+        assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
+    }
+}
+
+fn q8k(f: engine::kernels::Q8kFn) {
+    let mut rng = Rng(8);
+    let x = rng.f32s(1024);
+    let (mut qa, mut qb, mut da, mut db) = (vec![0i8; 1024], vec![0i8; 1024], vec![0f32; 4], vec![0f32; 4]);
+    tq::quantize_q8_k(&x, &mut qa, &mut da);
+    f(&x, &mut qb, &mut db);
+    assert_eq!((qa, bits(&da)), (qb, bits(&db)));
+}
+
+fn tq_dot(f: engine::kernels::TqDotFn) {
+    let mut rng = Rng(9);
+    let t: Vec<u8> = (0..512).map(|_| rng.below(3) as u8).collect();
+    let (wd, q, qd) = (rng.f32s(2), rng.i8s(512), rng.f32s(2));
+    for fused in [false, true] {
+        assert_eq!(
+            f(&t, &wd, &q, &qd, fused).to_bits(),
+            tq::tq_dot(&t, &wd, &q, &qd, fused).to_bits()
+        );
+    }
+}
+
+fn softmax(f: engine::kernels::SoftmaxFn) {
+    let mut rng = Rng(10);
+    for (len, valid) in [(16, 1), (32, 17), (256, 256), (512, 300)] {
+        let s = rng.f32s(len).iter().map(|v| v * 40.0).collect::<Vec<_>>();
+        let (mut a, mut b) = (s.clone(), s);
+        elementwise::softmax_masked(&mut a, 0.088, valid);
+        f(&mut b, 0.088, valid);
+        assert_eq!(bits(&a), bits(&b), "len {len} valid {valid}");
+    }
+}
+
+fn ffn_act(f: engine::kernels::FfnActFn) {
+    let mut rng = Rng(11);
+    let g = rng.f32s(4096).iter().map(|v| v * 30.0).collect::<Vec<_>>();
+    for relu2 in [false, true] {
+        let (mut a, mut b) = (g.clone(), g.clone());
+        elementwise::ffn_act(&mut a, relu2);
+        f(&mut b, relu2);
+        assert_eq!(bits(&a), bits(&b), "relu2 {relu2}");
+    }
+}
+
+fn rope(f: engine::kernels::RopeFn) {
+    let mut rng = Rng(12);
+    let (c, s, x) = (rng.f32s(64), rng.f32s(64), rng.f32s(20 * 128));
+    let (mut a, mut b) = (x.clone(), x);
+    elementwise::rope_heads(&mut a, &c, &s);
+    f(&mut b, &c, &s);
+    assert_eq!(bits(&a), bits(&b));
+}
+
+fn rope_norm(f: engine::kernels::RopeFn) {
+    let mut rng = Rng(13);
+    let (c, s, x) = (rng.f32s(64), rng.f32s(64), rng.f32s(20 * 128));
+    let (mut a, mut b) = (x.clone(), x);
+    elementwise::rope_heads_norm(&mut a, &c, &s);
+    f(&mut b, &c, &s);
+    assert_eq!(bits(&a), bits(&b));
+}
+
+fn q8_quantize(f: engine::kernels::Q8QuantizeFn) {
+    let mut rng = Rng(14);
+    let x = rng.f32s(32 * 40);
+    let (mut qa, mut da) = (vec![0i8; x.len()], vec![0f32; 40]);
+    let (mut qb, mut db) = (qa.clone(), da.clone());
+    q8_0::quantize_q8_0(&x, &mut qa, &mut da);
+    f(&x, &mut qb, &mut db);
+    assert_eq!((qa, bits(&da)), (qb, bits(&db)));
+}
+
+/// Q8_0 weights (random f16 scales, int8 including −128) × quantized activations (never −128).
+fn q8_rows(f: engine::kernels::Q8RowsFn) {
+    let mut rng = Rng(15);
+    for &(rows, k, n) in &[(1, 32, 1), (7, 96, 5), (9, 384, 4), (5, 3200, 3)] {
+        let mut w = Vec::new();
+        for _ in 0..rows * k / 32 {
+            w.extend_from_slice(&f16::from_f32(rng.f32s(1)[0]).to_le_bytes());
+            w.extend((0..32).map(|_| rng.next() as u8));
+        }
+        let x = rng.f32s(n * k);
+        let (mut q, mut d) = (vec![0i8; n * k], vec![0f32; n * k / 32]);
+        q8_0::quantize_q8_0(&x, &mut q, &mut d);
+        let (mut a, mut b) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+        q8_0::q8_0_rows(&w, k, &q, &d, n, &mut a);
+        f(&w, k, &q, &d, n, &mut b);
+        assert_eq!(bits(&a), bits(&b), "rows {rows} k {k} n {n}");
+    }
+}
+
+macro_rules! kernel_tests {
+    ($($name:ident => $id:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                if let Some(slot) = kernel($id) {
+                    check(slot);
+                }
+            }
+        )*
+        /// Every kernel ID that has a test (a new kernel must be added to the list below).
+        fn stamped() -> Vec<&'static str> {
+            vec![$($id),*]
+        }
+    };
+}
+
+kernel_tests! {
+    i8s_avx2_quantize => "i8s.avx2.quantize",
+    i8s_avx512_quantize => "i8s.avx512.quantize",
+    i2s_x86_avx512_lane_bound => "i2s.x86.avx512.lane_bound",
+    i2s_x86_avx2 => "i2s.x86.avx2.gemv",
+    i2s_x86_avx512bw => "i2s.x86.avx512bw.gemv",
+    i2s_x86_avx512vnni => "i2s.x86.avx512vnni.gemv",
+    f16_avx2_vec_dot => "f16.avx2.vec_dot",
+    f16_avx512_vec_dot => "f16.avx512.vec_dot",
+    f16_avx2_vec_dot_gemv => "f16.avx2.vec_dot.gemv",
+    f16_avx512_vec_dot_gemv => "f16.avx512.vec_dot.gemv",
+    f16_avx2_tinyblas => "f16.avx2.tinyblas",
+    f16_avx512_tinyblas => "f16.avx512.tinyblas",
+    f16_avx2_tinyblas_gemm => "f16.avx2.tinyblas.gemm",
+    f16_avx512_tinyblas_gemm => "f16.avx512.tinyblas.gemm",
+    softmax_fma => "softmax.fma.f32",
+    ffn_act_fma => "ffn_act.fma.f32",
+    rope_fma => "rope.fma.neox",
+    rope_norm_fma => "rope.fma.norm",
+    q8_0_avx2 => "q8_0.avx2.gemv",
+    q8_0_avx512bw => "q8_0.avx512bw.gemv",
+    q8_0_avx512vnni => "q8_0.avx512vnni.gemv",
+}
+
+/// Every non-scalar kernel declared on this CPU has a test above (scalar kernels are the oracles).
+#[test]
+fn every_declared_kernel_is_stamped() {
+    let stamped = stamped();
+    let missing: Vec<KernelId> = declared()
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.isa != engine::kernels::Isa::Scalar && !stamped.contains(&id.to_string().as_str()))
+        .collect();
+    assert!(missing.is_empty(), "kernels without a per-kernel test: {missing:?}");
+}
+
+/// Sanity: the oracle checks can fail (a perturbed f16 dot is caught).
+#[test]
+#[should_panic]
+fn a_wrong_kernel_fails_its_check() {
+    fn off_by_one(x: &[f16], y: &[f16]) -> f32 {
+        f32::from_bits(scalar::f16_dot(x, y).to_bits() ^ 1)
+    }
+    check(Slot::F16Dot(off_by_one));
+}
