@@ -17,6 +17,12 @@ pub enum GenerateError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// Sampling from NaN or infinite logits would print garbage (NUL text) and exit 0.
+    #[error(
+        "the model computed a non-finite logit ({value}) for token {token} at generation step {step}: its \
+         weights or hyper-parameters are broken"
+    )]
+    NonFinite { value: f32, token: usize, step: usize },
 }
 
 /// Why generation ended.
@@ -105,6 +111,13 @@ pub fn generate(
     let stop = loop {
         if ids.len() >= max_tokens {
             break StopReason::MaxTokens;
+        }
+        if let Some((token, &value)) = logits.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(GenerateError::NonFinite {
+                value,
+                token,
+                step: ids.len(),
+            });
         }
         let id = sampler.sample(&logits);
         sampler.accept(id);

@@ -28,24 +28,62 @@ pub enum RefError {
         source: std::io::Error,
     },
     /// The worker exited or was killed while a request was outstanding (or before it).
-    #[error("reference worker died ({}){}", fmt_status(*.exit_code, *.signal), fmt_stderr(.stderr_tail))]
+    #[error(
+        "reference worker {} died during {request} ({}){}",
+        .worker.display(), fmt_status(*.exit_code, *.signal), fmt_stderr(.stderr_tail)
+    )]
     WorkerDied {
+        /// The worker executable.
+        worker: PathBuf,
+        /// The request that was outstanding (or the one that found it dead).
+        request: String,
         /// Exit code when it exited normally.
         exit_code: Option<i32>,
         /// Signal number when it was killed (6 = SIGABRT, e.g. a GGML_ASSERT).
         signal: Option<i32>,
-        /// Its last stderr lines, oldest first.
+        /// Its stderr lines that state an error, then its last lines, oldest first.
+        stderr_tail: Vec<String>,
+    },
+    /// The worker stopped reading requests (closed its stdin) while still running; it was killed.
+    #[error(
+        "reference worker {} closed its input: sending {request} failed ({error}); the worker was killed{}",
+        .worker.display(), fmt_stderr(.stderr_tail)
+    )]
+    InputClosed {
+        /// The worker executable.
+        worker: PathBuf,
+        /// The request that could not be sent.
+        request: String,
+        /// The write error (EPIPE).
+        error: String,
+        /// Its stderr lines that state an error, then its last lines, oldest first.
         stderr_tail: Vec<String>,
     },
     /// A request took longer than the configured limit; the worker was killed.
-    #[error("reference worker timed out after {secs:.1} s on {request}{}", fmt_stderr(.stderr_tail))]
+    #[error(
+        "reference worker {} timed out after {secs:.1} s on {request} and was killed (raise the limit with \
+         --timeout SECS){}",
+        .worker.display(), fmt_stderr(.stderr_tail)
+    )]
     Timeout {
+        /// The worker executable.
+        worker: PathBuf,
         /// The request kind.
         request: String,
         /// The limit in seconds.
         secs: f64,
-        /// Its last stderr lines, oldest first.
+        /// Its stderr lines that state an error, then its last lines, oldest first.
         stderr_tail: Vec<String>,
+    },
+    /// bitnet.cpp refused the model; its own log lines say why.
+    #[error("reference worker {}: {message}{}", .worker.display(), fmt_log(.log))]
+    LoadFailed {
+        /// The worker executable.
+        worker: PathBuf,
+        /// The worker's answer.
+        message: String,
+        /// bitnet.cpp's log lines that state an error, then its last lines.
+        log: Vec<String>,
     },
     /// The worker answered with an error (bad model path, decode failure, ...).
     #[error("reference worker: {0}")]
@@ -120,8 +158,16 @@ fn signal_name(s: i32) -> Option<&'static str> {
 
 fn fmt_stderr(lines: &[String]) -> String {
     if lines.is_empty() {
+        "; it printed nothing on stderr".to_string()
+    } else {
+        format!("; its stderr:\n  {}", lines.join("\n  "))
+    }
+}
+
+fn fmt_log(lines: &[String]) -> String {
+    if lines.is_empty() {
         String::new()
     } else {
-        format!("; last stderr lines:\n  {}", lines.join("\n  "))
+        format!("; bitnet.cpp's log:\n  {}", lines.join("\n  "))
     }
 }

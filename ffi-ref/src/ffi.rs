@@ -2,10 +2,11 @@
 //!
 //! bitnet.cpp aborts on a failed `GGML_ASSERT` and may segfault on a bad model; running it in a child
 //! process turns both into [`RefError::WorkerDied`] (with the signal and the last stderr lines) and a
-//! hang into [`RefError::Timeout`], while the harness carries on.
+//! hang into [`RefError::Timeout`], while the harness carries on. A worker that stops reading is an
+//! [`RefError::InputClosed`] (its EPIPE never becomes a SIGPIPE of ours), a failed load carries
+//! bitnet.cpp's own log lines, and the worker dies with the process that started it.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -17,13 +18,14 @@ use std::time::{Duration, Instant};
 use crate::backend::{Logits, Mode, RefTensor, ReferenceBackend, ReferenceIdentity, ReferenceKind};
 use crate::error::RefError;
 use crate::protocol::{self, Frame, Request, Response, SystemInfo};
+use crate::stderr::StderrTail;
 
 /// Environment variable naming the worker executable.
 pub const WORKER_ENV: &str = "PARITY_REF_WORKER";
 /// The worker's file name.
 pub const WORKER_NAME: &str = "parity-ref-worker";
-const STDERR_KEEP: usize = 40;
-const STDERR_REPORT: usize = 20;
+/// The default limit for loading and for each request, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 
 /// How to start the worker and what to load.
 #[derive(Debug, Clone)]
@@ -43,16 +45,23 @@ pub struct FfiOptions {
 }
 
 impl FfiOptions {
-    /// Options with 10-minute limits for loading and for each request.
+    /// Options with [`DEFAULT_TIMEOUT_SECS`] limits for loading and for each request.
     pub fn new(model: impl Into<PathBuf>, n_ctx: u32, threads: u32) -> Self {
         FfiOptions {
             model: model.into(),
             n_ctx,
             threads,
             worker: None,
-            load_timeout: Duration::from_secs(600),
-            timeout: Duration::from_secs(600),
+            load_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
         }
+    }
+
+    /// The same limit for loading and for each request.
+    pub fn with_timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self.load_timeout = limit;
+        self
     }
 }
 
@@ -61,9 +70,10 @@ type FrameResult = std::io::Result<Option<Frame<Response>>>;
 /// A running worker with one model loaded.
 pub struct Ffi {
     child: Child,
+    worker: PathBuf,
     stdin: Option<ChildStdin>,
     frames: Receiver<FrameResult>,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr: Arc<Mutex<StderrTail>>,
     stderr_thread: Option<JoinHandle<()>>,
     info: SystemInfo,
     n_vocab: usize,
@@ -109,15 +119,13 @@ impl Ffi {
     /// or through `PARITY_REF_WORKER` (a worker built elsewhere works just as well).
     pub fn spawn(opts: &FfiOptions) -> Result<Self, RefError> {
         let path = find_worker(opts.worker.as_deref())?;
-        let mut child = Command::new(&path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| RefError::Spawn {
-                path: path.clone(),
-                source,
-            })?;
+        let mut cmd = Command::new(&path);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|source| RefError::Spawn {
+            path: path.clone(),
+            source,
+        })?;
         let (Some(stdin), Some(mut stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -132,15 +140,12 @@ impl Ffi {
                 break;
             }
         });
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::new(Mutex::new(StderrTail::default()));
         let sink = Arc::clone(&tail);
         let stderr_thread = thread::spawn(move || {
             for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
                 if let Ok(mut t) = sink.lock() {
-                    if t.len() == STDERR_KEEP {
-                        t.pop_front();
-                    }
-                    t.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
+                    t.push(&line);
                 }
             }
         });
@@ -154,6 +159,7 @@ impl Ffi {
         };
         let mut ffi = Ffi {
             child,
+            worker: path,
             stdin: Some(stdin),
             frames,
             stderr: tail,
@@ -173,9 +179,20 @@ impl Ffi {
             n_ctx: opts.n_ctx,
             threads: opts.threads,
         };
-        match ffi.call(&load, opts.load_timeout)?.header {
-            Response::Loaded { n_vocab, .. } => ffi.n_vocab = n_vocab as usize,
-            other => return Err(unexpected("load", &other)),
+        match ffi.call(&load, opts.load_timeout) {
+            Ok(Frame {
+                header: Response::Loaded { n_vocab, .. },
+                ..
+            }) => ffi.n_vocab = n_vocab as usize,
+            Ok(other) => return Err(unexpected("load", &other.header)),
+            Err(RefError::Worker(message)) => {
+                return Err(RefError::LoadFailed {
+                    worker: ffi.worker.clone(),
+                    message,
+                    log: ffi.settled_stderr(),
+                })
+            }
+            Err(e) => return Err(e),
         }
         Ok(ffi)
     }
@@ -209,63 +226,125 @@ impl Ffi {
     /// Send one request and wait for its answer; any failure of the process is fatal for this handle.
     fn call(&mut self, req: &Request, limit: Duration) -> Result<Frame<Response>, RefError> {
         if let Some((exit_code, signal)) = self.dead {
-            return Err(RefError::WorkerDied {
-                exit_code,
-                signal,
-                stderr_tail: self.stderr_tail(),
-            });
+            return Err(self.died(req, exit_code, signal));
         }
         let sent = match self.stdin.as_mut() {
-            Some(w) => protocol::write_frame(w, req, &[]).is_ok(),
-            None => false,
+            Some(w) => write_without_sigpipe(w, req),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
         };
-        let answer = if sent {
-            self.frames.recv_timeout(limit)
-        } else {
-            Err(RecvTimeoutError::Disconnected)
-        };
-        match answer {
+        if let Err(e) = sent {
+            // Either it died (its status says how) or it stopped reading while alive.
+            let (status, killed) = self.reap(Duration::from_millis(500));
+            let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
+            self.dead = Some((exit_code, signal));
+            if killed {
+                return Err(RefError::InputClosed {
+                    worker: self.worker.clone(),
+                    request: req.name().into(),
+                    error: e.to_string(),
+                    stderr_tail: self.stderr_tail(),
+                });
+            }
+            return Err(self.died(req, exit_code, signal));
+        }
+        match self.wait_answer(limit) {
+            Err(Waited::InputClosed) => {
+                // A worker that died closes its input too: then its status says how it ended.
+                let (status, killed) = self.reap(Duration::from_millis(500));
+                let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
+                self.dead = Some((exit_code, signal));
+                if !killed {
+                    return Err(self.died(req, exit_code, signal));
+                }
+                Err(RefError::InputClosed {
+                    worker: self.worker.clone(),
+                    request: req.name().into(),
+                    error: "it closed its input with the request unread".into(),
+                    stderr_tail: self.stderr_tail(),
+                })
+            }
             Ok(Ok(Some(frame))) => match frame.header {
                 Response::Error { message } => Err(RefError::Worker(message)),
                 _ => Ok(frame),
             },
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                 self.kill();
                 Err(RefError::Protocol(format!(
-                    "bad frame from worker on {}: {e}",
+                    "bad frame from worker {} on {}: {e}",
+                    self.worker.display(),
                     req.name()
                 )))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(Waited::Timeout) => {
                 self.kill();
                 Err(RefError::Timeout {
+                    worker: self.worker.clone(),
                     request: req.name().into(),
                     secs: limit.as_secs_f64(),
                     stderr_tail: self.stderr_tail(),
                 })
             }
-            Ok(Ok(None)) | Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
-                let status = self.reap(Duration::from_secs(5));
+            Ok(Ok(None)) | Ok(Err(_)) | Err(Waited::Disconnected) => {
+                let (status, _) = self.reap(Duration::from_secs(5));
                 let (exit_code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
                 self.dead = Some((exit_code, signal));
-                Err(RefError::WorkerDied {
-                    exit_code,
-                    signal,
-                    stderr_tail: self.stderr_tail(),
-                })
+                Err(self.died(req, exit_code, signal))
             }
         }
     }
 
-    /// Wait up to `grace` for the worker to exit (killing it after that), then drain its stderr.
-    fn reap(&mut self, grace: Duration) -> Option<ExitStatus> {
+    /// The next frame, checking every 100 ms whether the worker still reads its input: a worker that closed
+    /// it will never answer, and waiting for the full limit would only delay the error.
+    fn wait_answer(&self, limit: Duration) -> Result<FrameResult, Waited> {
+        let start = Instant::now();
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            match self.frames.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(r) => return Ok(r),
+                Err(RecvTimeoutError::Disconnected) => return Err(Waited::Disconnected),
+                Err(RecvTimeoutError::Timeout) if left.is_zero() => return Err(Waited::Timeout),
+                Err(RecvTimeoutError::Timeout) if self.input_closed() => return Err(Waited::InputClosed),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Whether the worker's stdin has no reader left (Linux reports POLLERR on a pipe's write end then).
+    fn input_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(w) = self.stdin.as_ref() else { return true };
+        let mut p = libc::pollfd {
+            fd: w.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 1 && p.revents & libc::POLLERR != 0
+    }
+
+    fn died(&self, req: &Request, exit_code: Option<i32>, signal: Option<i32>) -> RefError {
+        RefError::WorkerDied {
+            worker: self.worker.clone(),
+            request: req.name().into(),
+            exit_code,
+            signal,
+            stderr_tail: self.stderr_tail(),
+        }
+    }
+
+    /// Wait up to `grace` for the worker to exit (killing it after that), then drain its stderr. Returns
+    /// its status and whether it had to be killed.
+    fn reap(&mut self, grace: Duration) -> (Option<ExitStatus>, bool) {
         self.stdin = None;
         let start = Instant::now();
+        let mut killed = false;
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(s)) => break Some(s),
                 Ok(None) if start.elapsed() < grace => thread::sleep(Duration::from_millis(10)),
                 Ok(None) => {
+                    killed = true;
                     let _ = self.child.kill();
                     break self.child.wait().ok();
                 }
@@ -281,20 +360,34 @@ impl Ffi {
                 let _ = h.join();
             }
         }
-        status
+        (status, killed)
     }
 
     fn kill(&mut self) {
         let _ = self.child.kill();
-        let status = self.reap(Duration::from_secs(5));
+        let (status, _) = self.reap(Duration::from_secs(5));
         self.dead = Some((status.and_then(|s| s.code()), status.and_then(|s| s.signal())));
     }
 
+    /// The stderr report once the worker has stopped writing for a moment (at most one second): a failed
+    /// load is answered right after bitnet.cpp logs why, and the log may still be in the pipe.
+    fn settled_stderr(&self) -> Vec<String> {
+        let total = || self.stderr.lock().map(|t| t.total()).unwrap_or(0);
+        let start = Instant::now();
+        let mut seen = total();
+        while start.elapsed() < Duration::from_secs(1) {
+            thread::sleep(Duration::from_millis(50));
+            let now = total();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        self.stderr_tail()
+    }
+
     fn stderr_tail(&self) -> Vec<String> {
-        self.stderr
-            .lock()
-            .map(|t| t.iter().skip(t.len().saturating_sub(STDERR_REPORT)).cloned().collect())
-            .unwrap_or_default()
+        self.stderr.lock().map(|t| t.report()).unwrap_or_default()
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<(), RefError> {
@@ -315,6 +408,67 @@ impl Drop for Ffi {
             self.reap(Duration::from_secs(2));
         }
     }
+}
+
+/// Let the worker die with this process: Linux sends it SIGKILL when the thread that started it exits
+/// (`PR_SET_PDEATHSIG`; every caller here starts it from the main thread), so killing `parity` never
+/// leaves bitnet.cpp running. [`Drop`] ends it on every other path.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid is async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
+        // functions (prctl, getppid, _exit); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl took effect.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// Write one request with SIGPIPE blocked on this thread, so a worker that no longer reads gives EPIPE
+/// here instead of killing this process (`parity` keeps SIGPIPE's default action so that a closed stdout
+/// ends it quietly). A SIGPIPE the write raised is consumed before the mask is restored.
+fn write_without_sigpipe(w: &mut ChildStdin, req: &Request) -> io::Result<()> {
+    // SAFETY: sigset operations on local, initialised sets; pthread_sigmask affects this thread only and
+    // is restored before returning; sigtimedwait with a zero timeout never blocks.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let result = protocol::write_frame(w, req, &[]);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            if libc::sigismember(&pending, libc::SIGPIPE) == 1 && libc::sigismember(&old, libc::SIGPIPE) == 0 {
+                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}
+
+/// How waiting for an answer ended without one.
+enum Waited {
+    Timeout,
+    Disconnected,
+    InputClosed,
 }
 
 fn unexpected(req: &str, got: &Response) -> RefError {

@@ -14,6 +14,7 @@ pub mod ffi;
 pub mod llama;
 pub mod protocol;
 pub mod recorded;
+pub mod stderr;
 pub mod trace_store;
 
 pub use vocab::npy;

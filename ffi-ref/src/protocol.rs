@@ -234,12 +234,21 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result
             format!("frame too large: header {hlen}, payload {plen}"),
         ));
     }
-    let mut json = vec![0u8; hlen];
-    r.read_exact(&mut json)?;
+    let json = read_exact_len(r, hlen as u64)?;
     let header = serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let mut payload = vec![0u8; plen as usize];
-    r.read_exact(&mut payload)?;
+    let payload = read_exact_len(r, plen)?;
     Ok(Some(Frame { header, payload }))
+}
+
+/// Exactly `n` bytes, with memory growing as they arrive: a length prefix alone (a corrupt or hostile
+/// frame) never makes us allocate gigabytes up front.
+fn read_exact_len(r: &mut impl Read, n: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n.min(1 << 20) as usize);
+    r.take(n).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf)
 }
 
 /// f32s as little-endian bytes.
@@ -345,5 +354,15 @@ mod tests {
         let mut huge = (u32::MAX).to_le_bytes().to_vec();
         huge.extend_from_slice(&0u64.to_le_bytes());
         assert!(read_frame::<Request>(&mut huge.as_slice()).is_err());
+    }
+
+    #[test]
+    fn a_large_length_prefix_without_the_bytes_is_eof_not_an_allocation() {
+        // Header `{}`-sized, payload claimed 8 GiB (the limit), no payload bytes.
+        let mut frame = 2u32.to_le_bytes().to_vec();
+        frame.extend_from_slice(&MAX_PAYLOAD.to_le_bytes());
+        frame.extend_from_slice(b"{}");
+        let err = read_frame::<serde_json::Value>(&mut frame.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

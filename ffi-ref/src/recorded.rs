@@ -83,13 +83,17 @@ impl Recorded {
             .find(|c| c.mode == mode && c.prompt_ids == ids)
             .ok_or_else(|| {
                 RefError::NoCase(format!(
-                    "{} ids, mode {mode}{}{} in {}",
+                    "{} ids, mode {mode}{}{} in {} ({} of its {} cases are for this model); record it with \
+                     `parity record MODEL --tokens .. --out {}`, or compare with a live bitnet.cpp (--reference ffi)",
                     ids.len(),
                     self.model_sha256
                         .as_ref()
                         .map(|s| format!(", model {s}"))
                         .unwrap_or_default(),
                     self.threads.map(|t| format!(", {t} threads")).unwrap_or_default(),
+                    self.dir.display(),
+                    self.candidates().count(),
+                    self.manifest.cases.len(),
                     self.dir.display()
                 ))
             })
@@ -175,7 +179,24 @@ impl ReferenceBackend for Recorded {
 
     fn eval_trace(&mut self, ids: &[u32], mode: Mode, names: &[String]) -> Result<(Logits, Vec<RefTensor>), RefError> {
         let case = self.find_case(ids, mode)?;
-        let tensors = trace_store::read(&self.dir, &case.id, names)?;
+        let tensors = trace_store::read(&self.dir, &case.id, names).map_err(|e| match e {
+            RefError::NoCase(why) => {
+                let traced: Vec<&str> = self
+                    .candidates()
+                    .filter(|c| trace_store::case_dir(&self.dir, &c.id).join("index.json").is_file())
+                    .map(|c| c.id.as_str())
+                    .collect();
+                RefError::NoCase(if traced.is_empty() {
+                    format!("{why}; no case of this model in {} carries a trace", self.dir.display())
+                } else {
+                    format!(
+                        "{why}; the cases with traces are {} (run with their --tokens and --mode)",
+                        traced.join(", ")
+                    )
+                })
+            }
+            other => other,
+        })?;
         Ok((self.case_logits(case)?, tensors))
     }
 

@@ -157,7 +157,14 @@ fn a_bad_model_is_a_worker_error_not_a_crash() {
         ..FfiOptions::new(&junk, 128, 1)
     };
     match Ffi::spawn(&opts) {
-        Err(RefError::Worker(m)) => assert!(m.contains("could not load"), "{m}"),
+        Err(e @ RefError::LoadFailed { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("could not load"), "{text}");
+            assert!(
+                text.contains("bitnet.cpp's log"),
+                "bitnet.cpp's own reason is shown: {text}"
+            );
+        }
         Err(e @ RefError::WorkerDied { .. }) => {
             eprintln!("bitnet.cpp died on a junk model (isolated): {e}")
         }

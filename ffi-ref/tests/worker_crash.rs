@@ -82,6 +82,7 @@ fn abort_after_handshake_is_worker_died_with_sigabrt_and_stderr() {
         signal,
         exit_code,
         stderr_tail,
+        ..
     } = &err
     else {
         panic!("got {err:?}")
@@ -113,6 +114,7 @@ fn exit_during_load_is_worker_died_with_exit_code() {
         signal: None,
         exit_code: Some(3),
         stderr_tail,
+        ..
     } = &err
     else {
         panic!("got {err:?}")
@@ -256,4 +258,108 @@ fn without_ffi_and_without_a_worker_spawn_is_not_compiled() {
         Ffi::spawn(&FfiOptions::new(MODEL, 16, 1)),
         Err(RefError::NotCompiled)
     ));
+}
+
+#[test]
+fn a_worker_that_closes_its_input_is_a_typed_error_not_sigpipe() {
+    // The harness keeps SIGPIPE's default action (as `parity` does for its stdout); writing to a worker
+    // that no longer reads must still come back as an error.
+    // SAFETY: setting a signal's disposition; the test only needs it to be the default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let w = fake_worker(dir.path(), &handshake(), "exec 0<&-\nexec sleep 60");
+    let mut ffi = Ffi::spawn(&opts(w.clone(), Duration::from_secs(20))).unwrap();
+    let pid = ffi.pid();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let err = ffi.eval_logits(&[1], Mode::Seq).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&err, RefError::InputClosed { request, .. } if request == "eval_logits"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&w.display().to_string()) && text.contains("closed its input"),
+        "{text}"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} still running"
+    );
+}
+
+#[test]
+fn the_assert_line_outlives_a_long_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let tail = "echo 'ggml.c:1234: GGML_ASSERT(fake) failed' >&2\n\
+                i=0; while [ $i -lt 60 ]; do echo \"#$i 0x0000 in frame_$i ()\" >&2; i=$((i+1)); done\n\
+                kill -ABRT $$";
+    let w = fake_worker(dir.path(), &handshake(), tail);
+    let mut ffi = Ffi::spawn(&opts(w, Duration::from_secs(20))).unwrap();
+    let err = ffi.eval_logits(&[1, 2], Mode::Batch).unwrap_err();
+    let RefError::WorkerDied { stderr_tail, .. } = &err else {
+        panic!("got {err:?}")
+    };
+    assert!(
+        stderr_tail.iter().any(|l| l.contains("GGML_ASSERT(fake)")),
+        "{stderr_tail:?}"
+    );
+    assert!(stderr_tail.iter().any(|l| l.contains("frame_59")), "{stderr_tail:?}");
+}
+
+#[test]
+fn a_refused_load_carries_bitnet_cpps_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut steps = handshake();
+    steps[1].1 = frame(
+        &Response::Error {
+            message: format!("bitnet.cpp could not load {MODEL}"),
+        },
+        &[],
+    );
+    let w = fake_worker(dir.path(), &steps, "exec sleep 60");
+    // bitnet.cpp logs why, then the worker answers; the log may still be in the pipe when the answer is read.
+    let answer = format!("cat '{}'", dir.path().join("answer1.bin").display());
+    let log = "echo 'llama_model_load: error loading model: llama_model_loader: wrong number of tensors; \
+               expected 30, got 25' >&2";
+    let script = fs::read_to_string(&w)
+        .unwrap()
+        .replace(&answer, &format!("{log}\n{answer}"));
+    fs::write(&w, script).unwrap();
+    let err = Ffi::spawn(&opts(w, Duration::from_secs(20))).unwrap_err();
+    let RefError::LoadFailed { message, log, .. } = &err else {
+        panic!("got {err:?}")
+    };
+    assert!(message.contains("could not load"), "{message}");
+    assert!(log.iter().any(|l| l.contains("wrong number of tensors")), "{log:?}");
+}
+
+#[test]
+fn errors_name_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fake_worker(dir.path(), &handshake(), "exec sleep 60");
+    let o = FfiOptions {
+        timeout: Duration::from_millis(300),
+        ..opts(w.clone(), Duration::from_secs(20))
+    };
+    let mut ffi = Ffi::spawn(&o).unwrap();
+    let text = ffi.eval_logits(&[1], Mode::Seq).unwrap_err().to_string();
+    assert!(text.contains(&w.display().to_string()), "{text}");
+    assert!(text.contains("timed out") && text.contains("--timeout"), "{text}");
+}
+
+#[test]
+fn a_request_left_unread_in_a_closed_input_is_found_before_the_timeout() {
+    // The request reaches the pipe while the worker still holds it open; then the worker closes it
+    // unread. No write fails: the harness notices the pipe has no reader left.
+    let dir = tempfile::tempdir().unwrap();
+    let w = fake_worker(dir.path(), &handshake(), "sleep 0.5\nexec 0<&-\nexec sleep 60");
+    let mut ffi = Ffi::spawn(&opts(w, Duration::from_secs(30))).unwrap();
+    let start = Instant::now();
+    let err = ffi.eval_logits(&[1], Mode::Seq).unwrap_err();
+    assert!(matches!(&err, RefError::InputClosed { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
 }

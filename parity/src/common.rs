@@ -31,8 +31,8 @@ use vocab::Mode;
 /// Options shared by every command that computes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Worker threads (results are bit-identical for any count).
-    #[arg(long, short = 't', default_value_t = default_threads())]
+    /// Worker threads, 1 to 512 (results are bit-identical for any count).
+    #[arg(long, short = 't', default_value_t = default_threads(), value_parser = crate::limits::threads)]
     pub threads: usize,
     /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
@@ -153,7 +153,7 @@ impl EngineCtx {
     }
 
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
-        Ok(Session::new(&self.model, &self.disp, self.numerics.clone(), n_ctx))
+        Ok(Session::try_new(&self.model, &self.disp, self.numerics.clone(), n_ctx)?)
     }
     /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
     /// after hashing, so the digest does not pull the whole file back into the resident set.

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module under `cmd/`; this file only wires them to clap and maps
 //! outcomes to exit codes (0 pass, 1 gate failed, 2 usage or input error).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -10,7 +11,9 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cmd;
 mod common;
+mod converse;
 mod harness;
+mod limits;
 mod run;
 
 /// Prove a BitNet b1.58 engine correct against bitnet.cpp: logits parity, receipts, benchmarks.
@@ -56,7 +59,8 @@ enum Command {
 }
 
 /// Let a closed pipe (`parity inspect --json m.gguf | head`) end the process quietly, as it does for
-/// other command-line tools, instead of panicking inside `println!`.
+/// other command-line tools, instead of panicking inside `println!`. Writes to the reference worker block
+/// SIGPIPE on their own thread (`ffi_ref::ffi`), so a worker that stops reading is an error, not our death.
 fn restore_sigpipe() {
     #[cfg(unix)]
     // SAFETY: setting a signal's disposition to its default at start-up, before any threads exist.
@@ -65,8 +69,52 @@ fn restore_sigpipe() {
     }
 }
 
+/// `println!` panics when stdout cannot be written (a full disk, `> /dev/full`): say so and exit 2
+/// instead of printing a panic and exiting 101.
+fn stdout_errors_exit_cleanly() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write to standard output: {why}");
+            std::process::exit(2);
+        }
+        default(info);
+    }));
+}
+
+/// An error and its causes, each said once: a cause whose text the message already holds is left out,
+/// and a leading `path: ` that the message already names is dropped.
+fn describe(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let mut text = cause.to_string();
+        while let Some((head, rest)) = text.split_once(": ") {
+            if !head.is_empty() && msg.contains(head) {
+                text = rest.to_string();
+            } else {
+                break;
+            }
+        }
+        if text.is_empty() || msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 fn main() -> ExitCode {
     restore_sigpipe();
+    stdout_errors_exit_cleanly();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cmd::run::main(a),
@@ -85,11 +133,30 @@ fn main() -> ExitCode {
         Command::Diagnose(a) => cmd::diagnose::main(a),
         Command::Trace(a) => cmd::trace::main(a),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
+    let flushed = std::io::stdout().flush();
+    match (result, flushed) {
+        (Ok(_), Err(e)) => {
+            eprintln!("error: cannot write to standard output: {e}");
             ExitCode::from(2)
         }
+        (Ok(code), Ok(())) => code,
+        (Err(e), _) => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_and_paths_are_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let inner = anyhow::Error::new(io).context("/x.json: entity not found");
+        let e = Err::<(), _>(inner).context("reading /x.json").unwrap_err();
+        assert_eq!(describe(&e), "reading /x.json: entity not found");
     }
 }

@@ -1,6 +1,7 @@
 //! Sealing (section digests, digest, optional ed25519 signature), integrity checks, and the
 //! validate-then-write / read-then-validate file functions.
 
+use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -142,10 +143,21 @@ pub fn write_receipt<R: Receipt>(path: &Path, receipt: &R) -> Result<()> {
         path: path.to_owned(),
         source,
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // A temporary file of its own in the same directory, renamed over `path`: concurrent writers never
+    // share a temporary name, and readers see either the old receipt or a whole new one.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".receipt-").suffix(".tmp");
+    // Like `fs::write`: 0o666 less the umask, not tempfile's private 0o600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    tmp.write_all(text.as_bytes()).and_then(|()| tmp.flush()).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// Read a JSON document and find its kind from `schema_version`, validating it against that schema.

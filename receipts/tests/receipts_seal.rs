@@ -103,3 +103,32 @@ fn dump_examples_when_asked() {
         .expect("json");
     std::fs::write(dir.join("manifest.json"), manifest).expect("write");
 }
+
+#[test]
+fn concurrent_writers_to_one_path_never_collide() {
+    // Before: every writer used `<path>.tmp`, so one writer's rename found the file gone.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("same.json");
+    let receipt = examples::parity_receipt().expect("example");
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| (0..25).map(|_| write_receipt(&path, &receipt)).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            for r in h.join().expect("writer thread") {
+                r.expect("every concurrent write succeeds");
+            }
+        }
+    });
+    let back: receipts::ParityReceipt = read_receipt(&path).expect("a whole receipt");
+    assert_eq!(back.pass, receipt.pass);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        [std::ffi::OsString::from("same.json")],
+        "no temporary files left behind"
+    );
+}

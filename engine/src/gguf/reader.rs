@@ -272,6 +272,9 @@ impl GgufFile {
             source,
         };
         let file = File::open(path).map_err(|e| err(GgufError::Io(e.to_string())))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(err(GgufError::Io("is a directory, not a GGUF file".into())));
+        }
         // SAFETY: the mapping is read-only; the file is opened read-only. A concurrent truncation
         // by another process is outside what any mmap-based loader (llama.cpp included) can guard.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| err(GgufError::Io(e.to_string())))?;

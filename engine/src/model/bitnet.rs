@@ -168,14 +168,32 @@ impl std::fmt::Debug for Session<'_> {
 
 impl<'m> Session<'m> {
     /// A session with a KV cache of `n_ctx` cells (padded as the reference pads it).
+    ///
+    /// # Panics
+    /// When the cache cannot be allocated; [`Session::try_new`] returns that as an error.
     pub fn new(model: &'m Model, disp: &'m Dispatcher, numerics: Numerics, n_ctx: usize) -> Session<'m> {
+        match Session::try_new(model, disp, numerics, n_ctx) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Session::new`] with the KV cache and RoPE tables allocated fallibly.
+    pub fn try_new(
+        model: &'m Model,
+        disp: &'m Dispatcher,
+        numerics: Numerics,
+        n_ctx: usize,
+    ) -> Result<Session<'m>, ModelError> {
         let hp = &model.hparams;
         let pad = if numerics.profile == Profile::LlamaCpp { 256 } else { 32 };
-        let mut size = n_ctx.max(1).next_multiple_of(pad);
+        let too_large = || ModelError::Invalid(format!("a context of {n_ctx} cells is too large"));
+        let mut size = n_ctx.max(1).checked_next_multiple_of(pad).ok_or_else(too_large)?;
         if numerics.has(Switch::H4) {
-            size = size.next_multiple_of(256);
+            size = size.checked_next_multiple_of(256).ok_or_else(too_large)?;
         }
-        let kv = KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, size);
+        // The KV cache is allocated first and fallibly: it is far larger than the RoPE tables.
+        let kv = KvCache::try_new(hp.n_layer, hp.n_head_kv, hp.head_dim, size)?;
         let rope = RopeCache::with_mode(
             hp.n_rot,
             hp.rope_freq_base,
@@ -184,7 +202,7 @@ impl<'m> Session<'m> {
             hp.arch.rope_neox(),
             model.weights.rope_freqs.as_deref(),
         );
-        Session {
+        Ok(Session {
             model,
             disp,
             numerics,
@@ -193,7 +211,7 @@ impl<'m> Session<'m> {
             n_past: 0,
             trace: None,
             ws: Workspace::default(),
-        }
+        })
     }
 
     /// Send intermediate tensors to `sink` from now on (`None` turns tracing off).

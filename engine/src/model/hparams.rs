@@ -128,10 +128,28 @@ impl Reader<'_> {
                 }
                 None => Err(HParamsError::Missing(key)),
             },
-            Some(v) => v.as_f32().ok_or(HParamsError::Invalid {
-                key,
-                why: "expected a float".into(),
+            Some(v) => match v.as_f32() {
+                None => Err(HParamsError::Invalid {
+                    key,
+                    why: "expected a float".into(),
+                }),
+                Some(x) if !x.is_finite() => Err(HParamsError::Invalid {
+                    key,
+                    why: format!("{x} is not a finite number (the forward pass would compute NaN)"),
+                }),
+                Some(x) => Ok(x),
+            },
+        }
+    }
+
+    /// A count that must not be zero.
+    fn nonzero(&mut self, k: &str, default: Option<usize>) -> Result<usize, HParamsError> {
+        match self.count(k, default)? {
+            0 => Err(HParamsError::Invalid {
+                key: self.key(k),
+                why: "must not be zero".into(),
             }),
+            n => Ok(n),
         }
     }
 }
@@ -158,14 +176,11 @@ impl HParams {
             .get("tokenizer.ggml.tokens")
             .and_then(Value::as_array)
             .map(<[Value]>::len);
-        let n_vocab = match n_tokens {
-            Some(n) => r.count("vocab_size", Some(n))?,
-            None => r.count("vocab_size", None)?,
-        };
-        let n_ctx_train = r.count("context_length", None)?;
-        let n_embd = r.count("embedding_length", None)?;
-        let n_layer = r.count("block_count", None)?;
-        let n_ff = r.count("feed_forward_length", None)?;
+        let n_vocab = r.nonzero("vocab_size", n_tokens)?;
+        let n_ctx_train = r.nonzero("context_length", None)?;
+        let n_embd = r.nonzero("embedding_length", None)?;
+        let n_layer = r.nonzero("block_count", None)?;
+        let n_ff = r.nonzero("feed_forward_length", None)?;
         let n_head = r.count("attention.head_count", None)?;
         // The head size defaults to n_embd / n_head; only then must n_head divide n_embd (Falcon3 sets
         // `attention.key_length` 256 with n_embd 3072 and 12 heads, as llama.cpp allows).
@@ -199,12 +214,24 @@ impl HParams {
             Some(v) => v.as_f32().unwrap_or(0.0),
             None => 0.0,
         };
+        if !scale.is_finite() || scale < 0.0 {
+            return Err(HParamsError::Invalid {
+                key: r.key("rope.scaling.factor"),
+                why: format!("{scale} is not a finite non-negative number"),
+            });
+        }
+        if rope_freq_base <= 0.0 {
+            return Err(HParamsError::Invalid {
+                key: r.key("rope.freq_base"),
+                why: format!("{rope_freq_base} must be positive"),
+            });
+        }
         let rope_freq_scale = if scale == 0.0 { 1.0 } else { 1.0 / scale };
         let rms_eps = r.float("attention.layer_norm_rms_epsilon", None)?;
-        if n_vocab == 0 || n_ctx_train == 0 || n_layer == 0 || n_ff == 0 {
+        if rms_eps < 0.0 {
             return Err(HParamsError::Invalid {
-                key: arch_name,
-                why: "a size is zero".into(),
+                key: r.key("attention.layer_norm_rms_epsilon"),
+                why: format!("{rms_eps} is negative (1/sqrt(mean + eps) could be NaN)"),
             });
         }
         Ok(HParams {

@@ -27,6 +27,30 @@ impl KvCache {
         }
     }
 
+    /// [`KvCache::new`], allocated fallibly: a context too large for this machine is an error.
+    pub fn try_new(
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        size: usize,
+    ) -> Result<KvCache, super::ops::AllocError> {
+        let n = [n_head_kv, head_dim, size]
+            .iter()
+            .try_fold(n_layer, |acc, &d| acc.checked_mul(d))
+            .ok_or(super::ops::AllocError {
+                what: "KV cache",
+                bytes: None,
+            })?;
+        Ok(KvCache {
+            n_layer,
+            n_head_kv,
+            head_dim,
+            size,
+            k: super::ops::try_zeroed(n, f16::ZERO, "KV cache (K)")?,
+            v: super::ops::try_zeroed(n, f16::ZERO, "KV cache (V)")?,
+        })
+    }
+
     /// Bytes held by the cache.
     pub fn bytes(&self) -> usize {
         (self.k.len() + self.v.len()) * 2

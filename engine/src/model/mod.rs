@@ -48,4 +48,27 @@ pub enum ModelError {
     ContextFull { pos: usize, n_ctx: usize },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Alloc(#[from] ops::AllocError),
+    #[error(
+        "wrong number of tensors: the file has {n_file}, the weights for {block_count} = {n_layer} use {n_used}; \
+         not used: {} (bitnet.cpp refuses such a file: llama_model_loader's \"wrong number of tensors\")",
+        fmt_names(.unused)
+    )]
+    UnusedTensors {
+        n_file: usize,
+        n_used: usize,
+        block_count: String,
+        n_layer: usize,
+        unused: Vec<String>,
+    },
+}
+
+/// At most 8 names, then how many more.
+fn fmt_names(names: &[String]) -> String {
+    let shown = names.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+    match names.len() {
+        n if n > 8 => format!("{shown} and {} more", n - 8),
+        _ => shown,
+    }
 }

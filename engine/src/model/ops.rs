@@ -119,3 +119,44 @@ impl RopeCache {
 pub fn argmax(row: &[f32]) -> usize {
     vocab::argmax(row).unwrap_or(0)
 }
+
+/// An allocation that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate the {what} ({}): not enough memory; use a smaller --ctx", fmt_bytes(*.bytes))]
+pub struct AllocError {
+    /// What it was for.
+    pub what: &'static str,
+    /// Its size, when that fits in a `usize`.
+    pub bytes: Option<usize>,
+}
+
+fn fmt_bytes(b: Option<usize>) -> String {
+    match b {
+        Some(b) => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        None => "more bytes than the address space holds".into(),
+    }
+}
+
+/// `n` copies of `zero` in a vector allocated with `try_reserve_exact`: an allocation the system refuses
+/// is an [`AllocError`] instead of an abort, and so is one larger than the machine's physical memory
+/// (Linux would grant it lazily and the OOM killer would end the process later).
+pub fn try_zeroed<T: Copy>(n: usize, zero: T, what: &'static str) -> Result<Vec<T>, AllocError> {
+    let bytes = n.checked_mul(std::mem::size_of::<T>());
+    let err = AllocError { what, bytes };
+    let b = bytes.ok_or(err.clone())?;
+    if physical_memory().is_some_and(|total| b as u64 > total) {
+        return Err(err);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| err)?;
+    v.resize(n, zero);
+    Ok(v)
+}
+
+/// Bytes of physical memory (`MemTotal` of /proc/meminfo), when known.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}

@@ -64,7 +64,7 @@ pub fn probe_layouts(file: &Arc<GgufFile>, disp: &Dispatcher, tokens: &[u32]) ->
             Err(e) => return Err(e),
         };
         n_vocab = model.hparams.n_vocab;
-        let mut s = Session::new(&model, disp, model.auto_numerics(), tokens.len());
+        let mut s = Session::try_new(&model, disp, model.auto_numerics(), tokens.len())?;
         let logits = s.eval_prompt(tokens, true)?;
         let mut nll = 0f64;
         for (i, &next) in tokens[1..].iter().enumerate() {

@@ -196,7 +196,7 @@ pub fn trace_prompt(
     filter: LayerFilter,
 ) -> Result<Traced, ModelError> {
     let collector = TraceCollector::new(filter);
-    let mut session = Session::new(model, disp, numerics, n_ctx.max(tokens.len()));
+    let mut session = Session::try_new(model, disp, numerics, n_ctx.max(tokens.len()))?;
     session.set_trace(Some(Box::new(collector.clone())));
     let logits = session.eval_prompt(tokens, batch)?;
     session.set_trace(None);

@@ -4,8 +4,9 @@
 //! scale multipliers (a few KB) are copied out as f32. [`Weights::make_resident`] optionally moves the matmul
 //! weights into one huge-page-backed anonymous region (faster to stream than page-cache pages).
 
-use std::collections::HashMap;
-use std::ops::Range;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use crate::flavor::{Flavor, ModelFlavors};
@@ -257,7 +258,49 @@ pub struct Weights {
     pub rope_freqs: Option<Vec<f32>>,
 }
 
-fn tensor<'a>(g: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
+/// The file, remembering every tensor the weights look up: tensors nobody looked up are refused after
+/// loading, as llama.cpp refuses a file whose tensor count differs from the tensors it creates.
+struct Lookup<'a> {
+    file: &'a GgufFile,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(file: &'a GgufFile) -> Self {
+        Lookup {
+            file,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    fn tensor(&self, name: &str) -> Option<&'a TensorInfo> {
+        let t = self.file.tensor(name);
+        if t.is_some() {
+            self.used.borrow_mut().insert(name.to_string());
+        }
+        t
+    }
+
+    /// Every tensor of the file that was never looked up, in file order.
+    fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        self.file
+            .tensors
+            .iter()
+            .filter(|t| !used.contains(&t.name))
+            .map(|t| t.name.clone())
+            .collect()
+    }
+}
+
+impl Deref for Lookup<'_> {
+    type Target = GgufFile;
+    fn deref(&self) -> &GgufFile {
+        self.file
+    }
+}
+
+fn tensor<'a>(g: &Lookup<'a>, name: &str) -> Result<&'a TensorInfo, ModelError> {
     g.tensor(name)
         .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
 }
@@ -274,7 +317,7 @@ fn expect_dims(t: &TensorInfo, want: &[u64]) -> Result<(), ModelError> {
 }
 
 /// An F32 vector tensor (norm weight, bias, scale) of `len` values.
-fn f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+fn f32_vec(g: &Lookup, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
     let t = tensor(g, name)?;
     expect_dims(t, &[len as u64])?;
     if t.ggml_type != GgmlType::F32 {
@@ -289,7 +332,7 @@ fn f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError>
         .collect())
 }
 
-fn optional_f32_vec(g: &GgufFile, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
+fn optional_f32_vec(g: &Lookup, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
     if g.tensor(name).is_none() {
         return Ok(None);
     }
@@ -301,7 +344,7 @@ type FlavorMap<'a> = HashMap<&'a str, &'a Flavor>;
 
 /// Load a linear weight `name` of shape `[k, rows]` with its quantization method (built from its flavor),
 /// and its optional `.bias` and `.scale`.
-fn load_linear(g: &GgufFile, flavors: &FlavorMap, base: &str, k: usize, rows: usize) -> Result<Linear, ModelError> {
+fn load_linear(g: &Lookup, flavors: &FlavorMap, base: &str, k: usize, rows: usize) -> Result<Linear, ModelError> {
     let name = format!("{base}.weight");
     let t = tensor(g, &name)?;
     expect_dims(t, &[k as u64, rows as u64])?;
@@ -330,7 +373,10 @@ fn load_linear(g: &GgufFile, flavors: &FlavorMap, base: &str, k: usize, rows: us
 
 impl Weights {
     /// Look up and check every tensor; `flavors` says what each tensor's bytes are.
-    pub fn load(g: &Arc<GgufFile>, hp: &HParams, flavors: &ModelFlavors) -> Result<Weights, ModelError> {
+    /// Every tensor of the file must be used: extra ones (a lowered `block_count` with the layers left in,
+    /// tensors of another architecture) are [`ModelError::UnusedTensors`].
+    pub fn load(file: &Arc<GgufFile>, hp: &HParams, flavors: &ModelFlavors) -> Result<Weights, ModelError> {
+        let g = &Lookup::new(file);
         let flavors: FlavorMap = flavors.tensors.iter().map(|t| (t.name.as_str(), &t.flavor)).collect();
         let flavors = &flavors;
         let (e, f) = (hp.n_embd, hp.n_ff);
@@ -391,13 +437,24 @@ impl Weights {
         } else {
             None
         };
-        Ok(Weights {
+        let weights = Weights {
             token_embd,
             output,
             output_norm: f32_vec(g, "output_norm.weight", e)?,
             layers,
             has_output_weight: g.tensor("output.weight").is_some(),
             rope_freqs,
-        })
+        };
+        let unused = g.unused();
+        if !unused.is_empty() {
+            return Err(ModelError::UnusedTensors {
+                n_file: file.tensors.len(),
+                n_used: file.tensors.len() - unused.len(),
+                block_count: format!("{}.block_count", hp.arch_name),
+                n_layer: hp.n_layer,
+                unused,
+            });
+        }
+        Ok(weights)
     }
 }

@@ -48,6 +48,16 @@ pub enum TokenizerError {
          pass --tokenizer tokenizer.json"
     )]
     NoTokenizer { model: String, sibling: String },
+    #[error(
+        "{json} has {tokens} tokens but {model} has a vocabulary of {n_vocab} (token_embd.weight rows): \
+         it is not this model's tokenizer (bitnet.cpp requires one token per row)"
+    )]
+    VocabMismatch {
+        json: String,
+        tokens: usize,
+        model: String,
+        n_vocab: usize,
+    },
     #[error("{file}: add_bos_token is set but there is no valid BOS token id")]
     NoBos { file: String },
     #[error("{file}: add_eos_token is set but there is no valid EOS token id")]

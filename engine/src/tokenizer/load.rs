@@ -111,11 +111,31 @@ impl Tokenizer {
         let mut v = read_tokenizer_json(path)?;
         if let Some(g) = meta {
             let file = g.path.clone().unwrap_or_else(|| "<gguf>".into());
+            if let Some(n_vocab) = model_n_vocab(g).filter(|&n| n != v.tokens.len()) {
+                return Err(TokenizerError::VocabMismatch {
+                    json: path.display().to_string(),
+                    tokens: v.tokens.len(),
+                    model: file,
+                    n_vocab,
+                });
+            }
             v.pre = pre_from_meta(g, &file)?;
             apply_meta_overrides(&mut v, g, &file)?;
         }
         Tokenizer::from_vocab(v)
     }
+}
+
+/// The model's vocabulary size as its weights see it: the rows of `token_embd.weight` (every architecture
+/// has one), else `{arch}.vocab_size`. `None` for a vocabulary-only GGUF.
+fn model_n_vocab(g: &GgufFile) -> Option<usize> {
+    if let Some(t) = g.tensor("token_embd.weight") {
+        return t.dims.get(1).and_then(|&d| usize::try_from(d).ok());
+    }
+    let arch = g.get_str("general.architecture")?;
+    g.get(&format!("{arch}.vocab_size"))?
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// `<dir of model>/tokenizer.json`.
@@ -212,11 +232,16 @@ pub fn read_tokenizer_json(path: &Path) -> Result<VocabData, TokenizerError> {
         path: shown.clone(),
         msg: e.to_string(),
     })?;
-    let json: Json = serde_json::from_str(&text).map_err(|e| TokenizerError::Json {
-        path: shown.clone(),
+    tokenizer_json_from_str(&text, &shown)
+}
+
+/// [`read_tokenizer_json`] of text already read; `source` names it in errors.
+pub fn tokenizer_json_from_str(text: &str, source: &str) -> Result<VocabData, TokenizerError> {
+    let json: Json = serde_json::from_str(text).map_err(|e| TokenizerError::Json {
+        path: source.into(),
         msg: e.to_string(),
     })?;
-    vocab_from_json(&json, &shown)
+    vocab_from_json(&json, source)
 }
 
 /// The vocabulary of an HF BPE tokenizer.json, mapped as `make_vocab_gguf.py` maps it: model vocab

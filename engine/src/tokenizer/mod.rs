@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 pub use bpe::TokenType;
 pub use error::TokenizerError;
-pub use load::{read_tokenizer_json, sibling_json};
+pub use load::{read_tokenizer_json, sibling_json, tokenizer_json_from_str};
 pub use pretok::PreType;
 
 use bpe::{Fragment, MergeRanks};

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(short = 'r', long, default_value_t = 5)]
     pub reps: usize,
     /// Thread counts to test, comma-separated.
-    #[arg(long = "threads", value_delimiter = ',', default_value = "2")]
+    #[arg(long = "threads", value_delimiter = ',', default_value = "2", value_parser = crate::limits::threads)]
     pub thread_list: Vec<usize>,
     /// Also measure bitnet.cpp's llama-bench from BITNET_CPP_DIR, interleaved with ours.
     #[arg(long, value_parser = ["ffi"])]

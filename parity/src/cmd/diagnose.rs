@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     pub against: PathBuf,
     /// Context size (KV cache cells).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = crate::limits::ctx)]
     pub ctx: usize,
     /// Print the diagnosis as JSON on stdout.
     #[arg(long)]

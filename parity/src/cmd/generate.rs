@@ -15,20 +15,24 @@ use crate::common::EngineArgs;
 /// Sampling options shared by `generate` and `chat` (defaults: llama-cli's).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SamplingArgs {
-    /// Temperature (≤ 0: greedy).
-    #[arg(long = "temp", default_value_t = 0.8)]
+    /// Temperature (≤ 0, negative included: greedy).
+    #[arg(long = "temp", default_value_t = 0.8, allow_negative_numbers = true,
+          value_parser = crate::limits::temperature)]
     pub temperature: f32,
     /// Greedy decoding (same as --temp 0).
     #[arg(long)]
     pub greedy: bool,
-    #[arg(long, default_value_t = 40)]
+    /// Keep the k most likely tokens (≤ 0: all).
+    #[arg(long, default_value_t = 40, allow_negative_numbers = true)]
     pub top_k: i32,
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling, in (0, 1] (1: off).
+    #[arg(long, default_value_t = 0.95, value_parser = crate::limits::top_p)]
     pub top_p: f32,
-    #[arg(long, default_value_t = 0.05)]
+    /// Minimum probability relative to the most likely token, in [0, 1] (0: off).
+    #[arg(long, default_value_t = 0.05, value_parser = crate::limits::min_p)]
     pub min_p: f32,
     /// Repeat penalty over the last --repeat-last-n tokens (1.0: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::limits::penalty)]
     pub repeat_penalty: f32,
     #[arg(long, default_value_t = 64)]
     pub repeat_last_n: usize,
@@ -72,9 +76,9 @@ pub struct Args {
     /// Chat template to wrap the prompt in as one user turn: raw (none), auto, bitnet, llama3, chatml.
     #[arg(long, default_value = "raw")]
     pub template: String,
-    /// Context size.
-    #[arg(long, default_value_t = 2048)]
-    pub ctx: usize,
+    /// Context size (default 2048, or the prompt plus one if longer); must hold the prompt and one token.
+    #[arg(long, value_parser = crate::limits::ctx)]
+    pub ctx: Option<usize>,
     /// Use this tokenizer.json instead of the GGUF's vocabulary.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -97,7 +101,9 @@ pub fn main(a: Args) -> Result<ExitCode> {
     };
     let prompt = tok.encode(&text, true, true)?;
     anyhow::ensure!(!prompt.is_empty(), "the prompt tokenizes to no tokens");
-    let mut session = ctx.session(a.ctx.max(prompt.len() + 1))?;
+    let n_ctx = a.ctx.unwrap_or(2048.max(prompt.len() + 1));
+    crate::limits::check_ctx(prompt.len(), 1, n_ctx)?;
+    let mut session = ctx.session(n_ctx)?;
     let mut s = sampler(a.sampling.params(), &tok);
     let stdout = std::io::stdout();
     let mut print = |piece: &str| {

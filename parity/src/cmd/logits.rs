@@ -20,9 +20,9 @@ pub struct Args {
     /// batch = one forward over the whole prompt; seq = one token at a time through the KV cache.
     #[arg(long, default_value = "batch", value_parser = ["batch", "seq"])]
     pub mode: String,
-    /// Context size (KV cache cells).
-    #[arg(long, default_value_t = 512)]
-    pub ctx: usize,
+    /// Context size in KV cache cells (default 512, or the prompt's length if longer); must hold the prompt.
+    #[arg(long, value_parser = crate::limits::ctx)]
+    pub ctx: Option<usize>,
     /// Output .npy file.
     #[arg(long)]
     pub out: PathBuf,
@@ -33,7 +33,9 @@ pub struct Args {
 pub fn main(a: Args) -> Result<ExitCode> {
     let ctx = a.engine.load(&a.model)?;
     let tokens = a.prompt.resolve(&ctx)?;
-    let mut session = ctx.session(a.ctx.max(tokens.len()))?;
+    let n_ctx = a.ctx.unwrap_or(512.max(tokens.len()));
+    crate::limits::check_ctx(tokens.len(), 0, n_ctx)?;
+    let mut session = ctx.session(n_ctx)?;
     let logits = session.eval_prompt(&tokens, a.mode == "batch")?;
     ffi_ref::npy::write_f32(&a.out, &[tokens.len(), ctx.model.hparams.n_vocab], &logits)?;
     eprintln!(

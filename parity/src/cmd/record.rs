@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', requires = "trace")]
     pub trace_layers: Vec<usize>,
     /// Seconds allowed per request (and for loading the model).
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = ffi_ref::ffi::DEFAULT_TIMEOUT_SECS, value_parser = crate::limits::seconds)]
     pub timeout: u64,
 }
 

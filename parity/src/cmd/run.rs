@@ -35,8 +35,12 @@ pub struct Args {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Context size (default: the recorded case's n_ctx, else prompt + steps).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::ctx)]
     pub ctx: Option<usize>,
+    /// Seconds a live reference may take to load the model and to answer each request; the worker is
+    /// killed and the run fails (exit 2) after that.
+    #[arg(long, default_value_t = ffi_ref::ffi::DEFAULT_TIMEOUT_SECS, value_parser = crate::limits::seconds)]
+    pub timeout: u64,
     /// Write the receipt here (validated against schemas/ first).
     #[arg(long)]
     pub receipt: Option<PathBuf>,
@@ -85,7 +89,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
         .engine
         .load(&model_path)
         .with_context(|| format!("loading {}", model_path.display()))?;
-    let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx)?;
+    let timeout = std::time::Duration::from_secs(a.timeout);
+    let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx, timeout)?;
     if a.engine.numerics == "auto" {
         reference::match_numerics(&mut ctx, &backend);
     }

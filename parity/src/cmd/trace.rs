@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, value_parser = mode_parser(), default_value = "batch")]
     pub mode: Mode,
     /// Context size (KV cache cells).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = crate::limits::ctx)]
     pub ctx: usize,
     /// Profile of the other side: auto, bitnet.cpp-2025, bitnet.cpp-2026 (predicted) or llama.cpp.
     #[arg(long, default_value = "auto")]

@@ -189,7 +189,7 @@ pub fn diagnose(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, refer
     let auto = ctx.model.auto_numerics();
     let mut ranked = Vec::new();
     for numerics in candidates(ctx) {
-        let mut session = Session::new(&ctx.model, &ctx.disp, numerics.clone(), n_ctx.max(tokens.len()));
+        let mut session = Session::try_new(&ctx.model, &ctx.disp, numerics.clone(), n_ctx.max(tokens.len()))?;
         let logits = session
             .eval_prompt(tokens, mode == Mode::Batch)
             .with_context(|| format!("evaluating under {}", numerics.label()))?;

@@ -12,7 +12,13 @@ use vocab::Mode;
 use crate::common::EngineCtx;
 
 /// `None` → the recorded directory beside the model; `recorded:DIR`; `ffi`.
-pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCtx) -> Result<AnyBackend> {
+pub fn open(
+    spec: Option<&str>,
+    default_dir: &Path,
+    model: &Path,
+    ctx: &EngineCtx,
+    timeout: std::time::Duration,
+) -> Result<AnyBackend> {
     let recorded = |dir: &Path| -> Result<AnyBackend> {
         let r = Recorded::open(dir)
             .with_context(|| format!("opening the recorded reference {}", dir.display()))?
@@ -31,7 +37,8 @@ pub fn open(spec: Option<&str>, default_dir: &Path, model: &Path, ctx: &EngineCt
         }
         Some("ffi") => {
             let n_ctx = ctx.model.hparams.n_ctx_train.min(4096) as u32;
-            let ffi = Ffi::spawn(&FfiOptions::new(model, n_ctx, 1)).context("starting the bitnet.cpp worker")?;
+            let opts = FfiOptions::new(model, n_ctx, 1).with_timeout(timeout);
+            let ffi = Ffi::spawn(&opts).context("starting the bitnet.cpp worker")?;
             Ok(AnyBackend::Live(Box::new(ffi)))
         }
         Some(s) => match s.strip_prefix("recorded:") {
@@ -82,7 +89,14 @@ pub fn default_tokens(recorded: Option<&Recorded>, mode: Mode) -> Result<Vec<u32
         .iter()
         .filter(|c| c.mode == mode && r.find_case(&c.prompt_ids, mode).is_ok())
         .max_by_key(|c| c.prompt_ids.len())
-        .context("the recorded reference has no case for this model (sha256 differs?)")?;
+        .with_context(|| {
+            format!(
+                "{} has no recorded case for this model (its manifest records other models' sha256): give \
+                 --reference recorded:DIR with this model's goldens, record them with `parity record MODEL \
+                 --tokens .. --out DIR`, or use --reference ffi with --tokens or --prompt",
+                r.dir().display()
+            )
+        })?;
     Ok(case.prompt_ids.clone())
 }
 
