@@ -37,9 +37,11 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::flavor::{FlavorOptions, I2sLayout};
+use engine::flavor::I2sLayout;
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Model, Profile, Session};
+
+mod common;
 
 const N_CTX: usize = 64;
 const N_TOKENS: u32 = 32;
@@ -52,14 +54,7 @@ fn generated(name: &str) -> PathBuf {
 
 fn open(arch: &str, flavor: &str, layout: Option<I2sLayout>) -> Model {
     let path = generated(&format!("tiny-{arch}.{flavor}.gguf"));
-    Model::open_with(
-        &path,
-        &FlavorOptions {
-            i2s_layout: layout,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::open_with_layout(&path, layout)
 }
 
 /// Logits of tokens 1..=32 with the model's auto numerics; also returns the profile it picked.

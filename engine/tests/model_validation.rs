@@ -17,13 +17,7 @@ fn trained() -> PathBuf {
 /// The trained model with `edit` applied to a writer holding its metadata and tensors.
 fn edited(edit: impl FnOnce(&mut GgufWriter)) -> Result<Model, ModelError> {
     let g = GgufFile::open(trained()).unwrap();
-    let mut w = GgufWriter::new();
-    for (k, v) in &g.metadata {
-        w.kv(k, v.clone());
-    }
-    for t in &g.tensors {
-        w.tensor(&t.name, &t.dims, t.type_id, g.tensor_data(t).unwrap().to_vec());
-    }
+    let mut w = GgufWriter::copy_of(&g).unwrap();
     edit(&mut w);
     let file = GgufFile::from_bytes(w.to_bytes()).unwrap();
     Model::from_file(Arc::new(file), &FlavorOptions::default())

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::flavor::{FlavorOptions, I2sLayout};
+use engine::flavor::I2sLayout;
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Logits, Model, Session};
+
+mod common;
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
@@ -13,14 +15,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 fn open(rel: &str, layout: Option<I2sLayout>) -> Model {
     let path = fixture(rel);
-    Model::open_with(
-        &path,
-        &FlavorOptions {
-            i2s_layout: layout,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::open_with_layout(&path, layout)
 }
 
 fn logits(model: &Model) -> Vec<u32> {

@@ -1,11 +1,11 @@
 //! Each reference-generation switch (shared/spec/reference-generations.md) changes what the spec says
 //! it changes and nothing else, shown by tracing the forward pass with and without it.
 
-use std::path::PathBuf;
-
 use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::trace::{trace_prompt, LayerFilter, TraceComparison, DEFAULT_NMSE_THRESHOLD, LAYER_NAMES};
 use engine::model::{Model, Numerics, Switch};
+
+mod common;
 
 /// 16 held-out tokens of the trained model's manifest (prompt "16").
 const P16: [u32; 16] = [
@@ -18,16 +18,7 @@ const P32: [u32; 32] = [
 ];
 
 fn model(rel: &str) -> Option<Model> {
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference")];
-    if let Some(s) = std::env::var_os("PARITY_SHARED") {
-        roots.push(PathBuf::from(s).join("reference"));
-    }
-    roots.push(PathBuf::from("/work/shared/reference"));
-    let found = roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: reference model {rel} not found (set PARITY_SHARED)");
-    }
-    found.map(|p| Model::open(p).unwrap())
+    common::committed_or_shared(rel).map(|p| Model::open(p).unwrap())
 }
 
 fn trained() -> Option<Model> {

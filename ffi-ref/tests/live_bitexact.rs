@@ -87,16 +87,24 @@ fn worker_reproduces_the_trained_model_goldens() {
     check_dir("trained");
 }
 
-#[test]
-fn worker_identity_tokenizer_and_detokenizer() {
+/// A live worker on the shared GQA model (context 128, one thread) and the reference folder, or `None`
+/// (after a SKIP line) without a worker or the folder.
+fn spawn_gqa() -> Option<(Ffi, PathBuf)> {
     let (Some(worker), Some(dir)) = (worker(), common::shared_reference("")) else {
-        return;
+        return None;
     };
     let opts = FfiOptions {
         worker: Some(worker),
         ..FfiOptions::new(dir.join("tiny-b158-gqa.i2_s.gguf"), 128, 1)
     };
-    let mut ffi = Ffi::spawn(&opts).unwrap();
+    Some((Ffi::spawn(&opts).unwrap(), dir))
+}
+
+#[test]
+fn worker_identity_tokenizer_and_detokenizer() {
+    let Some((mut ffi, dir)) = spawn_gqa() else {
+        return;
+    };
     let id = ffi.identity();
     assert_eq!(id.kind, ReferenceKind::Ffi);
     assert!(id.generation.unwrap().contains("load="));
@@ -127,14 +135,9 @@ fn worker_identity_tokenizer_and_detokenizer() {
 
 #[test]
 fn a_killed_live_worker_is_a_typed_error() {
-    let (Some(worker), Some(dir)) = (worker(), common::shared_reference("")) else {
+    let Some((mut ffi, _)) = spawn_gqa() else {
         return;
     };
-    let opts = FfiOptions {
-        worker: Some(worker),
-        ..FfiOptions::new(dir.join("tiny-b158-gqa.i2_s.gguf"), 128, 1)
-    };
-    let mut ffi = Ffi::spawn(&opts).unwrap();
     assert!(ffi.eval_logits(&[1, 2, 3], Mode::Batch).is_ok());
     let status = Command::new("kill")
         .args(["-KILL", &ffi.pid().to_string()])

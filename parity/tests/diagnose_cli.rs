@@ -7,20 +7,10 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-const P16: &str = "501,333,82,76,111,356,58,262,374,84,802,793,273,562,422,115";
+mod common;
+use common::committed_or_shared as shared;
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference")];
-    if let Some(s) = std::env::var_os("PARITY_SHARED") {
-        roots.push(PathBuf::from(s).join("reference"));
-    }
-    roots.push(PathBuf::from("/work/shared/reference"));
-    let found = roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
-    }
-    found
-}
+const P16: &str = "501,333,82,76,111,356,58,262,374,84,802,793,273,562,422,115";
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -8,23 +8,15 @@ use receipts::seal::{seal, signing_key_from_hex, write_receipt};
 use receipts::ParityReceipt;
 use serde_json::{json, Value};
 
+mod common;
+use common::code_and_text;
+
 fn parity(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_parity"))
         .args(args)
         .env_remove("PARITY_SIGNING_KEY")
         .output()
         .expect("parity runs")
-}
-
-fn code_and_text(o: &Output) -> (i32, String) {
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
 }
 
 fn write(dir: &Path, name: &str, r: &ParityReceipt) -> PathBuf {
@@ -132,13 +124,16 @@ fn signatures_are_checked_and_strict_requires_one() {
     let pk = receipts::seal::public_key_hex(&key);
     let signed = seal(&examples::parity_receipt().expect("example"), Some(&key)).expect("signs");
     let p = write(dir.path(), "signed.json", &signed);
-    let (code, text) = code_and_text(&parity(&[
-        "verify",
-        "--strict",
-        "--pubkey",
-        &pk,
-        p.to_str().expect("utf-8"),
-    ]));
+    let strict_with_key = |p: &Path| {
+        code_and_text(&parity(&[
+            "verify",
+            "--strict",
+            "--pubkey",
+            &pk,
+            p.to_str().expect("utf-8"),
+        ]))
+    };
+    let (code, text) = strict_with_key(&p);
     assert_eq!(code, 0, "{text}");
     let other = receipts::seal::public_key_hex(&signing_key_from_hex(&"07".repeat(32)).expect("key"));
     let (code, text) = code_and_text(&parity(&["verify", "--pubkey", &other, p.to_str().expect("utf-8")]));
@@ -154,13 +149,7 @@ fn signatures_are_checked_and_strict_requires_one() {
         0,
         "no trusted key: unsigned is fine"
     );
-    let (code, text) = code_and_text(&parity(&[
-        "verify",
-        "--strict",
-        "--pubkey",
-        &pk,
-        unsigned.to_str().expect("utf-8"),
-    ]));
+    let (code, text) = strict_with_key(&unsigned);
     assert_eq!(code, 2, "{text}");
     // A swapped signature does not verify.
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");

@@ -57,21 +57,24 @@ fn stand_in(dir: &Path, tail: &str) -> PathBuf {
     path
 }
 
+/// `parity run` of three tokens of the trained model against `--reference ffi`, served by `worker`.
+fn run_ffi(worker: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parity"));
+    cmd.args([
+        "run",
+        trained().to_str().unwrap(),
+        "--reference",
+        "ffi",
+        "--tokens",
+        "1,2,3",
+    ])
+    .env("PARITY_REF_WORKER", worker);
+    cmd
+}
+
 fn run_with_worker(worker: &Path, extra: &[&str]) -> (i32, String, Duration) {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args([
-            "run",
-            trained().to_str().unwrap(),
-            "--reference",
-            "ffi",
-            "--tokens",
-            "1,2,3",
-        ])
-        .args(extra)
-        .env("PARITY_REF_WORKER", worker)
-        .output()
-        .unwrap();
+    let out = run_ffi(worker).args(extra).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into(),
@@ -79,50 +82,32 @@ fn run_with_worker(worker: &Path, extra: &[&str]) -> (i32, String, Duration) {
     )
 }
 
+/// A stand-in worker running `script` makes `parity run --timeout timeout` exit 2 (not SIGPIPE, 141/-1)
+/// within `within_s`, naming the worker and `why` on stderr.
+fn assert_worker_fails(script: &str, timeout: &str, why: &str, within_s: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let w = stand_in(dir.path(), script);
+    let (code, err, took) = run_with_worker(&w, &["--timeout", timeout]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&w.display().to_string()) && err.contains(why), "{err}");
+    assert!(took < Duration::from_secs(within_s), "took {took:?}");
+}
+
 #[test]
 fn a_worker_that_closes_its_stdin_is_exit_2_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = stand_in(dir.path(), "exec 0<&-\nexec sleep 60");
-    let (code, err, took) = run_with_worker(&w, &["--timeout", "30"]);
-    assert_eq!(code, 2, "not SIGPIPE (141/-1): {err}");
-    assert!(
-        err.contains(&w.display().to_string()) && err.contains("closed its input"),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_worker_fails("exec 0<&-\nexec sleep 60", "30", "closed its input", 20);
 }
 
 #[test]
 fn a_worker_that_never_answers_times_out_with_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = stand_in(dir.path(), "exec sleep 60");
-    let (code, err, took) = run_with_worker(&w, &["--timeout", "1"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains(&w.display().to_string()) && err.contains("timed out"),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_worker_fails("exec sleep 60", "1", "timed out", 15);
 }
 
 #[test]
 fn the_worker_dies_with_parity() {
     let dir = tempfile::tempdir().unwrap();
     let w = stand_in(dir.path(), "exec sleep 60");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args([
-            "run",
-            trained().to_str().unwrap(),
-            "--reference",
-            "ffi",
-            "--tokens",
-            "1,2,3",
-        ])
-        .env("PARITY_REF_WORKER", &w)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_ffi(&w).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid_file = dir.path().join("pid");
     let start = Instant::now();
     while !pid_file.is_file() || fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
@@ -216,13 +201,7 @@ fn sampling_parameters_are_checked_and_negative_temp_is_greedy() {
 /// A copy of `src` with `edit` applied to its metadata and tensor list.
 fn rewrite(src: &Path, dst: &Path, edit: impl FnOnce(&mut GgufWriter)) {
     let g = GgufFile::open(src).unwrap();
-    let mut w = GgufWriter::new();
-    for (k, v) in &g.metadata {
-        w.kv(k, v.clone());
-    }
-    for t in &g.tensors {
-        w.tensor(&t.name, &t.dims, t.type_id, g.tensor_data(t).unwrap().to_vec());
-    }
+    let mut w = GgufWriter::copy_of(&g).unwrap();
     edit(&mut w);
     fs::write(dst, w.to_bytes()).unwrap();
 }

@@ -14,6 +14,9 @@ use std::process::{Command, Output};
 use receipts::schema::{validate, SchemaKind};
 use serde_json::Value;
 
+mod common;
+use common::code_and_text;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
@@ -29,15 +32,9 @@ fn parity(args: &[&str]) -> Output {
         .expect("parity runs")
 }
 
-fn code_and_text(o: &Output) -> (i32, String) {
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+/// `parity run MODEL --reference REFERENCE EXTRA…`: exit code and all its output.
+fn run_against(model: &Path, reference: &str, extra: &[&str]) -> (i32, String) {
+    code_and_text(&parity(&[&["run", s(model), "--reference", reference], extra].concat()))
 }
 
 fn s(p: &Path) -> &str {
@@ -265,30 +262,17 @@ fn one_flipped_logit_fails_the_run_at_exactly_that_position() {
     let receipt = tmp.path().join("flipped.json");
 
     // Untouched copy: passes (the copy itself is not what fails below).
-    let (code, text) = code_and_text(&parity(&[
-        "run",
-        s(&model),
-        "--reference",
-        &reference,
-        "--mode",
-        "batch",
-    ]));
+    let (code, text) = run_against(&model, &reference, &["--mode", "batch"]);
     assert_eq!(code, 0, "{text}");
 
     // The 5th row (position 4) of the 128-token batch case, one vocab entry, nudged by 1/64.
     let p = 4usize;
     flip_logit(&set.join("tiny-trained-b158_p128_batch.logits.npy"), p, 17, 1.0 / 64.0);
-    let (code, text) = code_and_text(&parity(&[
-        "run",
-        s(&model),
-        "--reference",
+    let (code, text) = run_against(
+        &model,
         &reference,
-        "--mode",
-        "batch",
-        "--receipt",
-        s(&receipt),
-        "--no-diagnose",
-    ]));
+        &["--mode", "batch", "--receipt", s(&receipt), "--no-diagnose"],
+    );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL: a gate failed"), "{text}");
     assert!(
@@ -345,34 +329,22 @@ fn a_flipped_seq_logit_in_a_random_model_is_found_too() {
     let old = data[p * shape[1] + col];
     flip_logit(&npy, p, col, f32::from_bits(old.to_bits() + 1) - old);
     let reference = format!("recorded:{}", s(tmp.path()));
-    let (code, text) = code_and_text(&parity(&[
-        "run",
-        s(&model),
-        "--reference",
+    let (code, text) = run_against(
+        &model,
         &reference,
-        "--mode",
-        "seq",
-        "--receipt",
-        s(&receipt),
-        "--no-diagnose",
-    ]));
+        &["--mode", "seq", "--receipt", s(&receipt), "--no-diagnose"],
+    );
     assert_eq!(code, 1, "one ulp is not bit-exact: {text}");
     let doc = read_json(&receipt);
     assert_eq!(doc["summary"]["first_diff_position"], p as u64);
     assert_eq!(gate(&doc, "metrics.bit_exact")["passed"], false);
 
     // Without the bit-exact requirement, one ulp passes a cosine/top-1 gate.
-    let (code, text) = code_and_text(&parity(&[
-        "run",
-        s(&model),
-        "--reference",
+    let (code, text) = run_against(
+        &model,
         &reference,
-        "--mode",
-        "seq",
-        "--exact=false",
-        "--cosine-min",
-        "0.999999",
-    ]));
+        &["--mode", "seq", "--exact=false", "--cosine-min", "0.999999"],
+    );
     assert_eq!(code, 0, "{text}");
 }
 
@@ -465,17 +437,11 @@ fn report_on_a_produced_receipt_is_self_contained_html_with_svg() {
     flip_logit(&set.join("tiny-trained-b158_p128_batch.logits.npy"), 9, 0, 0.25);
     let model = fixtures().join("reference/trained/tiny-trained-b158.i2_s.gguf");
     let reference = format!("recorded:{}", s(&set));
-    let (code, _) = code_and_text(&parity(&[
-        "run",
-        s(&model),
-        "--reference",
+    let (code, _) = run_against(
+        &model,
         &reference,
-        "--mode",
-        "batch",
-        "--receipt",
-        s(&failing),
-        "--no-diagnose",
-    ]));
+        &["--mode", "batch", "--receipt", s(&failing), "--no-diagnose"],
+    );
     assert_eq!(code, 1);
     let fhtml = tmp.path().join("failing.html");
     assert_eq!(code_and_text(&parity(&["report", s(&failing), "-o", s(&fhtml)])).0, 0);
@@ -488,12 +454,12 @@ fn a_missing_reference_is_an_input_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = fixtures().join("reference/trained/tiny-trained-b158.i2_s.gguf");
     let reference = format!("recorded:{}", s(tmp.path()));
-    let (code, text) = code_and_text(&parity(&["run", s(&model), "--reference", &reference]));
+    let (code, text) = run_against(&model, &reference, &[]);
     assert_eq!(code, 2, "{text}");
     // A model the set has no case for (a generated fixture against the trained set).
     let other = fixtures().join("generated/tiny-b158.i2s.gguf");
     let trained = format!("recorded:{}", s(&fixtures().join("reference/trained")));
-    let (code, text) = code_and_text(&parity(&["run", s(&other), "--reference", &trained]));
+    let (code, text) = run_against(&other, &trained, &[]);
     assert_eq!(code, 2, "{text}");
 }
 

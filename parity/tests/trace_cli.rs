@@ -10,17 +10,7 @@ mod common;
 const P16: &str = "501,333,82,76,111,356,58,262,374,84,802,793,273,562,422,115";
 
 fn trained() -> Option<PathBuf> {
-    let rel = "trained/tiny-trained-b158.i2_s.gguf";
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference")];
-    if let Some(s) = std::env::var_os("PARITY_SHARED") {
-        roots.push(PathBuf::from(s).join("reference"));
-    }
-    roots.push(PathBuf::from("/work/shared/reference"));
-    let found = roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
-    }
-    found
+    common::committed_or_shared("trained/tiny-trained-b158.i2_s.gguf")
 }
 
 fn trace(args: &[&str]) -> (i32, String, String) {

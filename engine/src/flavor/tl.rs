@@ -154,8 +154,8 @@ fn divides(what: &str, d: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The pair ("two") packing of an `m × k2` block of pair nibbles: byte `b` holds the nibbles of
-/// `src[2b]` (high) and `src[2b+1]` (low) after the row swap. Shared by TL1 and TL2's tail.
+/// TL1's pair ("two") packing of an `m × k2` block of pair nibbles: byte `b` holds the nibbles of
+/// `src[2b]` (high) and `src[2b+1]` (low) after the row swap. TL2's tail shares its first steps ([`pair_plan`]).
 fn pair_plan_tl1(m: usize, k: usize, p: TileParams) -> Result<Plan, String> {
     let (bm_, by_, bm, by) = (p.bm, p.bk, p.bmm, 256 / p.bmm.max(1));
     divides("M", bm_, m)?;
@@ -164,24 +164,7 @@ fn pair_plan_tl1(m: usize, k: usize, p: TileParams) -> Result<Plan, String> {
     divides("BK", by, by_)?;
     divides("bm", 16, bm)?;
     divides("256/bm", 4, by)?;
-    let (mt, kt) = (m / bm_, k / by_);
-    Plan::run(
-        m * k / 2,
-        &[
-            (&[mt, bm_, k / 2], &[0, 2, 1]),
-            (&[mt, kt, by_ / 2, bm_], &[0, 1, 3, 2]),
-            (&[mt, kt, bm_ / bm, bm, by_ / 2], &[0, 1, 2, 4, 3]),
-            (&[mt, kt, bm_ / bm, by_ / by, by / 2, bm], &[0, 1, 2, 3, 5, 4]),
-            (
-                &[mt, kt, bm_ / bm, by_ / by, bm / 16, 16, by / 2],
-                &[0, 1, 2, 3, 4, 6, 5],
-            ),
-            (
-                &[mt, kt, bm_ / bm, by_ / by, bm / 16, by / 4, 2, 16],
-                &[0, 1, 2, 3, 4, 5, 7, 6],
-            ),
-        ],
-    )
+    pair_plan(m, k, [bm_, by_, bm, by], true)
 }
 
 /// TL2's "two" part: BM from the config, BK = bm = 32, by = 4 (`preprocess_two_weights_tl2`).
@@ -191,16 +174,33 @@ fn pair_plan_tl2(m: usize, k: usize, bm_: usize) -> Result<Plan, String> {
     divides("M", bm_, m)?;
     divides("the two-weight part's K", by_, k)?;
     divides("BM", bm, bm_)?;
+    pair_plan(m, k, [bm_, by_, bm, by], false)
+}
+
+/// The pair packing's steps for tiles `[BM, BK, bm, by]` (checked by the caller); `lanes` adds TL1's two
+/// steps that interleave 16-row lanes.
+fn pair_plan(m: usize, k: usize, [bm_, by_, bm, by]: [usize; 4], lanes: bool) -> Result<Plan, String> {
     let (mt, kt) = (m / bm_, k / by_);
-    Plan::run(
-        m * k / 2,
-        &[
-            (&[mt, bm_, k / 2], &[0, 2, 1]),
-            (&[mt, kt, by_ / 2, bm_], &[0, 1, 3, 2]),
-            (&[mt, kt, bm_ / bm, bm, by_ / 2], &[0, 1, 2, 4, 3]),
-            (&[mt, kt, bm_ / bm, by_ / by, by / 2, bm], &[0, 1, 2, 3, 5, 4]),
-        ],
-    )
+    let blocks: [(&[usize], &[usize]); 4] = [
+        (&[mt, bm_, k / 2], &[0, 2, 1]),
+        (&[mt, kt, by_ / 2, bm_], &[0, 1, 3, 2]),
+        (&[mt, kt, bm_ / bm, bm, by_ / 2], &[0, 1, 2, 4, 3]),
+        (&[mt, kt, bm_ / bm, by_ / by, by / 2, bm], &[0, 1, 2, 3, 5, 4]),
+    ];
+    if !lanes {
+        return Plan::run(m * k / 2, &blocks);
+    }
+    let lane_steps: [(&[usize], &[usize]); 2] = [
+        (
+            &[mt, kt, bm_ / bm, by_ / by, bm / 16, 16, by / 2],
+            &[0, 1, 2, 3, 4, 6, 5],
+        ),
+        (
+            &[mt, kt, bm_ / bm, by_ / by, bm / 16, by / 4, 2, 16],
+            &[0, 1, 2, 3, 4, 5, 7, 6],
+        ),
+    ];
+    Plan::run(m * k / 2, &[blocks.as_slice(), lane_steps.as_slice()].concat())
 }
 
 /// TL2's "three" part: (magnitude plan, sign plan) over the `m × k3/3` triples.

@@ -5,7 +5,8 @@
 
 use std::io::Write;
 
-use super::reader::DEFAULT_ALIGNMENT;
+use super::error::GgufError;
+use super::reader::{GgufFile, DEFAULT_ALIGNMENT};
 use super::value::Value;
 
 /// A tensor to be written: raw bytes already in the target type's layout.
@@ -56,6 +57,18 @@ impl Default for GgufWriter {
 impl GgufWriter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A writer holding `file`'s metadata and tensors, in their order, to edit and write again.
+    pub fn copy_of(file: &GgufFile) -> Result<Self, GgufError> {
+        let mut w = Self::new();
+        for (k, v) in &file.metadata {
+            w.kv(k, v.clone());
+        }
+        for t in &file.tensors {
+            w.tensor(&t.name, &t.dims, t.type_id, file.tensor_data(t)?.to_vec());
+        }
+        Ok(w)
     }
 
     /// Add or replace a metadata entry (insertion order is kept).

@@ -6,9 +6,19 @@
 
 use super::scalar::tree16;
 
-/// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
+/// The polynomial coefficients c1…c5 of `ggml_v_expf` (AVX-512 and NEON variants alike).
+pub const EXPF_C: [f32; 5] = [
+    f32::from_bits(0x3f7f_fff6), // 0x1.ffffecp-1
+    f32::from_bits(0x3eff_fedb), // 0x1.fffdb6p-2
+    f32::from_bits(0x3e2a_af33), // 0x1.555e66p-3
+    f32::from_bits(0x3d2b_9f17), // 0x1.573e2ep-5
+    f32::from_bits(0x3c07_2010), // 0x1.0e4020p-7
+];
+
+/// The range reduction of `ggml_v_expf` (both variants): `z = x·log2(e) + 0x1.8p23` (FMA), `n = z − 0x1.8p23`
+/// (`x·log2(e)` rounded to an integer) and `b = x − n·ln2` (ln2 hi, then lo, each an FMA).
 #[inline(always)]
-pub fn v_expf(x: f32) -> f32 {
+pub fn expf_reduce(x: f32) -> (f32, f32, f32) {
     const R: f32 = 12582912.0; // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
     let n = z - R;
@@ -16,12 +26,15 @@ pub fn v_expf(x: f32) -> f32 {
         f32::from_bits(0x35bf_be8e),
         (-n).mul_add(f32::from_bits(0x3f31_7200), x),
     ); // ln2 lo, hi
+    (z, n, b)
+}
+
+/// `ggml_v_expf` (AVX-512 variant), lane-for-lane in scalar FMA arithmetic.
+#[inline(always)]
+pub fn v_expf(x: f32) -> f32 {
+    let (_, n, b) = expf_reduce(x);
     let u = b * b;
-    let c5 = f32::from_bits(0x3c07_2010); // 0x1.0e4020p-7
-    let c4 = f32::from_bits(0x3d2b_9f17); // 0x1.573e2ep-5
-    let c3 = f32::from_bits(0x3e2a_af33); // 0x1.555e66p-3
-    let c2 = f32::from_bits(0x3eff_fedb); // 0x1.fffdb6p-2
-    let c1 = f32::from_bits(0x3f7f_fff6); // 0x1.ffffecp-1
+    let [c1, c2, c3, c4, c5] = EXPF_C;
     let j = c5
         .mul_add(b, c4)
         .mul_add(u, c3.mul_add(b, c2))

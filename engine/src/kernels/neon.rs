@@ -12,7 +12,7 @@ use std::arch::asm;
 
 use half::f16;
 
-use super::scalar::I2S_BLOCK;
+use super::scalar::{for_each_i2s_row, for_each_row, for_each_row_token, I2S_BLOCK};
 
 /// Whether this CPU has `sdot` (FEAT_DotProd).
 pub fn has_dotprod() -> bool {
@@ -151,22 +151,14 @@ unsafe fn i2s_dot_mlal(row: &[u8], q: &[i8]) -> i32 {
 
 /// I2_S rows × tokens with `sdot` (FEAT_DotProd; the caller checked [`has_dotprod`]).
 pub fn i2s_rows_dotprod(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
-    for (r, row) in codes.chunks_exact(k / 4).enumerate() {
-        for t in 0..n {
-            // SAFETY: the table hands this kernel out only where dotprod was detected.
-            out[t * ld + r] = unsafe { i2s_dot_sdot(row, &q[t * k..(t + 1) * k]) };
-        }
-    }
+    // SAFETY: the table hands this kernel out only where dotprod was detected.
+    for_each_i2s_row(codes, k, q, n, out, ld, |row, qt| unsafe { i2s_dot_sdot(row, qt) });
 }
 
 /// I2_S rows × tokens with `smull`/`smlal`/`sadalp` (any AArch64 CPU).
 pub fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
-    for (r, row) in codes.chunks_exact(k / 4).enumerate() {
-        for t in 0..n {
-            // SAFETY: NEON is part of every AArch64 target.
-            out[t * ld + r] = unsafe { i2s_dot_mlal(row, &q[t * k..(t + 1) * k]) };
-        }
-    }
+    // SAFETY: NEON is part of every AArch64 target.
+    for_each_i2s_row(codes, k, q, n, out, ld, |row, qt| unsafe { i2s_dot_mlal(row, qt) });
 }
 
 /// Four f16 at `p` widened to f32 (`fcvtl`, exact).
@@ -354,25 +346,17 @@ pub fn tinyblas_neon_fp16(a: &[f16], b: &[f32]) -> f32 {
 
 /// `out[r] = f16_dot_neon(w_r, x)`.
 pub fn f16_dot_rows_neon(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
-        *o = f16_dot_neon(row, x);
-    }
+    for_each_row(w, k, x, out, f16_dot_neon);
 }
 
 /// `out[r] = f16_dot_neon_fp16(w_r, x)`.
 pub fn f16_dot_rows_neon_fp16(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
-        *o = f16_dot_neon_fp16(row, x);
-    }
+    for_each_row(w, k, x, out, f16_dot_neon_fp16);
 }
 
 /// `out[r·n + t] = tinyblas_neon(w_r, x_t)`.
 pub fn tinyblas_rows_neon(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (t, v) in o.iter_mut().enumerate() {
-            *v = tinyblas_neon(row, &x[t * k..(t + 1) * k]);
-        }
-    }
+    for_each_row_token(w, k, x, n, out, tinyblas_neon);
 }
 
 /// `out[r·n + t] = tinyblas_neon_fp16(w_r, x_t)`: the token rows are narrowed to f16 once per call.
@@ -380,10 +364,8 @@ pub fn tinyblas_rows_neon_fp16(w: &[f16], k: usize, x: &[f32], n: usize, out: &m
     let mut bits = Vec::new();
     // SAFETY: the table hands this kernel out only where fp16 arithmetic was detected.
     unsafe { to_f16_bits(&x[..n * k], &mut bits) };
-    for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (t, v) in o.iter_mut().enumerate() {
-            // SAFETY: as above.
-            *v = unsafe { tinyblas_fp16_bits(row, &bits[t * k..(t + 1) * k]) };
-        }
-    }
+    // SAFETY: as above.
+    for_each_row_token(w, k, &bits[..], n, out, |row, xt| unsafe {
+        tinyblas_fp16_bits(row, xt)
+    });
 }

@@ -134,25 +134,61 @@ pub fn tinyblas_f16_f32(a: &[f16], b: &[f32]) -> f32 {
 /// Generic slot of [`super::I2sRowsFn`]: exact dots of every row of `codes` (rows of `k/4` bytes) against
 /// `n` token rows of `q`, into `out[t·ld + r]` (token-major, `ld ≥ rows`).
 pub fn i2s_rows(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize) {
+    for_each_i2s_row(codes, k, q, n, out, ld, i2s_dot);
+}
+
+/// The row driver of every [`super::I2sRowsFn`]: `out[t·ld + r] = dot(row_r, q_t)` for every row of `codes`
+/// (rows of `k/4` bytes) and token row `q_t` of `q` (rows of `k`).
+#[inline(always)]
+pub fn for_each_i2s_row(
+    codes: &[u8],
+    k: usize,
+    q: &[i8],
+    n: usize,
+    out: &mut [i32],
+    ld: usize,
+    dot: impl Fn(&[u8], &[i8]) -> i32,
+) {
     for (r, row) in codes.chunks_exact(k / 4).enumerate() {
         for t in 0..n {
-            out[t * ld + r] = i2s_dot(row, &q[t * k..(t + 1) * k]);
+            out[t * ld + r] = dot(row, &q[t * k..(t + 1) * k]);
         }
     }
 }
 
 /// Generic slot of [`super::F16RowsFn`]: `out[r] = f16_dot(w_r, x)` for every row of `w` (rows of `k`).
 pub fn f16_dot_rows(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
-        *o = f16_dot(row, x);
-    }
+    for_each_row(w, k, x, out, f16_dot);
 }
 
 /// Generic slot of [`super::TinyBlasRowsFn`]: `out[r·n + t] = tinyblas_f16_f32(w_r, x_t)`.
 pub fn tinyblas_rows(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    for_each_row_token(w, k, x, n, out, tinyblas_f16_f32);
+}
+
+/// The row driver of every [`super::F16RowsFn`]: `out[r] = dot(w_r, x)` for every row `w_r` of `w` (rows of
+/// `k`).
+#[inline(always)]
+pub fn for_each_row<X>(w: &[f16], k: usize, x: &[X], out: &mut [f32], dot: impl Fn(&[f16], &[X]) -> f32) {
+    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
+        *o = dot(row, x);
+    }
+}
+
+/// The row driver of every [`super::TinyBlasRowsFn`]: `out[r·n + t] = dot(w_r, x_t)` for every row `w_r` of
+/// `w` and token row `x_t` of `x` (rows of `k`).
+#[inline(always)]
+pub fn for_each_row_token<X>(
+    w: &[f16],
+    k: usize,
+    x: &[X],
+    n: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[f16], &[X]) -> f32,
+) {
     for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
         for (t, v) in o.iter_mut().enumerate() {
-            *v = tinyblas_f16_f32(row, &x[t * k..(t + 1) * k]);
+            *v = dot(row, &x[t * k..(t + 1) * k]);
         }
     }
 }

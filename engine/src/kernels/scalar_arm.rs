@@ -11,6 +11,8 @@
 
 use half::f16;
 
+use super::elementwise::{expf_reduce, EXPF_C};
+use super::scalar::{for_each_row, for_each_row_token};
 use super::SimdOrder;
 
 /// `x` rounded to the nearest f16, ties to even, from an exact f64 `hi` plus a correction `lo` with
@@ -162,55 +164,33 @@ pub fn tinyblas_neon_fp16(a: &[f16], b: &[f32]) -> f32 {
 
 /// `out[r] = f16_dot_neon(w_r, x)` for every row of `w` (rows of `k`).
 pub fn f16_dot_rows_neon(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
-        *o = f16_dot_neon(row, x);
-    }
+    for_each_row(w, k, x, out, f16_dot_neon);
 }
 
 /// `out[r] = f16_dot_neon_fp16(w_r, x)` for every row of `w` (rows of `k`).
 pub fn f16_dot_rows_neon_fp16(w: &[f16], k: usize, x: &[f16], out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
-        *o = f16_dot_neon_fp16(row, x);
-    }
+    for_each_row(w, k, x, out, f16_dot_neon_fp16);
 }
 
 /// `out[r·n + t] = tinyblas_neon(w_r, x_t)`.
 pub fn tinyblas_rows_neon(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (t, v) in o.iter_mut().enumerate() {
-            *v = tinyblas_neon(row, &x[t * k..(t + 1) * k]);
-        }
-    }
+    for_each_row_token(w, k, x, n, out, tinyblas_neon);
 }
 
 /// `out[r·n + t] = tinyblas_neon_fp16(w_r, x_t)` (`x` f16-representable).
 pub fn tinyblas_rows_neon_fp16(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut [f32]) {
-    for (row, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (t, v) in o.iter_mut().enumerate() {
-            *v = tinyblas_neon_fp16(row, &x[t * k..(t + 1) * k]);
-        }
-    }
+    for_each_row_token(w, k, x, n, out, tinyblas_neon_fp16);
 }
 
 /// `ggml_v_expf`, NEON variant (ARM's optimized-routines polynomial, `j` without the constant term and
 /// `k + j·k` instead of AVX-512's `scalef`), one lane, every `vfmaq`/`vfmsq` a single-rounding FMA.
 #[inline(always)]
 pub fn v_expf_neon(x: f32) -> f32 {
-    const R: f32 = 12582912.0; // 0x1.8p23
-    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
-    let n = z - R;
-    let b = (-n).mul_add(
-        f32::from_bits(0x35bf_be8e),
-        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
-    ); // ln2 lo, hi
+    let (z, n, b) = expf_reduce(x);
     let e = z.to_bits() << 23;
     let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
     let u = b * b;
-    let c5 = f32::from_bits(0x3c07_2010); // 0x1.0e4020p-7
-    let c4 = f32::from_bits(0x3d2b_9f17); // 0x1.573e2ep-5
-    let c3 = f32::from_bits(0x3e2a_af33); // 0x1.555e66p-3
-    let c2 = f32::from_bits(0x3eff_fedb); // 0x1.fffdb6p-2
-    let c1 = f32::from_bits(0x3f7f_fff6); // 0x1.ffffecp-1
+    let [c1, c2, c3, c4, c5] = EXPF_C;
     let j = c5.mul_add(b, c4).mul_add(u, c3.mul_add(b, c2)).mul_add(u, c1 * b);
     if n.abs() <= 126.0 || n.is_nan() {
         return j.mul_add(k, k);

@@ -410,26 +410,16 @@ impl LlamaNameMap {
             per_layer: 1,
             first_named: None,
         };
-        let qkv = |ours, llama, w: &str| {
-            let n = 1 + extra(w);
-            LlamaName {
-                ours,
-                llama,
-                nth: n - 1,
-                per_layer: n,
-                first_named: None,
-            }
+        // The last of `per_layer` tensors of that name in a layer.
+        let last_of = |ours, llama, per_layer: usize| LlamaName {
+            ours,
+            llama,
+            nth: per_layer - 1,
+            per_layer,
+            first_named: None,
         };
-        let roped = |ours, llama, w: &str| {
-            let n = 2 + extra(w);
-            LlamaName {
-                ours,
-                llama,
-                nth: n - 1,
-                per_layer: n,
-                first_named: None,
-            }
-        };
+        let qkv = |ours, llama, w: &str| last_of(ours, llama, 1 + extra(w));
+        let roped = |ours, llama, w: &str| last_of(ours, llama, 2 + extra(w));
         let scaled = |ours, w: &str, plain, with_scale| {
             if extra(w) > 0 {
                 one(ours, with_scale)

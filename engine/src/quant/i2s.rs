@@ -22,14 +22,7 @@ impl I2s {
         data: &[u8],
         shape: Shape,
     ) -> Result<Prepared, QuantError> {
-        if !shape.k.is_multiple_of(I2S_BLOCK) {
-            return Err(QuantError::RowLength {
-                name: name.to_owned(),
-                ty: "i2_s",
-                k: shape.k,
-                multiple: I2S_BLOCK,
-            });
-        }
+        shape.check_row_length(name, "i2_s", I2S_BLOCK)?;
         let owned = (layout != I2sLayout::X86Act128).then(|| i2s_repack_to_x86(data, layout, shape.rows, shape.k));
         Ok(Prepared {
             method: Arc::new(I2s { scale }),

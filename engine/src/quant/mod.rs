@@ -72,6 +72,22 @@ pub struct Shape {
     pub k: usize,
 }
 
+impl Shape {
+    /// `Ok` when the row length is a multiple of `multiple`, the block of type `ty`; else
+    /// [`QuantError::RowLength`] naming tensor `name`.
+    fn check_row_length(self, name: &str, ty: &'static str, multiple: usize) -> Result<(), QuantError> {
+        if self.k.is_multiple_of(multiple) {
+            return Ok(());
+        }
+        Err(QuantError::RowLength {
+            name: name.to_owned(),
+            ty,
+            k: self.k,
+            multiple,
+        })
+    }
+}
+
 /// A linear layer's weight type: decodes its bytes and multiplies through the dispatcher.
 pub trait QuantMethod: Send + Sync + fmt::Debug {
     /// The type's name as reports spell it (`i2_s`, `tq2_0`, `f16`).

@@ -14,14 +14,7 @@ pub struct Q8_0;
 
 impl Q8_0 {
     pub(super) fn prepare(name: &str, shape: Shape) -> Result<Prepared, QuantError> {
-        if !shape.k.is_multiple_of(QK8_0) {
-            return Err(QuantError::RowLength {
-                name: name.to_owned(),
-                ty: "q8_0",
-                k: shape.k,
-                multiple: QK8_0,
-            });
-        }
+        shape.check_row_length(name, "q8_0", QK8_0)?;
         Ok(Prepared {
             method: Arc::new(Q8_0),
             owned: None,

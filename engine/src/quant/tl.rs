@@ -17,14 +17,7 @@ pub(super) fn prepare(
     data: &[u8],
     shape: Shape,
 ) -> Result<Prepared, QuantError> {
-    if !shape.k.is_multiple_of(I2S_BLOCK) {
-        return Err(QuantError::RowLength {
-            name: name.to_owned(),
-            ty: kind.name(),
-            k: shape.k,
-            multiple: I2S_BLOCK,
-        });
-    }
+    shape.check_row_length(name, kind.name(), I2S_BLOCK)?;
     let codes = tl_decode(kind, data, shape.rows, shape.k, params).map_err(|source| QuantError::Tl {
         name: name.to_owned(),
         source,

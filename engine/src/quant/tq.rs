@@ -16,14 +16,7 @@ pub struct Tq {
 impl Tq {
     pub(super) fn prepare(name: &str, ty: TqType, shape: Shape) -> Result<Prepared, QuantError> {
         let tq = Tq { ty };
-        if !shape.k.is_multiple_of(QK_K) {
-            return Err(QuantError::RowLength {
-                name: name.to_owned(),
-                ty: tq.type_name(),
-                k: shape.k,
-                multiple: QK_K,
-            });
-        }
+        shape.check_row_length(name, tq.type_name(), QK_K)?;
         Ok(Prepared {
             method: Arc::new(tq),
             owned: None,

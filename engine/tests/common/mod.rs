@@ -1,9 +1,11 @@
 //! Helpers shared by the engine's integration tests (each test binary uses some of them).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use engine::flavor::{FlavorOptions, I2sLayout};
 use engine::kernels::cuda::{CudaBackend, CudaError};
+use engine::model::Model;
 use engine::tokenizer::Tokenizer;
 use half::f16;
 use serde_json::Value;
@@ -23,6 +25,33 @@ pub fn reference(rel: &str) -> Option<PathBuf> {
         eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
     }
     found
+}
+
+/// A file of the committed `fixtures/reference`, else of `$PARITY_SHARED/reference`, else of
+/// `/work/shared/reference`; `None` with a SKIP line saying so.
+pub fn committed_or_shared(rel: &str) -> Option<PathBuf> {
+    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference")];
+    if let Some(s) = std::env::var_os("PARITY_SHARED") {
+        roots.push(PathBuf::from(s).join("reference"));
+    }
+    roots.push(PathBuf::from("/work/shared/reference"));
+    let found = roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
+    }
+    found
+}
+
+/// The model at `path`, its I2_S layout forced to `layout` (`None`: as the file says); panics naming the file.
+pub fn open_with_layout(path: &Path, layout: Option<I2sLayout>) -> Model {
+    Model::open_with(
+        path,
+        &FlavorOptions {
+            i2s_layout: layout,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The CUDA backend, or `None` after printing why every test using it is skipped (no driver, a build without
