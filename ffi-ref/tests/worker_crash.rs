@@ -69,6 +69,11 @@ fn opts(worker: PathBuf, timeout: Duration) -> FfiOptions {
     }
 }
 
+/// The worker process `pid` has exited (and been reaped).
+fn assert_gone(pid: u32) {
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} still running");
+}
+
 #[test]
 fn abort_after_handshake_is_worker_died_with_sigabrt_and_stderr() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,10 +147,7 @@ fn a_hang_is_a_timeout_and_the_worker_is_killed() {
         "{err:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "worker {pid} still running after timeout"
-    );
+    assert_gone(pid);
 }
 
 #[test]
@@ -157,10 +159,7 @@ fn dropping_a_handle_ends_a_worker_that_ignores_eof() {
     let start = Instant::now();
     drop(ffi);
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "worker {pid} left running"
-    );
+    assert_gone(pid);
 }
 
 #[test]
@@ -285,10 +284,7 @@ fn a_worker_that_closes_its_input_is_a_typed_error_not_sigpipe() {
         text.contains(&w.display().to_string()) && text.contains("closed its input"),
         "{text}"
     );
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "worker {pid} still running"
-    );
+    assert_gone(pid);
 }
 
 #[test]

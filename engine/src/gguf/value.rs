@@ -2,46 +2,50 @@
 
 use serde::Serialize;
 
-/// GGUF metadata value type ids (spec §1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValueType {
-    U8 = 0,
-    I8 = 1,
-    U16 = 2,
-    I16 = 3,
-    U32 = 4,
-    I32 = 5,
-    F32 = 6,
-    Bool = 7,
-    String = 8,
-    Array = 9,
-    U64 = 10,
-    I64 = 11,
-    F64 = 12,
+/// Declares [`ValueType`], its `from_id` and its `name` from one list of (variant, id, name).
+macro_rules! value_types {
+    ($($v:ident = $id:literal => $name:literal,)*) => {
+        /// GGUF metadata value type ids (spec §1.2).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum ValueType {
+            $($v = $id,)*
+        }
+
+        impl ValueType {
+            pub fn from_id(id: u32) -> Option<ValueType> {
+                match id {
+                    $($id => Some(ValueType::$v),)*
+                    _ => None,
+                }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ValueType::$v => $name,)*
+                }
+            }
+        }
+    };
+}
+
+value_types! {
+    U8 = 0 => "u8",
+    I8 = 1 => "i8",
+    U16 = 2 => "u16",
+    I16 = 3 => "i16",
+    U32 = 4 => "u32",
+    I32 = 5 => "i32",
+    F32 = 6 => "f32",
+    Bool = 7 => "bool",
+    String = 8 => "string",
+    Array = 9 => "array",
+    U64 = 10 => "u64",
+    I64 = 11 => "i64",
+    F64 = 12 => "f64",
 }
 
 impl ValueType {
-    pub fn from_id(id: u32) -> Option<ValueType> {
-        use ValueType::*;
-        Some(match id {
-            0 => U8,
-            1 => I8,
-            2 => U16,
-            3 => I16,
-            4 => U32,
-            5 => I32,
-            6 => F32,
-            7 => Bool,
-            8 => String,
-            9 => Array,
-            10 => U64,
-            11 => I64,
-            12 => F64,
-            _ => return None,
-        })
-    }
-
     /// Encoded size of a scalar of this type (`None` for strings and arrays).
     pub fn scalar_size(self) -> Option<u64> {
         use ValueType::*;
@@ -51,25 +55,6 @@ impl ValueType {
             U32 | I32 | F32 => Some(4),
             U64 | I64 | F64 => Some(8),
             String | Array => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        use ValueType::*;
-        match self {
-            U8 => "u8",
-            I8 => "i8",
-            U16 => "u16",
-            I16 => "i16",
-            U32 => "u32",
-            I32 => "i32",
-            F32 => "f32",
-            Bool => "bool",
-            String => "string",
-            Array => "array",
-            U64 => "u64",
-            I64 => "i64",
-            F64 => "f64",
         }
     }
 }
