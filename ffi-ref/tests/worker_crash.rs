@@ -71,7 +71,10 @@ fn opts(worker: PathBuf, timeout: Duration) -> FfiOptions {
 
 /// The worker process `pid` has exited (and been reaped).
 fn assert_gone(pid: u32) {
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} still running");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} still running"
+    );
 }
 
 #[test]
