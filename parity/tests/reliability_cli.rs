@@ -391,3 +391,64 @@ fn chat_survives_a_full_context() {
         "four replies"
     );
 }
+
+/// The trained fixture with `output_norm.weight` set to 1e38 (it loads: weights are not range-checked, as in
+/// bitnet.cpp), next to a copy of its recorded reference re-keyed to the new file's digest.
+fn overflowing_model(dir: &Path) -> PathBuf {
+    let src = trained();
+    let model = dir.join(src.file_name().unwrap());
+    rewrite(&src, &model, |w| {
+        let t = w.tensors.iter_mut().find(|t| t.name == "output_norm.weight").unwrap();
+        assert_eq!(t.type_id, 0, "output_norm is F32");
+        t.data = t.data.chunks(4).flat_map(|_| 1e38f32.to_le_bytes()).collect();
+    });
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(fs::read(&model).unwrap()));
+    let recorded = src.parent().unwrap();
+    for e in fs::read_dir(recorded).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "npy") {
+            fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(recorded.join("manifest.json")).unwrap()).unwrap();
+    for c in manifest["cases"].as_array_mut().unwrap() {
+        c["model_sha256"] = sha.clone().into();
+    }
+    fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    model
+}
+
+#[test]
+fn non_finite_logits_fail_the_logits_finite_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = overflowing_model(dir.path());
+    let spec = format!("recorded:{}", dir.path().display());
+    let receipt = dir.path().join("r.json");
+    let args = [
+        "run",
+        model.to_str().unwrap(),
+        "--reference",
+        &spec,
+        "--mode",
+        "batch",
+        "--receipt",
+    ];
+    let (code, out, err) = parity(&[&args[..], &[receipt.to_str().unwrap()]].concat());
+    assert_eq!(code, 1, "a gate failed, not an input error: {out}{err}");
+    assert!(
+        out.contains("batch: logits.finite") && out.contains("non-finite"),
+        "{out}{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&receipt).unwrap()).unwrap();
+    assert!(r["modes"][0]["non_finite_logits"].as_u64().unwrap() > 0, "{r}");
+    let gate = r["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "logits.finite");
+    assert_eq!(gate.unwrap()["passed"], false, "{r}");
+    let (code, out, err) = parity(&["verify", receipt.to_str().unwrap()]);
+    assert_eq!(code, 1, "verify recomputes the failing gate: {out}{err}");
+    assert!(out.contains("logits.finite"), "{out}{err}");
+}

@@ -166,6 +166,7 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
     let mut gates = kernel_gates(&r.host, &r.model, &r.kernels, &r.kernel_isa);
     gates.push(consistency_gate(r));
     gates.push(logits_gate(r));
+    gates.extend(finite_gate(r));
     let t = &r.thresholds;
     let s = &r.summary;
     gates.push(gate(
@@ -326,10 +327,53 @@ fn logits_gate(r: &ParityReceipt) -> Gate {
     )
 }
 
+/// Name of the gate our non-finite logits fail.
+pub const FINITE_GATE: &str = "logits.finite";
+
+/// Our logits must be finite: a NaN or infinity is a broken model or kernel, never parity. Only receipts
+/// that record a non-finite count carry the gate, so receipts written before it still verify.
+fn finite_gate(r: &ParityReceipt) -> Option<Gate> {
+    let bad: Vec<String> = r
+        .modes
+        .iter()
+        .filter(|m| m.non_finite_logits > 0)
+        .map(|m| {
+            let (mode, n) = (m.mode.as_str(), m.non_finite_logits);
+            format!("{mode} t{}: {n} of our logits are NaN or infinite", m.threads)
+        })
+        .collect();
+    (!bad.is_empty()).then(|| gate(FINITE_GATE, false, bad.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::examples;
+
+    #[test]
+    fn non_finite_logits_fail_the_finite_gate_and_the_count_survives_json() {
+        let mut b = examples::parity_builder(8, 8, crate::parity::Thresholds::bit_exact());
+        let nan: Vec<f32> = [f32::NAN, f32::INFINITY, 1.0, f32::NEG_INFINITY].repeat(8);
+        let m = &mut b.modes[1];
+        let counted = crate::parity::ModeResult::new(m.mode, m.threads, m.n_vocab, m.positions.clone(), &nan, &nan);
+        assert_eq!(counted.non_finite_logits, 24);
+        m.non_finite_logits = counted.non_finite_logits;
+        let r = b.build(None).unwrap();
+        let g = r.gates.iter().find(|g| g.name == FINITE_GATE).expect("gate present");
+        assert!(
+            !g.passed && !r.pass && g.reason.contains("seq t2: 24 of our logits"),
+            "{g:?}"
+        );
+        let doc = serde_json::to_value(&r).unwrap();
+        crate::schema::validate(crate::schema::SchemaKind::ParityReceipt, &doc).unwrap();
+        let back: ParityReceipt = serde_json::from_value(doc).unwrap();
+        assert_eq!(evaluate_gates(&back), r.gates);
+        let clean = examples::parity_receipt().unwrap();
+        assert!(
+            clean.gates.iter().all(|g| g.name != FINITE_GATE),
+            "only receipts with a count carry it"
+        );
+    }
 
     fn names_failing(kernels: &[&str], host: &Host) -> Vec<String> {
         let log: KernelLog = kernels.iter().map(|k| ((*k).to_owned(), 1)).collect();

@@ -132,6 +132,14 @@ pub struct ModeResult {
     /// llama.cpp KL statistics, if computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kl: Option<KlStatsRecord>,
+    /// How many of our logits were NaN or infinite (JSON cannot carry them; the rows' metrics then read
+    /// them as 0). Any fails the `logits.finite` gate; absent means none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_finite_logits: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ModeResult {
@@ -157,6 +165,7 @@ impl ModeResult {
             },
             greedy: None,
             kl: None,
+            non_finite_logits: ours.iter().filter(|v| !v.is_finite()).count() as u64,
         }
     }
 }

@@ -13,6 +13,7 @@ mod load;
 pub mod pretok;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -62,7 +63,7 @@ pub struct Tokenizer {
     token_to_id: HashMap<String, u32>,
     merges: MergeRanks,
     pre: PreType,
-    chain: PreTokenizerChain,
+    chain: Arc<PreTokenizerChain>,
     ignore_merges: bool,
     add_bos: bool,
     add_eos: bool,
@@ -153,7 +154,7 @@ impl Tokenizer {
         if add_eos && eos.is_none() {
             return Err(TokenizerError::NoEos { file });
         }
-        let chain = PreTokenizerChain::new(v.pre).map_err(TokenizerError::PreTokenizer)?;
+        let chain = PreTokenizerChain::shared(v.pre).map_err(TokenizerError::PreTokenizer)?;
         let sha256 = defining_hash(&v, bos, eos, add_bos, add_eos);
         Ok(Self {
             merges: MergeRanks::from_strings(v.merges.iter().map(String::as_str)),

@@ -9,6 +9,8 @@
 //! regexes run through `std::regex` on a "collapsed" text whose classes equal Unicode `\p{P}`/`\p{N}`.
 //! Finally every piece is mapped byte-by-byte to GPT-2's printable alphabet (`ByteLevel`, no regex).
 
+use std::sync::{Arc, OnceLock};
+
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
@@ -113,6 +115,21 @@ impl PreTokenizerChain {
         Ok(Self {
             inner: Sequence::new(steps),
         })
+    }
+
+    /// The process-wide compiled chain for `pre`: compiling the Unicode regexes costs tens of milliseconds,
+    /// far more than loading a vocabulary, and a chain holds no per-vocabulary state.
+    pub fn shared(pre: PreType) -> Result<Arc<Self>, String> {
+        static CHAINS: [OnceLock<Result<Arc<PreTokenizerChain>, String>>; 5] =
+            [const { OnceLock::new() }; 5];
+        let slot = match pre {
+            PreType::Default => 0,
+            PreType::Gpt2 => 1,
+            PreType::Llama3 => 2,
+            PreType::Falcon => 3,
+            PreType::Falcon3 => 4,
+        };
+        CHAINS[slot].get_or_init(|| Self::new(pre).map(Arc::new)).clone()
     }
 
     /// Split `text` into byte-level-encoded words (the input of the BPE merge loop).

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use engine::kernels::KernelId;
 use ffi_ref::{RefError, ReferenceBackend};
+use receipts::gates::FINITE_GATE;
 use receipts::{Diagnosis, GreedyComparison, Host, ModeResult, ParityReceipt, ParityReceiptBuilder, Thresholds, Tool};
 use vocab::Mode;
 
@@ -250,6 +251,33 @@ enum ModeOutcome {
     },
 }
 
+/// Our logits are not finite: the mode fails the `logits.finite` gate by name and stops the ladder. The
+/// receipt records the count; its rows' metrics read each non-finite value as 0 (JSON cannot carry NaN).
+#[allow(clippy::too_many_arguments)]
+fn non_finite_ours(
+    e: MetricsError,
+    mode: Mode,
+    opts: &Options,
+    (case_id, n_ctx): (Option<String>, usize),
+    n_vocab: usize,
+    ours: &[f32],
+    reference: Vec<f32>,
+    rungs: &mut Vec<Rung>,
+) -> Result<ModeRun> {
+    let zeroed: Vec<f32> = ours.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+    let cmp = compare_logits(&zeroed, &reference, n_vocab)?;
+    let threads = opts.threads as u32;
+    let result = ModeResult::new(mode, threads, n_vocab as u64, cmp.positions, ours, &reference);
+    let detail = format!("{e} ({} non-finite values)", result.non_finite_logits);
+    rungs.push(rung(format!("{}: {FINITE_GATE}", mode.as_str()), false, detail));
+    Ok(ModeRun {
+        result,
+        case_id,
+        n_ctx,
+        reference,
+    })
+}
+
 /// Rungs 2–4 of one mode: position 0, all positions, then the greedy continuation.
 fn compare_mode(
     ctx: &EngineCtx,
@@ -286,6 +314,18 @@ fn compare_mode(
                 n_ctx,
                 reference: theirs.data,
             });
+        }
+        Err(e @ MetricsError::NonFinite { side: "ours", .. }) => {
+            return Ok(ModeOutcome::Compared(non_finite_ours(
+                e,
+                mode,
+                opts,
+                (case.map(|c| c.0), n_ctx),
+                n_vocab,
+                &ours,
+                theirs.data,
+                rungs,
+            )?));
         }
         Err(e) => return Err(e.into()),
     };
