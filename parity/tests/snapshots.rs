@@ -209,7 +209,12 @@ fn every_committed_model_is_snapshotted() {
             let p = entry.expect("entry").path();
             if p.extension().is_some_and(|e| e == "gguf") {
                 let target = std::fs::read_link(&p).unwrap_or_else(|e| panic!("{}: not a link: {e}", p.display()));
-                assert!(target.starts_with("../random"), "{} -> {}", p.display(), target.display());
+                assert!(
+                    target.starts_with("../random"),
+                    "{} -> {}",
+                    p.display(),
+                    target.display()
+                );
             }
         }
     }

@@ -120,8 +120,7 @@ impl PreTokenizerChain {
     /// The process-wide compiled chain for `pre`: compiling the Unicode regexes costs tens of milliseconds,
     /// far more than loading a vocabulary, and a chain holds no per-vocabulary state.
     pub fn shared(pre: PreType) -> Result<Arc<Self>, String> {
-        static CHAINS: [OnceLock<Result<Arc<PreTokenizerChain>, String>>; 5] =
-            [const { OnceLock::new() }; 5];
+        static CHAINS: [OnceLock<Result<Arc<PreTokenizerChain>, String>>; 5] = [const { OnceLock::new() }; 5];
         let slot = match pre {
             PreType::Default => 0,
             PreType::Gpt2 => 1,

@@ -137,7 +137,9 @@ pub fn run(
     }
 
     if let Some(rung) = &broken_reference {
-        let why = diagnosis.as_ref().map_or_else(|| rung.clone(), |d: &Diagnosis| d.verdict.clone());
+        let why = diagnosis
+            .as_ref()
+            .map_or_else(|| rung.clone(), |d: &Diagnosis| d.verdict.clone());
         anyhow::ensure!(
             !modes.is_empty(),
             "{rung}: not finite, and no other mode was compared (a receipt needs one). {why}"

@@ -133,7 +133,11 @@ pub fn profile(any: &AnyBackend) -> Option<Profile> {
             return Some(p);
         }
         if generation == Generation::BitnetCpp2025 {
-            if let Some(p) = serde_json::to_value(&m.provenance).ok().as_ref().and_then(build_profile) {
+            if let Some(p) = serde_json::to_value(&m.provenance)
+                .ok()
+                .as_ref()
+                .and_then(build_profile)
+            {
                 return Some(p);
             }
         }
