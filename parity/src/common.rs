@@ -152,6 +152,22 @@ impl EngineCtx {
         Ok(engine::tokenizer::Tokenizer::load(path, json)?)
     }
 
+    /// The model as receipts describe it: path, SHA-256, architecture and tensor flavor counts.
+    pub fn receipt_model(&self, path: &Path) -> receipts::Model {
+        receipts::Model {
+            path: path.display().to_string(),
+            sha256: self.model_sha256(),
+            architecture: self.model.hparams.arch_name.clone(),
+            flavor_summary: self
+                .model
+                .flavors
+                .counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as u64))
+                .collect(),
+        }
+    }
+
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
         Ok(Session::try_new(&self.model, &self.disp, self.numerics.clone(), n_ctx)?)
     }

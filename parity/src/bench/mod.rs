@@ -297,18 +297,7 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
         },
         created_at: receipts::now_rfc3339(),
         host: receipts::Host::detect(threads),
-        model: receipts::Model {
-            path: model.display().to_string(),
-            sha256: ctx.model_sha256(),
-            architecture: ctx.model.hparams.arch_name.clone(),
-            flavor_summary: ctx
-                .model
-                .flavors
-                .counts
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v as u64))
-                .collect(),
-        },
+        model: ctx.receipt_model(model),
         // Every kernel any measured test dispatched (each test clears the log after its warm-up).
         kernels: ours.iter().fold(Default::default(), |mut all, r| {
             for (id, n) in &r.kernels {

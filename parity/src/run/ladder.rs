@@ -163,7 +163,7 @@ pub fn run(
             git_commit: env!("PARITY_GIT_COMMIT").into(),
         },
         host: Host::detect(opts.threads as u32),
-        model: receipt_model(ctx, model_path),
+        model: ctx.receipt_model(model_path),
         tokenizer_sha256,
         token_ids: tokens,
         reference: receipt_reference(any.as_backend(), generation, &ctx.numerics.label(), case_ids),
@@ -397,20 +397,6 @@ fn greedy_detail(g: &GreedyComparison) -> String {
     }
 }
 
-fn receipt_model(ctx: &EngineCtx, model_path: &Path) -> receipts::Model {
-    receipts::Model {
-        path: model_path.display().to_string(),
-        sha256: ctx.model_sha256(),
-        architecture: ctx.model.hparams.arch_name.clone(),
-        flavor_summary: ctx
-            .model
-            .flavors
-            .counts
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v as u64))
-            .collect(),
-    }
-}
 
 /// Run `parity diagnose`'s ranking on a failing mode; the verdict goes into the receipt.
 fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, reference: &[f32]) -> Option<Diagnosis> {
