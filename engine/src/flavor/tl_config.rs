@@ -145,10 +145,13 @@ enum PresetSource {
     PresetIni,
 }
 
-/// bitnet.cpp's presets, in the order they are tried: `(BM, BK, bm)` per shape of the model, in its shapes' order.
+/// One preset: the TL kind, the model's shapes, where the numbers come from, and `(BM, BK, bm)` per shape.
+type Preset = (TlKind, Shapes, PresetSource, &'static [(usize, usize, usize)]);
+
+/// bitnet.cpp's presets, in the order they are tried; the tiles are in the order of the model's shapes.
 /// Only files with these shapes can have been converted at all (setup_env maps every other model onto them).
 #[rustfmt::skip]
-const PRESETS: &[(TlKind, Shapes, PresetSource, &[(usize, usize, usize)])] = &[
+const PRESETS: &[Preset] = &[
     (Tl2, LARGE, Codegen, &[(256, 96, 32), (128, 192, 32), (256, 96, 32)]),
     (Tl2, B3, Codegen, &[(160, 96, 32), (320, 96, 32), (320, 96, 32)]),
     (Tl2, LLAMA3_8B, Codegen, &[(256, 96, 32), (128, 96, 32), (256, 96, 32), (128, 96, 32)]),
