@@ -66,21 +66,70 @@ pub(super) fn packed_len(k: usize, n: usize) -> usize {
 
 /// The B tiles of `n` int8 token rows of length `k`: per 16-token tile, per 64-K step, 16 rows of 64 bytes in
 /// which row `kk` holds, for each token `t`, its activations `4·kk .. 4·kk+4` of the step (AMX's VNNI-4 layout,
-/// one dword per token). Tokens past `n` (up to a whole tile pair) are zero.
+/// one dword per token). Tokens past `n` (up to a whole tile pair) are zero. Requires [`available`].
 pub(super) fn pack(q: &[i8], k: usize, n: usize, packed: &mut Vec<i8>) {
     assert!(k % KC == 0 && q.len() >= n * k);
-    let len = packed_len(k, n);
     packed.clear();
-    packed.resize(len, 0);
-    let kd = k / 4;
+    packed.resize(packed_len(k, n), 0);
+    // SAFETY: installed by the registry only after `available()` (AVX-512F); sizes checked above.
+    unsafe { pack_impl(q, k, n, packed) }
+}
+
+/// `pack` body: each 16 tokens × 16 dwords block is one [`transpose16`].
+///
+/// # Safety
+/// AVX-512F present; `q` holds `n·k` bytes and `packed` `packed_len(k, n)`.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_impl(q: &[i8], k: usize, n: usize, packed: &mut [i8]) {
     for (j, tile) in packed.chunks_exact_mut(T * k).enumerate() {
-        for t in 0..T.min(n.saturating_sub(j * T)) {
-            let src = &q[(j * T + t) * k..(j * T + t + 1) * k];
-            for (d, word) in src.chunks_exact(4).enumerate().take(kd) {
-                tile[d * KC + 4 * t..d * KC + 4 * t + 4].copy_from_slice(word);
+        let live = T.min(n.saturating_sub(j * T));
+        if live == 0 {
+            break;
+        }
+        for s in 0..k / KC {
+            let mut v = [_mm512_setzero_si512(); T];
+            for (t, vt) in v.iter_mut().enumerate().take(live) {
+                // SAFETY: token j·16 + t < n, so its bytes s·64 .. s·64+64 lie within `q`.
+                *vt = unsafe { _mm512_loadu_si512(q.as_ptr().add((j * T + t) * k + s * KC).cast()) };
+            }
+            for (kk, row) in transpose16(v).into_iter().enumerate() {
+                // SAFETY: step s of this tile spans bytes s·1 KiB .. s·1 KiB + 1 KiB of its 16·k bytes.
+                unsafe { _mm512_storeu_si512(tile.as_mut_ptr().add(s * TILE_BYTES + kk * KC).cast(), row) };
             }
         }
     }
+}
+
+/// Transpose a 16 × 16 matrix of 32-bit elements (one row per vector): `unpack{lo,hi}_epi32`, then
+/// `unpack{lo,hi}_epi64` give, per 128-bit lane L, column 4L+m of each group of four rows; two rounds of
+/// `shuffle_i32x4` then gather those lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512i; T]) -> [__m512i; T] {
+    let mut v = [[_mm512_setzero_si512(); 4]; 4];
+    for g in 0..4 {
+        let [r0, r1, r2, r3] = [r[4 * g], r[4 * g + 1], r[4 * g + 2], r[4 * g + 3]];
+        let (a, b) = (_mm512_unpacklo_epi32(r0, r1), _mm512_unpackhi_epi32(r0, r1));
+        let (c, d) = (_mm512_unpacklo_epi32(r2, r3), _mm512_unpackhi_epi32(r2, r3));
+        v[g] = [
+            _mm512_unpacklo_epi64(a, c),
+            _mm512_unpackhi_epi64(a, c),
+            _mm512_unpacklo_epi64(b, d),
+            _mm512_unpackhi_epi64(b, d),
+        ];
+    }
+    let mut out = [_mm512_setzero_si512(); T];
+    for m in 0..4 {
+        let x0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(v[0][m], v[1][m]);
+        let x1 = _mm512_shuffle_i32x4::<0b11_10_11_10>(v[0][m], v[1][m]);
+        let y0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(v[2][m], v[3][m]);
+        let y1 = _mm512_shuffle_i32x4::<0b11_10_11_10>(v[2][m], v[3][m]);
+        out[m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(x0, y0);
+        out[4 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(x0, y0);
+        out[8 + m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(x1, y1);
+        out[12 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(x1, y1);
+    }
+    out
 }
 
 /// `ldtilecfg` operand: palette 1, all eight tiles 16 rows × 64 bytes.
@@ -191,7 +240,8 @@ unsafe fn rows_impl(codes: &[u8], k: usize, packed: &[i8], n: usize, out: &mut [
                     options(nostack),
                 );
             }
-            scatter(&c, r0, pr, t0, n, out, ld);
+            // SAFETY: AVX-512F (caller).
+            unsafe { scatter(&c, r0, pr, t0, n, out, ld) };
         }
     }
     // SAFETY: releases this thread's tile state (configured above).
@@ -227,21 +277,32 @@ unsafe fn decode_panel(codes: &[u8], kb: usize, pr: usize, panel: &mut [Line]) {
 }
 
 /// Copy the 2 × 2 C tiles (row-major `[tile][row][token]`, tile = 2·row tile + token tile) of rows r0..r0+pr
-/// and tokens t0.. into `out[t·ld + r]`, skipping padded tokens.
+/// and tokens t0.. into `out[t·ld + r]` (one [`transpose16`] per tile), skipping padded rows and tokens.
+///
+/// # Safety
+/// AVX-512F present.
 #[inline]
-fn scatter(c: &[Line; 4 * T], r0: usize, pr: usize, t0: usize, n: usize, out: &mut [i32], ld: usize) {
-    let words = |l: &Line| -> [i32; T] {
-        std::array::from_fn(|j| i32::from_le_bytes(l.0[4 * j..4 * j + 4].try_into().unwrap()))
-    };
-    for tt in 0..2 {
-        for rt in 0..2 {
+#[target_feature(enable = "avx512f")]
+unsafe fn scatter(c: &[Line; 4 * T], r0: usize, pr: usize, t0: usize, n: usize, out: &mut [i32], ld: usize) {
+    for rt in 0..2 {
+        let live_rows = T.min(pr.saturating_sub(rt * T));
+        if live_rows == 0 {
+            break;
+        }
+        let mask: __mmask16 = if live_rows == T { !0 } else { (1 << live_rows) - 1 };
+        for tt in 0..2 {
             let tile = &c[(2 * rt + tt) * T..(2 * rt + tt + 1) * T];
-            for (i, line) in tile.iter().enumerate().take(pr.saturating_sub(rt * T)) {
-                let w = words(line);
-                let r = r0 + rt * T + i;
-                for (j, &v) in w.iter().enumerate().take(n.saturating_sub(t0 + tt * T)) {
-                    out[(t0 + tt * T + j) * ld + r] = v;
-                }
+            let mut rows = [_mm512_setzero_si512(); T];
+            for (v, line) in rows.iter_mut().zip(tile) {
+                // SAFETY: a 64-byte aligned line of 16 i32.
+                *v = unsafe { _mm512_load_si512(line.0.as_ptr().cast()) };
+            }
+            let t1 = t0 + tt * T;
+            for (j, col) in transpose16(rows).into_iter().enumerate().take(n.saturating_sub(t1)) {
+                let at = (t1 + j) * ld + r0 + rt * T;
+                assert!(at + live_rows <= out.len());
+                // SAFETY: the masked store writes out[at .. at + live_rows], checked above.
+                unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().add(at).cast(), mask, col) };
             }
         }
     }
