@@ -212,22 +212,39 @@ unsafe fn rows_impl(codes: &[u8], k: usize, packed: &[i8], n: usize, out: &mut [
                     "tilezero tmm3",
                     options(nostack, nomem)
                 );
-                for s in 0..steps {
-                    asm!(
-                        "tileloadd tmm4, [{a} + {st}]",
-                        "tileloadd tmm5, [{a} + {st} + 1024]",
-                        "tileloadd tmm6, [{b0} + {st}]",
-                        "tileloadd tmm7, [{b1} + {st}]",
-                        "tdpbusd tmm0, tmm4, tmm6",
-                        "tdpbusd tmm1, tmm4, tmm7",
-                        "tdpbusd tmm2, tmm5, tmm6",
-                        "tdpbusd tmm3, tmm5, tmm7",
-                        a = in(reg) a.add(2 * s * TILE_BYTES),
-                        b0 = in(reg) b.add(s * TILE_BYTES),
-                        b1 = in(reg) b.add((steps + s) * TILE_BYTES),
-                        st = in(reg) KC,
-                        options(nostack, readonly),
-                    );
+                if n - t0 <= T {
+                    // A lone last token tile: the pair's second tile would be all padding.
+                    for s in 0..steps {
+                        asm!(
+                            "tileloadd tmm4, [{a} + {st}]",
+                            "tileloadd tmm5, [{a} + {st} + 1024]",
+                            "tileloadd tmm6, [{b0} + {st}]",
+                            "tdpbusd tmm0, tmm4, tmm6",
+                            "tdpbusd tmm2, tmm5, tmm6",
+                            a = in(reg) a.add(2 * s * TILE_BYTES),
+                            b0 = in(reg) b.add(s * TILE_BYTES),
+                            st = in(reg) KC,
+                            options(nostack, readonly),
+                        );
+                    }
+                } else {
+                    for s in 0..steps {
+                        asm!(
+                            "tileloadd tmm4, [{a} + {st}]",
+                            "tileloadd tmm5, [{a} + {st} + 1024]",
+                            "tileloadd tmm6, [{b0} + {st}]",
+                            "tileloadd tmm7, [{b1} + {st}]",
+                            "tdpbusd tmm0, tmm4, tmm6",
+                            "tdpbusd tmm1, tmm4, tmm7",
+                            "tdpbusd tmm2, tmm5, tmm6",
+                            "tdpbusd tmm3, tmm5, tmm7",
+                            a = in(reg) a.add(2 * s * TILE_BYTES),
+                            b0 = in(reg) b.add(s * TILE_BYTES),
+                            b1 = in(reg) b.add((steps + s) * TILE_BYTES),
+                            st = in(reg) KC,
+                            options(nostack, readonly),
+                        );
+                    }
                 }
                 let p = c.as_mut_ptr().cast::<u8>();
                 asm!(
