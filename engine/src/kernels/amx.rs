@@ -68,7 +68,7 @@ pub(super) fn packed_len(k: usize, n: usize) -> usize {
 /// which row `kk` holds, for each token `t`, its activations `4·kk .. 4·kk+4` of the step (AMX's VNNI-4 layout,
 /// one dword per token). Tokens past `n` (up to a whole tile pair) are zero. Requires [`available`].
 pub(super) fn pack(q: &[i8], k: usize, n: usize, packed: &mut Vec<i8>) {
-    assert!(k % KC == 0 && q.len() >= n * k);
+    assert!(k.is_multiple_of(KC) && q.len() >= n * k);
     packed.clear();
     packed.resize(packed_len(k, n), 0);
     // SAFETY: installed by the registry only after `available()` (AVX-512F); sizes checked above.
@@ -163,7 +163,7 @@ thread_local! {
 /// Exact I2_S dots of every row of `codes` × `n` tokens packed by [`pack`], into `out[t·ld + r]`
 /// (`i2s.x86.amx.gemm`). Requires [`available`].
 pub(super) fn i2s_rows_packed(codes: &[u8], k: usize, packed: &[i8], n: usize, out: &mut [i32], ld: usize) {
-    assert!(k % 128 == 0 && k > 0, "I2_S rows need K a positive multiple of 128");
+    assert!(k.is_multiple_of(128) && k > 0, "I2_S rows need K a positive multiple of 128");
     let rows = codes.len() / (k / 4);
     assert!(packed.len() >= packed_len(k, n) && ld >= rows && (n == 0 || out.len() >= (n - 1) * ld + rows));
     if n == 0 || rows == 0 {
