@@ -1,6 +1,6 @@
 //! Every declared kernel against its scalar oracle, bit for bit, one test per kernel (stamped out by
 //! `kernel_tests!`), including kernels no family picks on this CPU (the AVX-512 BW I2_S kernel on a VNNI host).
-//! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated) turns that skip
+//! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512|amx` (comma-separated) turns that skip
 //! into a failure. `every_declared_kernel_is_stamped` fails when a kernel is added without a test here.
 
 use engine::kernels::{declared, oracle, q8_0, scalar, KernelId, Slot};
