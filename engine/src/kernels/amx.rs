@@ -1,6 +1,6 @@
 //! AMX-INT8 I2_S gemm (`i2s.x86.amx.gemm`): `tdpbusd` multiplies a 16 × 64 tile of unsigned weight codes by a
 //! 64 × 16 tile of int8 activations into 16 × 16 int32 sums. Every product and every partial sum is an exact
-//! int32 (|code·q| ≤ 384, K ≤ 2²¹), so the sums equal the scalar oracle's whatever order the unit adds them in.
+//! int32 (|code·q| ≤ 384, so for K below 2²² no sum can overflow), so the sums equal the scalar oracle's whatever order the unit adds them in.
 //!
 //! The activations are packed once per matmul ([`pack`]) into AMX's B layout; each row panel of 32 weight rows
 //! is decoded once (avx512's `decode`) into A tiles and reused by every token tile. Mnemonics go through
@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use super::avx512::decode;
 
-/// Rows, tokens and K-bytes-per-row / 4 of one tile.
+/// Rows of every tile (weight rows of A and C, K/4 of B) and tokens per tile (columns of C, dwords of B).
 const T: usize = 16;
 /// Activations (= codes) per tile step along K.
 const KC: usize = 64;
@@ -163,7 +163,10 @@ thread_local! {
 /// Exact I2_S dots of every row of `codes` × `n` tokens packed by [`pack`], into `out[t·ld + r]`
 /// (`i2s.x86.amx.gemm`). Requires [`available`].
 pub(super) fn i2s_rows_packed(codes: &[u8], k: usize, packed: &[i8], n: usize, out: &mut [i32], ld: usize) {
-    assert!(k.is_multiple_of(128) && k > 0, "I2_S rows need K a positive multiple of 128");
+    assert!(
+        k.is_multiple_of(128) && k > 0,
+        "I2_S rows need K a positive multiple of 128"
+    );
     let rows = codes.len() / (k / 4);
     assert!(packed.len() >= packed_len(k, n) && ld >= rows && (n == 0 || out.len() >= (n - 1) * ld + rows));
     if n == 0 || rows == 0 {
