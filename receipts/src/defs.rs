@@ -84,7 +84,8 @@ fn cpu_model() -> String {
 /// `is_aarch64_feature_detected!` take them, as lists and as the probe that records them (`.` as `_`).
 macro_rules! host_features {
     (x86_64: [$($x86:tt),*], aarch64: [$($arm:tt),*]) => {
-        /// The x86-64 features a host record may list (the `kernels.isa` gate reads kernel-ID segments against them).
+        /// The x86-64 features a host record may list besides AMX's (the `kernels.isa` gate reads kernel-ID
+        /// segments against them).
         pub const X86_64_FEATURES: &[&str] = &[$($x86),*];
         /// The aarch64 features a host record may list.
         pub const AARCH64_FEATURES: &[&str] = &[$($arm),*];
@@ -93,6 +94,7 @@ macro_rules! host_features {
         fn isa_features() -> Vec<String> {
             let mut f = Vec::new();
             $(if std::is_x86_feature_detected!($x86) { f.push($x86.replace('.', "_")); })*
+            f.extend(amx_features().iter().map(|s| s.to_string()));
             f
         }
 
@@ -111,6 +113,32 @@ host_features!(
     ],
     aarch64: ["neon", "dotprod", "fp16", "i8mm", "sve"]
 );
+
+/// `amx_tile` and `amx_int8` when CPUID leaf 7 reports them (EDX bits 24, 25) and the OS enables the tile state
+/// (XCR0 bits 17, 18): `is_x86_feature_detected!` knows AMX only on nightly.
+#[cfg(target_arch = "x86_64")]
+fn amx_features() -> &'static [&'static str] {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, __get_cpuid_max, _xgetbv};
+    #[target_feature(enable = "xsave")]
+    fn xcr0() -> u64 {
+        // SAFETY: XGETBV with ECX = 0 reads XCR0; the caller checked OSXSAVE.
+        unsafe { _xgetbv(0) }
+    }
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists on every x86_64 CPU (leaves read only up to the maximum); XGETBV only after
+    // CPUID.1:ECX.OSXSAVE says the OS enabled it.
+    let on = unsafe {
+        __get_cpuid_max(0).0 >= 7
+            && __cpuid(1).ecx & (1 << 27) != 0
+            && __cpuid_count(7, 0).edx & (3 << 24) == 3 << 24
+            && xcr0() & (3 << 17) == 3 << 17
+    };
+    if on {
+        &["amx_tile", "amx_int8"]
+    } else {
+        &[]
+    }
+}
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn isa_features() -> Vec<String> {
