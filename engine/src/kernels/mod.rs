@@ -192,8 +192,8 @@ pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 pub use id::{Isa, KernelId, Op, WeightLayout};
 pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
 pub use registry::{
-    declared, i2s_gemm_kernels, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sGemmKernel, I2sKernel, Kernel,
-    KernelTable, Q8Kernel, Slot, I2S_WRAP16,
+    arm_q8_kernels, declared, i2s_gemm_kernels, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sGemmKernel,
+    I2sKernel, Kernel, KernelTable, Q8Kernel, Q8Set, Slot, I2S_WRAP16,
 };
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
