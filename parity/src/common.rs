@@ -34,7 +34,7 @@ pub struct EngineArgs {
     /// Worker threads, 1 to 512 (results are bit-identical for any count).
     #[arg(long, short = 't', default_value_t = default_threads(), value_parser = crate::limits::threads)]
     pub threads: usize,
-    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    /// Kernel family: auto, scalar, avx2, avx512 (VNNI prefill) or amx (AMX-INT8 prefill) (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
     pub kernel: String,
     /// Numerics profile: auto, bitnet.cpp-2025, bitnet.cpp-2026 (predicted) or llama.cpp.

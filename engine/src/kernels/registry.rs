@@ -183,6 +183,11 @@ impl KernelTable {
                     t.plug_avx512();
                 }
                 Family::Neon => t.plug_neon(),
+                Family::Amx => {
+                    t.plug_avx2();
+                    t.plug_avx512();
+                    t.i2s_gemm = i2s_gemm_kernels().next();
+                }
             }
             t.family = family;
             t
@@ -359,7 +364,6 @@ impl KernelTable {
         self.i2s = i2s_kernels()
             .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
             .expect("the AVX-512 family has the BW kernel");
-        self.i2s_gemm = i2s_gemm_kernels().next();
         self.f16_dot = k(Op::F16, Isa::Avx512, "vec_dot", avx512::f16_dot);
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);

@@ -39,7 +39,7 @@ pub struct Args {
     /// Write a bench receipt here.
     #[arg(long)]
     pub receipt: Option<PathBuf>,
-    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    /// Kernel family: auto, scalar, avx2, avx512 (VNNI prefill) or amx (AMX-INT8 prefill) (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
     pub kernel: String,
     /// Numerics profile (auto, bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp).
