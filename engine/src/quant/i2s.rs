@@ -53,4 +53,14 @@ impl QuantMethod for I2s {
             k: shape.k,
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn upload(
+        &self,
+        be: &crate::kernels::cuda::CudaBackend,
+        data: &[u8],
+        shape: Shape,
+    ) -> Result<crate::kernels::cuda::DevWeight, crate::kernels::cuda::CudaError> {
+        be.upload_i2s(&self.i2s(data, shape).expect("I2_S has an I2_S view"))
+    }
 }
