@@ -193,9 +193,9 @@ impl EngineCtx {
     pub fn on(mut self, device: &DeviceArgs) -> Result<EngineCtx> {
         self.cuda = match device.device {
             Device::Cpu => None,
-            Device::Cuda(ordinal) => Some(
-                CudaBackend::new_on(ordinal).with_context(|| format!("--device {}", device.device))?,
-            ),
+            Device::Cuda(ordinal) => {
+                Some(CudaBackend::new_on(ordinal).with_context(|| format!("--device {}", device.device))?)
+            }
         };
         Ok(self)
     }

@@ -51,7 +51,10 @@ fn cuda_without_support_exits_2_naming_why() {
     ] {
         let (code, text) = code_and_text(&parity(&[&args[..], &["--device", "cuda"]].concat()));
         assert_eq!(code, 2, "{args:?}: {text}");
-        assert!(text.contains("--device cuda:0") && text.contains(why), "{args:?}: {text}");
+        assert!(
+            text.contains("--device cuda:0") && text.contains(why),
+            "{args:?}: {text}"
+        );
         assert!(!text.contains("panicked"), "{args:?}: {text}");
     }
     assert!(!out.exists(), "no logits written without a device");
@@ -82,6 +85,14 @@ fn cuda_runs_where_a_gpu_is() {
     // but the run must compute on the device and write its receipt.
     assert!(code == 0 || code == 1, "{text}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).expect("receipt")).expect("json");
-    assert!(r["host"]["accelerators"][0].as_str().unwrap_or("").starts_with("cuda:"), "{r}");
-    assert!(r["kernels"].as_object().is_some_and(|k| k.keys().any(|id| id.contains(".cuda"))), "{r}");
+    assert!(
+        r["host"]["accelerators"][0].as_str().unwrap_or("").starts_with("cuda:"),
+        "{r}"
+    );
+    assert!(
+        r["kernels"]
+            .as_object()
+            .is_some_and(|k| k.keys().any(|id| id.contains(".cuda"))),
+        "{r}"
+    );
 }

@@ -1,6 +1,6 @@
 //! The ops a forward pass is made of, as a trait: [`Session`](super::Session) runs the one forward pass
 //! (op order, shapes, traces) and an [`Ops`] backend computes each op where its buffers live — on the CPU
-//! through the dispatcher ([`super::cpu::CpuOps`]) or on a CUDA device (`super::cuda::CudaOps`, feature
+//! through the dispatcher (`model::cpu::CpuOps`) or on a CUDA device (`model::cuda::CudaOps`, feature
 //! `cuda`).
 //!
 //! A backend owns the activation buffers (named by [`Buf`]), the KV cache and the RoPE tables; the forward
@@ -149,9 +149,12 @@ pub trait Ops {
 }
 
 /// The numerics choices every matmul of a session with `numerics` follows (any backend).
-pub(crate) fn matmul_cx<'a>(numerics: &super::Numerics, disp: &'a crate::kernels::Dispatcher) -> crate::quant::MatmulCx<'a> {
-    use crate::kernels::{I2sEpilogue, SimdOrder};
+pub(crate) fn matmul_cx<'a>(
+    numerics: &super::Numerics,
+    disp: &'a crate::kernels::Dispatcher,
+) -> crate::quant::MatmulCx<'a> {
     use super::Switch;
+    use crate::kernels::{I2sEpilogue, SimdOrder};
     crate::quant::MatmulCx {
         disp,
         i2s_epilogue: if numerics.has(Switch::H2) {

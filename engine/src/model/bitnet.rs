@@ -10,9 +10,9 @@ use crate::kernels::cuda::CudaBackend;
 use crate::kernels::Dispatcher;
 use crate::quant::Origin;
 
-use super::hparams::{Arch, HParams};
 use super::backend::{AttnAt, Buf, Lin, Norm, Ops};
 use super::cpu::CpuOps;
+use super::hparams::{Arch, HParams};
 use super::numerics::{Numerics, Profile, Switch};
 use super::weights::Weights;
 use super::ModelError;

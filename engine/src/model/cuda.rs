@@ -39,6 +39,9 @@ fn lin_slot(l: Lin) -> usize {
     l as usize
 }
 
+/// An in-place element-wise launcher of [`CudaBackend`] (`dst op= src` over `len` values).
+type InPlace = fn(&CudaBackend, &mut CudaSlice<f32>, &CudaSlice<f32>, usize) -> Result<(), CudaError>;
+
 /// The forward pass's ops on a CUDA device.
 pub(crate) struct CudaOps<'m> {
     model: &'m Model,
@@ -172,13 +175,7 @@ impl<'m> CudaOps<'m> {
     }
 
     /// `dst op= src` through `f` (an in-place element-wise kernel).
-    fn inplace(
-        &mut self,
-        dst: Buf,
-        src: Buf,
-        len: usize,
-        f: fn(&CudaBackend, &mut CudaSlice<f32>, &CudaSlice<f32>, usize) -> Result<(), CudaError>,
-    ) -> Result<(), ModelError> {
+    fn inplace(&mut self, dst: Buf, src: Buf, len: usize, f: InPlace) -> Result<(), ModelError> {
         let (mut d, dlen) = self.take(dst)?;
         let r = self.get(src).and_then(|s| f(self.be, &mut d, s, len));
         self.put(dst, d, dlen);
@@ -203,7 +200,9 @@ impl Ops for CudaOps<'_> {
 
     fn rms_norm(&mut self, src: Buf, norm: Norm, dst: Buf, n: usize, k: usize) -> Result<(), ModelError> {
         let w = self.norm_weight(norm).ok_or_else(|| super::cpu::missing_norm(norm))?;
-        let y = self.be.rms_norm_dev(self.get(src)?, w, n, k, self.model.hparams.rms_eps)?;
+        let y = self
+            .be
+            .rms_norm_dev(self.get(src)?, w, n, k, self.model.hparams.rms_eps)?;
         self.put(dst, y, n * k);
         Ok(())
     }
@@ -241,7 +240,9 @@ impl Ops for CudaOps<'_> {
 
     fn attention(&mut self, at: AttnAt) -> Result<Option<AttentionProbs>, ModelError> {
         if at.capture {
-            return Err(unsupported("attention scores for a trace (kq, kq_soft_max) stay on the device".into()));
+            return Err(unsupported(
+                "attention scores for a trace (kq, kq_soft_max) stay on the device".into(),
+            ));
         }
         let hp = &self.model.hparams;
         let n = at.n;

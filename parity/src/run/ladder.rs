@@ -400,7 +400,6 @@ fn greedy_detail(g: &GreedyComparison) -> String {
     }
 }
 
-
 /// Run `parity diagnose`'s ranking on a failing mode; the verdict goes into the receipt.
 fn diagnose_failure(ctx: &EngineCtx, tokens: &[u32], mode: Mode, n_ctx: usize, reference: &[f32]) -> Option<Diagnosis> {
     let d = diagnose::diagnose(ctx, tokens, mode, n_ctx, reference).ok()?;

@@ -398,8 +398,7 @@ impl CudaBackend {
         let mode = i32::from(neox);
         b.arg(x).arg(&hi).arg(&di).arg(cos).arg(sin).arg(&pi).arg(&mode);
         // SAFETY: x holds n·n_heads·hd floats; the tables cover positions up to p0 + n (checked by callers).
-        unsafe { b.launch(grid("rope", (n_heads * hd / 2).div_ceil(128), n, 128)?) }
-            .map_err(drv("launch rope"))?;
+        unsafe { b.launch(grid("rope", (n_heads * hd / 2).div_ceil(128), n, 128)?) }.map_err(drv("launch rope"))?;
         self.record(if neox { ROPE_ID } else { ROPE_NORM_ID });
         Ok(())
     }

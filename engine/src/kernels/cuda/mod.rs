@@ -22,9 +22,9 @@ mod backend;
 mod stub;
 
 #[cfg(feature = "cuda")]
-pub use backend::{driver_present, nvrtc_check, nvrtc_present, CudaBackend};
-#[cfg(feature = "cuda")]
 pub use backend::DevWeight;
+#[cfg(feature = "cuda")]
+pub use backend::{driver_present, nvrtc_check, nvrtc_present, CudaBackend};
 #[cfg(feature = "cuda")]
 pub(crate) use backend::{drv, DevAct};
 #[cfg(not(feature = "cuda"))]
@@ -142,7 +142,7 @@ pub struct HostKv<'a> {
     pub size: usize,
 }
 
-/// The shape and paths of one attention call (see `Session::attention`).
+/// The shape and paths of one attention call (the paths of the CPU backend's attention, `model::cpu`).
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
     pub n_head: usize,
