@@ -109,8 +109,9 @@ pub struct AttnAt {
 }
 
 /// The ops of one forward pass on one device. Each op reads and writes the backend's own buffers; `n` is the
-/// ubatch's token count. Errors are typed (a CPU backend never fails).
-pub trait Ops {
+/// ubatch's token count. Errors are typed (a CPU backend never fails). `Send`, so a session can move to another
+/// thread as before.
+pub trait Ops: Send {
     /// The token embeddings of `tokens` (`ggml_get_rows`) into [`Buf::X`].
     fn embed(&mut self, tokens: &[u32]) -> Result<(), ModelError>;
 

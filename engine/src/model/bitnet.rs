@@ -381,3 +381,9 @@ impl<'m> Session<'m> {
         self.ops.logits(Buf::H, n, want)
     }
 }
+
+/// A session can move between threads (a server hands it to a worker), whichever backend it runs on.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Session<'static>>();
+};
