@@ -1,4 +1,4 @@
-//! The one forward pass on its CUDA backend (`Session::try_new_cuda`) against the same pass on the CPU exact
+//! The one forward pass on its CUDA backend (`Session::try_new_on`) against the same pass on the CPU exact
 //! path (`Session::try_new`, scalar kernels) on the generated tiny models: every position's logits must reach
 //! cosine ≥ 0.9999 with the same top-1 (the parity target), one token at a time and as one ubatch;
 //! the device kernels' IDs reach the dispatcher's log. Also the typed refusals. Prints `SKIP: …` and returns
@@ -45,7 +45,7 @@ fn gpu_decode_matches_the_cpu_exact_path() {
         let numerics = model.auto_numerics();
         for batch in [false, true] {
             let mut cpu = Session::try_new(&model, &cpu_disp, numerics.clone(), 64).expect("cpu session");
-            let mut gpu = Session::try_new_cuda(&model, &gpu_disp, &be, numerics.clone(), 64).expect("upload");
+            let mut gpu = Session::try_new_on(Some(&be), &model, &gpu_disp, numerics.clone(), 64).expect("upload");
             let (want, got) = (logits(&mut cpu, &tokens, batch), logits(&mut gpu, &tokens, batch));
             let nv = model.hparams.n_vocab;
             let mut worst = 1.0f64;
@@ -73,7 +73,7 @@ fn a_cleared_gpu_session_repeats_itself() {
     let Some(be) = backend() else { return };
     let disp = scalar();
     let model = Model::open(fixture("tiny-b158.i2s.gguf")).expect("open");
-    let mut gpu = Session::try_new_cuda(&model, &disp, &be, model.auto_numerics(), 32).expect("upload");
+    let mut gpu = Session::try_new_on(Some(&be), &model, &disp, model.auto_numerics(), 32).expect("upload");
     let first = gpu.decode(&[1, 2, 3], Logits::Last).expect("decode");
     gpu.clear().expect("clear");
     let again = gpu.decode(&[1, 2, 3], Logits::Last).expect("decode");
@@ -95,7 +95,7 @@ fn session_errors_are_typed() {
     let Some(be) = backend() else { return };
     let disp = scalar();
     let model = Model::open(fixture("tiny-b158.i2s.gguf")).expect("open");
-    let mut gpu = Session::try_new_cuda(&model, &disp, &be, model.auto_numerics(), 32).expect("upload");
+    let mut gpu = Session::try_new_on(Some(&be), &model, &disp, model.auto_numerics(), 32).expect("upload");
     let nv = model.hparams.n_vocab as u32;
     assert!(matches!(
         gpu.decode(&[nv], Logits::Last),
@@ -113,7 +113,7 @@ fn session_errors_are_typed() {
         "{refused:?}"
     );
     let unsupported = |m: &Model, numerics: Numerics, what: &str| {
-        let r = Session::try_new_cuda(m, &disp, &be, numerics, 32);
+        let r = Session::try_new_on(Some(&be), m, &disp, numerics, 32);
         assert!(
             matches!(&r, Err(ModelError::Cuda(CudaError::Unsupported(w))) if w.contains(what)),
             "{what}: {r:?}"

@@ -208,10 +208,13 @@ impl EngineCtx {
     /// A session of `n_ctx` cells on this context's device.
     pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
         let numerics = self.numerics.clone();
-        Ok(match &self.cuda {
-            None => Session::try_new(&self.model, &self.disp, numerics, n_ctx)?,
-            Some(be) => Session::try_new_cuda(&self.model, &self.disp, be, numerics, n_ctx)?,
-        })
+        Ok(Session::try_new_on(
+            self.cuda.as_ref(),
+            &self.model,
+            &self.disp,
+            numerics,
+            n_ctx,
+        )?)
     }
 
     /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again

@@ -3,25 +3,14 @@
 //! device is a usage error. On a machine with a CUDA driver and GPU (feature on) the run must succeed on the
 //! device, and its receipt lists the accelerator and CUDA kernel IDs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 mod common;
-use common::code_and_text;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
-fn parity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(args)
-        .env_remove("PARITY_FIXTURES")
-        .env_remove("PARITY_SIGNING_KEY")
-        .env_remove("PARITY_KERNEL")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("parity runs")
+/// `parity ARGS…`: exit code and stdout followed by stderr.
+fn parity(args: &[&str]) -> (i32, String) {
+    let (code, out, err) = common::parity(args);
+    (code, out + &err)
 }
 
 /// Whether this machine can run the CUDA backend at all (feature on and a driver present).
@@ -35,7 +24,7 @@ fn cuda_without_support_exits_2_naming_why() {
         println!("SKIP: a CUDA driver is present; see cuda_runs_where_a_gpu_is");
         return;
     }
-    let model = fixtures().join("generated/tiny-b158.i2s.gguf");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/generated/tiny-b158.i2s.gguf");
     let out = std::env::temp_dir().join(format!("parity-device-{}.npy", std::process::id()));
     let why = if cfg!(feature = "cuda") {
         "no CUDA driver (libcuda.so not found)"
@@ -49,7 +38,7 @@ fn cuda_without_support_exits_2_naming_why() {
         vec!["bench", m, "-p", "0", "-n", "1", "--reps", "1"],
         vec!["run"],
     ] {
-        let (code, text) = code_and_text(&parity(&[&args[..], &["--device", "cuda"]].concat()));
+        let (code, text) = parity(&[&args[..], &["--device", "cuda"]].concat());
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(
             text.contains("--device cuda:0") && text.contains(why),
@@ -62,7 +51,7 @@ fn cuda_without_support_exits_2_naming_why() {
 
 #[test]
 fn unknown_devices_are_usage_errors() {
-    let (code, text) = code_and_text(&parity(&["run", "--device", "gpu"]));
+    let (code, text) = parity(&["run", "--device", "gpu"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("unknown device \"gpu\""), "{text}");
 }
@@ -74,13 +63,7 @@ fn cuda_runs_where_a_gpu_is() {
         return;
     }
     let receipt = std::env::temp_dir().join(format!("parity-device-{}.json", std::process::id()));
-    let (code, text) = code_and_text(&parity(&[
-        "run",
-        "--device",
-        "cuda",
-        "--receipt",
-        receipt.to_str().unwrap(),
-    ]));
+    let (code, text) = parity(&["run", "--device", "cuda", "--receipt", receipt.to_str().unwrap()]);
     // The device is held to cosine-level agreement, not bit-exactness: the exact gate may fail (exit 1),
     // but the run must compute on the device and write its receipt.
     assert!(code == 0 || code == 1, "{text}");

@@ -137,28 +137,26 @@ impl<'m> Session<'m> {
         numerics: Numerics,
         n_ctx: usize,
     ) -> Result<Session<'m>, ModelError> {
-        let size = Session::cells(&numerics, n_ctx)?;
-        let ops = CpuOps::new(model, disp, &numerics, size)?;
-        Ok(Session::with_ops(model, numerics, Box::new(ops), size))
+        Session::try_new_on(None, model, disp, numerics, n_ctx)
     }
 
-    /// A session on CUDA device `be`: weights uploaded once, KV cache and activations on the device; the
-    /// kernel IDs launched go into `disp`'s log. A weight type, numerics profile or shape without a device
-    /// kernel is a [`ModelError::Cuda`] naming it.
-    pub fn try_new_cuda(
+    /// A session on `cuda` (a CUDA device) or, with `None`, the CPU. On a device: weights uploaded once, KV
+    /// cache and activations there, the kernel IDs launched recorded in `disp`'s log; a weight type, numerics
+    /// profile or shape without a device kernel is a [`ModelError::Cuda`] naming it.
+    pub fn try_new_on(
+        cuda: Option<&'m CudaBackend>,
         model: &'m Model,
         disp: &'m Dispatcher,
-        be: &'m CudaBackend,
         numerics: Numerics,
         n_ctx: usize,
     ) -> Result<Session<'m>, ModelError> {
         let size = Session::cells(&numerics, n_ctx)?;
-        #[cfg(feature = "cuda")]
-        let ops = Box::new(super::cuda::CudaOps::new(model, disp, be, &numerics, size)?);
-        #[cfg(not(feature = "cuda"))]
-        let ops: Box<dyn Ops> = {
-            let _ = disp;
-            be.unreachable()
+        let ops: Box<dyn Ops + 'm> = match cuda {
+            None => Box::new(CpuOps::new(model, disp, &numerics, size)?),
+            #[cfg(feature = "cuda")]
+            Some(be) => Box::new(super::cuda::CudaOps::new(model, disp, be, &numerics, size)?),
+            #[cfg(not(feature = "cuda"))]
+            Some(be) => be.unreachable(),
         };
         Ok(Session::with_ops(model, numerics, ops, size))
     }
@@ -330,17 +328,35 @@ impl<'m> Session<'m> {
         }
         self.tr("kqv_out", l, nq, Buf::Attn)?;
         // `build_llama` has no sub-norm: `wo` reads the attention output directly.
-        let wo_in = if has_sub_norm {
-            self.ops.rms_norm(Buf::Attn, Norm::AttnSub(il), Buf::AttnNorm, n, nq)?;
-            self.tr("attn_sub_norm", l, nq, Buf::AttnNorm)?;
-            Buf::AttnNorm
-        } else {
-            Buf::Attn
+        let sub = has_sub_norm.then_some((Norm::AttnSub(il), Buf::AttnNorm));
+        let names = ["attn_sub_norm", "attn_out", "ffn_inp"];
+        self.close_block(il, n, (Buf::Attn, nq), sub, Lin::O, names)
+    }
+
+    /// A block's last steps: the optional sub-norm of `src` (`cols` wide) into its buffer, the projection `lin`
+    /// back to `n_embd` and the residual add into [`Buf::X`], traced under `names`.
+    fn close_block(
+        &mut self,
+        il: usize,
+        n: usize,
+        (src, cols): (Buf, usize),
+        sub: Option<(Norm, Buf)>,
+        lin: Lin,
+        names: [&'static str; 3],
+    ) -> Result<(), ModelError> {
+        let (e, l) = (self.model.hparams.n_embd, Some(il));
+        let proj_in = match sub {
+            Some((norm, dst)) => {
+                self.ops.rms_norm(src, norm, dst, n, cols)?;
+                self.tr(names[0], l, cols, dst)?;
+                dst
+            }
+            None => src,
         };
-        self.ops.matmuls(il, wo_in, n, &[(Lin::O, Buf::Proj)])?;
-        self.tr("attn_out", l, e, Buf::Proj)?;
+        self.ops.matmuls(il, proj_in, n, &[(lin, Buf::Proj)])?;
+        self.tr(names[1], l, e, Buf::Proj)?;
         self.ops.add(Buf::X, Buf::Proj, n * e)?;
-        self.tr("ffn_inp", l, e, Buf::X)
+        self.tr(names[2], l, e, Buf::X)
     }
 
     /// FFN half of layer `il`: norm, fused up/gate, activation, product, sub-norm, down projection and the
@@ -360,17 +376,15 @@ impl<'m> Session<'m> {
         self.tr("ffn_act", l, nff, Buf::Gate)?;
         self.ops.mul(Buf::Gate, Buf::Up, n * nff)?;
         self.tr("ffn_out", l, nff, Buf::Gate)?;
-        let down_in = if has_sub_norm {
-            self.ops.rms_norm(Buf::Gate, Norm::FfnSub(il), Buf::FfnNorm, n, nff)?;
-            self.tr("ffn_sub_norm", l, nff, Buf::FfnNorm)?;
-            Buf::FfnNorm
-        } else {
-            Buf::Gate
-        };
-        self.ops.matmuls(il, down_in, n, &[(Lin::Down, Buf::Proj)])?;
-        self.tr("ffn_down", l, e, Buf::Proj)?;
-        self.ops.add(Buf::X, Buf::Proj, n * e)?;
-        self.tr("l_out", l, e, Buf::X)
+        let sub = has_sub_norm.then_some((Norm::FfnSub(il), Buf::FfnNorm));
+        self.close_block(
+            il,
+            n,
+            (Buf::Gate, nff),
+            sub,
+            Lin::Down,
+            ["ffn_sub_norm", "ffn_down", "l_out"],
+        )
     }
 
     /// Output norm and the LM head (tied `token_embd`, or arch llama's `output.weight`) on the requested rows.

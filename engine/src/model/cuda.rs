@@ -101,7 +101,12 @@ impl<'m> CudaOps<'m> {
             be,
             cx: matmul_cx(numerics, disp),
             layers,
-            head: upload_linear(model, be, model.weights.lm_head())?,
+            // The head's product only (no `.scale` or bias, as bitnet.cpp).
+            head: DevLinear {
+                out_scale: None,
+                bias: None,
+                ..upload_linear(model, be, model.weights.lm_head())?
+            },
             output_norm: up_f32(&model.weights.output_norm)?,
             kc: be.zeros(cells)?,
             vc: be.zeros(cells)?,
@@ -124,8 +129,8 @@ impl<'m> CudaOps<'m> {
         self.bufs[b.index()] = Some((s, len));
     }
 
-    /// `y = W·x` for `n` rows (quantizing `x` once per group of I2_S products into `act`), then `.scale` and
-    /// bias.
+    /// `y = W·x` for `n` rows (quantizing `x` once per group of I2_S products into `act`), along the numerics'
+    /// I2_S epilogue or F16 path, then `.scale` and bias.
     fn mm(
         &self,
         x: &CudaSlice<f32>,
@@ -133,35 +138,24 @@ impl<'m> CudaOps<'m> {
         n: usize,
         l: &DevLinear,
     ) -> Result<CudaSlice<f32>, CudaError> {
-        let mut y = self.product(x, act, n, l)?;
-        if let Some(s) = l.out_scale {
-            self.be.scale_dev(&mut y, s, n * l.rows)?;
-        }
-        if let Some(b) = &l.bias {
-            self.be.bias_dev(&mut y, b, l.rows, n * l.rows)?;
-        }
-        Ok(y)
-    }
-
-    /// The product `W·x` alone, along the numerics' I2_S epilogue or F16 path.
-    fn product(
-        &self,
-        x: &CudaSlice<f32>,
-        act: &mut Option<DevAct>,
-        n: usize,
-        l: &DevLinear,
-    ) -> Result<CudaSlice<f32>, CudaError> {
         let be = self.be;
-        match &l.w {
+        let mut y = match &l.w {
             DevWeight::I2s { codes, scale } => {
                 if act.is_none() {
                     *act = Some(be.quantize_dev(x, n, l.k)?);
                 }
                 let q = act.as_ref().expect("set above");
-                Ok(be.i2s_dev(codes, l.rows, l.k, *scale, q, n, self.cx.i2s_epilogue)?.1)
+                be.i2s_dev(codes, l.rows, l.k, *scale, q, n, self.cx.i2s_epilogue)?.1
             }
-            DevWeight::F16(w) => be.f16_dev(w, l.rows, l.k, x, n, self.cx.f16_path(n, l.k)),
+            DevWeight::F16(w) => be.f16_dev(w, l.rows, l.k, x, n, self.cx.f16_path(n, l.k))?,
+        };
+        if let Some(s) = l.out_scale {
+            be.scale_dev(&mut y, s, n * l.rows)?;
         }
+        if let Some(b) = &l.bias {
+            be.bias_dev(&mut y, b, l.rows, n * l.rows)?;
+        }
+        Ok(y)
     }
 
     fn norm_weight(&self, norm: Norm) -> Option<&CudaSlice<f32>> {
@@ -295,8 +289,7 @@ impl Ops for CudaOps<'_> {
                 .map_err(drv("copy last row"))?;
             &last
         };
-        // The head's product only (no `.scale` or bias, as bitnet.cpp).
-        let y = self.product(xs, &mut None, rows, &self.head)?;
+        let y = self.mm(xs, &mut None, rows, &self.head)?;
         let logits = self.be.download(&y, rows * n_vocab)?;
         self.be.record_into(self.disp);
         Ok(logits)

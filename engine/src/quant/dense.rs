@@ -46,12 +46,7 @@ impl QuantMethod for DenseF16 {
     }
 
     #[cfg(feature = "cuda")]
-    fn upload(
-        &self,
-        be: &crate::kernels::cuda::CudaBackend,
-        data: &[u8],
-        shape: Shape,
-    ) -> Result<crate::kernels::cuda::DevWeight, crate::kernels::cuda::CudaError> {
+    fn upload(&self, be: &crate::kernels::cuda::CudaBackend, data: &[u8], shape: Shape) -> super::Upload {
         be.upload_f16(&self.f16(data, shape).expect("F16 has an F16 view"))
     }
 }

@@ -65,6 +65,13 @@ impl MatmulCx<'_> {
     }
 }
 
+/// A weight's device form, or why it has none ([`QuantMethod::upload`]).
+#[cfg(feature = "cuda")]
+pub type Upload = Result<crate::kernels::cuda::DevWeight, crate::kernels::cuda::CudaError>;
+
+#[cfg(feature = "cuda")]
+use crate::kernels::cuda::CudaBackend;
+
 /// The shape of a weight: `rows` outputs of `k` inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -124,12 +131,7 @@ pub trait QuantMethod: Send + Sync + fmt::Debug {
     /// The weight on CUDA device `be`, in the form a device kernel multiplies; a method without a device
     /// kernel is [`CudaError::Unsupported`](crate::kernels::cuda::CudaError::Unsupported) naming its type.
     #[cfg(feature = "cuda")]
-    fn upload(
-        &self,
-        _be: &crate::kernels::cuda::CudaBackend,
-        _data: &[u8],
-        _shape: Shape,
-    ) -> Result<crate::kernels::cuda::DevWeight, crate::kernels::cuda::CudaError> {
+    fn upload(&self, _be: &CudaBackend, _data: &[u8], _shape: Shape) -> Upload {
         Err(crate::kernels::cuda::CudaError::Unsupported(format!(
             "{} weights have no CUDA kernel",
             self.type_name()

@@ -518,23 +518,30 @@ impl CudaBackend {
 
     /// `x = x · o`.
     pub(crate) fn mul_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
-        let li = arg_i32("mul", "len", len)?;
-        let mut b = self.stream.launch_builder(&self.k.mul);
-        b.arg(x).arg(o).arg(&li);
-        // SAFETY: x and o hold len floats.
-        unsafe { b.launch(grid("mul", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch mul_inplace"))?;
-        self.record(MUL_ID);
-        Ok(())
+        self.binary_dev(&self.k.mul, ("mul", "launch mul_inplace"), MUL_ID, x, o, len)
     }
 
     /// `x = o + x`.
     pub(crate) fn add_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
-        let li = arg_i32("add", "len", len)?;
-        let mut b = self.stream.launch_builder(&self.k.add);
+        self.binary_dev(&self.k.add, ("add", "launch add_inplace"), ADD_ID, x, o, len)
+    }
+
+    /// An element-wise kernel `f(x, o, len)` writing `x`, named `op` and recorded as `id`.
+    fn binary_dev(
+        &self,
+        f: &CudaFunction,
+        (op, launch): (&'static str, &'static str),
+        id: crate::kernels::KernelId,
+        x: &mut CudaSlice<f32>,
+        o: &CudaSlice<f32>,
+        len: usize,
+    ) -> Result<(), CudaError> {
+        let li = arg_i32(op, "len", len)?;
+        let mut b = self.stream.launch_builder(f);
         b.arg(x).arg(o).arg(&li);
         // SAFETY: x and o hold len floats.
-        unsafe { b.launch(grid("add", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch add_inplace"))?;
-        self.record(ADD_ID);
+        unsafe { b.launch(grid(op, len.div_ceil(256), 1, 256)?) }.map_err(drv(launch))?;
+        self.record(id);
         Ok(())
     }
 

@@ -6,9 +6,10 @@
 //! [`CudaError::NotCompiledWithCudaSupport`].
 //!
 //! [`CudaBackend`] exposes each kernel on host slices (upload, launch, download) so it can be compared with the
-//! CPU oracle; the device-level launchers serve `model::cuda::CudaOps`, the CUDA backend of the one forward pass
-//! ([`crate::model::Session::try_new_cuda`]: weights uploaded once, KV cache on the device). Every launch is recorded under a stable kernel ID (the `*_ID` constants), read with
-//! [`CudaBackend::log`] or copied into a [`super::Dispatcher`] log with [`CudaBackend::record_into`].
+//! CPU oracle; the device-level launchers serve `model::cuda::CudaOps`, the CUDA backend of the one forward
+//! pass ([`crate::model::Session::try_new_on`]: weights uploaded once, KV cache on the device). Every launch is
+//! recorded under a stable kernel ID (the `*_ID` constants), read with [`CudaBackend::log`] or copied into a
+//! [`super::Dispatcher`] log with [`CudaBackend::record_into`].
 //!
 //! Numerics (docs/cuda.md): integer I2_S sums are exact (int32, `dp4a`), the f32 epilogue is the CPU's; the f16
 //! dots, softmax and RoPE follow the scalar oracle's reduction orders; RMS norm sums squares in f64 by a tree.
