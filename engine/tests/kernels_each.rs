@@ -179,12 +179,30 @@ fn softmax(f: engine::kernels::SoftmaxFn, o: engine::kernels::SoftmaxFn) {
 
 fn ffn_act(f: engine::kernels::FfnActFn, o: engine::kernels::FfnActFn) {
     let mut rng = Rng(11);
-    let g = rng.f32s(4096).iter().map(|v| v * 30.0).collect::<Vec<_>>();
-    for relu2 in [false, true] {
-        let (mut a, mut b) = (g.clone(), g.clone());
-        o(&mut a, relu2);
-        f(&mut b, relu2);
-        assert_eq!(bits(&a), bits(&b), "relu2 {relu2}");
+    let mut g = rng.f32s(4096).iter().map(|v| v * 30.0).collect::<Vec<_>>();
+    // Lanes where `v_expf` leaves the polynomial (|n| > 192: 0 or +∞), the subnormal range, and non-finite input.
+    let edges = [
+        200.0,
+        -200.0,
+        88.0,
+        -88.0,
+        103.0,
+        -103.0,
+        150.0,
+        -150.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    g[..edges.len()].copy_from_slice(&edges);
+    g[20] = f32::NAN;
+    g[21] = -0.0;
+    for len in [4096, 4093, 7] {
+        for relu2 in [false, true] {
+            let (mut a, mut b) = (g[..len].to_vec(), g[..len].to_vec());
+            o(&mut a, relu2);
+            f(&mut b, relu2);
+            assert_eq!(bits(&a), bits(&b), "relu2 {relu2} len {len}");
+        }
     }
 }
 
@@ -269,6 +287,8 @@ kernel_tests! {
     f16_avx512_tinyblas_gemm => "f16.avx512.tinyblas.gemm",
     softmax_fma => "softmax.fma.f32",
     ffn_act_fma => "ffn_act.fma.f32",
+    softmax_avx512 => "softmax.avx512.f32",
+    ffn_act_avx512 => "ffn_act.avx512.f32",
     rope_fma => "rope.fma.neox",
     rope_norm_fma => "rope.fma.norm",
     q8_0_avx2 => "q8_0.avx2.gemv",

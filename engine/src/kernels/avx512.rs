@@ -534,3 +534,92 @@ pub(super) fn q8_0_rows_vnni(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize,
 pub(super) fn q8_0_rows_bw(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
     super::avx2::q8_0_driver!(q8_0_tile_bw, w, k, q, qd, n, out)
 }
+
+/// `ggml_v_expf` (AVX-512 variant) on 16 lanes: the range reduction and polynomial of
+/// `elementwise::v_expf`, `vscalefps` for 2ⁿ, and lanes with |n| > 192 replaced by 0 (n ≤ 0) or +∞.
+#[inline]
+#[target_feature(enable = "avx512f,fma")]
+fn v_expf(x: __m512) -> __m512 {
+    use super::elementwise::EXPF_C;
+    let r = _mm512_set1_ps(12582912.0); // 0x1.8p23
+    let z = _mm512_fmadd_ps(x, _mm512_set1_ps(f32::from_bits(0x3fb8_aa3b)), r);
+    let n = _mm512_sub_ps(z, r);
+    let hi = _mm512_fnmadd_ps(n, _mm512_set1_ps(f32::from_bits(0x3f31_7200)), x);
+    let b = _mm512_fnmadd_ps(n, _mm512_set1_ps(f32::from_bits(0x35bf_be8e)), hi);
+    let u = _mm512_mul_ps(b, b);
+    let (c1, c2, c3) = (
+        _mm512_set1_ps(EXPF_C[0]),
+        _mm512_set1_ps(EXPF_C[1]),
+        _mm512_set1_ps(EXPF_C[2]),
+    );
+    let (c4, c5) = (_mm512_set1_ps(EXPF_C[3]), _mm512_set1_ps(EXPF_C[4]));
+    let j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(c5, b, c4), u, _mm512_fmadd_ps(c3, b, c2)),
+        u,
+        _mm512_fmadd_ps(c1, b, _mm512_set1_ps(1.0)),
+    );
+    let res = _mm512_scalef_ps(j, n);
+    let big = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_abs_ps(n), _mm512_set1_ps(192.0));
+    if big == 0 {
+        return res;
+    }
+    let low = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, _mm512_setzero_ps());
+    let alt = _mm512_mask_blend_ps(low, _mm512_set1_ps(f32::INFINITY), _mm512_setzero_ps());
+    _mm512_mask_blend_ps(big, res, alt)
+}
+
+/// `ffn_act.avx512.f32`: SiLU as `ggml_v_silu` 16 lanes at a time (`x / (1 + v_expf(0 − x))`), the tail and
+/// squared ReLU as [`super::elementwise::ffn_act`]; bit-identical to it. Requires AVX-512F and FMA.
+pub(super) fn ffn_act(gate: &mut [f32], relu2: bool) {
+    // SAFETY: installed by the registry only after AVX-512F and FMA were detected.
+    unsafe { ffn_act_impl(gate, relu2) }
+}
+
+#[target_feature(enable = "avx512f,fma")]
+fn ffn_act_impl(gate: &mut [f32], relu2: bool) {
+    let n16 = if relu2 { 0 } else { gate.len() & !15 };
+    let one = _mm512_set1_ps(1.0);
+    for c in (0..n16).step_by(16) {
+        // SAFETY: c + 16 <= n16 <= gate.len(); unaligned load and store.
+        unsafe {
+            let p = gate.as_mut_ptr().add(c);
+            let x = _mm512_loadu_ps(p);
+            let e = v_expf(_mm512_sub_ps(_mm512_setzero_ps(), x));
+            _mm512_storeu_ps(p, _mm512_div_ps(x, _mm512_add_ps(one, e)));
+        }
+    }
+    super::elementwise::ffn_act(&mut gate[n16..], relu2);
+}
+
+/// `softmax.avx512.f32`: [`super::elementwise::softmax_masked`] with the exponentials 16 lanes at a time
+/// (`ggml_vec_soft_max_f32`'s AVX-512 loop); bit-identical to it. Requires AVX-512F and FMA.
+pub(super) fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
+    // SAFETY: installed by the registry only after AVX-512F and FMA were detected.
+    unsafe { softmax_impl(s, scale, valid) }
+}
+
+#[target_feature(enable = "avx512f,fma")]
+fn softmax_impl(s: &mut [f32], scale: f32, valid: usize) {
+    let mut max = f32::NEG_INFINITY;
+    for (i, v) in s.iter_mut().enumerate() {
+        *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
+        max = max.max(*v);
+    }
+    let mut sum = 0f64;
+    let m = _mm512_set1_ps(max);
+    // Like the oracle, whole chunks of 16 only (rows are padded to 16).
+    for c in (0..s.len() & !15).step_by(16) {
+        // SAFETY: c + 16 <= s.len(); unaligned load and store.
+        let e = unsafe {
+            let p = s.as_mut_ptr().add(c);
+            let e = v_expf(_mm512_sub_ps(_mm512_loadu_ps(p), m));
+            _mm512_storeu_ps(p, e);
+            e
+        };
+        sum += tree16(e) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}

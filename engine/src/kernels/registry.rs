@@ -267,6 +267,8 @@ impl KernelTable {
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
         self.tinyblas_gemm = k(Op::F16, Isa::Avx512, "tinyblas.gemm", avx512::tinyblas_rows);
+        self.softmax = k(Op::Softmax, Isa::Avx512, "f32", avx512::softmax_masked);
+        self.ffn_act = k(Op::FfnAct, Isa::Avx512, "f32", avx512::ffn_act);
         self.q8_0 = q8_kernels()
             .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
             .expect("the AVX-512 family has the BW kernel");

@@ -13,17 +13,48 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     for &v in x {
         sum += (v * v) as f64;
     }
+    scale_row(x, w, eps, sum, out);
+}
+
+/// [`rms_norm`] over consecutive rows of `w.len()` values, into `out` (same length as `x`).
+///
+/// Each row's f64 sum is one sequential chain (ggml's order), so one row is bound by the add latency; rows are
+/// taken [`RMS_ROWS`] at a time with one chain each, which runs them side by side without changing a bit.
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let k = w.len();
+    let group = RMS_ROWS * k;
+    let mut xg = x.chunks_exact(group);
+    let mut og = out.chunks_exact_mut(group);
+    for (xs, os) in (&mut xg).zip(&mut og) {
+        let mut sums = [0f64; RMS_ROWS];
+        for i in 0..k {
+            for (r, s) in sums.iter_mut().enumerate() {
+                let v = xs[r * k + i];
+                *s += (v * v) as f64;
+            }
+        }
+        for ((xr, or), sum) in xs.chunks_exact(k).zip(os.chunks_exact_mut(k)).zip(sums) {
+            scale_row(xr, w, eps, sum, or);
+        }
+    }
+    for (xr, or) in xg
+        .remainder()
+        .chunks_exact(k)
+        .zip(og.into_remainder().chunks_exact_mut(k))
+    {
+        rms_norm(xr, w, eps, or);
+    }
+}
+
+/// Rows whose squared sums [`rms_norm_rows`] accumulates side by side.
+const RMS_ROWS: usize = 8;
+
+/// The second half of [`rms_norm`], given the row's f64 sum of squares.
+fn scale_row(x: &[f32], w: &[f32], eps: f32, sum: f64, out: &mut [f32]) {
     let mean = (sum / x.len() as f64) as f32;
     let scale = 1.0f32 / (mean + eps).sqrt();
     for ((o, &v), &wv) in out.iter_mut().zip(x).zip(w) {
         *o = (v * scale) * wv;
-    }
-}
-
-/// [`rms_norm`] over consecutive rows of `w.len()` values, into `out` (same length as `x`).
-pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
-        rms_norm(xr, w, eps, or);
     }
 }
 
@@ -159,4 +190,34 @@ fn physical_memory() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Side-by-side rows give each row exactly [`rms_norm`]'s bits, for any row count (groups and remainder).
+    #[test]
+    fn rms_norm_rows_is_rms_norm_per_row() {
+        let k = 160;
+        let mut z = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            z ^= z << 13;
+            z ^= z >> 7;
+            z ^= z << 17;
+            ((z >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 7.0
+        };
+        let w: Vec<f32> = (0..k).map(|_| next()).collect();
+        for n in [1, 7, 8, 9, 17, 24] {
+            let x: Vec<f32> = (0..n * k).map(|_| next()).collect();
+            let mut got = vec![0f32; n * k];
+            rms_norm_rows(&x, &w, 1e-6, &mut got);
+            for r in 0..n {
+                let mut want = vec![0f32; k];
+                rms_norm(&x[r * k..(r + 1) * k], &w, 1e-6, &mut want);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got[r * k..(r + 1) * k]), bits(&want), "n {n} row {r}");
+            }
+        }
+    }
 }
