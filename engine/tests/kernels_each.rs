@@ -1,6 +1,6 @@
 //! Every declared kernel against its scalar oracle, bit for bit, one test per kernel (stamped out by
 //! `kernel_tests!`), including kernels no family picks on this CPU (the AVX-512 BW I2_S kernel on a VNNI host).
-//! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated) turns that skip
+//! A kernel this CPU cannot run prints a SKIP line; `EXPECT_ISA=avx2|avx512|amx` (comma-separated) turns that skip
 //! into a failure. `every_declared_kernel_is_stamped` fails when a kernel is added without a test here.
 
 use engine::kernels::{declared, oracle, q8_0, scalar, KernelId, Slot};
@@ -21,7 +21,7 @@ fn kernel(id: &str) -> Option<(KernelId, Slot)> {
     let expected = std::env::var("EXPECT_ISA").unwrap_or_default();
     let isa = id
         .split('.')
-        .find(|s| s.starts_with("avx") || ["neon", "dotprod", "neonfp16"].contains(s))
+        .find(|s| s.starts_with("avx") || ["amx", "neon", "dotprod", "neonfp16"].contains(s))
         .unwrap_or("");
     if !isa.is_empty()
         && expected
@@ -40,6 +40,7 @@ fn check(slot: Slot, want: Slot) {
         (Slot::Quantize(f), Slot::Quantize(o)) => quantize(f, o),
         (Slot::LaneBound(f), Slot::LaneBound(o)) => lane_bound(f, o),
         (Slot::I2sRows(f), Slot::I2sRows(o)) => i2s_rows(f, o),
+        (Slot::I2sPacked(p, f), Slot::I2sRows(o)) => i2s_packed(p, f, o),
         (Slot::F16Dot(f), Slot::F16Dot(o)) => f16_dot(f, o),
         (Slot::F16Rows(f), Slot::F16Rows(o)) => f16_rows(f, o),
         (Slot::TinyBlas(f), Slot::TinyBlas(o)) => tinyblas(f, o),
@@ -105,6 +106,60 @@ fn i2s_rows(f: engine::kernels::I2sRowsFn, o: engine::kernels::I2sRowsFn) {
             );
         }
     }
+}
+
+/// A packed-activation gemm kernel: shapes around its 16-row / 16-token tiles and 32-row panels (rows and
+/// tokens off the tile grid, a lone short tile), K from one block to 8192, and extreme inputs (codes 3 with
+/// activations −128 / 127, the largest |sum|).
+fn i2s_packed(p: engine::kernels::I2sPackFn, f: engine::kernels::I2sPackedFn, o: engine::kernels::I2sRowsFn) {
+    let mut rng = Rng(3);
+    let mut packed = Vec::new();
+    for &(rows, k, n) in &[
+        (1, 128, 1),
+        (16, 128, 16),
+        (32, 256, 32),
+        (33, 128, 17),
+        (7, 384, 40),
+        (48, 640, 31),
+        (64, 1024, 64),
+        (40, 2048, 3),
+        (17, 8192, 19),
+        (96, 4224, 48),
+    ] {
+        let codes: Vec<u8> = rng.i8s(rows * k / 4).into_iter().map(|b| b as u8).collect();
+        let q = rng.i8s(n * k);
+        check_packed(p, f, o, &codes, &q, (rows, k, n), &mut packed);
+    }
+    for fill in [-128i8, 127] {
+        let (rows, k, n) = (20, 8192, 18);
+        check_packed(
+            p,
+            f,
+            o,
+            &vec![0xff; rows * k / 4],
+            &vec![fill; n * k],
+            (rows, k, n),
+            &mut packed,
+        );
+    }
+}
+
+/// One shape of [`i2s_packed`]: outputs into a strided buffer, whose padding must stay untouched.
+fn check_packed(
+    p: engine::kernels::I2sPackFn,
+    f: engine::kernels::I2sPackedFn,
+    o: engine::kernels::I2sRowsFn,
+    codes: &[u8],
+    q: &[i8],
+    (rows, k, n): (usize, usize, usize),
+    packed: &mut Vec<i8>,
+) {
+    let ld = rows + 5;
+    let (mut a, mut b) = (vec![7i32; n * ld], vec![7i32; n * ld]);
+    o(codes, k, q, n, &mut a, ld);
+    p(q, k, n, packed);
+    f(codes, k, packed, n, &mut b, ld);
+    assert_eq!(a, b, "rows {rows} k {k} n {n}");
 }
 
 fn f16_dot(f: engine::kernels::F16DotFn, o: engine::kernels::F16DotFn) {
@@ -277,6 +332,7 @@ kernel_tests! {
     i2s_x86_avx2 => "i2s.x86.avx2.gemv",
     i2s_x86_avx512bw => "i2s.x86.avx512bw.gemv",
     i2s_x86_avx512vnni => "i2s.x86.avx512vnni.gemv",
+    i2s_x86_amx_gemm => "i2s.x86.amx.gemm",
     f16_avx2_vec_dot => "f16.avx2.vec_dot",
     f16_avx512_vec_dot => "f16.avx512.vec_dot",
     f16_avx2_vec_dot_gemv => "f16.avx2.vec_dot.gemv",

@@ -125,7 +125,34 @@ fn isa_features() -> Vec<String> {
         "avxvnni"
     );
     f.iter_mut().for_each(|s| *s = s.replace('.', "_"));
+    f.extend(amx_features().iter().map(|s| s.to_string()));
     f
+}
+
+/// `amx_tile` and `amx_int8` when CPUID leaf 7 reports them (EDX bits 24, 25) and the OS enables the tile state
+/// (XCR0 bits 17, 18): `is_x86_feature_detected!` knows AMX only on nightly.
+#[cfg(target_arch = "x86_64")]
+fn amx_features() -> &'static [&'static str] {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, __get_cpuid_max, _xgetbv};
+    #[target_feature(enable = "xsave")]
+    fn xcr0() -> u64 {
+        // SAFETY: XGETBV with ECX = 0 reads XCR0; the caller checked OSXSAVE.
+        unsafe { _xgetbv(0) }
+    }
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists on every x86_64 CPU (leaves read only up to the maximum); XGETBV only after
+    // CPUID.1:ECX.OSXSAVE says the OS enabled it.
+    let on = unsafe {
+        __get_cpuid_max(0).0 >= 7
+            && __cpuid(1).ecx & (1 << 27) != 0
+            && __cpuid_count(7, 0).edx & (3 << 24) == 3 << 24
+            && xcr0() & (3 << 17) == 3 << 17
+    };
+    if on {
+        &["amx_tile", "amx_int8"]
+    } else {
+        &[]
+    }
 }
 
 #[cfg(target_arch = "aarch64")]

@@ -185,7 +185,7 @@ pub(super) fn tinyblas_rows(w: &[f16], k: usize, x: &[f32], n: usize, out: &mut 
 /// `p..p+32` must be readable; AVX-512F present.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn decode(p: *const u8) -> (__m512i, __m512i) {
+pub(super) unsafe fn decode(p: *const u8) -> (__m512i, __m512i) {
     // SAFETY: the caller guarantees 32 readable bytes; unaligned load.
     let c = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(p.cast()) });
     let m = _mm512_set1_epi8(3);

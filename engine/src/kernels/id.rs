@@ -87,6 +87,8 @@ pub enum Isa {
     Avx512bw,
     /// AVX-512 F/BW/VL + VNNI (`vpdpbusd`).
     Avx512vnni,
+    /// AVX-512 F/BW/VL + AMX-TILE + AMX-INT8 (`tdpbusd`), with the tile state granted by the OS.
+    Amx,
     /// AArch64 Advanced SIMD.
     Neon,
     /// AArch64 Advanced SIMD + FEAT_DotProd (`sdot`).
@@ -106,6 +108,7 @@ impl Isa {
             Isa::Avx512 => "avx512",
             Isa::Avx512bw => "avx512bw",
             Isa::Avx512vnni => "avx512vnni",
+            Isa::Amx => "amx",
             Isa::Neon => "neon",
             Isa::Dotprod => "dotprod",
             Isa::NeonFp16 => "neonfp16",
@@ -123,6 +126,9 @@ impl Isa {
             Isa::Avx2 => AVX2,
             Isa::Avx512 | Isa::Avx512bw => AVX512,
             Isa::Avx512vnni => &["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni"],
+            Isa::Amx => &[
+                "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "amx_tile", "amx_int8",
+            ],
             Isa::Neon => &["neon"],
             Isa::Dotprod => &["neon", "dotprod"],
             Isa::NeonFp16 => &["neon", "fp16"],
@@ -149,6 +155,8 @@ impl Isa {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512vnni => Isa::Avx512.available() && is_x86_feature_detected!("avx512vnni"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Amx => Isa::Avx512.available() && super::amx::available(),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             #[cfg(target_arch = "aarch64")]
@@ -225,6 +233,7 @@ mod tests {
             KernelId::new(Op::F16, Isa::Avx2, "vec_dot.gemv").to_string(),
             "f16.avx2.vec_dot.gemv"
         );
+        assert_eq!(KernelId::i2s(Isa::Amx, "gemm").to_string(), "i2s.x86.amx.gemm");
         assert_eq!(KernelId::new(Op::RmsNorm, Isa::Cuda, "").to_string(), "rms_norm.cuda");
         assert_eq!(
             KernelId::new(Op::Tq2_0, Isa::Scalar, "gemv").to_string(),

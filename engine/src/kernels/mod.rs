@@ -17,6 +17,8 @@ pub mod scalar_arm;
 pub mod tq;
 
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -166,6 +168,10 @@ pub type QuantizeFn = fn(&[f32], &mut [i8]) -> (f32, i32);
 /// Exact I2_S dots of every row of `codes` (rows of `k/4` bytes, x86 layout) × `n` int8 token rows of length
 /// `k`, into `out[t·ld + r]` (token-major, as the f32 outputs are laid out; `ld ≥ rows`).
 pub type I2sRowsFn = fn(codes: &[u8], k: usize, q: &[i8], n: usize, out: &mut [i32], ld: usize);
+/// Packs `n` int8 token rows of length `k` into the layout an [`I2sPackedFn`] reads (once per matmul).
+pub type I2sPackFn = fn(q: &[i8], k: usize, n: usize, packed: &mut Vec<i8>);
+/// An [`I2sRowsFn`] over activations packed by its kernel's [`I2sPackFn`].
+pub type I2sPackedFn = fn(codes: &[u8], k: usize, packed: &[i8], n: usize, out: &mut [i32], ld: usize);
 /// `scalar::i2s_lane_bound` of one quantized token row.
 pub type LaneBoundFn = fn(&[i8]) -> i32;
 /// `out[r] = vec_dot_f16(w_r, x)` for every row of `w` (rows of `k`).
@@ -186,8 +192,8 @@ pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 pub use id::{Isa, KernelId, Op, WeightLayout};
 pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
 pub use registry::{
-    declared, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sKernel, Kernel, KernelTable, Q8Kernel, Slot,
-    I2S_WRAP16,
+    declared, i2s_gemm_kernels, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sGemmKernel, I2sKernel, Kernel,
+    KernelTable, Q8Kernel, Slot, I2S_WRAP16,
 };
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
@@ -212,6 +218,8 @@ struct TokenQuant {
 #[derive(Default)]
 struct Scratch {
     q: Vec<i8>,
+    /// `q` packed for the table's gemm kernel ([`I2sGemmKernel`]).
+    packed: Vec<i8>,
     tokens: Vec<TokenQuant>,
     f: Vec<f32>,
     xs: Vec<f32>,
@@ -415,7 +423,8 @@ impl Dispatcher {
     /// Per token: quantize (§5.1); with the `Divide` epilogue (bitnet.cpp 2025, int16 lanes) a token whose
     /// lane bound (`scalar::i2s_lane_bound`) reaches 32768 may wrap a lane, so its outputs use the exact
     /// emulation `scalar::i2s_dot_wrap16` ([`I2S_WRAP16`]); every other token uses the table's exact int32
-    /// kernel, which is then bit-identical. Each job computes the integer dots of its rows for every token and
+    /// kernel, which is then bit-identical. From [`I2sGemmKernel::min_tokens`] tokens on, that kernel is the
+    /// table's gemm kernel (AMX where granted) over activations packed once here. Each job computes the integer dots of its rows for every token and
     /// applies the epilogue in place; results do not depend on chunking or on the thread count.
     pub fn i2s_matmuls(&self, x: &[f32], n: usize, epi: I2sEpilogue, products: &mut [I2sProduct]) {
         let Some(k) = products.first().map(|p| p.w.k) else {
@@ -435,7 +444,7 @@ impl Dispatcher {
         }
         let table = self.table;
         with_scratch(|s| {
-            let Scratch { q, tokens, .. } = s;
+            let Scratch { q, packed, tokens, .. } = s;
             q.clear();
             q.resize(n * k, 0);
             tokens.clear();
@@ -453,11 +462,18 @@ impl Dispatcher {
             if n_wrap > 0 {
                 self.record(I2S_WRAP16, products.len() as u64);
             }
+            let gemm = table.i2s_gemm.filter(|g| n >= g.min_tokens && n_wrap < n);
             if n_wrap < n {
-                self.record(table.i2s.id(n), products.len() as u64);
+                let id = gemm.map_or(table.i2s.id(n), |g| g.id());
+                self.record(id, products.len() as u64);
             }
             let (q, tokens) = (&q[..], &tokens[..]);
-            let chunk = row_chunk(k / 4);
+            let mut chunk = row_chunk(k / 4);
+            if let Some(g) = gemm {
+                (g.pack)(q, k, n, packed);
+                chunk = chunk.next_multiple_of(g.row_align);
+            }
+            let packed = &packed[..];
             let outs: Vec<(OutRows, I2sMatrix)> = products
                 .iter_mut()
                 .map(|p| {
@@ -480,8 +496,10 @@ impl Dispatcher {
                 let cr = chunk.min(w.rows - r0);
                 let codes = &w.codes[r0 * k / 4..(r0 + cr) * k / 4];
                 with_chunk_sums(cr * n, |sums| {
-                    if n_wrap < n {
-                        (table.i2s.run)(codes, k, q, n, sums, cr);
+                    match gemm {
+                        Some(g) => (g.run)(codes, k, packed, n, sums, cr),
+                        None if n_wrap < n => (table.i2s.run)(codes, k, q, n, sums, cr),
+                        None => {}
                     }
                     for (t, tq) in tokens.iter().enumerate() {
                         if tq.wrap {

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::id::{Isa, KernelId, Op};
 use super::q8_0::{self, Q8QuantizeFn, Q8RowsFn};
 use super::{
-    elementwise, scalar, scalar_arm, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sRowsFn, LaneBoundFn, Q8kFn,
-    QuantizeFn, RopeFn, SimdOrder, SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
+    elementwise, scalar, scalar_arm, tq, F16DotFn, F16RowsFn, Family, FfnActFn, I2sPackFn, I2sPackedFn, I2sRowsFn,
+    LaneBoundFn, Q8kFn, QuantizeFn, RopeFn, SimdOrder, SoftmaxFn, TinyBlasFn, TinyBlasRowsFn, TqDotFn,
 };
 
 /// A kernel and its stable ID.
@@ -36,6 +36,25 @@ impl I2sKernel {
     }
     pub fn gemm(&self) -> KernelId {
         self.id(2)
+    }
+}
+
+/// An I2_S gemm kernel over packed activations (`i2s.<layout>.<isa>.gemm`): the dispatcher packs a matmul's
+/// activations once with `pack` and runs `run` on every row chunk; fewer than `min_tokens` tokens take the
+/// table's [`I2sKernel`].
+#[derive(Clone, Copy, Debug)]
+pub struct I2sGemmKernel {
+    pub isa: Isa,
+    pub min_tokens: usize,
+    /// Row chunks are rounded up to a multiple of this (the kernel's row panel; only the last one is short).
+    pub row_align: usize,
+    pub pack: I2sPackFn,
+    pub run: I2sPackedFn,
+}
+
+impl I2sGemmKernel {
+    pub fn id(&self) -> KernelId {
+        KernelId::i2s(self.isa, "gemm")
     }
 }
 
@@ -80,6 +99,8 @@ pub struct KernelTable {
     /// The int16-lane bound that decides whether a token needs the wrap emulation.
     pub lane_bound: Kernel<LaneBoundFn>,
     pub i2s: I2sKernel,
+    /// The gemm kernel for batches of at least its `min_tokens` tokens, where one beats [`Self::i2s`].
+    pub i2s_gemm: Option<I2sGemmKernel>,
     pub f16_dot: Kernel<F16DotFn>,
     pub f16_gemv: Kernel<F16RowsFn>,
     pub tinyblas: Kernel<TinyBlasFn>,
@@ -171,6 +192,7 @@ impl KernelTable {
                 isa: Isa::Scalar,
                 run: scalar::i2s_rows,
             },
+            i2s_gemm: None,
             f16_dot: k(Op::F16, Isa::Scalar, "vec_dot", scalar::f16_dot),
             f16_gemv: k(Op::F16, Isa::Scalar, "vec_dot.gemv", scalar::f16_dot_rows),
             tinyblas: k(Op::F16, Isa::Scalar, "tinyblas", scalar::tinyblas_f16_f32),
@@ -263,6 +285,7 @@ impl KernelTable {
         self.i2s = i2s_kernels()
             .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
             .expect("the AVX-512 family has the BW kernel");
+        self.i2s_gemm = i2s_gemm_kernels().next();
         self.f16_dot = k(Op::F16, Isa::Avx512, "vec_dot", avx512::f16_dot);
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
@@ -326,6 +349,10 @@ impl KernelTable {
             self.i2s.gemv(),
             self.i2s.gemm(),
             I2S_WRAP16,
+        ]
+        .into_iter()
+        .chain(self.i2s_gemm.map(|g| g.id()))
+        .chain([
             self.f16_dot.id,
             self.f16_gemv.id,
             self.tinyblas.id,
@@ -340,8 +367,7 @@ impl KernelTable {
             self.q8_0_quantize.id,
             self.q8_0.id(1),
             self.q8_0.id(2),
-        ]
-        .into_iter()
+        ])
         .chain(self.arm_slots().into_iter().map(|(id, _)| id))
         .collect()
     }
@@ -367,6 +393,7 @@ pub enum Slot {
     Quantize(QuantizeFn),
     LaneBound(LaneBoundFn),
     I2sRows(I2sRowsFn),
+    I2sPacked(I2sPackFn, I2sPackedFn),
     F16Dot(F16DotFn),
     F16Rows(F16RowsFn),
     TinyBlas(TinyBlasFn),
@@ -403,19 +430,26 @@ impl KernelTable {
             (self.q8_0.id(1), Slot::Q8Rows(self.q8_0.run)),
         ]
         .into_iter()
+        .chain(self.i2s_gemm.map(|g| (g.id(), Slot::I2sPacked(g.pack, g.run))))
         .chain(self.arm_slots())
         .collect()
     }
 }
 
 /// The scalar oracle a declared kernel is tested against: the slot of the same operation and order in the
-/// scalar table (`scalar_arm` for the aarch64 orders, whose IDs' variants end in `_neon` / `_neonfp16`).
+/// scalar table (`scalar_arm` for the aarch64 orders, whose IDs' variants end in `_neon` / `_neonfp16`); an
+/// I2_S gemm kernel's is the I2_S oracle (declared under `gemv`).
 pub fn oracle(id: KernelId) -> Option<Slot> {
     let scalar = KernelTable::get(Family::Scalar)?;
+    let variant = if id.op == Op::I2s && id.variant == "gemm" {
+        "gemv"
+    } else {
+        id.variant
+    };
     scalar
         .slots()
         .into_iter()
-        .find(|(k, _)| k.op == id.op && k.variant == id.variant)
+        .find(|(k, _)| k.op == id.op && k.variant == variant)
         .map(|(_, s)| s)
 }
 
@@ -428,6 +462,7 @@ pub fn declared() -> Vec<(KernelId, Slot)> {
         .flat_map(KernelTable::slots)
         .chain(i2s_kernels().map(|k| (k.gemv(), Slot::I2sRows(k.run))))
         .chain(q8_kernels().map(|k| (k.id(1), Slot::Q8Rows(k.run))))
+        .chain(i2s_gemm_kernels().map(|g| (g.id(), Slot::I2sPacked(g.pack, g.run))))
         .collect();
     out.sort_by_key(|(id, _)| *id);
     out.dedup_by_key(|(id, _)| *id);
@@ -490,6 +525,33 @@ fn declared_i2s_kernels() -> &'static [I2sKernel] {
             run: scalar::i2s_rows,
         }];
         &ALL
+    }
+}
+
+/// Every I2_S gemm kernel of this build that this CPU can run, best first.
+pub fn i2s_gemm_kernels() -> impl Iterator<Item = I2sGemmKernel> {
+    declared_i2s_gemm_kernels()
+        .iter()
+        .copied()
+        .filter(|k| k.isa.available())
+}
+
+fn declared_i2s_gemm_kernels() -> &'static [I2sGemmKernel] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::amx;
+        const ALL: [I2sGemmKernel; 1] = [I2sGemmKernel {
+            isa: Isa::Amx,
+            min_tokens: amx::MIN_TOKENS,
+            row_align: amx::PANEL_ROWS,
+            pack: amx::pack,
+            run: amx::i2s_rows_packed,
+        }];
+        &ALL
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        &[]
     }
 }
 
