@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aarch64 by emulation: cross-build the per-kernel test suite and `parity` for aarch64-unknown-linux-gnu, then run
 # them under qemu-user — every NEON kernel against its scalar oracle (on qemu's `max` CPU, with sdot and fp16
-# arithmetic, and on a Cortex-A53, without either), the bundled `parity run`, and the committed x86 and ARM
+# arithmetic, and on a Cortex-A53, without either), the ARM profiles' Q8_0 heads (tests/q8_0_arm.rs), the
+# bundled `parity run`, and the committed x86 and ARM
 # recorded references (fixtures/reference/{random,arm,arm-fp16}). Exits 0 with a SKIP line when the toolchain
 # (rustup target, Debian's gcc-aarch64-linux-gnu, qemu-user) cannot be installed; any failure once it runs is
 # an error. About 5 minutes on 2 cores, most of it the cross build.
@@ -25,10 +26,10 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $SYSROOT"
 QEMU=(qemu-aarch64 -L "$SYSROOT")
 
 cargo build --release --target "$TARGET" -p parity
-echo "== NEON kernels against their oracles (qemu max CPU: sdot + fp16 arithmetic)"
-EXPECT_ISA=neon,dotprod,neonfp16 cargo test --release --target "$TARGET" -p bitnet-engine --test kernels_each
-echo "== the same on a Cortex-A53 (no sdot, no fp16 arithmetic: smull I2_S kernel, fp16 order emulated)"
-QEMU_CPU=cortex-a53 cargo test --release --target "$TARGET" -p bitnet-engine --test kernels_each
+echo "== NEON kernels against their oracles, and the ARM profiles' Q8_0 heads end to end (qemu max CPU: sdot + fp16)"
+EXPECT_ISA=neon,dotprod,neonfp16 cargo test --release --target "$TARGET" -p bitnet-engine --test kernels_each --test q8_0_arm
+echo "== the same on a Cortex-A53 (no sdot, no fp16 arithmetic: smull kernels, fp16 order emulated)"
+QEMU_CPU=cortex-a53 cargo test --release --target "$TARGET" -p bitnet-engine --test kernels_each --test q8_0_arm
 
 PARITY=target/$TARGET/release/parity
 echo "== parity run (bundled default) on aarch64"

@@ -1,13 +1,15 @@
-//! A whole decode on the GPU (`CudaSession`) against the CPU exact path (`Session`, scalar kernels) on the
-//! generated tiny models: every position's logits must reach cosine ≥ 0.9999 with the same top-1 (the issue's
-//! parity target), one token at a time and as one ubatch. Prints `SKIP: …` and returns without a CUDA driver.
+//! The one forward pass on its CUDA backend (`Session::try_new_on`) against the same pass on the CPU exact
+//! path (`Session::try_new`, scalar kernels) on the generated tiny models: every position's logits must reach
+//! cosine ≥ 0.9999 with the same top-1 (the parity target), one token at a time and as one ubatch;
+//! the device kernels' IDs reach the dispatcher's log. Also the typed refusals. Prints `SKIP: …` and returns
+//! without a CUDA driver (or in a build without the `cuda` feature).
 
-use engine::model::trace::cosine;
 use std::path::PathBuf;
 
-use engine::kernels::cuda::{CudaError, CudaSession};
-use engine::kernels::{Dispatcher, Family, KernelChoice};
-use engine::model::{ops, Logits, Model, Session};
+use engine::kernels::cuda::CudaError;
+use engine::kernels::{Dispatcher, Family, Isa, KernelChoice};
+use engine::model::trace::cosine;
+use engine::model::{ops, Logits, Model, ModelError, Numerics, Profile, Session, TraceSink};
 
 mod common;
 use common::cuda_backend as backend;
@@ -18,31 +20,33 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn scalar() -> Dispatcher {
+    Dispatcher::new(KernelChoice::Force(Family::Scalar)).expect("scalar")
+}
+
+/// Logits of `tokens` (one ubatch, or one token per decode) from `s`.
+fn logits(s: &mut Session, tokens: &[u32], batch: bool) -> Vec<f32> {
+    s.eval_prompt(tokens, batch).unwrap_or_else(|e| panic!("decode: {e}"))
+}
+
 #[test]
 fn gpu_decode_matches_the_cpu_exact_path() {
     let Some(be) = backend() else { return };
-    let disp = Dispatcher::new(KernelChoice::Force(Family::Scalar)).expect("scalar");
+    let (cpu_disp, gpu_disp) = (scalar(), scalar());
     let tokens: Vec<u32> = (1..=32).collect();
-    for name in ["tiny-b158.i2s.gguf", "tiny-bitnet.i2s.gguf", "tiny-b158.f16.gguf"] {
+    for name in [
+        "tiny-b158.i2s.gguf",
+        "tiny-bitnet.i2s.gguf",
+        "tiny-b158.i2s-arm.gguf",
+        "tiny-b158.f16.gguf",
+        "tiny-bitnet.f16.gguf",
+    ] {
         let model = Model::open(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let numerics = model.auto_numerics();
         for batch in [false, true] {
-            let mut cpu = Session::new(&model, &disp, numerics.clone(), 64);
-            let mut gpu = CudaSession::new(&model, &be, numerics.clone(), 64).expect("upload");
-            let (want, got) = if batch {
-                (
-                    cpu.decode(&tokens, Logits::All).expect("cpu"),
-                    gpu.decode(&tokens, Logits::All).expect("gpu"),
-                )
-            } else {
-                let mut w = Vec::new();
-                let mut g = Vec::new();
-                for &t in &tokens {
-                    w.extend(cpu.decode(&[t], Logits::All).expect("cpu"));
-                    g.extend(gpu.decode(&[t], Logits::All).expect("gpu"));
-                }
-                (w, g)
-            };
+            let mut cpu = Session::try_new(&model, &cpu_disp, numerics.clone(), 64).expect("cpu session");
+            let mut gpu = Session::try_new_on(Some(&be), &model, &gpu_disp, numerics.clone(), 64).expect("upload");
+            let (want, got) = (logits(&mut cpu, &tokens, batch), logits(&mut gpu, &tokens, batch));
             let nv = model.hparams.n_vocab;
             let mut worst = 1.0f64;
             let mut identical = 0;
@@ -59,27 +63,64 @@ fn gpu_decode_matches_the_cpu_exact_path() {
             );
         }
     }
-    println!("kernels: {:?}", be.log());
+    let log = gpu_disp.kernels();
+    println!("kernels: {:?}", log.keys().map(ToString::to_string).collect::<Vec<_>>());
+    assert!(!log.is_empty() && log.keys().all(|k| k.isa == Isa::Cuda), "{log:?}");
+}
+
+#[test]
+fn a_cleared_gpu_session_repeats_itself() {
+    let Some(be) = backend() else { return };
+    let disp = scalar();
+    let model = Model::open(fixture("tiny-b158.i2s.gguf")).expect("open");
+    let mut gpu = Session::try_new_on(Some(&be), &model, &disp, model.auto_numerics(), 32).expect("upload");
+    let first = gpu.decode(&[1, 2, 3], Logits::Last).expect("decode");
+    gpu.clear().expect("clear");
+    let again = gpu.decode(&[1, 2, 3], Logits::Last).expect("decode");
+    assert_eq!(first, again);
+}
+
+/// A sink that wants every tensor (the attention scores cannot leave the device).
+struct Everything;
+
+impl TraceSink for Everything {
+    fn wants(&self, _layer: Option<usize>) -> bool {
+        true
+    }
+    fn record(&mut self, _: &'static str, _: Option<usize>, _: usize, _: usize, _: &[f32]) {}
 }
 
 #[test]
 fn session_errors_are_typed() {
     let Some(be) = backend() else { return };
+    let disp = scalar();
     let model = Model::open(fixture("tiny-b158.i2s.gguf")).expect("open");
-    let mut gpu = CudaSession::new(&model, &be, model.auto_numerics(), 32).expect("upload");
+    let mut gpu = Session::try_new_on(Some(&be), &model, &disp, model.auto_numerics(), 32).expect("upload");
     let nv = model.hparams.n_vocab as u32;
     assert!(matches!(
         gpu.decode(&[nv], Logits::Last),
-        Err(CudaError::TokenOutOfRange { .. })
+        Err(ModelError::TokenOutOfRange { .. })
     ));
     let full: Vec<u32> = vec![1; gpu.n_ctx() + 1];
     assert!(matches!(
         gpu.decode(&full, Logits::Last),
-        Err(CudaError::ContextFull { .. })
+        Err(ModelError::ContextFull { .. })
     ));
+    gpu.set_trace(Some(Box::new(Everything)));
+    let refused = gpu.decode(&[1], Logits::Last);
+    assert!(
+        matches!(&refused, Err(ModelError::Cuda(CudaError::Unsupported(w))) if w.contains("kq")),
+        "{refused:?}"
+    );
+    let unsupported = |m: &Model, numerics: Numerics, what: &str| {
+        let r = Session::try_new_on(Some(&be), m, &disp, numerics, 32);
+        assert!(
+            matches!(&r, Err(ModelError::Cuda(CudaError::Unsupported(w))) if w.contains(what)),
+            "{what}: {r:?}"
+        );
+    };
     let tq = Model::open(fixture("tiny-b158.tq2_0.gguf")).expect("open tq2_0");
-    assert!(matches!(
-        CudaSession::new(&tq, &be, tq.auto_numerics(), 32),
-        Err(CudaError::Unsupported(_))
-    ));
+    unsupported(&tq, tq.auto_numerics(), "tq2_0");
+    let arm = Numerics::profile(Profile::BitnetCpp2025Arm, "test");
+    unsupported(&model, arm, "x86 float order");
 }

@@ -319,9 +319,16 @@ fn rope_norm(f: engine::kernels::RopeFn, o: engine::kernels::RopeFn) {
     rope_from(13, f, o);
 }
 
+/// Random blocks, plus a zero block, a block whose scale is subnormal (the ARM quantizer's `1/d` overflows
+/// there) and one with a value on a rounding tie.
 fn q8_quantize(f: engine::kernels::Q8QuantizeFn, o: engine::kernels::Q8QuantizeFn) {
     let mut rng = Rng(14);
-    let x = rng.f32s(32 * 40);
+    let mut x = rng.f32s(32 * 40);
+    x[..32].fill(0.0);
+    for (j, v) in x[32..64].iter_mut().enumerate() {
+        *v = j as f32 * 1e-40;
+    }
+    x[64..68].copy_from_slice(&[127.0, 2.5, -3.5, 0.0]);
     let (mut qa, mut da) = (vec![0i8; x.len()], vec![0f32; 40]);
     let (mut qb, mut db) = (qa.clone(), da.clone());
     o(&x, &mut qa, &mut da);
@@ -401,6 +408,12 @@ kernel_tests! {
     f16_neonfp16_vec_dot_gemv => "f16.neonfp16.vec_dot_neonfp16.gemv",
     f16_neonfp16_tinyblas => "f16.neonfp16.tinyblas_neonfp16",
     f16_neonfp16_tinyblas_gemm => "f16.neonfp16.tinyblas_neonfp16.gemm",
+    q8_0_neon_quantize_neon => "q8_0.neon.quantize_neon",
+    q8_0_neon_vec_dot_neon => "q8_0.neon.vec_dot_neon",
+    q8_0_neon_vec_dot_neonfp16 => "q8_0.neon.vec_dot_neonfp16",
+    q8_0_dotprod_vec_dot_neonfp16 => "q8_0.dotprod.vec_dot_neonfp16",
+    q8_0_neon_tinyblas_neonfp16 => "q8_0.neon.tinyblas_neonfp16",
+    q8_0_dotprod_tinyblas_neonfp16 => "q8_0.dotprod.tinyblas_neonfp16",
 }
 
 /// The aarch64 orders' scalar oracles agree with bitnet.cpp's ARM goldens (scoreboard), so here they only
@@ -421,6 +434,59 @@ fn arm_oracles_differ_from_the_x86_order() {
     );
     assert_ne!(x86.to_bits(), neon.to_bits());
     assert_ne!(neon.to_bits(), fp16.to_bits());
+}
+
+/// The same for Q8_0: the aarch64 orders' oracles (`vmull` lanes, `sdot` lanes, tinyBLAS's single accumulator)
+/// differ from the x86 order and from each other on a bitnet-3B-wide row, and the ARM quantizer from x86's.
+#[test]
+fn arm_q8_0_oracles_differ_from_the_x86_order() {
+    let mut rng = Rng(22);
+    let (rows, k) = (16, 3200);
+    let mut w = Vec::new();
+    for _ in 0..rows * k / 32 {
+        w.extend_from_slice(&f16::from_f32(rng.f32s(1)[0] * 0.01).to_le_bytes());
+        w.extend((0..32).map(|_| rng.next() as u8));
+    }
+    let x = rng.f32s(k);
+    let (mut q, mut d) = (vec![0i8; k], vec![0f32; k / 32]);
+    q8_0::quantize_q8_0(&x, &mut q, &mut d);
+    let rows_of = |id: &str| {
+        let Some(Slot::Q8Rows(f)) = oracle(declared().into_iter().find(|(i, _)| i.to_string() == id).unwrap().0) else {
+            panic!("{id}")
+        };
+        let mut out = vec![0f32; rows];
+        f(&w, k, &q, &d, 1, &mut out);
+        bits(&out)
+    };
+    let all = [
+        rows_of("q8_0.scalar.gemv"),
+        rows_of("q8_0.scalar.vec_dot_neon"),
+        rows_of("q8_0.scalar.vec_dot_neonfp16"),
+        rows_of("q8_0.scalar.tinyblas_neonfp16"),
+    ];
+    for i in 0..all.len() {
+        for j in i + 1..all.len() {
+            assert_ne!(all[i], all[j], "orders {i} and {j}");
+        }
+    }
+    // amax 3.8202732: x86's id = 127/amax and ARM's 1/(amax/127) differ by an ulp, and x·id lands on either
+    // side of 1.5 (f32 bits found by search).
+    let mut x = [0f32; 32];
+    x[0] = f32::from_bits(1081376603);
+    x[1] = f32::from_bits(1027133734);
+    let Some(Slot::Q8Quantize(arm)) = oracle(
+        declared()
+            .into_iter()
+            .find(|(i, _)| i.to_string() == "q8_0.scalar.quantize_neon")
+            .unwrap()
+            .0,
+    ) else {
+        panic!("the ARM Q8_0 quantizer is declared")
+    };
+    let (mut qa, mut qx, mut da) = ([0i8; 32], [0i8; 32], [0f32; 1]);
+    arm(&x, &mut qa, &mut da);
+    q8_0::quantize_q8_0(&x, &mut qx, &mut da);
+    assert_eq!((qx[1], qa[1]), (1, 2));
 }
 
 /// Every non-scalar kernel declared on this CPU has a test above (scalar kernels are the oracles).

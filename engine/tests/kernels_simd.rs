@@ -8,7 +8,7 @@ use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
 use engine::kernels::tq::{self, TqMatrix, TqType};
 use engine::kernels::{
     scalar, Dispatcher, F16Matrix, F16Path, Family, I2sEpilogue, I2sMatrix, I2sProduct, KernelChoice, KernelError,
-    Q8Matrix, I2S_WRAP16,
+    KernelTable, Q8Matrix, I2S_WRAP16,
 };
 use half::f16;
 
@@ -422,7 +422,7 @@ fn unknown_or_unavailable_family_is_an_error() {
         "avx9".parse::<KernelChoice>(),
         Err(KernelError::UnknownFamily(_))
     ));
-    for f in [Family::Avx2, Family::Avx512, Family::Neon] {
+    for f in [Family::Avx2, Family::Avx512, Family::Neon, Family::Amx] {
         match Dispatcher::new(KernelChoice::Force(f)) {
             Ok(d) => assert!(f.available() && d.family() == f),
             Err(e) => assert!(!f.available() && matches!(e, KernelError::Unavailable(..)), "{e}"),
@@ -436,9 +436,20 @@ fn auto_picks_the_best_available_family() {
         eprintln!("SKIP: PARITY_KERNEL is set");
         return;
     }
-    let best = [Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
+    let best = [Family::Amx, Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
         .into_iter()
         .find(|f| f.available())
         .unwrap();
     assert_eq!(Dispatcher::new(KernelChoice::Auto).unwrap().family(), best);
+}
+
+/// `avx512` keeps I2_S prefill on `vpdpbusd`; only `amx` (auto's first choice where granted) uses the tiles.
+#[test]
+fn only_the_amx_family_has_the_amx_prefill_kernel() {
+    let gemm = |f: Family| KernelTable::get(f).map(|t| t.i2s_gemm.map(|g| g.id().to_string()));
+    assert_eq!(gemm(Family::Avx512).flatten(), None);
+    match gemm(Family::Amx) {
+        Some(id) => assert_eq!(id.as_deref(), Some("i2s.x86.amx.gemm")),
+        None => eprintln!("SKIP: no AMX-INT8 here (or Linux refused the tile state)"),
+    }
 }

@@ -24,6 +24,7 @@ pub fn fixtures_dir() -> PathBuf {
 use std::path::Path;
 
 use engine::flavor::{FlavorOptions, I2sLayout, TlOptions};
+use engine::kernels::cuda::{CudaBackend, Device};
 use engine::kernels::{Dispatcher, KernelChoice, KernelId};
 use engine::model::{Model, Numerics, Profile, Session, Switch};
 use vocab::Mode;
@@ -34,7 +35,7 @@ pub struct EngineArgs {
     /// Worker threads, 1 to 512 (results are bit-identical for any count).
     #[arg(long, short = 't', default_value_t = default_threads(), value_parser = crate::limits::threads)]
     pub threads: usize,
-    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    /// Kernel family: auto, scalar, avx2, avx512 (VNNI prefill) or amx (AMX-INT8 prefill) (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
     pub kernel: String,
     /// Numerics profile: auto, bitnet.cpp-2025, bitnet.cpp-2026 (predicted) or llama.cpp.
@@ -54,6 +55,19 @@ pub struct EngineArgs {
     /// huge-page-backed memory at load (the default: decode streams them faster; peak RSS stays ≈ the file).
     #[arg(long)]
     pub mmap: bool,
+}
+
+/// Where the forward pass runs (the commands that compute a forward pass and report it).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// cpu, cuda or cuda:N. CUDA needs a parity built with `--features cuda`, an NVIDIA driver (libcuda.so)
+    /// and NVRTC 12 (libnvrtc.so.12); see docs/cuda.md (cosine-level, not bit-exact, against the CPU).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: Device,
+}
+
+fn parse_device(s: &str) -> Result<Device, String> {
+    s.parse::<Device>().map_err(|e| e.to_string())
 }
 
 /// CLI names of the I2_S packings (spec §3.3–§3.5).
@@ -91,11 +105,12 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// A loaded model with its dispatcher and numerics.
+/// A loaded model with its dispatcher and numerics, and the CUDA device its sessions run on (`None`: the CPU).
 pub struct EngineCtx {
     pub model: Model,
     pub disp: Dispatcher,
     pub numerics: Numerics,
+    pub cuda: Option<CudaBackend>,
 }
 
 impl EngineArgs {
@@ -116,7 +131,12 @@ impl EngineArgs {
             model.make_resident()?;
         }
         let numerics = self.numerics_for(&model)?;
-        Ok(EngineCtx { model, disp, numerics })
+        Ok(EngineCtx {
+            model,
+            disp,
+            numerics,
+            cuda: None,
+        })
     }
 
     /// The numerics profile asked for (`auto` asks the model) plus single switches.
@@ -168,9 +188,35 @@ impl EngineCtx {
         }
     }
 
-    pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
-        Ok(Session::try_new(&self.model, &self.disp, self.numerics.clone(), n_ctx)?)
+    /// Run this context's sessions on `device`: a CUDA device is opened (driver, NVRTC, kernels compiled) here,
+    /// and a build without the `cuda` feature or a machine without a driver is an error saying so.
+    pub fn on(mut self, device: &DeviceArgs) -> Result<EngineCtx> {
+        self.cuda = match device.device {
+            Device::Cpu => None,
+            Device::Cuda(ordinal) => {
+                Some(CudaBackend::new_on(ordinal).with_context(|| format!("--device {}", device.device))?)
+            }
+        };
+        Ok(self)
     }
+
+    /// The devices receipts list under `host.accelerators` (`cuda:<name>`), `None` on the CPU.
+    pub fn accelerators(&self) -> Option<Vec<String>> {
+        self.cuda.as_ref().map(|b| vec![format!("cuda:{}", b.device_name())])
+    }
+
+    /// A session of `n_ctx` cells on this context's device.
+    pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
+        let numerics = self.numerics.clone();
+        Ok(Session::try_new_on(
+            self.cuda.as_ref(),
+            &self.model,
+            &self.disp,
+            numerics,
+            n_ctx,
+        )?)
+    }
+
     /// SHA-256 of the model file, hashed in 8 MiB pieces; with resident weights each piece is released again
     /// after hashing, so the digest does not pull the whole file back into the resident set.
     pub fn model_sha256(&self) -> String {

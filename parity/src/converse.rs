@@ -80,7 +80,7 @@ impl<'m> Conversation<'m> {
                 self.tokens.drain(r);
             }
             self.shifts += 1;
-            self.session.clear();
+            self.session.clear()?;
             if !self.tokens.is_empty() {
                 prefill(&mut self.session, &self.tokens)?;
             }

@@ -24,10 +24,12 @@ pub enum Op {
     Softmax,
     FfnAct,
     Rope,
-    /// CUDA-only fused ops.
+    /// CUDA-only ops (the CPU's are inline f32 arithmetic or several kernels).
     RmsNorm,
-    RopeNeox,
     Attn,
+    /// Element-wise product and sum (CUDA).
+    Mul,
+    Add,
 }
 
 impl Op {
@@ -44,7 +46,8 @@ impl Op {
             Op::FfnAct => "ffn_act",
             Op::Rope => "rope",
             Op::RmsNorm => "rms_norm",
-            Op::RopeNeox => "rope_neox",
+            Op::Mul => "mul",
+            Op::Add => "add",
             Op::Attn => "attn",
         }
     }

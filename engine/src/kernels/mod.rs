@@ -45,12 +45,15 @@ pub enum Family {
     Scalar,
     Avx2,
     Avx512,
-    /// AArch64 Advanced SIMD (its kernels come with the ARM port; until then it runs the oracle).
+    /// AArch64 Advanced SIMD.
     Neon,
+    /// The AVX-512 family with AMX-INT8 tiles for I2_S prefill (`i2s.x86.amx.gemm`); `avx512` alone keeps
+    /// prefill on `vpdpbusd`, so the two can be compared on one machine.
+    Amx,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [Family::Scalar, Family::Avx2, Family::Avx512, Family::Neon];
+    pub const ALL: [Family; 5] = [Family::Scalar, Family::Avx2, Family::Avx512, Family::Neon, Family::Amx];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +61,7 @@ impl Family {
             Family::Avx2 => "avx2",
             Family::Avx512 => "avx512",
             Family::Neon => "neon",
+            Family::Amx => "amx",
         }
     }
 
@@ -69,6 +73,7 @@ impl Family {
             Family::Avx2 => Isa::Avx2.available(),
             Family::Avx512 => Isa::Avx512.available(),
             Family::Neon => Isa::Neon.available(),
+            Family::Amx => Isa::Avx512.available() && Isa::Amx.available(),
         }
     }
 }
@@ -94,6 +99,7 @@ impl std::str::FromStr for KernelChoice {
             "avx2" => KernelChoice::Force(Family::Avx2),
             "avx512" => KernelChoice::Force(Family::Avx512),
             "neon" => KernelChoice::Force(Family::Neon),
+            "amx" => KernelChoice::Force(Family::Amx),
             _ => return Err(KernelError::UnknownFamily(s.to_string())),
         })
     }
@@ -101,7 +107,7 @@ impl std::str::FromStr for KernelChoice {
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum KernelError {
-    #[error("unknown kernel family {0:?} (expected auto, scalar, avx2, avx512 or neon)")]
+    #[error("unknown kernel family {0:?} (expected auto, scalar, avx2, avx512, amx or neon)")]
     UnknownFamily(String),
     #[error("kernel family {0} is not available on this CPU or in this build (available: {1})")]
     Unavailable(&'static str, String),
@@ -192,8 +198,8 @@ pub type RopeFn = fn(x: &mut [f32], c: &[f32], s: &[f32]);
 pub use id::{Isa, KernelId, Op, WeightLayout};
 pub use q8_0::{Q8Matrix, Q8QuantizeFn, Q8RowsFn};
 pub use registry::{
-    declared, i2s_gemm_kernels, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sGemmKernel, I2sKernel, Kernel,
-    KernelTable, Q8Kernel, Slot, I2S_WRAP16,
+    arm_q8_kernels, declared, i2s_gemm_kernels, i2s_kernels, oracle, q8_kernels, F16Set, FloatOps, I2sGemmKernel,
+    I2sKernel, Kernel, KernelTable, Q8Kernel, Q8Set, Slot, I2S_WRAP16,
 };
 
 /// Weight bytes per parallel task: big enough to amortise scheduling, small enough to balance two threads.
@@ -312,7 +318,7 @@ impl Dispatcher {
             c => c,
         };
         let family = match choice {
-            KernelChoice::Auto => [Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
+            KernelChoice::Auto => [Family::Amx, Family::Avx512, Family::Avx2, Family::Neon, Family::Scalar]
                 .into_iter()
                 .find(|f| f.available())
                 .unwrap_or(Family::Scalar),

@@ -1,5 +1,6 @@
 //! AArch64 Advanced SIMD kernels: intrinsics only, with the signatures of their scalar oracles
-//! (`scalar::quantize_i8_s`, `scalar::i2s_rows`, `scalar_arm`'s F16 kernels) and bit-for-bit their results.
+//! (`scalar::quantize_i8_s`, `scalar::i2s_rows`, `scalar_arm`'s F16 and Q8_0 kernels) and bit-for-bit their
+//! results.
 //!
 //! The F16 kernels reproduce the aarch64 builds of bitnet.cpp, so on an ARM host they are the reference's own
 //! instruction sequence: `fcvtl` + `fmla .4s` (plain NEON) or `fmla .8h` (fp16 arithmetic). fp16 vector
@@ -12,6 +13,9 @@ use std::arch::asm;
 
 use half::f16;
 
+use crate::flavor::{BlockQ8_0, QK8_0};
+
+use super::q8_0::for_each_q8_row_token;
 use super::scalar::{for_each_i2s_row, for_each_row, for_each_row_token, I2S_BLOCK};
 
 /// Whether this CPU has `sdot` (FEAT_DotProd).
@@ -367,5 +371,193 @@ pub fn tinyblas_rows_neon_fp16(w: &[f16], k: usize, x: &[f32], n: usize, out: &m
     // SAFETY: as above.
     for_each_row_token(w, k, &bits[..], n, out, |row, xt| unsafe {
         tinyblas_fp16_bits(row, xt)
+    });
+}
+
+/// `quantize_row_q8_0`'s `__ARM_NEON` path, its own instructions (`scalar_arm::quantize_q8_0_neon`).
+pub fn quantize_q8_0_neon(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    // SAFETY: NEON is part of every AArch64 target.
+    unsafe { quantize_q8_0_impl(x, q, d) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn quantize_q8_0_impl(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    // SAFETY: each block reads 32 floats of `x` and writes 32 bytes of `q` (chunks_exact bounds them).
+    unsafe {
+        for ((xb, qb), db) in x.chunks_exact(QK8_0).zip(q.chunks_exact_mut(QK8_0)).zip(d.iter_mut()) {
+            let v: [float32x4_t; 8] = std::array::from_fn(|j| vld1q_f32(xb.as_ptr().add(4 * j)));
+            let a: [float32x4_t; 8] = std::array::from_fn(|j| vabsq_f32(v[j]));
+            let m4: [float32x4_t; 4] = std::array::from_fn(|j| vmaxq_f32(a[2 * j], a[2 * j + 1]));
+            let m = vmaxq_f32(vmaxq_f32(m4[0], m4[1]), vmaxq_f32(m4[2], m4[3]));
+            let amax = vmaxvq_f32(m);
+            let dd = amax / 127.0;
+            *db = f16::from_f32(dd).to_f32();
+            let id = if dd != 0.0 { 1.0 / dd } else { 0.0 };
+            for (j, vj) in v.iter().enumerate() {
+                let mut lanes = [0i32; 4];
+                vst1q_s32(lanes.as_mut_ptr(), vcvtnq_s32_f32(vmulq_n_f32(*vj, id)));
+                for (o, l) in qb[4 * j..4 * j + 4].iter_mut().zip(lanes) {
+                    *o = l as i8;
+                }
+            }
+        }
+    }
+}
+
+/// One Q8_0 block's 4 int32 lanes: `a`, `b` point at 32 int8 each.
+type Q8Lanes = unsafe fn(a: *const i8, b: *const i8) -> int32x4_t;
+
+/// `ggml_vdotq_s32` without FEAT_DotProd over both halves: `vmull_s8` low/high, `vpaddlq_s16`, added.
+#[inline(always)]
+unsafe fn lanes_mull(a: *const i8, b: *const i8) -> int32x4_t {
+    // SAFETY: the callers pass pointers to 32 readable bytes each.
+    unsafe {
+        let half = |o: usize| {
+            let (x, y) = (vld1q_s8(a.add(o)), vld1q_s8(b.add(o)));
+            let p0 = vmull_s8(vget_low_s8(x), vget_low_s8(y));
+            let p1 = vmull_high_s8(x, y);
+            vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1))
+        };
+        vaddq_s32(half(0), half(16))
+    }
+}
+
+/// `vdotq_s32(vdotq_s32(0, a_lo, b_lo), a_hi, b_hi)` with `sdot` (FEAT_DotProd).
+#[inline(always)]
+unsafe fn lanes_sdot(a: *const i8, b: *const i8) -> int32x4_t {
+    // SAFETY: the callers pass pointers to 32 readable bytes each and hold FEAT_DotProd.
+    unsafe {
+        let acc = sdot(vdupq_n_s32(0), vld1q_s8(a), vld1q_s8(b));
+        sdot(acc, vld1q_s8(a.add(16)), vld1q_s8(b.add(16)))
+    }
+}
+
+/// The `sdot` lanes without `sdot`: per half, products paired by `vpaddlq_s16`, then `vpaddq_s32` of the low
+/// and high results, so lane `l` sums bytes 4l..4l+3 (exact either way).
+#[inline(always)]
+unsafe fn lanes_sdot_emulated(a: *const i8, b: *const i8) -> int32x4_t {
+    // SAFETY: the callers pass pointers to 32 readable bytes each.
+    unsafe {
+        let half = |o: usize| {
+            let (x, y) = (vld1q_s8(a.add(o)), vld1q_s8(b.add(o)));
+            let p0 = vpaddlq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(y)));
+            let p1 = vpaddlq_s16(vmull_high_s8(x, y));
+            vpaddq_s32(p0, p1)
+        };
+        vaddq_s32(half(0), half(16))
+    }
+}
+
+/// Block `b` of weight row `w` against `q`: its lanes (as f32, exact) and its scale `f32(d_w)·f32(d_x)`.
+#[inline(always)]
+unsafe fn q8_block(w: &[u8], q: &[i8], qd: &[f32], b: usize, lanes: Q8Lanes) -> (float32x4_t, f32) {
+    // SAFETY: `b` < qd.len(), so block `b` of `w` (34 bytes) and of `q` (32) are in bounds.
+    unsafe {
+        let wb = w.as_ptr().add(b * BlockQ8_0::BYTES);
+        let dw = f16::from_le_bytes([*wb, *wb.add(1)]).to_f32();
+        let l = lanes(wb.add(2).cast(), q.as_ptr().add(b * QK8_0));
+        (vcvtq_f32_s32(l), dw * qd[b])
+    }
+}
+
+/// `ggml_vec_dot_q8_0_q8_0`'s NEON branch (`scalar_arm`'s Q8_0 vec_dot): two accumulators over block pairs
+/// (`fmla` by the scale), `vaddvq_f32` each, summed; an odd last block by `fmadd`.
+#[inline(always)]
+unsafe fn q8_vec_dot(w: &[u8], q: &[i8], qd: &[f32], lanes: Q8Lanes) -> f32 {
+    // SAFETY: the callers pass a row of qd.len() blocks and as many activation blocks.
+    unsafe {
+        let nb = qd.len().min(q.len() / QK8_0).min(w.len() / BlockQ8_0::BYTES);
+        let mut acc = [vdupq_n_f32(0.0); 2];
+        for b in 0..nb & !1 {
+            let (l, s) = q8_block(w, q, qd, b, lanes);
+            acc[b % 2] = vfmaq_f32(acc[b % 2], l, vdupq_n_f32(s));
+        }
+        let mut sumf = vaddvq_f32(acc[0]) + vaddvq_f32(acc[1]);
+        if nb % 2 == 1 {
+            let (l, s) = q8_block(w, q, qd, nb - 1, lanes);
+            sumf = vaddvq_f32(l).mul_add(s, sumf);
+        }
+        sumf
+    }
+}
+
+/// One output of `tinyBLAS_Q0_ARM<block_q8_0>` (`scalar_arm`'s Q8_0 tinyBLAS): one accumulator, `fmla` per
+/// block, `vaddvq_f32`.
+#[inline(always)]
+unsafe fn q8_tinyblas(w: &[u8], q: &[i8], qd: &[f32], lanes: Q8Lanes) -> f32 {
+    // SAFETY: as in `q8_vec_dot`.
+    unsafe {
+        let nb = qd.len().min(q.len() / QK8_0).min(w.len() / BlockQ8_0::BYTES);
+        let mut acc = vdupq_n_f32(0.0);
+        for b in 0..nb {
+            let (l, s) = q8_block(w, q, qd, b, lanes);
+            acc = vfmaq_f32(acc, l, vdupq_n_f32(s));
+        }
+        vaddvq_f32(acc)
+    }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn q8_vec_dot_mull(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    // SAFETY: as in `q8_vec_dot`.
+    unsafe { q8_vec_dot(w, q, qd, lanes_mull) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn q8_vec_dot_sdot(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    // SAFETY: as in `q8_vec_dot`; the caller holds FEAT_DotProd.
+    unsafe { q8_vec_dot(w, q, qd, lanes_sdot) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn q8_vec_dot_sdot_emulated(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    // SAFETY: as in `q8_vec_dot`.
+    unsafe { q8_vec_dot(w, q, qd, lanes_sdot_emulated) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn q8_tinyblas_sdot(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    // SAFETY: as in `q8_vec_dot`; the caller holds FEAT_DotProd.
+    unsafe { q8_tinyblas(w, q, qd, lanes_sdot) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn q8_tinyblas_sdot_emulated(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    // SAFETY: as in `q8_vec_dot`.
+    unsafe { q8_tinyblas(w, q, qd, lanes_sdot_emulated) }
+}
+
+/// Q8_0 rows × tokens, plain aarch64 build's order (`vmull` lanes; any AArch64 CPU).
+pub fn q8_0_rows_vec_dot_neon(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: NEON is part of every AArch64 target.
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| unsafe { q8_vec_dot_mull(w, q, qd) });
+}
+
+/// Q8_0 rows × one token, fp16 + dotprod build's order, with `sdot` (the caller checked [`has_dotprod`]).
+pub fn q8_0_rows_vec_dot_neon_fp16_sdot(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: the table hands this kernel out only where dotprod was detected.
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| unsafe { q8_vec_dot_sdot(w, q, qd) });
+}
+
+/// Q8_0 rows × one token, fp16 + dotprod build's order, `sdot` lanes without `sdot` (any AArch64 CPU).
+pub fn q8_0_rows_vec_dot_neon_fp16(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: NEON is part of every AArch64 target.
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| unsafe {
+        q8_vec_dot_sdot_emulated(w, q, qd)
+    });
+}
+
+/// Q8_0 rows × ≥ 2 tokens, fp16 + dotprod build's order (tinyBLAS), with `sdot` (the caller checked
+/// [`has_dotprod`]).
+pub fn q8_0_rows_tinyblas_neon_fp16_sdot(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: the table hands this kernel out only where dotprod was detected.
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| unsafe { q8_tinyblas_sdot(w, q, qd) });
+}
+
+/// Q8_0 rows × ≥ 2 tokens, fp16 + dotprod build's order (tinyBLAS), `sdot` lanes without `sdot`.
+pub fn q8_0_rows_tinyblas_neon_fp16(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: NEON is part of every AArch64 target.
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| unsafe {
+        q8_tinyblas_sdot_emulated(w, q, qd)
     });
 }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::flavor::{BlockQ8_0, QK8_0};
 
 use super::tq::hsum_float_8;
-use super::Dispatcher;
+use super::{Dispatcher, SimdOrder};
 
 /// A Q8_0 weight matrix: `rows` rows of `k` weights (`k % 32 == 0`), blocks back to back.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +81,7 @@ fn dot_body(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
 
 /// `&[u8]` as `&[i8]` (same size and alignment).
 #[inline(always)]
-fn bytemuck_i8(b: &[u8]) -> &[i8] {
+pub(crate) fn bytemuck_i8(b: &[u8]) -> &[i8] {
     // SAFETY: u8 and i8 have the same size, alignment and no invalid bit patterns.
     unsafe { std::slice::from_raw_parts(b.as_ptr().cast(), b.len()) }
 }
@@ -102,10 +102,24 @@ pub fn q8_0_dot(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
 
 /// [`Q8RowsFn`] of the scalar oracle.
 pub fn q8_0_rows(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    for_each_q8_row_token(w, k, q, qd, n, out, q8_0_dot);
+}
+
+/// A [`Q8RowsFn`] from a one-output dot: `out[r·n + t] = dot(w_r, q_t, qd_t)`.
+#[inline(always)]
+pub(crate) fn for_each_q8_row_token(
+    w: &[u8],
+    k: usize,
+    q: &[i8],
+    qd: &[f32],
+    n: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[u8], &[i8], &[f32]) -> f32,
+) {
     let (rb, nb) = (k / QK8_0 * BlockQ8_0::BYTES, k / QK8_0);
     for (row, o) in w.chunks_exact(rb).zip(out.chunks_exact_mut(n)) {
         for (t, v) in o.iter_mut().enumerate() {
-            *v = q8_0_dot(row, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb]);
+            *v = dot(row, &q[t * k..(t + 1) * k], &qd[t * nb..(t + 1) * nb]);
         }
     }
 }
@@ -114,29 +128,37 @@ pub fn q8_0_rows(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [
 const CHUNK_BYTES: usize = 128 << 10;
 
 impl Dispatcher {
-    /// `y[t·rows + r] = W_r · x_t` for a Q8_0 matrix and `n` f32 activation rows (quantized to Q8_0 first).
+    /// `y[t·rows + r] = W_r · x_t` for a Q8_0 matrix and `n` f32 activation rows (quantized to Q8_0 first), in
+    /// the x86 order.
     pub fn q8_0_matmul(&self, w: &Q8Matrix, x: &[f32], n: usize, y: &mut [f32]) {
+        self.q8_0_matmul_in(SimdOrder::Avx512, w, x, n, y);
+    }
+
+    /// [`Self::q8_0_matmul`] with the Q8_0 kernels of `order` (the x86 build's, or one aarch64 build's:
+    /// `scalar_arm`'s Q8_0 section says what differs).
+    pub fn q8_0_matmul_in(&self, order: SimdOrder, w: &Q8Matrix, x: &[f32], n: usize, y: &mut [f32]) {
         let (k, rows) = (w.k, w.rows);
         let nb = k / QK8_0;
         assert!(k % QK8_0 == 0 && x.len() >= n * k && y.len() >= n * rows && w.data.len() >= rows * w.row_bytes());
         if n == 0 || rows == 0 {
             return;
         }
-        let table = self.table();
+        let set = self.table().q8_set(order);
         let mut q = vec![0i8; n * k];
         let mut qd = vec![0f32; n * nb];
         for t in 0..n {
-            (table.q8_0_quantize.run)(
+            (set.quantize.run)(
                 &x[t * k..(t + 1) * k],
                 &mut q[t * k..(t + 1) * k],
                 &mut qd[t * nb..(t + 1) * nb],
             );
         }
-        self.record(table.q8_0_quantize.id, 1);
-        self.record(table.q8_0.id(n), 1);
+        let kernel = set.rows(n);
+        self.record(set.quantize.id, 1);
+        self.record(kernel.id, 1);
         let rb = w.row_bytes();
         let chunk = (CHUNK_BYTES / rb.max(1)).max(8);
-        let run = table.q8_0.run;
+        let run = kernel.run;
         let mut yt = vec![0f32; rows * n];
         yt.par_chunks_mut(chunk * n).enumerate().for_each(|(c, o)| {
             let (r0, cr) = (c * chunk, o.len() / n);

@@ -72,6 +72,26 @@ impl Q8Kernel {
     }
 }
 
+/// The Q8_0 kernels of one reference build's order ([`SimdOrder`]): the activation quantizer, the kernel for
+/// one activation row and the one for several (ggml's `vec_dot` vs llamafile's tinyBLAS where they differ).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Set {
+    pub quantize: Kernel<Q8QuantizeFn>,
+    pub gemv: Kernel<Q8RowsFn>,
+    pub gemm: Kernel<Q8RowsFn>,
+}
+
+impl Q8Set {
+    /// The kernel for `n` activation rows.
+    pub fn rows(&self, n: usize) -> Kernel<Q8RowsFn> {
+        if n == 1 {
+            self.gemv
+        } else {
+            self.gemm
+        }
+    }
+}
+
 /// ID of the exact emulation of bitnet.cpp's int16-lane wrap (`scalar::i2s_dot_wrap16`).
 pub const I2S_WRAP16: KernelId = KernelId::i2s(Isa::Scalar, "gemv_wrap16");
 
@@ -122,7 +142,22 @@ pub struct KernelTable {
     /// `quantize_row_q8_0` of the activations of a Q8_0 matmul.
     pub q8_0_quantize: Kernel<Q8QuantizeFn>,
     pub q8_0: Q8Kernel,
+    /// Q8_0 kernels of the plain aarch64 build (`bitnet.cpp-2025-arm`).
+    pub neon_q8: Q8Set,
+    /// Q8_0 kernels of the aarch64 fp16 + dotprod build (`bitnet.cpp-2025-arm-fp16`).
+    pub neon_fp16_q8: Q8Set,
 }
+
+/// The ARM builds' activation quantizer (identical in both), scalar oracle.
+const Q8_QUANTIZE_NEON_SCALAR: Kernel<Q8QuantizeFn> =
+    k(Op::Q8_0, Isa::Scalar, "quantize_neon", scalar_arm::quantize_q8_0_neon);
+/// The plain aarch64 build's Q8_0 dot (every row count), scalar oracle.
+const Q8_VEC_DOT_NEON_SCALAR: Kernel<Q8RowsFn> = k(
+    Op::Q8_0,
+    Isa::Scalar,
+    "vec_dot_neon",
+    scalar_arm::q8_0_rows_vec_dot_neon,
+);
 
 const fn k<F>(op: Op, isa: Isa, variant: &'static str, run: F) -> Kernel<F> {
     Kernel {
@@ -148,6 +183,11 @@ impl KernelTable {
                     t.plug_avx512();
                 }
                 Family::Neon => t.plug_neon(),
+                Family::Amx => {
+                    t.plug_avx2();
+                    t.plug_avx512();
+                    t.i2s_gemm = i2s_gemm_kernels().next();
+                }
             }
             t.family = family;
             t
@@ -165,6 +205,25 @@ impl KernelTable {
             },
             SimdOrder::Neon => self.neon,
             SimdOrder::NeonFp16 => self.neon_fp16,
+        }
+    }
+
+    /// The Q8_0 kernels reproducing `order`.
+    pub fn q8_set(&self, order: SimdOrder) -> Q8Set {
+        match order {
+            SimdOrder::Avx512 => Q8Set {
+                quantize: self.q8_0_quantize,
+                gemv: Kernel {
+                    id: self.q8_0.id(1),
+                    run: self.q8_0.run,
+                },
+                gemm: Kernel {
+                    id: self.q8_0.id(2),
+                    run: self.q8_0.run,
+                },
+            },
+            SimdOrder::Neon => self.neon_q8,
+            SimdOrder::NeonFp16 => self.neon_fp16_q8,
         }
     }
 
@@ -245,6 +304,26 @@ impl KernelTable {
                 isa: Isa::Scalar,
                 run: q8_0::q8_0_rows,
             },
+            neon_q8: Q8Set {
+                quantize: Q8_QUANTIZE_NEON_SCALAR,
+                gemv: Q8_VEC_DOT_NEON_SCALAR,
+                gemm: Q8_VEC_DOT_NEON_SCALAR,
+            },
+            neon_fp16_q8: Q8Set {
+                quantize: Q8_QUANTIZE_NEON_SCALAR,
+                gemv: k(
+                    Op::Q8_0,
+                    Isa::Scalar,
+                    "vec_dot_neonfp16",
+                    scalar_arm::q8_0_rows_vec_dot_neon_fp16,
+                ),
+                gemm: k(
+                    Op::Q8_0,
+                    Isa::Scalar,
+                    "tinyblas_neonfp16",
+                    scalar_arm::q8_0_rows_tinyblas_neon_fp16,
+                ),
+            },
         }
     }
 
@@ -285,7 +364,6 @@ impl KernelTable {
         self.i2s = i2s_kernels()
             .find(|k| matches!(k.isa, Isa::Avx512vnni | Isa::Avx512bw))
             .expect("the AVX-512 family has the BW kernel");
-        self.i2s_gemm = i2s_gemm_kernels().next();
         self.f16_dot = k(Op::F16, Isa::Avx512, "vec_dot", avx512::f16_dot);
         self.f16_gemv = k(Op::F16, Isa::Avx512, "vec_dot.gemv", avx512::f16_dot_rows);
         self.tinyblas = k(Op::F16, Isa::Avx512, "tinyblas", avx512::tinyblas);
@@ -298,10 +376,27 @@ impl KernelTable {
     }
 
     /// AArch64 NEON tier: the quantizer, I2_S (`sdot` where FEAT_DotProd is detected), the plain-NEON F16 set,
-    /// and the fp16 F16 set where FEAT_FP16 is detected (else that order stays emulated by the oracle).
+    /// the fp16 F16 set where FEAT_FP16 is detected (else that order stays emulated by the oracle), and both
+    /// ARM builds' Q8_0 sets (`sdot` for the fp16 build's order where detected).
     #[cfg(target_arch = "aarch64")]
     fn plug_neon(&mut self) {
         use super::neon;
+        let q8 = |variant: &str| {
+            arm_q8_kernels()
+                .find(|(id, _)| id.variant == variant)
+                .map(|(id, run)| Kernel { id, run })
+                .expect("the NEON family declares every ARM Q8_0 order")
+        };
+        self.neon_q8 = Q8Set {
+            quantize: k(Op::Q8_0, Isa::Neon, "quantize_neon", neon::quantize_q8_0_neon),
+            gemv: q8("vec_dot_neon"),
+            gemm: q8("vec_dot_neon"),
+        };
+        self.neon_fp16_q8 = Q8Set {
+            quantize: self.neon_q8.quantize,
+            gemv: q8("vec_dot_neonfp16"),
+            gemm: q8("tinyblas_neonfp16"),
+        };
         self.quantize = k(Op::I8sQuantize, Isa::Neon, "quantize", neon::quantize_i8_s);
         self.i2s = i2s_kernels()
             .find(|k| matches!(k.isa, Isa::Dotprod | Isa::Neon))
@@ -372,9 +467,23 @@ impl KernelTable {
         .collect()
     }
 
-    /// The slots of the aarch64 orders (F16 sets, softmax, FFN activation).
+    /// The slots of the aarch64 orders (F16 sets, softmax, FFN activation, Q8_0 sets; a kernel two slots
+    /// share is listed once).
     fn arm_slots(&self) -> Vec<(KernelId, Slot)> {
         let mut v = Vec::new();
+        for kq in [self.neon_q8.quantize, self.neon_fp16_q8.quantize] {
+            v.push((kq.id, Slot::Q8Quantize(kq.run)));
+        }
+        for kr in [
+            self.neon_q8.gemv,
+            self.neon_q8.gemm,
+            self.neon_fp16_q8.gemv,
+            self.neon_fp16_q8.gemm,
+        ] {
+            v.push((kr.id, Slot::Q8Rows(kr.run)));
+        }
+        v.sort_by_key(|(id, _)| *id);
+        v.dedup_by_key(|(id, _)| *id);
         for set in [self.neon, self.neon_fp16] {
             v.push((set.f16_dot.id, Slot::F16Dot(set.f16_dot.run)));
             v.push((set.f16_gemv.id, Slot::F16Rows(set.f16_gemv.run)));
@@ -463,6 +572,7 @@ pub fn declared() -> Vec<(KernelId, Slot)> {
         .chain(i2s_kernels().map(|k| (k.gemv(), Slot::I2sRows(k.run))))
         .chain(q8_kernels().map(|k| (k.id(1), Slot::Q8Rows(k.run))))
         .chain(i2s_gemm_kernels().map(|g| (g.id(), Slot::I2sPacked(g.pack, g.run))))
+        .chain(arm_q8_kernels().map(|(id, run)| (id, Slot::Q8Rows(run))))
         .collect();
     out.sort_by_key(|(id, _)| *id);
     out.dedup_by_key(|(id, _)| *id);
@@ -591,5 +701,48 @@ fn declared_q8_kernels() -> &'static [Q8Kernel] {
             run: q8_0::q8_0_rows,
         }];
         &ALL
+    }
+}
+
+/// Every NEON Q8_0 kernel of the aarch64 orders that this CPU can run, best first per variant (the kernel tests
+/// run each, including the fp16 build's order without `sdot` on a CPU that has it).
+pub fn arm_q8_kernels() -> impl Iterator<Item = (KernelId, Q8RowsFn)> {
+    declared_arm_q8_kernels()
+        .iter()
+        .copied()
+        .filter(|(id, _)| id.isa.available())
+}
+
+fn declared_arm_q8_kernels() -> &'static [(KernelId, Q8RowsFn)] {
+    #[cfg(target_arch = "aarch64")]
+    {
+        use super::neon;
+        const ALL: [(KernelId, Q8RowsFn); 5] = [
+            (
+                KernelId::new(Op::Q8_0, Isa::Neon, "vec_dot_neon"),
+                neon::q8_0_rows_vec_dot_neon,
+            ),
+            (
+                KernelId::new(Op::Q8_0, Isa::Dotprod, "vec_dot_neonfp16"),
+                neon::q8_0_rows_vec_dot_neon_fp16_sdot,
+            ),
+            (
+                KernelId::new(Op::Q8_0, Isa::Neon, "vec_dot_neonfp16"),
+                neon::q8_0_rows_vec_dot_neon_fp16,
+            ),
+            (
+                KernelId::new(Op::Q8_0, Isa::Dotprod, "tinyblas_neonfp16"),
+                neon::q8_0_rows_tinyblas_neon_fp16_sdot,
+            ),
+            (
+                KernelId::new(Op::Q8_0, Isa::Neon, "tinyblas_neonfp16"),
+                neon::q8_0_rows_tinyblas_neon_fp16,
+            ),
+        ];
+        &ALL
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        &[]
     }
 }

@@ -11,7 +11,10 @@
 
 use half::f16;
 
+use crate::flavor::{BlockQ8_0, QK8_0};
+
 use super::elementwise::{expf_reduce, EXPF_C};
+use super::q8_0::{bytemuck_i8, for_each_q8_row_token};
 use super::scalar::{for_each_row, for_each_row_token};
 use super::SimdOrder;
 
@@ -273,6 +276,138 @@ pub fn tinyblas_serves(order: SimdOrder, n: usize, k: usize) -> bool {
     }
 }
 
+/// `quantize_row_q8_0`'s `__ARM_NEON` path (both aarch64 builds; fork `ggml/src/ggml-quants.c`), per block
+/// of 32: `amax` by `vmaxq_f32` folds and `vmaxvq_f32` (`fmax`: a NaN propagates), `d = amax / 127` (stored
+/// as f16), `id = d ≠ 0 ? 1/d : 0` — not x86's `127/amax`, so `x·id` can differ in the last bit —,
+/// `vcvtnq_s32_f32(x·id)` (nearest, ties to even, saturating, NaN → 0), the int32 stored into the int8 field
+/// by C's conversion (its low 8 bits; only reachable when `d` is subnormal).
+pub fn quantize_q8_0_neon(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    for ((xb, qb), db) in x.chunks_exact(QK8_0).zip(q.chunks_exact_mut(QK8_0)).zip(d.iter_mut()) {
+        let amax = xb.iter().fold(0f32, |m, v| {
+            if m.is_nan() || v.is_nan() {
+                f32::NAN
+            } else {
+                m.max(v.abs())
+            }
+        });
+        let dd = amax / 127.0;
+        *db = f16::from_f32(dd).to_f32();
+        let id = if dd != 0.0 { 1.0 / dd } else { 0.0 };
+        for (o, &v) in qb.iter_mut().zip(xb) {
+            // `as i32` saturates and maps NaN to 0, as `fcvtns` does.
+            *o = (v * id).round_ties_even() as i32 as i8;
+        }
+    }
+}
+
+/// The 4 int32 lanes of one Q8_0 block product (exact), lane `l` summing the bytes `j` of each 16-byte half
+/// with `lane(j) == l`.
+#[inline(always)]
+fn q8_lanes(w: &[i8], q: &[i8], lane: fn(usize) -> usize) -> [i32; 4] {
+    let mut lanes = [0i32; 4];
+    for (j, (&a, &b)) in w.iter().zip(q).enumerate() {
+        lanes[lane(j % 16)] += a as i32 * b as i32;
+    }
+    lanes
+}
+
+/// `ggml_vdotq_s32` without FEAT_DotProd (`vmull_s8` of the low and high 8 bytes, `vpaddlq_s16` each, added):
+/// lane `l` holds bytes 2l, 2l+1, 8+2l, 9+2l of each half.
+#[inline(always)]
+fn lane_mull(j: usize) -> usize {
+    (j % 8) / 2
+}
+
+/// `vdotq_s32` (`sdot`): lane `l` holds bytes 4l..4l+3 of each half.
+#[inline(always)]
+fn lane_sdot(j: usize) -> usize {
+    j / 4
+}
+
+/// Block `b` of a weight row against the activations: its 4 lanes and its scale `f32(d_w)·f32(d_x)`.
+#[inline(always)]
+fn q8_block(w: &[u8], q: &[i8], qd: &[f32], b: usize, lane: fn(usize) -> usize) -> ([i32; 4], f32) {
+    let wb = &w[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
+    let dw = f16::from_le_bytes([wb[0], wb[1]]).to_f32();
+    let lanes = q8_lanes(bytemuck_i8(&wb[2..]), &q[b * QK8_0..(b + 1) * QK8_0], lane);
+    (lanes, dw * qd[b])
+}
+
+/// `ggml_vec_dot_q8_0_q8_0`, `__ARM_NEON` branch: blocks in pairs, even blocks into `sumv0`, odd into `sumv1`,
+/// each `vmlaq_n_f32(sumv, f32(lanes), scale)` — clang contracts it into one `fmla` (checked in the
+/// disassembly of both builds) —, then `vaddvq_f32(sumv0) + vaddvq_f32(sumv1)`; an odd last block is added
+/// by the scalar tail `sumf += sumi·scale`, also contracted (`fmadd`).
+#[inline(always)]
+fn q8_vec_dot_arm(w: &[u8], q: &[i8], qd: &[f32], lane: fn(usize) -> usize) -> f32 {
+    let nb = qd.len();
+    let mut acc = [[0f32; 4]; 2];
+    for b in 0..nb & !1 {
+        let (lanes, s) = q8_block(w, q, qd, b, lane);
+        for (a, l) in acc[b % 2].iter_mut().zip(lanes) {
+            *a = (l as f32).mul_add(s, *a);
+        }
+    }
+    let mut sumf = hadd4(acc[0]) + hadd4(acc[1]);
+    if nb % 2 == 1 {
+        let (lanes, s) = q8_block(w, q, qd, nb - 1, lane);
+        sumf = (lanes.iter().sum::<i32>() as f32).mul_add(s, sumf);
+    }
+    sumf
+}
+
+/// One output of llamafile's `tinyBLAS_Q0_ARM<block_q8_0>` (`__ARM_FEATURE_DOTPROD` builds, ≥ 2 activation
+/// rows): one float32x4 accumulator over all blocks in order, `vmlaq_n_f32` (contracted to `fmla`) of the
+/// `sdot` lanes and the block scale, then `hsum` = `vaddvq_f32`. Tiles only group outputs; each is this chain.
+#[inline(always)]
+fn q8_tinyblas_arm(w: &[u8], q: &[i8], qd: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    for b in 0..qd.len() {
+        let (lanes, s) = q8_block(w, q, qd, b, lane_sdot);
+        for (a, l) in acc.iter_mut().zip(lanes) {
+            *a = (l as f32).mul_add(s, *a);
+        }
+    }
+    hadd4(acc)
+}
+
+/// `f(w, q, qd)` where `mul_add` is one instruction (x86 hosts with FMA), else as is (same values: `mul_add`
+/// is the single-rounding FMA either way).
+#[inline(always)]
+fn with_fma<F: Fn(&[u8], &[i8], &[f32]) -> f32>(w: &[u8], q: &[i8], qd: &[f32], f: F) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "fma")]
+        fn fused<F: Fn(&[u8], &[i8], &[f32]) -> f32>(w: &[u8], q: &[i8], qd: &[f32], f: F) -> f32 {
+            f(w, q, qd)
+        }
+        // SAFETY: FMA was detected just above.
+        return unsafe { fused(w, q, qd, f) };
+    }
+    f(w, q, qd)
+}
+
+/// [`Q8RowsFn`](super::Q8RowsFn) of the plain aarch64 build (`-march=armv8-a`, no `sdot`): every row count
+/// runs `ggml_vec_dot_q8_0_q8_0` (llamafile's Q8_0 case needs `__ARM_FEATURE_DOTPROD`), `vmull` lanes.
+pub fn q8_0_rows_vec_dot_neon(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| {
+        with_fma(w, q, qd, |w, q, qd| q8_vec_dot_arm(w, q, qd, lane_mull))
+    });
+}
+
+/// [`Q8RowsFn`](super::Q8RowsFn) of the aarch64 fp16 + dotprod build for one activation row:
+/// `ggml_vec_dot_q8_0_q8_0` with `sdot` lanes.
+pub fn q8_0_rows_vec_dot_neon_fp16(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| {
+        with_fma(w, q, qd, |w, q, qd| q8_vec_dot_arm(w, q, qd, lane_sdot))
+    });
+}
+
+/// [`Q8RowsFn`](super::Q8RowsFn) of the aarch64 fp16 + dotprod build for ≥ 2 activation rows
+/// (`llamafile_sgemm` → `tinyBLAS_Q0_ARM`).
+pub fn q8_0_rows_tinyblas_neon_fp16(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, out: &mut [f32]) {
+    for_each_q8_row_token(w, k, q, qd, n, out, |w, q, qd| with_fma(w, q, qd, q8_tinyblas_arm));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +496,29 @@ mod tests {
             differs > 100,
             "the sample must contain cases where one rounding differs from two: {differs}"
         );
+    }
+
+    #[test]
+    fn q8_lanes_group_bytes_as_vmull_and_sdot_do() {
+        // Weights 1, activations j: lane 0 of `vmull`+`vpaddl` sums bytes {0,1,8,9} of each half, of `sdot`
+        // bytes 0..3 of each half.
+        let (w, q): (Vec<i8>, Vec<i8>) = (vec![1; 32], (0..32).collect());
+        assert_eq!(q8_lanes(&w, &q, lane_mull), [100, 116, 132, 148]);
+        assert_eq!(q8_lanes(&w, &q, lane_sdot), [76, 108, 140, 172]);
+    }
+
+    #[test]
+    fn q8_quantize_neon_keeps_c_conversions_at_the_edges() {
+        let mut x = [0f32; 64];
+        // Block 0: amax 127 → d = 1, ties to even. Block 1: d = 1e-40/127 is subnormal, 1/d overflows to +∞,
+        // so nonzero values saturate (int32 max → low byte −1) and 0·∞ = NaN converts to 0.
+        x[..4].copy_from_slice(&[127.0, 2.5, -3.5, 0.5]);
+        x[32] = 1e-40;
+        x[33] = -1e-40;
+        let (mut q, mut d) = ([0i8; 64], [0f32; 2]);
+        quantize_q8_0_neon(&x, &mut q, &mut d);
+        assert_eq!((&q[..5], d[0]), (&[127i8, 2, -4, 0, 0][..], 1.0));
+        assert_eq!(&q[32..35], &[-1, 0, 0]);
     }
 
     #[test]

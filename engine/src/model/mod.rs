@@ -1,6 +1,11 @@
-//! Hyper-parameters, weights, the BitNet forward pass, KV cache and numerics profiles.
+//! Hyper-parameters, weights, the BitNet forward pass over its ops backends (CPU, CUDA), KV cache and numerics
+//! profiles.
 
+pub mod backend;
 mod bitnet;
+mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod hparams;
 pub mod kv_cache;
 pub mod numerics;
@@ -50,6 +55,10 @@ pub enum ModelError {
     Invalid(String),
     #[error(transparent)]
     Alloc(#[from] ops::AllocError),
+    /// The CUDA backend could not start or run this model (feature off, no driver, no device kernel for a
+    /// weight type or numerics profile, a driver call that failed).
+    #[error(transparent)]
+    Cuda(#[from] crate::kernels::cuda::CudaError),
     #[error(
         "wrong number of tensors: the file has {n_file}, the weights for {block_count} = {n_layer} use {n_used}; \
          not used: {} (bitnet.cpp refuses such a file: llama_model_loader's \"wrong number of tensors\")",

@@ -44,6 +44,11 @@ impl QuantMethod for DenseF16 {
             k: shape.k,
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn upload(&self, be: &crate::kernels::cuda::CudaBackend, data: &[u8], shape: Shape) -> super::Upload {
+        be.upload_f16(&self.f16(data, shape).expect("F16 has an F16 view"))
+    }
 }
 
 /// View little-endian f16 bytes as `&[f16]` (2-byte alignment is guaranteed by [`DenseF16::prepare`]).

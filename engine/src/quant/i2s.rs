@@ -53,4 +53,9 @@ impl QuantMethod for I2s {
             k: shape.k,
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn upload(&self, be: &crate::kernels::cuda::CudaBackend, data: &[u8], shape: Shape) -> super::Upload {
+        be.upload_i2s(&self.i2s(data, shape).expect("I2_S has an I2_S view"))
+    }
 }

@@ -5,7 +5,7 @@
 //! (and the fused I2_S dispatch reads [`QuantMethod::i2s`], the method's fusable I2_S view).
 //!
 //! Adding a weight type: one file here implementing [`QuantMethod`] with its kernels behind the dispatcher,
-//! and one arm in [`method_for`].
+//! and one arm in [`method_for`]; for the CUDA backend, its `upload` to a device form (feature `cuda`).
 
 mod dense;
 mod i2s;
@@ -65,6 +65,13 @@ impl MatmulCx<'_> {
     }
 }
 
+/// A weight's device form, or why it has none ([`QuantMethod::upload`]).
+#[cfg(feature = "cuda")]
+pub type Upload = Result<crate::kernels::cuda::DevWeight, crate::kernels::cuda::CudaError>;
+
+#[cfg(feature = "cuda")]
+use crate::kernels::cuda::CudaBackend;
+
 /// The shape of a weight: `rows` outputs of `k` inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -119,6 +126,16 @@ pub trait QuantMethod: Send + Sync + fmt::Debug {
             *o = v.to_f32();
         }
         Some(())
+    }
+
+    /// The weight on CUDA device `be`, in the form a device kernel multiplies; a method without a device
+    /// kernel is [`CudaError::Unsupported`](crate::kernels::cuda::CudaError::Unsupported) naming its type.
+    #[cfg(feature = "cuda")]
+    fn upload(&self, _be: &CudaBackend, _data: &[u8], _shape: Shape) -> Upload {
+        Err(crate::kernels::cuda::CudaError::Unsupported(format!(
+            "{} weights have no CUDA kernel",
+            self.type_name()
+        )))
     }
 }
 

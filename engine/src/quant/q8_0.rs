@@ -1,5 +1,7 @@
 //! Q8_0: ggml's 8-bit blocks, llama-quantize's type for an LM head (or tied embedding) whose rows are not a
-//! multiple of 256. Multiplied against Q8_0 activations (`kernels::q8_0`); looked up by `dequantize_row_q8_0`.
+//! multiple of 256. Multiplied against Q8_0 activations in the reference build's order (`kernels::q8_0` for
+//! x86, `kernels::scalar_arm` for aarch64); looked up by `dequantize_row_q8_0` (exact products of an int8 and
+//! an f16 scale, so identical on every ISA).
 
 use std::sync::Arc;
 
@@ -40,7 +42,7 @@ impl QuantMethod for Q8_0 {
     }
 
     fn matmul(&self, data: &[u8], shape: Shape, cx: &MatmulCx, x: &[f32], n: usize, y: &mut [f32]) {
-        cx.disp.q8_0_matmul(&Self::matrix(data, shape), x, n, y);
+        cx.disp.q8_0_matmul_in(cx.order, &Self::matrix(data, shape), x, n, y);
     }
 
     fn get_row(&self, data: &[u8], shape: Shape, r: usize, out: &mut [f32]) -> Option<()> {

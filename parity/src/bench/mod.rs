@@ -128,7 +128,7 @@ pub fn run_test(ctx: &EngineCtx, model: &Path, kind: TestKind, threads: usize, r
         .and_then(|t| if t.add_bos() { t.bos() } else { None });
     let tokens = random_tokens(n_tokens, hp.n_vocab, bos, 0x5eed);
     let once = |session: &mut engine::model::Session, warm: bool| -> Result<()> {
-        session.clear();
+        session.clear()?;
         match kind {
             TestKind::Prompt(p) => {
                 session.decode(&tokens[..p], Logits::Last)?;
@@ -296,7 +296,10 @@ pub fn write_receipt(path: &Path, ctx: &EngineCtx, model: &Path, rows: &[BenchRo
             git_commit: env!("PARITY_GIT_COMMIT").into(),
         },
         created_at: receipts::now_rfc3339(),
-        host: receipts::Host::detect(threads),
+        host: receipts::Host {
+            accelerators: ctx.accelerators(),
+            ..receipts::Host::detect(threads)
+        },
         model: ctx.receipt_model(model),
         // Every kernel any measured test dispatched (each test clears the log after its warm-up).
         kernels: ours.iter().fold(Default::default(), |mut all, r| {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bench::{reference, run_test, BenchRow, TestKind};
-use crate::common::EngineArgs;
+use crate::common::{DeviceArgs, EngineArgs};
 
 /// Arguments of `parity bench`.
 #[derive(clap::Args, Debug)]
@@ -39,7 +39,7 @@ pub struct Args {
     /// Write a bench receipt here.
     #[arg(long)]
     pub receipt: Option<PathBuf>,
-    /// Kernel family: auto, scalar, avx2 or avx512 (also PARITY_KERNEL).
+    /// Kernel family: auto, scalar, avx2, avx512 (VNNI prefill) or amx (AMX-INT8 prefill) (also PARITY_KERNEL).
     #[arg(long, default_value = "auto")]
     pub kernel: String,
     /// Numerics profile (auto, bitnet.cpp-2025, bitnet.cpp-2026, llama.cpp).
@@ -49,6 +49,8 @@ pub struct Args {
     /// With `--reference ffi`, llama-bench gets the matching placement (`-mmp 1` with this flag, else `-mmp 0`).
     #[arg(long)]
     pub mmap: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn main(a: Args) -> Result<ExitCode> {
@@ -64,7 +66,7 @@ pub fn main(a: Args) -> Result<ExitCode> {
         tl_config: None,
         mmap: a.mmap,
     };
-    let ctx = engine.load(&a.model)?;
+    let ctx = engine.load(&a.model)?.on(&a.device)?;
     let llama_bench = match a.reference.as_deref() {
         Some(_) => Some(reference::find_llama_bench()?),
         None => None,
@@ -90,7 +92,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
             .build()
             .context("thread pool")?;
         let mut row = pool.install(|| run_test(&ctx, &a.model, kind, threads, a.reps))?;
-        if kind.n_gen() > 0 {
+        // The read probe measures host memory: meaningless for weights on a device.
+        if kind.n_gen() > 0 && ctx.cuda.is_none() {
             let (bytes, gbs) = pool.install(|| crate::bench::weight_read_probe(&ctx));
             row.weight_bytes_per_token = Some(bytes);
             row.read_probe_gbs = Some(gbs);

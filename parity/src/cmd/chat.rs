@@ -14,7 +14,7 @@ use engine::generate::sampler;
 use engine::tokenizer::chat::{format_single, ChatMessage, ChatTemplate};
 
 use super::generate::SamplingArgs;
-use crate::common::EngineArgs;
+use crate::common::{DeviceArgs, EngineArgs};
 use crate::converse::{self, Conversation};
 
 /// Arguments of `parity chat`.
@@ -41,10 +41,12 @@ pub struct Args {
     pub sampling: SamplingArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn main(a: Args) -> Result<ExitCode> {
-    let ctx = a.engine.load(&a.model)?;
+    let ctx = a.engine.load(&a.model)?.on(&a.device)?;
     let tok = ctx.tokenizer(None)?;
     let template = ChatTemplate::from_name(&a.template, tok.chat_template())?;
     let mut conv = Conversation::new(ctx.session(a.ctx)?);

@@ -10,7 +10,7 @@ use engine::generate::{generate, sampler};
 use engine::sampling::SamplerParams;
 use engine::tokenizer::chat::{ChatMessage, ChatTemplate};
 
-use crate::common::EngineArgs;
+use crate::common::{DeviceArgs, EngineArgs};
 
 /// Sampling options shared by `generate` and `chat` (defaults: llama-cli's).
 #[derive(clap::Args, Debug, Clone)]
@@ -89,10 +89,12 @@ pub struct Args {
     pub sampling: SamplingArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn main(a: Args) -> Result<ExitCode> {
-    let ctx = a.engine.load(&a.model)?;
+    let ctx = a.engine.load(&a.model)?.on(&a.device)?;
     let tok = ctx.tokenizer(a.tokenizer.as_deref())?;
     let template = ChatTemplate::from_name(&a.template, tok.chat_template())?;
     let text = match template {

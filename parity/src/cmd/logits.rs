@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::common::{EngineArgs, PromptArgs};
+use crate::common::{DeviceArgs, EngineArgs, PromptArgs};
 
 /// Arguments of `parity logits`.
 #[derive(clap::Args, Debug)]
@@ -28,10 +28,12 @@ pub struct Args {
     pub out: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn main(a: Args) -> Result<ExitCode> {
-    let ctx = a.engine.load(&a.model)?;
+    let ctx = a.engine.load(&a.model)?.on(&a.device)?;
     let tokens = a.prompt.resolve(&ctx)?;
     let n_ctx = a.ctx.unwrap_or(512.max(tokens.len()));
     crate::limits::check_ctx(tokens.len(), 0, n_ctx)?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use vocab::Mode;
 
-use crate::common::{fixtures_dir, parse_ids, EngineArgs};
+use crate::common::{fixtures_dir, parse_ids, DeviceArgs, EngineArgs};
 use crate::run::{ladder, output, reference, Options};
 
 /// Arguments of `parity run`.
@@ -72,6 +72,8 @@ pub struct Args {
     pub trace_layers: Vec<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// The bundled default: the trained model and its recorded bitnet.cpp 2025 logits.
@@ -88,7 +90,8 @@ pub fn main(a: Args) -> Result<ExitCode> {
     let mut ctx = a
         .engine
         .load(&model_path)
-        .with_context(|| format!("loading {}", model_path.display()))?;
+        .with_context(|| format!("loading {}", model_path.display()))?
+        .on(&a.device)?;
     let timeout = std::time::Duration::from_secs(a.timeout);
     let mut backend = reference::open(a.reference.as_deref(), &default_dir, &model_path, &ctx, timeout)?;
     if a.engine.numerics == "auto" {

@@ -162,7 +162,10 @@ pub fn run(
             version: env!("CARGO_PKG_VERSION").into(),
             git_commit: env!("PARITY_GIT_COMMIT").into(),
         },
-        host: Host::detect(opts.threads as u32),
+        host: Host {
+            accelerators: ctx.accelerators(),
+            ..Host::detect(opts.threads as u32)
+        },
         model: ctx.receipt_model(model_path),
         tokenizer_sha256,
         token_ids: tokens,

@@ -11,9 +11,10 @@ use cudarc::driver::{
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileError, CompileOptions, Ptx};
 use half::slice::HalfFloatSliceExt;
 
-use super::source::{KERNELS, NVRTC_OPTIONS, SRC};
+use super::source::{NVRTC_OPTIONS, SRC};
 use super::{arg_i32, check, AttnShape, CudaError, HostKv, Quantized};
-use super::{ATTENTION_ID, F16_GEMV_ID, F16_TINYBLAS_ID, I2S_GEMM_ID, I2S_GEMV_ID, QUANTIZE_ID, RMS_NORM_ID, ROPE_ID};
+use super::{ADD_ID, ATTENTION_ID, F16_GEMV_ID, F16_TINYBLAS_ID, FFN_ACT_ID, I2S_GEMM_ID, I2S_GEMV_ID, MUL_ID};
+use super::{QUANTIZE_ID, RMS_NORM_ID, ROPE_ID, ROPE_NORM_ID};
 use crate::kernels::{scalar, Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2sMatrix};
 
 /// Whether `libcuda.so` can be opened.
@@ -63,7 +64,7 @@ fn compile(arch: (i32, i32)) -> Result<Ptx, CudaError> {
 }
 
 /// Maps a driver error to [`CudaError::Driver`] naming the operation.
-pub(super) fn drv(op: &'static str) -> impl FnOnce(DriverError) -> CudaError {
+pub(crate) fn drv(op: &'static str) -> impl FnOnce(DriverError) -> CudaError {
     move |e| CudaError::Driver { op, msg: e.to_string() }
 }
 
@@ -84,9 +85,18 @@ fn grid(op: &'static str, x: usize, y: usize, block: u32) -> Result<LaunchConfig
 }
 
 /// Int8 activations, per-row `act_scale` and `act_sum`, on the device.
-pub(super) type DevAct = (CudaSlice<i8>, CudaSlice<f32>, CudaSlice<i32>);
+pub(crate) type DevAct = (CudaSlice<i8>, CudaSlice<f32>, CudaSlice<i32>);
 
-/// The compiled kernels, in [`KERNELS`] order.
+/// A linear layer's weight on the device, in the form a device kernel reads (built by
+/// [`crate::quant::QuantMethod::upload`]).
+pub enum DevWeight {
+    /// I2_S codes in the x86-act128 layout and the per-tensor scale.
+    I2s { codes: CudaSlice<u8>, scale: f32 },
+    /// Dense f16 bits, row-major.
+    F16(CudaSlice<u16>),
+}
+
+/// The compiled kernels (named as in [`super::source::KERNELS`]).
 pub(super) struct Kernels {
     pub quantize: CudaFunction,
     pub i2s: CudaFunction,
@@ -97,17 +107,17 @@ pub(super) struct Kernels {
     pub kv_store: CudaFunction,
     pub attention: CudaFunction,
     pub ffn_act: CudaFunction,
+    pub mul: CudaFunction,
     pub add: CudaFunction,
     pub scale: CudaFunction,
     pub bias: CudaFunction,
-    pub get_rows: CudaFunction,
     pub round_f16: CudaFunction,
 }
 
 /// One CUDA device with the kernels loaded, and a log of the kernel IDs launched.
 pub struct CudaBackend {
-    pub(super) ctx: Arc<CudaContext>,
-    pub(super) stream: Arc<CudaStream>,
+    pub(crate) ctx: Arc<CudaContext>,
+    pub(crate) stream: Arc<CudaStream>,
     pub(super) k: Kernels,
     name: String,
     cc: (i32, i32),
@@ -162,22 +172,22 @@ impl CudaBackend {
         }
         let name = ctx.name().map_err(drv("device name"))?;
         let module = ctx.load_module(compile(cc)?).map_err(drv("load module"))?;
-        let f = |i: usize| module.load_function(KERNELS[i]).map_err(drv("load function"));
+        let f = |name: &str| module.load_function(name).map_err(drv("load function"));
         let k = Kernels {
-            quantize: f(0)?,
-            i2s: f(1)?,
-            f16_gemv: f(2)?,
-            f16_tinyblas: f(3)?,
-            rms_norm: f(4)?,
-            rope: f(5)?,
-            kv_store: f(6)?,
-            attention: f(7)?,
-            ffn_act: f(8)?,
-            add: f(9)?,
-            scale: f(10)?,
-            bias: f(11)?,
-            get_rows: f(12)?,
-            round_f16: f(13)?,
+            quantize: f("i8s_quantize")?,
+            i2s: f("i2s_gemv")?,
+            f16_gemv: f("f16_gemv")?,
+            f16_tinyblas: f("f16_tinyblas")?,
+            rms_norm: f("rms_norm")?,
+            rope: f("rope")?,
+            kv_store: f("kv_store")?,
+            attention: f("attention")?,
+            ffn_act: f("ffn_act")?,
+            mul: f("mul_inplace")?,
+            add: f("add_inplace")?,
+            scale: f("scale_inplace")?,
+            bias: f("add_bias")?,
+            round_f16: f("round_f16")?,
         };
         let stream = ctx.default_stream();
         Ok(CudaBackend {
@@ -200,7 +210,7 @@ impl CudaBackend {
         self.cc
     }
 
-    pub(super) fn record(&self, id: crate::kernels::KernelId) {
+    pub(crate) fn record(&self, id: crate::kernels::KernelId) {
         *self
             .log
             .lock()
@@ -222,18 +232,18 @@ impl CudaBackend {
         }
     }
 
-    pub(super) fn upload<T: DeviceRepr + ValidAsZeroBits>(&self, v: &[T]) -> Result<CudaSlice<T>, CudaError> {
+    pub(crate) fn upload<T: DeviceRepr + ValidAsZeroBits>(&self, v: &[T]) -> Result<CudaSlice<T>, CudaError> {
         if v.is_empty() {
             return self.stream.alloc_zeros(1).map_err(drv("alloc"));
         }
         self.stream.clone_htod(v).map_err(drv("copy to device"))
     }
 
-    pub(super) fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
+    pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
         self.stream.alloc_zeros(len.max(1)).map_err(drv("alloc"))
     }
 
-    pub(super) fn download<T: DeviceRepr + Default + Clone>(
+    pub(crate) fn download<T: DeviceRepr + Default + Clone>(
         &self,
         d: &CudaSlice<T>,
         len: usize,
@@ -246,7 +256,7 @@ impl CudaBackend {
     // ---- device-level launchers (used by the session) ----
 
     /// `quantize_row_i8_s` of `n` rows of `k`: (int8, scales, sums) on the device.
-    pub(super) fn quantize_dev(&self, x: &CudaSlice<f32>, n: usize, k: usize) -> Result<DevAct, CudaError> {
+    pub(crate) fn quantize_dev(&self, x: &CudaSlice<f32>, n: usize, k: usize) -> Result<DevAct, CudaError> {
         let (mut q, mut s, mut sums) = (self.zeros::<i8>(n * k)?, self.zeros::<f32>(n)?, self.zeros::<i32>(n)?);
         let ki = arg_i32("quantize", "k", k)?;
         let mut b = self.stream.launch_builder(&self.k.quantize);
@@ -258,7 +268,7 @@ impl CudaBackend {
     }
 
     /// I2_S × quantized activations: `(sums[r·n + t], y[t·rows + r])`.
-    pub(super) fn i2s_dev(
+    pub(crate) fn i2s_dev(
         &self,
         codes: &CudaSlice<u8>,
         rows: usize,
@@ -300,7 +310,7 @@ impl CudaBackend {
     }
 
     /// `x` rounded to f16 and back.
-    pub(super) fn round_dev(&self, x: &CudaSlice<f32>, len: usize) -> Result<CudaSlice<f32>, CudaError> {
+    pub(crate) fn round_dev(&self, x: &CudaSlice<f32>, len: usize) -> Result<CudaSlice<f32>, CudaError> {
         let mut out = self.zeros::<f32>(len)?;
         let li = arg_i32("round_f16", "len", len)?;
         let mut b = self.stream.launch_builder(&self.k.round_f16);
@@ -311,7 +321,7 @@ impl CudaBackend {
     }
 
     /// `y[t·rows + r] = W_r · x_t` for an f16 matrix along `path` (the CPU's `f16_matmul` paths).
-    pub(super) fn f16_dev(
+    pub(crate) fn f16_dev(
         &self,
         w: &CudaSlice<u16>,
         rows: usize,
@@ -347,7 +357,7 @@ impl CudaBackend {
     }
 
     /// RMS norm of `n` rows of `k`, times `w`.
-    pub(super) fn rms_norm_dev(
+    pub(crate) fn rms_norm_dev(
         &self,
         x: &CudaSlice<f32>,
         w: &CudaSlice<f32>,
@@ -365,8 +375,10 @@ impl CudaBackend {
         Ok(out)
     }
 
-    /// NEOX RoPE in place on `n` tokens × `n_heads` heads of `hd`, token t at position `p0 + t`.
-    pub(super) fn rope_dev(
+    /// RoPE in place on `n` tokens × `n_heads` heads of `hd`, token t at position `p0 + t`: NEOX pairs, or
+    /// NORM pairs (arch llama) when not `neox`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rope_dev(
         &self,
         x: &mut CudaSlice<f32>,
         n: usize,
@@ -375,6 +387,7 @@ impl CudaBackend {
         cos: &CudaSlice<f32>,
         sin: &CudaSlice<f32>,
         p0: usize,
+        neox: bool,
     ) -> Result<(), CudaError> {
         let (hi, di, pi) = (
             arg_i32("rope", "heads", n_heads)?,
@@ -382,17 +395,17 @@ impl CudaBackend {
             arg_i32("rope", "p0", p0)?,
         );
         let mut b = self.stream.launch_builder(&self.k.rope);
-        b.arg(x).arg(&hi).arg(&di).arg(cos).arg(sin).arg(&pi);
+        let mode = i32::from(neox);
+        b.arg(x).arg(&hi).arg(&di).arg(cos).arg(sin).arg(&pi).arg(&mode);
         // SAFETY: x holds n·n_heads·hd floats; the tables cover positions up to p0 + n (checked by callers).
-        unsafe { b.launch(grid("rope", (n_heads * hd / 2).div_ceil(128), n, 128)?) }
-            .map_err(drv("launch rope_neox"))?;
-        self.record(ROPE_ID);
+        unsafe { b.launch(grid("rope", (n_heads * hd / 2).div_ceil(128), n, 128)?) }.map_err(drv("launch rope"))?;
+        self.record(if neox { ROPE_ID } else { ROPE_NORM_ID });
         Ok(())
     }
 
     /// Store `n` tokens' K and V (f32) into the f16 caches of `layer`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn kv_store_dev(
+    pub(crate) fn kv_store_dev(
         &self,
         k: &CudaSlice<f32>,
         v: &CudaSlice<f32>,
@@ -429,7 +442,7 @@ impl CudaBackend {
 
     /// Attention of `a.n` queries over the f16 caches of `layer` (K `[head][cell][hd]`, V `[head][hd][cell]`).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn attention_dev(
+    pub(crate) fn attention_dev(
         &self,
         q: &CudaSlice<f32>,
         kc: &CudaSlice<u16>,
@@ -492,35 +505,48 @@ impl CudaBackend {
         Ok(out)
     }
 
-    /// `act(gate) · up` over `len` values (ReLU² or SiLU).
-    pub(super) fn ffn_act_dev(
-        &self,
-        gate: &CudaSlice<f32>,
-        up: &CudaSlice<f32>,
-        len: usize,
-        relu2: bool,
-    ) -> Result<CudaSlice<f32>, CudaError> {
-        let mut out = self.zeros::<f32>(len)?;
+    /// The FFN activation of `len` values in place (squared ReLU or SiLU).
+    pub(crate) fn ffn_act_dev(&self, gate: &mut CudaSlice<f32>, len: usize, relu2: bool) -> Result<(), CudaError> {
         let (li, r) = (arg_i32("ffn_act", "len", len)?, i32::from(relu2));
         let mut b = self.stream.launch_builder(&self.k.ffn_act);
-        b.arg(gate).arg(up).arg(&mut out).arg(&li).arg(&r);
-        // SAFETY: gate, up and out hold len floats.
+        b.arg(gate).arg(&li).arg(&r);
+        // SAFETY: gate holds len floats.
         unsafe { b.launch(grid("ffn_act", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch ffn_act"))?;
-        Ok(out)
+        self.record(FFN_ACT_ID);
+        Ok(())
+    }
+
+    /// `x = x · o`.
+    pub(crate) fn mul_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
+        self.binary_dev(&self.k.mul, ("mul", "launch mul_inplace"), MUL_ID, x, o, len)
     }
 
     /// `x = o + x`.
-    pub(super) fn add_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
-        let li = arg_i32("add", "len", len)?;
-        let mut b = self.stream.launch_builder(&self.k.add);
+    pub(crate) fn add_dev(&self, x: &mut CudaSlice<f32>, o: &CudaSlice<f32>, len: usize) -> Result<(), CudaError> {
+        self.binary_dev(&self.k.add, ("add", "launch add_inplace"), ADD_ID, x, o, len)
+    }
+
+    /// An element-wise kernel `f(x, o, len)` writing `x`, named `op` and recorded as `id`.
+    fn binary_dev(
+        &self,
+        f: &CudaFunction,
+        (op, launch): (&'static str, &'static str),
+        id: crate::kernels::KernelId,
+        x: &mut CudaSlice<f32>,
+        o: &CudaSlice<f32>,
+        len: usize,
+    ) -> Result<(), CudaError> {
+        let li = arg_i32(op, "len", len)?;
+        let mut b = self.stream.launch_builder(f);
         b.arg(x).arg(o).arg(&li);
         // SAFETY: x and o hold len floats.
-        unsafe { b.launch(grid("add", len.div_ceil(256), 1, 256)?) }.map_err(drv("launch add_inplace"))?;
+        unsafe { b.launch(grid(op, len.div_ceil(256), 1, 256)?) }.map_err(drv(launch))?;
+        self.record(id);
         Ok(())
     }
 
     /// `y *= s`.
-    pub(super) fn scale_dev(&self, y: &mut CudaSlice<f32>, s: f32, len: usize) -> Result<(), CudaError> {
+    pub(crate) fn scale_dev(&self, y: &mut CudaSlice<f32>, s: f32, len: usize) -> Result<(), CudaError> {
         let li = arg_i32("scale", "len", len)?;
         let mut b = self.stream.launch_builder(&self.k.scale);
         b.arg(y).arg(&s).arg(&li);
@@ -530,7 +556,7 @@ impl CudaBackend {
     }
 
     /// `y[i] += bias[i % rows]`.
-    pub(super) fn bias_dev(
+    pub(crate) fn bias_dev(
         &self,
         y: &mut CudaSlice<f32>,
         bias: &CudaSlice<f32>,
@@ -545,21 +571,17 @@ impl CudaBackend {
         Ok(())
     }
 
-    /// Embedding rows of `tokens` (already range-checked) from an `[n_vocab][e]` f16 table.
-    pub(super) fn get_rows_dev(
-        &self,
-        emb: &CudaSlice<u16>,
-        tokens: &[i32],
-        e: usize,
-    ) -> Result<CudaSlice<f32>, CudaError> {
-        let toks = self.upload(tokens)?;
-        let mut x = self.zeros::<f32>(tokens.len() * e)?;
-        let ei = arg_i32("get_rows", "n_embd", e)?;
-        let mut b = self.stream.launch_builder(&self.k.get_rows);
-        b.arg(emb).arg(&toks).arg(&ei).arg(&mut x);
-        // SAFETY: every token id is < n_vocab (checked by the caller); x holds n·e floats.
-        unsafe { b.launch(grid("get_rows", e.div_ceil(256), tokens.len(), 256)?) }.map_err(drv("launch get_rows"))?;
-        Ok(x)
+    /// An I2_S weight on the device.
+    pub(crate) fn upload_i2s(&self, w: &I2sMatrix) -> Result<DevWeight, CudaError> {
+        Ok(DevWeight::I2s {
+            codes: self.upload(&w.codes[..w.rows * w.k / 4])?,
+            scale: w.scale,
+        })
+    }
+
+    /// A dense f16 weight on the device.
+    pub(crate) fn upload_f16(&self, w: &F16Matrix) -> Result<DevWeight, CudaError> {
+        Ok(DevWeight::F16(self.upload(w.data[..w.rows * w.k].reinterpret_cast())?))
     }
 
     // ---- host wrappers: upload, launch, download (for tests and single-kernel use) ----
@@ -658,6 +680,7 @@ impl CudaBackend {
             &self.upload(&cos)?,
             &self.upload(&sin)?,
             p0,
+            true,
         )?;
         self.download(&xd, x.len())
     }

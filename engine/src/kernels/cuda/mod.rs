@@ -6,9 +6,10 @@
 //! [`CudaError::NotCompiledWithCudaSupport`].
 //!
 //! [`CudaBackend`] exposes each kernel on host slices (upload, launch, download) so it can be compared with the
-//! CPU oracle; [`CudaSession`] runs a whole decode step of a [`crate::model::Model`] on the device, weights
-//! uploaded once. Every launch is recorded under a stable kernel ID (the `*_ID` constants), read with
-//! [`CudaBackend::log`] or copied into a [`super::Dispatcher`] log with [`CudaBackend::record_into`].
+//! CPU oracle; the device-level launchers serve `model::cuda::CudaOps`, the CUDA backend of the one forward
+//! pass ([`crate::model::Session::try_new_on`]: weights uploaded once, KV cache on the device). Every launch is
+//! recorded under a stable kernel ID (the `*_ID` constants), read with [`CudaBackend::log`] or copied into a
+//! [`super::Dispatcher`] log with [`CudaBackend::record_into`].
 //!
 //! Numerics (docs/cuda.md): integer I2_S sums are exact (int32, `dp4a`), the f32 epilogue is the CPU's; the f16
 //! dots, softmax and RoPE follow the scalar oracle's reduction orders; RMS norm sums squares in f64 by a tree.
@@ -18,17 +19,17 @@ pub mod source;
 
 #[cfg(feature = "cuda")]
 mod backend;
-#[cfg(feature = "cuda")]
-mod session;
 #[cfg(not(feature = "cuda"))]
 mod stub;
 
 #[cfg(feature = "cuda")]
+pub use backend::DevWeight;
+#[cfg(feature = "cuda")]
 pub use backend::{driver_present, nvrtc_check, nvrtc_present, CudaBackend};
 #[cfg(feature = "cuda")]
-pub use session::CudaSession;
+pub(crate) use backend::{drv, DevAct};
 #[cfg(not(feature = "cuda"))]
-pub use stub::{driver_present, nvrtc_check, nvrtc_present, CudaBackend, CudaSession};
+pub use stub::{driver_present, nvrtc_check, nvrtc_present, CudaBackend};
 
 use half::f16;
 
@@ -46,8 +47,16 @@ pub const F16_GEMV_ID: KernelId = KernelId::new(Op::F16, Isa::Cuda, "gemv");
 pub const F16_TINYBLAS_ID: KernelId = KernelId::new(Op::F16, Isa::Cuda, "tinyblas.gemm");
 /// RMS norm times the weight.
 pub const RMS_NORM_ID: KernelId = KernelId::new(Op::RmsNorm, Isa::Cuda, "");
-/// NEOX RoPE from host-built tables.
-pub const ROPE_ID: KernelId = KernelId::new(Op::RopeNeox, Isa::Cuda, "");
+/// NEOX RoPE from host-built tables (the BitNet archs).
+pub const ROPE_ID: KernelId = KernelId::new(Op::Rope, Isa::Cuda, "neox");
+/// NORM RoPE (adjacent pairs, arch llama) from the same tables.
+pub const ROPE_NORM_ID: KernelId = KernelId::new(Op::Rope, Isa::Cuda, "norm");
+/// The FFN activation in place (squared ReLU or SiLU).
+pub const FFN_ACT_ID: KernelId = KernelId::new(Op::FfnAct, Isa::Cuda, "f32");
+/// Activation × up.
+pub const MUL_ID: KernelId = KernelId::new(Op::Mul, Isa::Cuda, "f32");
+/// The residual sum.
+pub const ADD_ID: KernelId = KernelId::new(Op::Add, Isa::Cuda, "f32");
 /// Softmax attention over the f16 KV cache.
 pub const ATTENTION_ID: KernelId = KernelId::new(Op::Attn, Isa::Cuda, "f16kv");
 
@@ -76,10 +85,21 @@ impl std::str::FromStr for Device {
     }
 }
 
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
 /// Why the CUDA backend cannot run.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum CudaError {
-    #[error("this build has no CUDA support (rebuild with `--features engine/cuda`)")]
+    #[error(
+        "this build has no CUDA support (rebuild with the `cuda` feature: `cargo build --release -p parity --features cuda`)"
+    )]
     NotCompiledWithCudaSupport,
     #[error("no CUDA driver ({0} not found)")]
     NoDriver(&'static str),
@@ -123,7 +143,7 @@ pub struct HostKv<'a> {
     pub size: usize,
 }
 
-/// The shape and paths of one attention call (see `Session::attention`).
+/// The shape and paths of one attention call (the paths of the CPU backend's attention, `model::cpu`).
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
     pub n_head: usize,

@@ -21,14 +21,14 @@ pub const KERNELS: &[&str] = &[
     "f16_gemv",
     "f16_tinyblas",
     "rms_norm",
-    "rope_neox",
+    "rope",
     "kv_store",
     "attention",
     "ffn_act",
+    "mul_inplace",
     "add_inplace",
     "scale_inplace",
     "add_bias",
-    "get_rows",
     "round_f16",
 ];
 
@@ -241,17 +241,19 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, int k, float
   for (int i = threadIdx.x; i < k; i += blockDim.x) o[i] = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
 }
 
-/* NEOX RoPE in place on [n][n_heads][hd] with host-built tables [pos][hd/2]; token t is at position p0 + t. */
-extern "C" __global__ void rope_neox(float* x, int n_heads, int hd, const float* cosv, const float* sinv, int p0) {
+/* RoPE in place on [n][n_heads][hd] with host-built tables [pos][hd/2]; token t is at position p0 + t. Pairs
+   (x[i], x[i + hd/2]) when neox (the BitNet archs), else (x[2i], x[2i + 1]) (NORM, arch llama). */
+extern "C" __global__ void rope(float* x, int n_heads, int hd, const float* cosv, const float* sinv, int p0, int neox) {
   int half = hd / 2, t = blockIdx.y;
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= n_heads * half) return;
   int h = idx / half, i = idx % half;
   float* xh = x + ((long long)t * n_heads + h) * hd;
   long long p = (long long)(p0 + t) * half + i;
-  float c = cosv[p], s = sinv[p], x0 = xh[i], x1 = xh[i + half];
-  xh[i] = fmaf(x0, c, -__fmul_rn(x1, s));
-  xh[i + half] = fmaf(x0, s, __fmul_rn(x1, c));
+  int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+  float c = cosv[p], s = sinv[p], x0 = xh[i0], x1 = xh[i1];
+  xh[i0] = fmaf(x0, c, -__fmul_rn(x1, s));
+  xh[i1] = fmaf(x0, s, __fmul_rn(x1, c));
 }
 
 /* Store K and V rows of n tokens (f32 -> f16 RNE): K as [layer][head][cell][hd], V as [layer][head][hd][cell]. */
@@ -331,13 +333,18 @@ extern "C" __global__ void attention(const float* q, const u16* kc, const u16* v
   }
 }
 
-/* FFN activation times up: relu2 (bitnet-b1.58) or ggml's SiLU (bitnet), then * up. */
-extern "C" __global__ void ffn_act(const float* gate, const float* up, float* out, int len, int relu2) {
+/* FFN activation in place: relu2 (bitnet-b1.58) or ggml's SiLU (bitnet, llama). */
+extern "C" __global__ void ffn_act(float* g, int len, int relu2) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= len) return;
-  float g = gate[i], a;
-  if (relu2) { float r = g > 0.0f ? g : 0.0f; a = __fmul_rn(r, r); } else { a = silu(g); }
-  out[i] = __fmul_rn(a, up[i]);
+  float v = g[i];
+  if (relu2) { float r = v > 0.0f ? v : 0.0f; g[i] = __fmul_rn(r, r); } else { g[i] = silu(v); }
+}
+
+/* x = x * o (activation times up). */
+extern "C" __global__ void mul_inplace(float* x, const float* o, int len) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < len) x[i] = __fmul_rn(x[i], o[i]);
 }
 
 /* x = o + x (the residual, in the reference's operand order). */
@@ -354,12 +361,6 @@ extern "C" __global__ void scale_inplace(float* y, float s, int len) {
 extern "C" __global__ void add_bias(float* y, const float* b, int rows, int len) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < len) y[i] = __fadd_rn(y[i], b[i % rows]);
-}
-
-/* Embedding rows of n tokens, f16 -> f32 (exact). */
-extern "C" __global__ void get_rows(const u16* emb, const int* tokens, int e, float* x) {
-  int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < e) x[(long long)t * e + i] = h2f(emb[(long long)tokens[t] * e + i]);
 }
 
 /* x rounded to f16 and back (f16-exact floats for vec_dot and the H3 paths). */

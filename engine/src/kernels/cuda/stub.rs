@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use super::{AttnShape, CudaError, HostKv, Quantized};
 use crate::kernels::{Dispatcher, F16Matrix, F16Path, I2sEpilogue, I2sMatrix};
-use crate::model::{Logits, Model, Numerics};
 
 const NO: CudaError = CudaError::NotCompiledWithCudaSupport;
 
@@ -37,6 +36,11 @@ impl CudaBackend {
 
     pub fn new_on(_ordinal: usize) -> Result<CudaBackend, CudaError> {
         Err(NO)
+    }
+
+    /// Any value: a backend of this build does not exist, so code holding one is unreachable.
+    pub(crate) fn unreachable<T>(&self) -> T {
+        match self._never {}
     }
 
     pub fn device_name(&self) -> String {
@@ -96,40 +100,6 @@ impl CudaBackend {
     }
 
     pub fn memory(&self) -> Result<(usize, usize), CudaError> {
-        match self._never {}
-    }
-}
-
-/// Never constructed in this build.
-#[derive(Debug)]
-pub struct CudaSession<'m> {
-    _never: std::convert::Infallible,
-    _model: std::marker::PhantomData<&'m Model>,
-}
-
-impl<'m> CudaSession<'m> {
-    pub fn new(
-        _model: &'m Model,
-        be: &'m CudaBackend,
-        _numerics: Numerics,
-        _n_ctx: usize,
-    ) -> Result<CudaSession<'m>, CudaError> {
-        match be._never {}
-    }
-
-    pub fn n_past(&self) -> usize {
-        match self._never {}
-    }
-
-    pub fn n_ctx(&self) -> usize {
-        match self._never {}
-    }
-
-    pub fn clear(&mut self) -> Result<(), CudaError> {
-        match self._never {}
-    }
-
-    pub fn decode(&mut self, _tokens: &[u32], _want: Logits) -> Result<Vec<f32>, CudaError> {
         match self._never {}
     }
 }
