@@ -42,6 +42,7 @@ use engine::kernels::{Dispatcher, KernelChoice};
 use engine::model::{Model, Profile, Session};
 
 mod common;
+use common::bits;
 
 const N_CTX: usize = 64;
 const N_TOKENS: u32 = 32;
@@ -94,10 +95,6 @@ fn flavor_logits(arch: &str, flavor: &str, batch: bool) -> Vec<f32> {
     };
     assert_eq!(profile, want, "{arch}.{flavor}: auto numerics");
     l
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// (max |Δ|, min per-position cosine, top-1 agreement rate).

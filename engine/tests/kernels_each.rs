@@ -7,11 +7,7 @@ use engine::kernels::{declared, oracle, q8_0, scalar, KernelId, Slot};
 use half::f16;
 
 mod common;
-use common::Rng;
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
+use common::{bits, Rng};
 
 /// The kernel declared as `id` on this CPU, or `None` (after a SKIP line) when this CPU or build lacks it.
 fn kernel(id: &str) -> Option<(KernelId, Slot)> {
@@ -61,6 +57,26 @@ fn quantize(f: engine::kernels::QuantizeFn, o: engine::kernels::QuantizeFn) {
     let mut rng = Rng(1);
     let mut cases: Vec<Vec<f32>> = (0..40).map(|i| rng.f32s(1 + i * 7)).collect();
     cases.push(vec![0.0; 100]);
+    cases.push((0..64).map(|i| (i as f32 - 32.0) * 0.5).collect()); // ties after scaling
+    cases.push(vec![
+        1e30,
+        -1e30,
+        3.0,
+        f32::MIN_POSITIVE,
+        -0.0,
+        0.0,
+        1.0,
+        -1.0,
+        0.5,
+        2.5,
+        -2.5,
+        1e-7,
+        1e-6,
+        7.0,
+        8.0,
+        9.0,
+        10.0,
+    ]);
     cases.push([f32::NAN, 1.0, -2.0, 3.0].repeat(9));
     cases.push([f32::INFINITY, 1.0, f32::NEG_INFINITY, 0.0, f32::NAN].repeat(7));
     for x in &cases {
@@ -71,14 +87,20 @@ fn quantize(f: engine::kernels::QuantizeFn, o: engine::kernels::QuantizeFn) {
     }
 }
 
+/// Random rows, extreme rows (all −128, all 127, which reach and pass the 32768 threshold) and lengths that end
+/// in a partial 32-block group.
 fn lane_bound(f: engine::kernels::LaneBoundFn, o: engine::kernels::LaneBoundFn) {
     let mut rng = Rng(7);
-    for k in [128, 256, 2560, 4096, 4224, 6912] {
+    let mut crossed = 0;
+    for k in [128, 256, 2560, 4096, 4224, 6912, 8192, 12800] {
         for fill in [None, Some(-128i8), Some(127), Some(0)] {
             let q = fill.map_or_else(|| rng.i8s(k), |v| vec![v; k]);
-            assert_eq!(f(&q), o(&q), "k {k} fill {fill:?}");
+            let want = o(&q);
+            assert_eq!(f(&q), want, "k {k} fill {fill:?}");
+            crossed += usize::from(want >= 32768);
         }
     }
+    assert!(crossed > 0, "no case reached the wrap threshold");
 }
 
 fn i2s_rows(f: engine::kernels::I2sRowsFn, o: engine::kernels::I2sRowsFn) {
@@ -164,10 +186,22 @@ fn check_packed(
 
 fn f16_dot(f: engine::kernels::F16DotFn, o: engine::kernels::F16DotFn) {
     let mut rng = Rng(5);
-    for n in [0, 1, 15, 16, 32, 63, 64, 65, 127, 128, 130, 200, 256, 1000, 2567] {
-        let (x, y) = (rng.f16s(n), rng.f16s(n));
-        assert_eq!(f(&x, &y).to_bits(), o(&x, &y).to_bits(), "n {n}");
+    let mut order_visible = 0;
+    for n in [
+        0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567,
+    ] {
+        for _ in 0..4 {
+            let (x, y) = (rng.f16s(n), rng.f16s(n));
+            let want = o(&x, &y);
+            assert_eq!(f(&x, &y).to_bits(), want.to_bits(), "n {n}");
+            let sequential = x.iter().zip(&y).fold(0f32, |s, (a, b)| s + a.to_f32() * b.to_f32());
+            order_visible += usize::from(sequential.to_bits() != want.to_bits());
+        }
     }
+    assert!(
+        order_visible > 10,
+        "test data too tame: summation order barely changes results"
+    );
 }
 
 fn f16_rows(f: engine::kernels::F16RowsFn, o: engine::kernels::F16RowsFn) {
@@ -184,9 +218,15 @@ fn f16_rows(f: engine::kernels::F16RowsFn, o: engine::kernels::F16RowsFn) {
 fn tinyblas(f: engine::kernels::TinyBlasFn, o: engine::kernels::TinyBlasFn) {
     let mut rng = Rng(6);
     for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
-        let (a, b) = (rng.f16s(n), rng.f32s(n));
-        assert_eq!(f(&a, &b).to_bits(), o(&a, &b).to_bits(), "n {n}");
+        for _ in 0..4 {
+            let (a, b) = (rng.f16s(n), rng.f32s(n));
+            assert_eq!(f(&a, &b).to_bits(), o(&a, &b).to_bits(), "n {n}");
+        }
     }
+    // An f16-rounded activation must not be mistaken for the f32 one (the product is inexact in f32).
+    let (a, b) = (rng.f16s(2560), rng.f32s(2560));
+    let b16: Vec<f32> = b.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+    assert_ne!(f(&a, &b).to_bits(), f(&a, &b16).to_bits());
 }
 
 fn tinyblas_rows(f: engine::kernels::TinyBlasRowsFn, o: engine::kernels::TinyBlasRowsFn) {

@@ -1,6 +1,8 @@
 //! Every kernel family's dispatcher against the scalar oracle, bit for bit: one suite (`suite::*`), stamped out
-//! per family by `kernel_suite!` (each kernel on its own is stamped out in `kernels_each.rs`). A family this CPU lacks prints a SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated)
-//! turns that skip into a failure.
+//! per family by `kernel_suite!`. It tests what the dispatcher composes from the kernels — row chunking, the
+//! int16-wrap path and its choice per token, fused products, F16 paths, Q8_0/TQ matmuls, thread counts, the kernel
+//! log; each kernel on its own is tested against its oracle in `kernels_each.rs`. A family this CPU lacks prints a
+//! SKIP line; `EXPECT_ISA=avx2|avx512` (comma-separated) turns that skip into a failure.
 
 use engine::flavor::{BlockTq1_0, BlockTq2_0, QK_K};
 use engine::kernels::tq::{self, TqMatrix, TqType};
@@ -11,7 +13,7 @@ use engine::kernels::{
 use half::f16;
 
 mod common;
-use common::Rng;
+use common::{bits, Rng};
 
 /// The dispatcher forced to `family`, or `None` (after a SKIP line) when this CPU lacks it.
 fn forced(family: Family) -> Option<Dispatcher> {
@@ -31,10 +33,6 @@ fn forced(family: Family) -> Option<Dispatcher> {
 
 fn oracle() -> Dispatcher {
     Dispatcher::new(KernelChoice::Force(Family::Scalar)).unwrap()
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// Run `f` on a fresh rayon pool of `threads` threads.
@@ -111,40 +109,6 @@ mod suite {
             })
         };
         assert_eq!(run(1), run(2));
-    }
-
-    pub fn quantize(d: &Dispatcher) {
-        let mut rng = Rng(1);
-        let mut cases: Vec<Vec<f32>> = (0..40).map(|i| rng.f32s(1 + i * 7)).collect();
-        cases.push(vec![0.0; 100]);
-        cases.push((0..64).map(|i| (i as f32 - 32.0) * 0.5).collect()); // ties after scaling
-        cases.push(vec![
-            1e30,
-            -1e30,
-            3.0,
-            f32::MIN_POSITIVE,
-            -0.0,
-            0.0,
-            1.0,
-            -1.0,
-            0.5,
-            2.5,
-            -2.5,
-            1e-7,
-            1e-6,
-            7.0,
-            8.0,
-            9.0,
-            10.0,
-        ]);
-        cases.push([f32::NAN, 1.0, -2.0, 3.0].repeat(9));
-        cases.push([f32::INFINITY, 1.0, f32::NEG_INFINITY, 0.0, f32::NAN].repeat(7));
-        for x in &cases {
-            let (mut a, mut b) = (vec![0i8; x.len()], vec![0i8; x.len()]);
-            let (sa, ma) = scalar::quantize_i8_s(x, &mut a);
-            let (sb, mb) = d.quantize_i8_s(x, &mut b);
-            assert_eq!((sa.to_bits(), ma, &a), (sb.to_bits(), mb, &b), "len {}", x.len());
-        }
     }
 
     pub fn i2s_sums(d: &Dispatcher) {
@@ -270,22 +234,6 @@ mod suite {
         assert_eq!(y[0].to_bits(), ((exact as f32 - sum as f32) * (w.scale / s)).to_bits());
     }
 
-    /// The table's lane bound equals the scalar oracle on random rows, extreme rows (all −128, all 127, which
-    /// reach and pass the 32768 threshold) and lengths that end in a partial 32-block group.
-    pub fn lane_bound(d: &Dispatcher) {
-        let (bound, mut rng) = (d.table().lane_bound.run, Rng(7));
-        let mut crossed = 0;
-        for k in [128, 256, 2560, 4096, 4224, 6912, 8192, 12800] {
-            for fill in [None, Some(-128i8), Some(127), Some(0)] {
-                let q = fill.map_or_else(|| rng.i8s(k), |v| vec![v; k]);
-                let want = scalar::i2s_lane_bound(&q);
-                assert_eq!(bound(&q), want, "k {k} fill {fill:?}");
-                crossed += usize::from(want >= 32768);
-            }
-        }
-        assert!(crossed > 0, "no case reached the wrap threshold");
-    }
-
     /// One fused call over several matrices (shared activations, one with a wrapping token) equals separate
     /// oracle calls, bit for bit.
     pub fn i2s_fused(d: &Dispatcher) {
@@ -318,44 +266,6 @@ mod suite {
                 assert_eq!(bits(y), bits(&want), "rows {} {epi:?}", w.rows);
             }
         }
-    }
-
-    pub fn f16_dot(d: &Dispatcher) {
-        let (dot, mut rng) = (d.table().f16_dot.run, Rng(5));
-        let mut order_visible = 0;
-        for n in [
-            0, 1, 15, 16, 32, 63, 64, 65, 96, 127, 128, 130, 160, 200, 256, 1000, 2567,
-        ] {
-            for _ in 0..4 {
-                let (x, y) = (rng.f16s(n), rng.f16s(n));
-                let want = scalar::f16_dot(&x, &y);
-                assert_eq!(dot(&x, &y).to_bits(), want.to_bits(), "n {n}");
-                let sequential = x.iter().zip(&y).fold(0f32, |s, (a, b)| s + a.to_f32() * b.to_f32());
-                order_visible += usize::from(sequential.to_bits() != want.to_bits());
-            }
-        }
-        assert!(
-            order_visible > 10,
-            "test data too tame: summation order barely changes results"
-        );
-    }
-
-    pub fn tinyblas(d: &Dispatcher) {
-        let (gemm, mut rng) = (d.table().tinyblas.run, Rng(6));
-        for n in [0, 16, 32, 48, 64, 96, 128, 160, 2560, 20, 70] {
-            for _ in 0..4 {
-                let (a, b) = (rng.f16s(n), rng.f32s(n));
-                assert_eq!(
-                    gemm(&a, &b).to_bits(),
-                    scalar::tinyblas_f16_f32(&a, &b).to_bits(),
-                    "n {n}"
-                );
-            }
-        }
-        // An f16-rounded activation must not be mistaken for the f32 one (the product is inexact in f32).
-        let (a, b) = (rng.f16s(2560), rng.f32s(2560));
-        let b16: Vec<f32> = b.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
-        assert_ne!(gemm(&a, &b).to_bits(), gemm(&a, &b16).to_bits());
     }
 
     pub fn f16_matmul(d: &Dispatcher) {
@@ -469,69 +379,35 @@ mod suite {
     }
 }
 
+/// Module `$module` with one test per suite function (`test name => suite::function`), each on the dispatcher
+/// forced to `$family` (skipped when this CPU lacks it).
 macro_rules! kernel_suite {
     ($module:ident, $family:expr) => {
+        kernel_suite!($module, $family,
+            i2s_sums_match_scalar => i2s_sums,
+            i2s_matmul_matches_scalar => i2s_matmul,
+            i2s_int16_wrap_takes_emulation => i2s_wrap16,
+            fused_i2s_products_match_separate_calls => i2s_fused,
+            f16_matmul_matches_scalar => f16_matmul,
+            q8_0_matmul_matches_scalar => q8_0_matmul,
+            q8_0_one_and_two_threads_agree => q8_0_threads,
+            tq_matmul_matches_scalar => tq_matmul,
+            one_and_two_threads_agree => threads,
+        );
+    };
+    ($module:ident, $family:expr, $($test:ident => $check:ident,)*) => {
         mod $module {
             use super::*;
 
-            fn disp() -> Option<Dispatcher> {
-                let d = forced($family)?;
-                assert_eq!(d.family(), $family);
-                Some(d)
-            }
-
-            #[test]
-            fn quantize_i8_s_matches_scalar() {
-                disp().map(|d| suite::quantize(&d));
-            }
-            #[test]
-            fn i2s_sums_match_scalar() {
-                disp().map(|d| suite::i2s_sums(&d));
-            }
-            #[test]
-            fn i2s_matmul_matches_scalar() {
-                disp().map(|d| suite::i2s_matmul(&d));
-            }
-            #[test]
-            fn i2s_int16_wrap_takes_emulation() {
-                disp().map(|d| suite::i2s_wrap16(&d));
-            }
-            #[test]
-            fn lane_bound_matches_scalar() {
-                disp().map(|d| suite::lane_bound(&d));
-            }
-            #[test]
-            fn fused_i2s_products_match_separate_calls() {
-                disp().map(|d| suite::i2s_fused(&d));
-            }
-            #[test]
-            fn f16_dot_matches_scalar() {
-                disp().map(|d| suite::f16_dot(&d));
-            }
-            #[test]
-            fn tinyblas_matches_scalar() {
-                disp().map(|d| suite::tinyblas(&d));
-            }
-            #[test]
-            fn f16_matmul_matches_scalar() {
-                disp().map(|d| suite::f16_matmul(&d));
-            }
-            #[test]
-            fn q8_0_matmul_matches_scalar() {
-                disp().map(|d| suite::q8_0_matmul(&d));
-            }
-            #[test]
-            fn q8_0_one_and_two_threads_agree() {
-                disp().map(|d| suite::q8_0_threads(&d));
-            }
-            #[test]
-            fn tq_matmul_matches_scalar() {
-                disp().map(|d| suite::tq_matmul(&d));
-            }
-            #[test]
-            fn one_and_two_threads_agree() {
-                disp().map(|d| suite::threads(&d));
-            }
+            $(
+                #[test]
+                fn $test() {
+                    if let Some(d) = forced($family) {
+                        assert_eq!(d.family(), $family);
+                        suite::$check(&d);
+                    }
+                }
+            )*
         }
     };
 }

@@ -1,8 +1,6 @@
 //! Live bitnet.cpp (feature `ffi`, BITNET_CPP_DIR at build time): the worker must reproduce every recorded
 //! golden in shared/reference bit for bit, and a killed worker must surface as a typed error.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -24,7 +22,7 @@ fn worker() -> Option<PathBuf> {
 /// Every case of a manifest: logits bit-identical, greedy ids equal. Returns (exact, total).
 fn check_dir(sub: &str) -> Option<(usize, usize)> {
     let worker = worker()?;
-    let dir = common::shared_reference(sub)?;
+    let dir = test_support::reference_set(sub)?;
     let rec = Recorded::open(&dir).unwrap();
     let (mut exact, mut total, mut failures) = (0, 0, Vec::new());
     let mut cases = rec.manifest().cases.clone();
@@ -90,7 +88,7 @@ fn worker_reproduces_the_trained_model_goldens() {
 /// A live worker on the shared GQA model (context 128, one thread) and the reference folder, or `None`
 /// (after a SKIP line) without a worker or the folder.
 fn spawn_gqa() -> Option<(Ffi, PathBuf)> {
-    let (Some(worker), Some(dir)) = (worker(), common::shared_reference("")) else {
+    let (Some(worker), Some(dir)) = (worker(), test_support::reference_set("")) else {
         return None;
     };
     let opts = FfiOptions {

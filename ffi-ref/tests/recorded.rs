@@ -1,14 +1,12 @@
 //! `Recorded` against the recorded bitnet.cpp goldens in shared/reference, and against a directory
 //! written here (runs everywhere).
 
-mod common;
-
 use ffi_ref::{npy, Mode, Recorded, RecordedCase, RecordedReference, RefError, ReferenceBackend, ReferenceKind};
 use receipts::reference::Provenance;
 
 #[test]
 fn every_shared_case_is_found_and_shaped() {
-    let Some(dir) = common::shared_reference("") else {
+    let Some(dir) = test_support::reference_set("") else {
         return;
     };
     let all = Recorded::open(&dir).unwrap();
@@ -40,7 +38,7 @@ fn every_shared_case_is_found_and_shaped() {
 
 #[test]
 fn model_file_filter_threads_and_misses() {
-    let Some(dir) = common::shared_reference("") else {
+    let Some(dir) = test_support::reference_set("") else {
         return;
     };
     let ids = [714, 232, 805, 323, 208, 814, 656, 691];
@@ -84,7 +82,7 @@ fn model_file_filter_threads_and_misses() {
 
 #[test]
 fn recorded_tokenizer_probes() {
-    let Some(dir) = common::shared_reference("") else {
+    let Some(dir) = test_support::reference_set("") else {
         return;
     };
     let mut r = Recorded::open(&dir)
@@ -105,7 +103,7 @@ fn recorded_tokenizer_probes() {
 #[test]
 fn trained_upstream_and_tl2_manifests_parse() {
     for sub in ["trained", "upstream", "tl2"] {
-        let Some(dir) = common::shared_reference(sub) else {
+        let Some(dir) = test_support::reference_set(sub) else {
             return;
         };
         let r = Recorded::open(&dir).unwrap();

@@ -69,6 +69,16 @@ fn opts(worker: PathBuf, timeout: Duration) -> FfiOptions {
     }
 }
 
+/// A worker (written to `dir`) that completes the handshake and then hangs, spawned with a 300 ms request timeout.
+fn spawn_hanging(dir: &Path) -> (Ffi, PathBuf) {
+    let w = fake_worker(dir, &handshake(), "exec sleep 60");
+    let o = FfiOptions {
+        timeout: Duration::from_millis(300),
+        ..opts(w.clone(), Duration::from_secs(20))
+    };
+    (Ffi::spawn(&o).unwrap(), w)
+}
+
 /// The worker process `pid` has exited (and been reaped).
 fn assert_gone(pid: u32) {
     assert!(
@@ -136,12 +146,7 @@ fn exit_during_load_is_worker_died_with_exit_code() {
 #[test]
 fn a_hang_is_a_timeout_and_the_worker_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let w = fake_worker(dir.path(), &handshake(), "exec sleep 60");
-    let o = FfiOptions {
-        timeout: Duration::from_millis(300),
-        ..opts(w, Duration::from_secs(20))
-    };
-    let mut ffi = Ffi::spawn(&o).unwrap();
+    let (mut ffi, _) = spawn_hanging(dir.path());
     let pid = ffi.pid();
     let start = Instant::now();
     let err = ffi.eval_logits(&[1], Mode::Seq).unwrap_err();
@@ -339,12 +344,7 @@ fn a_refused_load_carries_bitnet_cpps_log_lines() {
 #[test]
 fn errors_name_the_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let w = fake_worker(dir.path(), &handshake(), "exec sleep 60");
-    let o = FfiOptions {
-        timeout: Duration::from_millis(300),
-        ..opts(w.clone(), Duration::from_secs(20))
-    };
-    let mut ffi = Ffi::spawn(&o).unwrap();
+    let (mut ffi, w) = spawn_hanging(dir.path());
     let text = ffi.eval_logits(&[1], Mode::Seq).unwrap_err().to_string();
     assert!(text.contains(&w.display().to_string()), "{text}");
     assert!(text.contains("timed out") && text.contains("--timeout"), "{text}");

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use vocab::Mode;
+pub use vocab::{Generation, Mode};
 
 /// Kernel ID → number of times the dispatcher handed it out.
 pub type KernelLog = BTreeMap<String, u64>;
@@ -21,31 +21,6 @@ pub struct KernelIsa {
     pub isa: String,
     /// CPU features as `host.isa_features` spells them (empty for portable and device kernels).
     pub requires: Vec<String>,
-}
-
-/// Which C++ reference produced the reference logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Generation {
-    /// microsoft/BitNet 404980e + llama.cpp fork 40ed0f29 (ReLU² FFN; the bundled goldens).
-    #[serde(rename = "bitnet.cpp-2025")]
-    BitnetCpp2025,
-    /// microsoft/BitNet 16da220 + fork 390c3077 (SiLU FFN bug, new epilogues).
-    #[serde(rename = "bitnet.cpp-2026")]
-    BitnetCpp2026,
-    /// Upstream ggml-org/llama.cpp.
-    #[serde(rename = "llama.cpp")]
-    LlamaCpp,
-}
-
-impl Generation {
-    /// The name used in receipts and manifests.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::BitnetCpp2025 => "bitnet.cpp-2025",
-            Self::BitnetCpp2026 => "bitnet.cpp-2026",
-            Self::LlamaCpp => "llama.cpp",
-        }
-    }
 }
 
 /// The program that wrote a receipt.
@@ -105,29 +80,39 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-#[cfg(target_arch = "x86_64")]
-fn isa_features() -> Vec<String> {
-    let mut f = Vec::new();
-    macro_rules! probe {
-        ($($name:tt),*) => {$( if std::is_x86_feature_detected!($name) { f.push($name.to_owned()); } )*};
-    }
-    probe!(
-        "sse4.1",
-        "ssse3",
-        "fma",
-        "f16c",
-        "avx",
-        "avx2",
-        "avx512f",
-        "avx512bw",
-        "avx512vl",
-        "avx512vnni",
-        "avxvnni"
-    );
-    f.iter_mut().for_each(|s| *s = s.replace('.', "_"));
-    f.extend(amx_features().iter().map(|s| s.to_string()));
-    f
+/// Declares the CPU features [`Host::detect`] probes, spelled as `is_x86_feature_detected!` /
+/// `is_aarch64_feature_detected!` take them, as lists and as the probe that records them (`.` as `_`).
+macro_rules! host_features {
+    (x86_64: [$($x86:tt),*], aarch64: [$($arm:tt),*]) => {
+        /// The x86-64 features a host record may list besides AMX's (the `kernels.isa` gate reads kernel-ID
+        /// segments against them).
+        pub const X86_64_FEATURES: &[&str] = &[$($x86),*];
+        /// The aarch64 features a host record may list.
+        pub const AARCH64_FEATURES: &[&str] = &[$($arm),*];
+
+        #[cfg(target_arch = "x86_64")]
+        fn isa_features() -> Vec<String> {
+            let mut f = Vec::new();
+            $(if std::is_x86_feature_detected!($x86) { f.push($x86.replace('.', "_")); })*
+            f.extend(amx_features().iter().map(|s| s.to_string()));
+            f
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        fn isa_features() -> Vec<String> {
+            let mut f = Vec::new();
+            $(if std::arch::is_aarch64_feature_detected!($arm) { f.push($arm.to_owned()); })*
+            f
+        }
+    };
 }
+
+host_features!(
+    x86_64: [
+        "sse4.1", "ssse3", "fma", "f16c", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avxvnni"
+    ],
+    aarch64: ["neon", "dotprod", "fp16", "i8mm", "sve"]
+);
 
 /// `amx_tile` and `amx_int8` when CPUID leaf 7 reports them (EDX bits 24, 25) and the OS enables the tile state
 /// (XCR0 bits 17, 18): `is_x86_feature_detected!` knows AMX only on nightly.
@@ -153,16 +138,6 @@ fn amx_features() -> &'static [&'static str] {
     } else {
         &[]
     }
-}
-
-#[cfg(target_arch = "aarch64")]
-fn isa_features() -> Vec<String> {
-    let mut f = Vec::new();
-    macro_rules! probe {
-        ($($name:tt),*) => {$( if std::arch::is_aarch64_feature_detected!($name) { f.push($name.to_owned()); } )*};
-    }
-    probe!("neon", "dotprod", "fp16", "i8mm", "sve");
-    f
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

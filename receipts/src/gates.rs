@@ -6,7 +6,9 @@
 //! [`Thresholds::admits`]: crate::parity::Thresholds::admits
 //! [`GreedyComparison::identical`]: crate::parity::GreedyComparison::identical
 
-use crate::defs::{combine_summaries, summarize, Host, KernelIsa, KernelIsaLog, KernelLog, Model};
+use crate::defs::{
+    combine_summaries, summarize, Host, KernelIsa, KernelIsaLog, KernelLog, Model, AARCH64_FEATURES, X86_64_FEATURES,
+};
 use crate::parity::{first_divergence, Gate, ParityReceipt};
 
 fn gate(name: &str, passed: bool, reason: impl Into<String>) -> Gate {
@@ -17,35 +19,25 @@ fn gate(name: &str, passed: bool, reason: impl Into<String>) -> Gate {
     }
 }
 
-/// Normalised form used to match flavors with kernel-ID segments: lower case, no `_`/`-`.
+/// A gate that passes when `problems` is empty; its reason is then `ok`, else the problems joined by `; `.
+fn problems_gate(name: &str, problems: Vec<String>, ok: &str) -> Gate {
+    if problems.is_empty() {
+        gate(name, true, ok)
+    } else {
+        gate(name, false, problems.join("; "))
+    }
+}
+
+/// Normalised form used to match flavors and host features with kernel-ID segments: lower case, no `_`/`-`/`.`.
 fn norm(s: &str) -> String {
     s.chars()
-        .filter(|c| *c != '_' && *c != '-')
+        .filter(|c| !['_', '-', '.'].contains(c))
         .flat_map(char::to_lowercase)
         .collect()
 }
 
 /// Ternary flavors that must be computed by a flavor-specific kernel (normalised names).
 const TERNARY: [&str; 5] = ["i2s", "tq1", "tq2", "tl1", "tl2"];
-
-/// ISA names a kernel-ID segment may carry, and how a host reports them (normalised). A bare
-/// `avx512` segment needs `avx512f`; `x86` needs an x86 host; `cuda` needs a recorded accelerator.
-const ISA_SEGMENTS: [&str; 14] = [
-    "sse41",
-    "ssse3",
-    "fma",
-    "f16c",
-    "avx",
-    "avx2",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512vnni",
-    "avxvnni",
-    "neon",
-    "dotprod",
-    "i8mm",
-];
 
 /// What `kernel` needs that this host lacks: read from its recorded [`KernelIsa`] when the receipt has one;
 /// receipts written before kernels carried their ISA fall back to [`unsupported_isa_segments`].
@@ -63,7 +55,9 @@ pub fn unsupported_isa(kernel: &str, isa: Option<&KernelIsa>, host: &Host) -> Ve
 }
 
 /// Legacy reading for receipts without `kernel_isa`: kernel-ID segments that name an ISA this host does not
-/// report (an `x86` segment, which engine IDs use for the I2_S weight layout, is read as the host).
+/// report (an `x86` segment, which engine IDs use for the I2_S weight layout, is read as the host). A segment
+/// names an ISA when it is a CPU feature a host record may list; a bare `avx512` needs `avx512f`, `cuda` a
+/// recorded accelerator.
 pub fn unsupported_isa_segments(kernel: &str, host: &Host) -> Vec<String> {
     let have: Vec<String> = host.isa_features.iter().map(|f| norm(f)).collect();
     let mut missing = Vec::new();
@@ -83,7 +77,7 @@ pub fn unsupported_isa_segments(kernel: &str, host: &Host) -> Vec<String> {
                 continue;
             }
             "avx512" => "avx512f".to_owned(),
-            s if ISA_SEGMENTS.contains(&s) => n.clone(),
+            s if X86_64_FEATURES.iter().chain(AARCH64_FEATURES).any(|f| norm(f) == s) => n.clone(),
             _ => continue,
         };
         if !have.contains(&needs) {
@@ -149,14 +143,10 @@ pub fn kernel_gates(host: &Host, model: &Model, kernels: &KernelLog, kernel_isa:
             (!m.is_empty()).then(|| format!("{k} needs {}", m.join("+")))
         })
         .collect();
-    gates.push(gate(
+    gates.push(problems_gate(
         "kernels.isa",
-        bad_isa.is_empty(),
-        if bad_isa.is_empty() {
-            "every kernel's ISA is among the host's features".to_owned()
-        } else {
-            bad_isa.join("; ")
-        },
+        bad_isa,
+        "every kernel's ISA is among the host's features",
     ));
     gates
 }
@@ -226,14 +216,10 @@ pub fn evaluate_gates(r: &ParityReceipt) -> Vec<Gate> {
         })
         .collect();
     if r.modes.iter().any(|m| m.greedy.is_some()) {
-        gates.push(gate(
+        gates.push(problems_gate(
             "greedy.match",
-            diverged.is_empty(),
-            if diverged.is_empty() {
-                "greedy continuations identical in every compared mode".to_owned()
-            } else {
-                diverged.join("; ")
-            },
+            diverged,
+            "greedy continuations identical in every compared mode",
         ));
     }
     if t.require_bit_exact {
@@ -296,14 +282,10 @@ fn consistency_gate(r: &ParityReceipt) -> Gate {
     if combine_summaries(r.modes.iter().map(|m| &m.summary)) != r.summary {
         problems.push("summary does not match the modes' summaries".to_owned());
     }
-    gate(
+    problems_gate(
         "metrics.consistent",
-        problems.is_empty(),
-        if problems.is_empty() {
-            "summaries agree with the per-position rows".to_owned()
-        } else {
-            problems.join("; ")
-        },
+        problems,
+        "summaries agree with the per-position rows",
     )
 }
 
@@ -316,14 +298,10 @@ fn logits_gate(r: &ParityReceipt) -> Gate {
         .filter(|(_, m)| m.logits_sha256.ours == m.logits_sha256.reference && !m.summary.bit_exact)
         .map(|(i, _)| format!("modes[{i}]: identical logits digests but summary says not bit-exact"))
         .collect();
-    gate(
+    problems_gate(
         "logits.digests",
-        bad.is_empty(),
-        if bad.is_empty() {
-            "logits digests recorded for every mode and consistent".to_owned()
-        } else {
-            bad.join("; ")
-        },
+        bad,
+        "logits digests recorded for every mode and consistent",
     )
 }
 

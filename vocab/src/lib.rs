@@ -3,6 +3,7 @@
 //! exactly one type or function:
 //!
 //! - [`Mode`]: how a prompt is fed to the model (one batch, or one token per decode).
+//! - [`Generation`]: which C++ reference (bitnet.cpp 2025, 2026, upstream llama.cpp) computed a set of logits.
 //! - [`npy`]: the strict little-endian float32 `.npy` reader and the `numpy.save`-identical writer.
 //! - [`argmax`] and [`cosine`]: the two row statistics every comparison uses, with one NaN rule (below).
 //! - [`sha256_hex`]: the digest every manifest, receipt and fixture records.
@@ -61,6 +62,31 @@ impl FromStr for Mode {
             "batch" => Ok(Mode::Batch),
             "seq" => Ok(Mode::Seq),
             other => Err(ParseModeError(other.to_owned())),
+        }
+    }
+}
+
+/// Which C++ reference produced the reference logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Generation {
+    /// microsoft/BitNet 404980e + llama.cpp fork 40ed0f29 (ReLU² FFN; the bundled goldens).
+    #[serde(rename = "bitnet.cpp-2025")]
+    BitnetCpp2025,
+    /// microsoft/BitNet 16da220 + fork 390c3077 (SiLU FFN bug, new epilogues).
+    #[serde(rename = "bitnet.cpp-2026")]
+    BitnetCpp2026,
+    /// Upstream ggml-org/llama.cpp.
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+}
+
+impl Generation {
+    /// The name used in receipts and manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BitnetCpp2025 => "bitnet.cpp-2025",
+            Self::BitnetCpp2026 => "bitnet.cpp-2026",
+            Self::LlamaCpp => "llama.cpp",
         }
     }
 }

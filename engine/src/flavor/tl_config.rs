@@ -117,105 +117,73 @@ impl std::fmt::Display for TileSource {
     }
 }
 
-type Row = (usize, usize, usize, usize, usize);
+use PresetSource::{Codegen, PresetIni};
+use TlKind::{Tl1, Tl2};
 
-/// `setup_env.py`'s codegen arguments per model (`--BM/--BK/--bm` over `ModelShapeDict`'s `(M, K)`),
-/// which write the `kernel_config.ini` the converter reads, then bitnet.cpp's `preset_kernels/`
-/// files where they differ. `BitNet-b1.58-2B-4T` and the Falcon models are mapped by setup_env onto
-/// these three shape sets, so only files with these shapes can have been converted at all.
-const PRESETS: &[(TlKind, &str, &[Row])] = &[
-    (
-        TlKind::Tl2,
-        "bitnet_b1_58-large (setup_env.py codegen_tl2 arguments)",
-        &[
-            (1536, 4096, 256, 96, 32),
-            (1536, 1536, 128, 192, 32),
-            (4096, 1536, 256, 96, 32),
-        ],
-    ),
-    (
-        TlKind::Tl2,
-        "bitnet_b1_58-3B (setup_env.py codegen_tl2 arguments; also BitNet-b1.58-2B-4T's)",
-        &[
-            (3200, 8640, 160, 96, 32),
-            (3200, 3200, 320, 96, 32),
-            (8640, 3200, 320, 96, 32),
-        ],
-    ),
-    (
-        TlKind::Tl2,
-        "Llama3-8B-1.58-100B-tokens (setup_env.py codegen_tl2 arguments; also the Falcon models')",
-        &[
-            (14336, 4096, 256, 96, 32),
-            (4096, 14336, 128, 96, 32),
-            (1024, 4096, 256, 96, 32),
-            (4096, 4096, 128, 96, 32),
-        ],
-    ),
-    (
-        TlKind::Tl2,
-        "bitnet_b1_58-large (preset_kernels/kernel_config_tl2.ini)",
-        &[
-            (1536, 4096, 256, 96, 32),
-            (1536, 1536, 128, 192, 32),
-            (4096, 1536, 256, 96, 64),
-        ],
-    ),
-    (
-        TlKind::Tl1,
-        "bitnet_b1_58-large (setup_env.py codegen_tl1 arguments)",
-        &[
-            (1536, 4096, 256, 128, 32),
-            (1536, 1536, 128, 64, 64),
-            (4096, 1536, 256, 128, 32),
-        ],
-    ),
-    (
-        TlKind::Tl1,
-        "bitnet_b1_58-3B (setup_env.py codegen_tl1 arguments; also BitNet-b1.58-2B-4T's)",
-        &[
-            (3200, 8640, 160, 64, 32),
-            (3200, 3200, 320, 128, 64),
-            (8640, 3200, 320, 64, 32),
-        ],
-    ),
-    (
-        TlKind::Tl1,
-        "Llama3-8B-1.58-100B-tokens (setup_env.py codegen_tl1 arguments; also the Falcon models')",
-        &[
-            (14336, 4096, 256, 128, 32),
-            (4096, 14336, 128, 64, 64),
-            (1024, 4096, 256, 128, 32),
-            (4096, 4096, 128, 64, 64),
-        ],
-    ),
-    (
-        TlKind::Tl1,
-        "Llama3-8B-1.58-100B-tokens (preset_kernels/kernel_config_tl1.ini)",
-        &[
-            (14336, 4096, 256, 128, 64),
-            (4096, 14336, 256, 128, 32),
-            (1024, 4096, 128, 64, 64),
-            (4096, 4096, 128, 64, 32),
-        ],
-    ),
+/// A model's ternary matrix shapes `(M, K)`, as `setup_env.py`'s `ModelShapeDict` lists them: (model, the
+/// models setup_env maps onto the same shapes, shapes).
+type Shapes = (&'static str, &'static str, &'static [(usize, usize)]);
+
+const LARGE: Shapes = ("bitnet_b1_58-large", "", &[(1536, 4096), (1536, 1536), (4096, 1536)]);
+const B3: Shapes = (
+    "bitnet_b1_58-3B",
+    "BitNet-b1.58-2B-4T's",
+    &[(3200, 8640), (3200, 3200), (8640, 3200)],
+);
+const LLAMA3_8B: Shapes = (
+    "Llama3-8B-1.58-100B-tokens",
+    "the Falcon models'",
+    &[(14336, 4096), (4096, 14336), (1024, 4096), (4096, 4096)],
+);
+
+/// Where a preset's numbers come from.
+#[derive(Clone, Copy)]
+enum PresetSource {
+    /// `setup_env.py`'s codegen arguments (`--BM/--BK/--bm`), which write the `kernel_config.ini` the converter reads.
+    Codegen,
+    /// bitnet.cpp's `preset_kernels/kernel_config_<kind>.ini`, listed where it differs from the codegen arguments.
+    PresetIni,
+}
+
+/// One preset: the TL kind, the model's shapes, where the numbers come from, and `(BM, BK, bm)` per shape.
+type Preset = (TlKind, Shapes, PresetSource, &'static [(usize, usize, usize)]);
+
+/// bitnet.cpp's presets, in the order they are tried; the tiles are in the order of the model's shapes.
+/// Only files with these shapes can have been converted at all (setup_env maps every other model onto them).
+#[rustfmt::skip]
+const PRESETS: &[Preset] = &[
+    (Tl2, LARGE, Codegen, &[(256, 96, 32), (128, 192, 32), (256, 96, 32)]),
+    (Tl2, B3, Codegen, &[(160, 96, 32), (320, 96, 32), (320, 96, 32)]),
+    (Tl2, LLAMA3_8B, Codegen, &[(256, 96, 32), (128, 96, 32), (256, 96, 32), (128, 96, 32)]),
+    (Tl2, LARGE, PresetIni, &[(256, 96, 32), (128, 192, 32), (256, 96, 64)]),
+    (Tl1, LARGE, Codegen, &[(256, 128, 32), (128, 64, 64), (256, 128, 32)]),
+    (Tl1, B3, Codegen, &[(160, 64, 32), (320, 128, 64), (320, 64, 32)]),
+    (Tl1, LLAMA3_8B, Codegen, &[(256, 128, 32), (128, 64, 64), (256, 128, 32), (128, 64, 64)]),
+    (Tl1, LLAMA3_8B, PresetIni, &[(256, 128, 64), (256, 128, 32), (128, 64, 64), (128, 64, 32)]),
 ];
 
-/// The presets for `kind`, in the order they are tried.
-pub fn presets(kind: TlKind) -> impl Iterator<Item = (&'static str, TileTable)> {
+/// The presets for `kind`, in the order they are tried, each with what it is (model and source).
+pub fn presets(kind: TlKind) -> impl Iterator<Item = (String, TileTable)> {
     PRESETS
         .iter()
-        .filter(move |(k, _, _)| *k == kind)
-        .map(|(_, what, rows)| {
-            let entries = rows
+        .filter(move |(k, ..)| *k == kind)
+        .map(|&(kind, (model, also, shapes), from, tiles)| {
+            let kind = kind.name();
+            let what = match from {
+                Codegen if also.is_empty() => format!("{model} (setup_env.py codegen_{kind} arguments)"),
+                Codegen => format!("{model} (setup_env.py codegen_{kind} arguments; also {also})"),
+                PresetIni => format!("{model} (preset_kernels/kernel_config_{kind}.ini)"),
+            };
+            let entries = shapes
                 .iter()
-                .map(|&(m, k, bm, bk, bmm)| TileEntry {
+                .zip(tiles)
+                .map(|(&(m, k), &(bm, bk, bmm))| TileEntry {
                     m,
                     k,
                     params: TileParams { bm, bk, bmm },
                 })
                 .collect();
-            (*what, TileTable { entries })
+            (what, TileTable { entries })
         })
 }
 
@@ -348,7 +316,7 @@ pub fn resolve_tiles(kind: TlKind, tensors: &[TlTensorRef<'_>], opts: &TlOptions
             tried,
         });
     };
-    let mut d = decided(TileSource::Preset { what: what.into() }, table, tried);
+    let mut d = decided(TileSource::Preset { what }, table, tried);
     d.also_decodes = fits.map(|(w, _)| format!("preset {w}")).collect();
     Ok(d)
 }
@@ -372,6 +340,32 @@ mod tests {
         assert!(TileTable::parse_ini("[K]\nm = 1\n").unwrap_err().contains("no `k`"));
         assert!(TileTable::parse_ini("m = 1\n").is_err());
         assert!(TileTable::parse_ini("[K]\nm=x\nk=1\nbm=1\nbk=1\nbmm=1").is_err());
+    }
+
+    #[test]
+    fn every_preset_has_tiles_for_each_shape() {
+        for &(_, (model, _, shapes), _, tiles) in PRESETS {
+            assert_eq!(shapes.len(), tiles.len(), "{model}");
+        }
+        let names: Vec<String> = presets(TlKind::Tl1).map(|(what, _)| what).collect();
+        assert_eq!(
+            names[1],
+            "bitnet_b1_58-3B (setup_env.py codegen_tl1 arguments; also BitNet-b1.58-2B-4T's)"
+        );
+        assert_eq!(
+            names[3],
+            "Llama3-8B-1.58-100B-tokens (preset_kernels/kernel_config_tl1.ini)"
+        );
+        let large = presets(TlKind::Tl2).next().unwrap();
+        assert_eq!(large.0, "bitnet_b1_58-large (setup_env.py codegen_tl2 arguments)");
+        assert_eq!(
+            large.1.get(1536, 1536),
+            Some(TileParams {
+                bm: 128,
+                bk: 192,
+                bmm: 32
+            })
+        );
     }
 
     #[test]

@@ -4,29 +4,43 @@
 //! (../shared/spec/reference-generations.md). `bitnet.cpp-2026` is a prediction, never run here.
 
 use serde::Serialize;
+use vocab::Generation;
 
 use crate::kernels::SimdOrder;
 
-/// A reference generation whose numerics we can reproduce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// A reference build whose numerics we can reproduce: a [`Generation`], and for bitnet.cpp 2025 also the
+/// aarch64 builds, whose float order differs. Serialized as its [`name`](Profile::name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     /// microsoft/BitNet 404980e + llama.cpp fork 40ed0f29: verified against every golden.
-    #[serde(rename = "bitnet.cpp-2025")]
     BitnetCpp2025,
     /// microsoft/BitNet 16da220 + fork 390c3077: PREDICTED from source reading, unverified.
-    #[serde(rename = "bitnet.cpp-2026")]
     BitnetCpp2026,
     /// Upstream ggml-org/llama.cpp 0c1e57098 (TQ2_0/TQ1_0/F16, arch `bitnet`).
-    #[serde(rename = "llama.cpp")]
     LlamaCpp,
     /// bitnet.cpp 2025 cross-built for aarch64 with `-march=armv8-a` (plain NEON): verified against the
     /// `arm` goldens (qemu-user).
-    #[serde(rename = "bitnet.cpp-2025-arm")]
     BitnetCpp2025Arm,
     /// bitnet.cpp 2025 built for aarch64 with fp16 vector arithmetic (`-march=armv8.2-a+fp16+dotprod`, the code
     /// paths of an Apple M-series build): verified against the `arm-fp16` goldens (qemu-user).
-    #[serde(rename = "bitnet.cpp-2025-arm-fp16")]
     BitnetCpp2025ArmFp16,
+}
+
+impl Serialize for Profile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A generation's own (x86) build.
+impl From<Generation> for Profile {
+    fn from(g: Generation) -> Profile {
+        match g {
+            Generation::BitnetCpp2025 => Profile::BitnetCpp2025,
+            Generation::BitnetCpp2026 => Profile::BitnetCpp2026,
+            Generation::LlamaCpp => Profile::LlamaCpp,
+        }
+    }
 }
 
 impl Profile {

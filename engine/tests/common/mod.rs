@@ -1,7 +1,7 @@
 //! Helpers shared by the engine's integration tests (each test binary uses some of them).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use engine::flavor::{FlavorOptions, I2sLayout};
 use engine::kernels::cuda::{CudaBackend, CudaError};
@@ -9,38 +9,8 @@ use engine::model::Model;
 use engine::tokenizer::Tokenizer;
 use half::f16;
 use serde_json::Value;
-
-/// A file of `../shared/reference` (or `$PARITY_SHARED/reference`), or `None` with a SKIP line saying so.
-pub fn reference(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PARITY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let found = [
-        root.join("reference").join(rel),
-        PathBuf::from("/work/shared/reference").join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found in shared/reference (set PARITY_SHARED)");
-    }
-    found
-}
-
-/// A file of the committed `fixtures/reference`, else of `$PARITY_SHARED/reference`, else of
-/// `/work/shared/reference`; `None` with a SKIP line saying so.
-pub fn committed_or_shared(rel: &str) -> Option<PathBuf> {
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reference")];
-    if let Some(s) = std::env::var_os("PARITY_SHARED") {
-        roots.push(PathBuf::from(s).join("reference"));
-    }
-    roots.push(PathBuf::from("/work/shared/reference"));
-    let found = roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: {rel} not found (set PARITY_SHARED)");
-    }
-    found
-}
+#[allow(unused_imports)] // each test binary uses some of them
+pub use test_support::{committed_or_shared, reference};
 
 /// The model at `path`, its I2_S layout forced to `layout` (`None`: as the file says); panics naming the file.
 pub fn open_with_layout(path: &Path, layout: Option<I2sLayout>) -> Model {
@@ -89,6 +59,11 @@ pub fn probe_mismatches(tok: &Tokenizer, cases: &[Value]) -> Vec<String> {
         }
     }
     bad
+}
+
+/// The bit patterns of `v`, for bit-exact comparisons with readable failures.
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// Deterministic xorshift64*.

@@ -94,7 +94,7 @@ pub fn run(
     let tokens = tokenizer_rung(tokenizer.as_ref(), any, opts, tokens, &mut rungs)?;
     anyhow::ensure!(!tokens.is_empty(), "no tokens to compare");
     let generation = reference::generation(any);
-    let ref_profile = reference::profile(any).map_or(generation.as_str(), |p| p.name());
+    let ref_profile = reference::profile(any).name();
     let thresholds = thresholds(opts, ref_profile == ctx.numerics.label());
     // A broken reference mode fails its own rung without stopping the other modes.
     let failed = |rungs: &[Rung]| {

@@ -205,33 +205,29 @@ mod tests {
             ),
         ] {
             let info = info(api);
-            let m = merge(
-                dir.path(),
-                provenance_of(&info),
-                reference_of(&info),
-                &[vec![1]],
-                vec![case("a")],
-            )
-            .unwrap();
-            let text = m.to_json().unwrap();
-            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api}: {e}\n{text}"));
+            // `merge` as `main` calls it, for one more case; the manifest it makes must validate.
+            let merged = |id: &str| {
+                let m = merge(
+                    dir.path(),
+                    provenance_of(&info),
+                    reference_of(&info),
+                    &[vec![1]],
+                    vec![case(id)],
+                )
+                .unwrap();
+                let text = m.to_json().unwrap();
+                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                validate(SchemaKind::RecordedReference, &doc)
+                    .unwrap_or_else(|e| panic!("{api} case {id}: {e}\n{text}"));
+                (m, text)
+            };
+            let (_, text) = merged("a");
             let (typed, _) = receipts::RecordedReference::from_json(&text).unwrap();
             assert_eq!(typed.identity().generation, generation);
             assert_eq!(typed.cases[0].logits_sha256.as_deref(), Some("cd".repeat(32).as_str()));
             // Extending the directory keeps it valid.
             fs::write(dir.path().join("manifest.json"), &text).unwrap();
-            let m = merge(
-                dir.path(),
-                provenance_of(&info),
-                reference_of(&info),
-                &[vec![1]],
-                vec![case("b")],
-            )
-            .unwrap();
-            let doc: serde_json::Value = serde_json::from_str(&m.to_json().unwrap()).unwrap();
-            validate(SchemaKind::RecordedReference, &doc).unwrap_or_else(|e| panic!("{api} extended: {e}"));
-            assert_eq!(m.cases.len(), 2);
+            assert_eq!(merged("b").0.cases.len(), 2);
             fs::remove_file(dir.path().join("manifest.json")).unwrap();
         }
     }

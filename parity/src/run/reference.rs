@@ -69,12 +69,11 @@ pub fn generation(any: &AnyBackend) -> Generation {
 /// `bitnet` model runs in either bitnet.cpp or upstream llama.cpp). Only verified generations: against
 /// bitnet.cpp-2026 we keep the model's true math, so its bug shows.
 pub fn match_numerics(ctx: &mut EngineCtx, backend: &AnyBackend) {
-    if let Some(profile) = profile(backend) {
-        if profile != ctx.numerics.profile && profile.verified() {
-            let extra = ctx.numerics.switches.clone();
-            let why = format!("auto: the reference computes {}", profile.name());
-            ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
-        }
+    let profile = profile(backend);
+    if profile != ctx.numerics.profile && profile.verified() {
+        let extra = ctx.numerics.switches.clone();
+        let why = format!("auto: the reference computes {}", profile.name());
+        ctx.numerics = engine::model::Numerics::profile(profile, why).with_switches(&extra);
     }
 }
 
@@ -125,12 +124,12 @@ impl AnyBackend {
 /// The numerics profile a reference computes: a recorded manifest names it in `reference.numerics_profile`;
 /// otherwise the manifest's provenance says which build made the goldens (an aarch64 build computes
 /// `bitnet.cpp-2025-arm`, or `-arm-fp16` with fp16 vector arithmetic), and without either the profile is
-/// the generation's. `None` when the generation has no profile here.
-pub fn profile(any: &AnyBackend) -> Option<Profile> {
+/// the generation's own.
+pub fn profile(any: &AnyBackend) -> Profile {
     let generation = generation(any);
     if let Some(m) = any.recorded().map(Recorded::manifest) {
         if let Some(p) = m.reference.as_ref().and_then(|r| r.numerics_profile.parse().ok()) {
-            return Some(p);
+            return p;
         }
         if generation == Generation::BitnetCpp2025 {
             if let Some(p) = serde_json::to_value(&m.provenance)
@@ -138,7 +137,7 @@ pub fn profile(any: &AnyBackend) -> Option<Profile> {
                 .as_ref()
                 .and_then(build_profile)
             {
-                return Some(p);
+                return p;
             }
         }
     }
@@ -150,10 +149,10 @@ pub fn profile(any: &AnyBackend) -> Option<Profile> {
             .as_ref()
             .and_then(build_profile)
         {
-            return Some(p);
+            return p;
         }
     }
-    generation.as_str().parse().ok()
+    generation.into()
 }
 
 /// The ARM profile a provenance record or a live worker's build line describes (a string, or an object of
