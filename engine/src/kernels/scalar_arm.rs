@@ -269,10 +269,10 @@ pub fn ffn_act_neon(gate: &mut [f32], relu2: bool) {
 /// (`llamafile_sgemm`, F16 case); otherwise ggml falls back to `ggml_vec_dot_f16` on f16-rounded activations.
 pub fn tinyblas_serves(order: SimdOrder, n: usize, k: usize) -> bool {
     match order {
-        SimdOrder::Avx512 => n >= 2 && k % 16 == 0,
-        SimdOrder::Neon => n >= 2 && k % 4 == 0,
+        SimdOrder::Avx512 => n >= 2 && k.is_multiple_of(16),
+        SimdOrder::Neon => n >= 2 && k.is_multiple_of(4),
         // Refuses f32 B; ggml retries with B converted to f16 and tinyBLAS then needs 8 rows.
-        SimdOrder::NeonFp16 => n >= 8 && k % 8 == 0,
+        SimdOrder::NeonFp16 => n >= 8 && k.is_multiple_of(8),
     }
 }
 

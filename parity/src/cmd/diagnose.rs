@@ -85,7 +85,6 @@ pub fn main(a: Args) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use ffi_ref::npy::parse_f32 as parse_npy_f32;
 
     fn npy(header: &str, body: &[u8]) -> Vec<u8> {

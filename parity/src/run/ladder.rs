@@ -113,7 +113,7 @@ pub fn run(
             break;
         }
         let m = match compare_mode(ctx, any, &tokens, mode, opts, &thresholds, &mut rungs)? {
-            ModeOutcome::Compared(m) => m,
+            ModeOutcome::Compared(m) => *m,
             // Some reference paths are broken in known ways (bitnet.cpp's TL2 batched matmul): the mode's gate
             // fails and is diagnosed, the other modes still run, and its kernel calls stay out of the receipt.
             ModeOutcome::BrokenReference { rung, n_ctx, reference } => {
@@ -246,7 +246,7 @@ const BROKEN_RUNG: &str = ": reference logits";
 
 /// How one mode's comparison ended.
 enum ModeOutcome {
-    Compared(ModeRun),
+    Compared(Box<ModeRun>),
     /// The reference's logits are not finite (receipts cannot carry them): the failed rung's name, and what
     /// diagnosis needs.
     BrokenReference {
@@ -321,7 +321,7 @@ fn compare_mode(
             });
         }
         Err(e @ MetricsError::NonFinite { side: "ours", .. }) => {
-            return Ok(ModeOutcome::Compared(non_finite_ours(
+            return Ok(ModeOutcome::Compared(Box::new(non_finite_ours(
                 e,
                 mode,
                 opts,
@@ -330,7 +330,7 @@ fn compare_mode(
                 &ours,
                 theirs.data,
                 rungs,
-            )?));
+            )?)));
         }
         Err(e) => return Err(e.into()),
     };
@@ -381,12 +381,12 @@ fn compare_mode(
         ));
         result.greedy = Some(g);
     }
-    Ok(ModeOutcome::Compared(ModeRun {
+    Ok(ModeOutcome::Compared(Box::new(ModeRun {
         result,
         case_id: case.map(|c| c.0),
         n_ctx,
         reference: theirs.data,
-    }))
+    })))
 }
 
 fn greedy_detail(g: &GreedyComparison) -> String {
