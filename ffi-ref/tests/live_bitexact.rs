@@ -85,6 +85,12 @@ fn worker_reproduces_the_trained_model_goldens() {
     check_dir("trained");
 }
 
+/// Arch `llama` and Q8_0 tensors (Falcon3-, Llama3-8B- and bitnet-3B-like stand-ins) through the live worker.
+#[test]
+fn worker_reproduces_the_model_family_goldens() {
+    check_dir("families");
+}
+
 /// A live worker on the shared GQA model (context 128, one thread) and the reference folder, or `None`
 /// (after a SKIP line) without a worker or the folder.
 fn spawn_gqa() -> Option<(Ffi, PathBuf)> {
