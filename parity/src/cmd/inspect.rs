@@ -245,8 +245,17 @@ fn plain(v: &Json) -> String {
 
 /// The human table: the same facts as the JSON, one section each.
 fn human(d: &Json) -> String {
-    use std::fmt::Write;
     let mut o = String::new();
+    header_section(&mut o, d);
+    tokenizer_section(&mut o, &d["tokenizer"]);
+    layout_section(&mut o, d);
+    tensor_section(&mut o, d);
+    o
+}
+
+/// File, dialect, architecture and hyper-parameters.
+fn header_section(o: &mut String, d: &Json) {
+    use std::fmt::Write;
     let p = |k: &str| plain(&d[k]);
     let _ = writeln!(o, "file          {} ({} bytes)", p("file"), p("file_size"));
     let _ = writeln!(
@@ -282,7 +291,11 @@ fn human(d: &Json) -> String {
             }
         }
     }
-    let t = &d["tokenizer"];
+}
+
+/// The tokenizer block.
+fn tokenizer_section(o: &mut String, t: &Json) {
+    use std::fmt::Write;
     let _ = writeln!(o, "\ntokenizer");
     let _ = writeln!(
         o,
@@ -308,6 +321,11 @@ fn human(d: &Json) -> String {
             "absent"
         }
     );
+}
+
+/// LM head, I2_S layout, TL tiles and flavor counts.
+fn layout_section(o: &mut String, d: &Json) {
+    use std::fmt::Write;
     let _ = writeln!(o, "\nlm head       {}", plain(&d["lm_head"]["shown"]));
     match d["i2s_layout"].as_object() {
         Some(l) => {
@@ -360,6 +378,11 @@ fn human(d: &Json) -> String {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     let _ = writeln!(o, "flavors       {}", counts.join(", "));
+}
+
+/// One row per tensor.
+fn tensor_section(o: &mut String, d: &Json) {
+    use std::fmt::Write;
     let _ = writeln!(
         o,
         "\n{:<36} {:<12} {:<34} {:<16} {:>10} {:>10}",
@@ -384,5 +407,4 @@ fn human(d: &Json) -> String {
             plain(&t["offset"])
         );
     }
-    o
 }
