@@ -294,34 +294,7 @@ impl GgufFile {
             return Err(GgufError::TooShortForHeader { len: buf.len() as u64 });
         }
         let mut c = Cursor { buf, pos: 0, values: 0 };
-        let magic: [u8; 4] = c.array(&|| "magic".into())?;
-        if &magic != b"GGUF" {
-            return Err(GgufError::BadMagic { found: magic });
-        }
-        let version = c.u32(&|| "version".into())?;
-        if version != 2 && version != 3 {
-            return Err(GgufError::UnsupportedVersion { version });
-        }
-        let n_tensors_at = c.at();
-        let n_tensors = c.u64(&|| "tensor count".into())?;
-        let n_kv_at = c.at();
-        let n_kv = c.u64(&|| "metadata count".into())?;
-        // A KV needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
-        // 8 + 4 + 8 + 4 + 8. Checked before anything is allocated from these counts.
-        for (what, at, count, min_each) in [
-            ("metadata", n_kv_at, n_kv, 14u64),
-            ("tensor infos", n_tensors_at, n_tensors, 32),
-        ] {
-            if count.checked_mul(min_each).is_none_or(|b| b > c.remaining()) {
-                return Err(GgufError::CountTooLarge {
-                    what: what.into(),
-                    offset: at,
-                    count,
-                    remaining: c.remaining(),
-                    min_each,
-                });
-            }
-        }
+        let (version, n_tensors, n_kv) = read_header(&mut c)?;
 
         let (metadata, index) = read_metadata(&mut c, n_kv)?;
         let alignment = read_alignment(&metadata, &index)?;
@@ -334,18 +307,7 @@ impl GgufFile {
         })?;
         let file_len = buf.len() as u64;
 
-        // Spans: bytes from each tensor's start to the next tensor's start (or EOF), in offset order.
-        let mut order: Vec<usize> = (0..raw.len()).collect();
-        order.sort_by_key(|&i| (raw[i].offset, i));
-        let mut spans = vec![0u64; raw.len()];
-        for (k, &i) in order.iter().enumerate() {
-            let start = data_offset.checked_add(raw[i].offset);
-            let next = order
-                .get(k + 1)
-                .map(|&j| data_offset.saturating_add(raw[j].offset))
-                .unwrap_or(file_len);
-            spans[i] = start.map_or(0, |s| next.saturating_sub(s));
-        }
+        let (order, spans) = tensor_spans(&raw, data_offset, file_len);
         let last = order.last().copied();
 
         let arch = index
@@ -376,26 +338,7 @@ impl GgufFile {
                 Some(i) == last,
             )?);
         }
-        // Overlaps. A strictly sized tensor must fit its span. I2_S and TL1 are judged by flavor
-        // detection instead, which can say what a short span really holds (spec §8), but every layout
-        // that could be meant needs at least the n/4 code bytes; [`GgufFile::tensor_data`] still
-        // refuses to hand out bytes past the span.
-        for w in order.windows(2) {
-            let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
-            let need = if is_lenient(a.ggml_type) {
-                a.n_elements / 4
-            } else {
-                a.byte_size
-            };
-            if need > a.span || a.span == 0 {
-                return Err(GgufError::TensorOverlap {
-                    name: a.name.clone(),
-                    other: b.name.clone(),
-                    start: a.file_offset,
-                    end: a.file_offset.saturating_add(need),
-                });
-            }
-        }
+        check_overlaps(&tensors, &order)?;
 
         Ok(GgufFile {
             bytes,
@@ -682,4 +625,80 @@ fn validate_tensor(
         span,
         is_last,
     })
+}
+
+/// Magic, version and the two counts, each count checked against the bytes left before anything is
+/// allocated from it.
+fn read_header(c: &mut Cursor) -> Result<(u32, u64, u64), GgufError> {
+    let magic: [u8; 4] = c.array(&|| "magic".into())?;
+    if &magic != b"GGUF" {
+        return Err(GgufError::BadMagic { found: magic });
+    }
+    let version = c.u32(&|| "version".into())?;
+    if version != 2 && version != 3 {
+        return Err(GgufError::UnsupportedVersion { version });
+    }
+    let n_tensors_at = c.at();
+    let n_tensors = c.u64(&|| "tensor count".into())?;
+    let n_kv_at = c.at();
+    let n_kv = c.u64(&|| "metadata count".into())?;
+    // A KV needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
+    // 8 + 4 + 8 + 4 + 8. Checked before anything is allocated from these counts.
+    for (what, at, count, min_each) in [
+        ("metadata", n_kv_at, n_kv, 14u64),
+        ("tensor infos", n_tensors_at, n_tensors, 32),
+    ] {
+        if count.checked_mul(min_each).is_none_or(|b| b > c.remaining()) {
+            return Err(GgufError::CountTooLarge {
+                what: what.into(),
+                offset: at,
+                count,
+                remaining: c.remaining(),
+                min_each,
+            });
+        }
+    }
+    Ok((version, n_tensors, n_kv))
+}
+
+/// Tensor indices in offset order, and each tensor's span: the bytes from its start to the next tensor's start
+/// (or EOF).
+fn tensor_spans(raw: &[RawInfo], data_offset: u64, file_len: u64) -> (Vec<usize>, Vec<u64>) {
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by_key(|&i| (raw[i].offset, i));
+    let mut spans = vec![0u64; raw.len()];
+    for (k, &i) in order.iter().enumerate() {
+        let start = data_offset.checked_add(raw[i].offset);
+        let next = order
+            .get(k + 1)
+            .map(|&j| data_offset.saturating_add(raw[j].offset))
+            .unwrap_or(file_len);
+        spans[i] = start.map_or(0, |s| next.saturating_sub(s));
+    }
+    (order, spans)
+}
+
+/// Every tensor but the last must fit before the next one starts.
+fn check_overlaps(tensors: &[TensorInfo], order: &[usize]) -> Result<(), GgufError> {
+    // A strictly sized tensor must fit its span. I2_S and TL1 are judged by flavor
+    // detection instead, which can say what a short span really holds (spec §8), but every layout
+    // that could be meant needs at least the n/4 code bytes; [`GgufFile::tensor_data`] still
+    // refuses to hand out bytes past the span.
+    for w in order.windows(2) {
+        let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
+        let need = if is_lenient(a.ggml_type) {
+            a.n_elements / 4
+        } else {
+            a.byte_size
+        };
+        if need > a.span || a.span == 0 {
+            return Err(GgufError::TensorOverlap {
+                name: a.name.clone(),
+                other: b.name.clone(),
+                start: a.file_offset,
+                end: a.file_offset.saturating_add(need),
+            });
+        }
+    }
+    Ok(())
 }
