@@ -540,12 +540,12 @@ pub(super) fn q8_0_rows_bw(w: &[u8], k: usize, q: &[i8], qd: &[f32], n: usize, o
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
 fn v_expf(x: __m512) -> __m512 {
-    use super::elementwise::EXPF_C;
-    let r = _mm512_set1_ps(12582912.0); // 0x1.8p23
-    let z = _mm512_fmadd_ps(x, _mm512_set1_ps(f32::from_bits(0x3fb8_aa3b)), r);
+    use super::elementwise::{EXPF_C, EXPF_LN2_HI, EXPF_LN2_LO, EXPF_LOG2E, EXPF_SHIFT};
+    let r = _mm512_set1_ps(EXPF_SHIFT);
+    let z = _mm512_fmadd_ps(x, _mm512_set1_ps(EXPF_LOG2E), r);
     let n = _mm512_sub_ps(z, r);
-    let hi = _mm512_fnmadd_ps(n, _mm512_set1_ps(f32::from_bits(0x3f31_7200)), x);
-    let b = _mm512_fnmadd_ps(n, _mm512_set1_ps(f32::from_bits(0x35bf_be8e)), hi);
+    let hi = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXPF_LN2_HI), x);
+    let b = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXPF_LN2_LO), hi);
     let u = _mm512_mul_ps(b, b);
     let (c1, c2, c3) = (
         _mm512_set1_ps(EXPF_C[0]),
@@ -600,11 +600,8 @@ pub(super) fn softmax_masked(s: &mut [f32], scale: f32, valid: usize) {
 
 #[target_feature(enable = "avx512f,fma")]
 fn softmax_impl(s: &mut [f32], scale: f32, valid: usize) {
-    let mut max = f32::NEG_INFINITY;
-    for (i, v) in s.iter_mut().enumerate() {
-        *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
-        max = max.max(*v);
-    }
+    use super::elementwise::{softmax_normalize, softmax_scale_mask};
+    let max = softmax_scale_mask(s, scale, valid);
     let mut sum = 0f64;
     let m = _mm512_set1_ps(max);
     // Like the oracle, whole chunks of 16 only (rows are padded to 16).
@@ -618,8 +615,5 @@ fn softmax_impl(s: &mut [f32], scale: f32, valid: usize) {
         };
         sum += tree16(e) as f64;
     }
-    let inv = (1.0 / sum) as f32;
-    for v in s.iter_mut() {
-        *v *= inv;
-    }
+    softmax_normalize(s, sum);
 }

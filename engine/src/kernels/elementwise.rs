@@ -15,17 +15,21 @@ pub const EXPF_C: [f32; 5] = [
     f32::from_bits(0x3c07_2010), // 0x1.0e4020p-7
 ];
 
+/// `ggml_v_expf`'s rounding shift 0x1.8p23: adding it rounds `x·log2(e)` to an integer.
+pub const EXPF_SHIFT: f32 = 12582912.0;
+/// log2(e) as `ggml_v_expf` spells it, 0x1.715476p+0.
+pub const EXPF_LOG2E: f32 = f32::from_bits(0x3fb8_aa3b);
+/// ln 2 split in two for the reduction `x − n·ln2`: the high part 0x1.62e4p-1, then the low 0x1.7f7d1cp-20.
+pub const EXPF_LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+pub const EXPF_LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+
 /// The range reduction of `ggml_v_expf` (both variants): `z = x·log2(e) + 0x1.8p23` (FMA), `n = z − 0x1.8p23`
 /// (`x·log2(e)` rounded to an integer) and `b = x − n·ln2` (ln2 hi, then lo, each an FMA).
 #[inline(always)]
 pub fn expf_reduce(x: f32) -> (f32, f32, f32) {
-    const R: f32 = 12582912.0; // 0x1.8p23
-    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), R); // 0x1.715476p+0
-    let n = z - R;
-    let b = (-n).mul_add(
-        f32::from_bits(0x35bf_be8e),
-        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
-    ); // ln2 lo, hi
+    let z = x.mul_add(EXPF_LOG2E, EXPF_SHIFT);
+    let n = z - EXPF_SHIFT;
+    let b = (-n).mul_add(EXPF_LN2_LO, (-n).mul_add(EXPF_LN2_HI, x));
     (z, n, b)
 }
 
@@ -67,13 +71,30 @@ fn ffn_act_body(gate: &mut [f32], relu2: bool) {
     }
 }
 
+/// The first pass of every softmax order: `w = s·scale`, entries from `valid` on masked to −∞; returns the max
+/// (NaN ignored).
 #[inline(always)]
-fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
+pub(super) fn softmax_scale_mask(s: &mut [f32], scale: f32, valid: usize) -> f32 {
     let mut max = f32::NEG_INFINITY;
     for (i, v) in s.iter_mut().enumerate() {
         *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
         max = max.max(*v);
     }
+    max
+}
+
+/// The last pass of every softmax order: `e · f32(1 / sum)`.
+#[inline(always)]
+pub(super) fn softmax_normalize(s: &mut [f32], sum: f64) {
+    let inv = (1.0 / sum) as f32;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}
+
+#[inline(always)]
+fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
+    let max = softmax_scale_mask(s, scale, valid);
     let mut sum = 0f64;
     for chunk in s.chunks_exact_mut(16) {
         let mut lanes = [0f32; 16];
@@ -83,10 +104,7 @@ fn softmax_body(s: &mut [f32], scale: f32, valid: usize) {
         }
         sum += tree16(lanes) as f64;
     }
-    let inv = (1.0 / sum) as f32;
-    for v in s.iter_mut() {
-        *v *= inv;
-    }
+    softmax_normalize(s, sum);
 }
 
 #[inline(always)]

@@ -218,11 +218,7 @@ fn libm_expf(x: f32) -> f32 {
 /// `e = v_expf_neon(w − max)` per 4 lanes with [`hadd4`] sums accumulated in f64 (`expf` for a tail),
 /// then `e · f32(1 / sum)`. `valid` is how many leading entries are unmasked.
 pub fn softmax_masked_neon(s: &mut [f32], scale: f32, valid: usize) {
-    let mut max = f32::NEG_INFINITY;
-    for (i, v) in s.iter_mut().enumerate() {
-        *v = if i < valid { *v * scale } else { f32::NEG_INFINITY };
-        max = max.max(*v);
-    }
+    let max = super::elementwise::softmax_scale_mask(s, scale, valid);
     let mut sum = 0f64;
     let np = s.len() & !3;
     for chunk in s[..np].chunks_exact_mut(4) {
@@ -235,10 +231,7 @@ pub fn softmax_masked_neon(s: &mut [f32], scale: f32, valid: usize) {
         *v = libm_expf(*v - max);
         sum += *v as f64;
     }
-    let inv = (1.0 / sum) as f32;
-    for v in s.iter_mut() {
-        *v *= inv;
-    }
+    super::elementwise::softmax_normalize(s, sum);
 }
 
 /// `ggml_vec_silu_f32`, NEON build: `x / (1 + v_expf_neon(0 − x))` per 4-lane vector, `x / (1 + expf(−x))`
@@ -256,10 +249,8 @@ pub fn silu_neon(x: &mut [f32]) {
 /// The FFN activation in place for an ARM build: squared ReLU (identical on every ISA) or [`silu_neon`].
 pub fn ffn_act_neon(gate: &mut [f32], relu2: bool) {
     if relu2 {
-        for g in gate.iter_mut() {
-            let r = if *g > 0.0 { *g } else { 0.0 };
-            *g = r * r;
-        }
+        // Squared ReLU has no lane arithmetic to differ in.
+        super::elementwise::ffn_act(gate, true);
     } else {
         silu_neon(gate);
     }
