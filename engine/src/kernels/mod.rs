@@ -73,7 +73,7 @@ impl Family {
             Family::Avx2 => Isa::Avx2.available(),
             Family::Avx512 => Isa::Avx512.available(),
             Family::Neon => Isa::Neon.available(),
-            Family::Amx => Isa::Avx512.available() && Isa::Amx.available(),
+            Family::Amx => Isa::Amx.available(),
         }
     }
 }

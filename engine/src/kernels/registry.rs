@@ -178,16 +178,14 @@ impl KernelTable {
             match family {
                 Family::Scalar => {}
                 Family::Avx2 => t.plug_avx2(),
-                Family::Avx512 => {
+                Family::Avx512 | Family::Amx => {
                     t.plug_avx2();
                     t.plug_avx512();
+                    if family == Family::Amx {
+                        t.i2s_gemm = i2s_gemm_kernels().next();
+                    }
                 }
                 Family::Neon => t.plug_neon(),
-                Family::Amx => {
-                    t.plug_avx2();
-                    t.plug_avx512();
-                    t.i2s_gemm = i2s_gemm_kernels().next();
-                }
             }
             t.family = family;
             t
