@@ -13,7 +13,7 @@ use crate::common::{DeviceArgs, EngineArgs};
 /// Arguments of `parity bench`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  parity bench model.gguf -p 128 -n 128 -r 5 --threads 1,2\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --json\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --mmap   # both engines on memory-mapped weights"
+    after_help = "Examples:\n  parity bench model.gguf -p 128 -n 128 -r 5 --threads 1,2\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --json\n  BITNET_CPP_DIR=~/BitNet parity bench model.gguf --reference ffi --mmap   # both engines on memory-mapped weights\n  parity bench model.gguf --kernel avx512 -n 0   # prefill on VNNI instead of AMX tiles, to compare\n  parity bench model.gguf --device cuda          # needs a build with --features cuda and an NVIDIA driver"
 )]
 pub struct Args {
     /// GGUF model file.

@@ -14,7 +14,7 @@ use crate::run::{ladder, output, reference, Options};
 /// Arguments of `parity run`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  parity run                                   # bundled trained model vs its recorded bitnet.cpp logits\n  parity run model.gguf --reference recorded:goldens/ --mode both --receipt r.json\n  BITNET_CPP_DIR=~/BitNet parity run model.gguf --reference ffi --prompt 'def ' --steps 32\n  parity run model.gguf --mmap                 # compute from the memory map (zero-copy) instead of a resident copy\n\nExit status: 0 every gate passed, 1 a gate failed, 2 usage or input error."
+    after_help = "Examples:\n  parity run                                   # bundled trained model vs its recorded bitnet.cpp logits\n  parity run model.gguf --reference recorded:goldens/ --mode both --receipt r.json\n  BITNET_CPP_DIR=~/BitNet parity run model.gguf --reference ffi --prompt 'def ' --steps 32\n  parity run model.gguf --mmap                 # compute from the memory map (zero-copy) instead of a resident copy\n  parity run model.gguf --device cuda          # our side on the GPU (a --features cuda build; docs/cuda.md)\n\nExit status: 0 every gate passed, 1 a gate failed, 2 usage or input error."
 )]
 pub struct Args {
     /// GGUF model (default: the bundled trained fixture).
